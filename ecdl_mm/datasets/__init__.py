@@ -1,1 +1,3 @@
 from .transforms import *  # noqa: F401,F403
+from .ecnbi_dataset import ECNBIDataset  # noqa: F401
+from .split_sheet import check_split_leakage, load_split_sheet  # noqa: F401
