@@ -1,0 +1,3 @@
+from .cluster_center_loss import ClusterCenterLoss
+
+__all__ = ['ClusterCenterLoss']
