@@ -1,0 +1,3 @@
+from .supervised_clustering_head import SupervisedClusteringHead
+
+__all__ = ['SupervisedClusteringHead']
