@@ -1,0 +1,3 @@
+from .load_resized_image import LoadResizedImage, resize_edge_size
+
+__all__ = ['LoadResizedImage', 'resize_edge_size']

@@ -1,0 +1,267 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+import io
+from typing import Optional, Tuple
+
+import mmcv
+import mmengine.fileio as fileio
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmpretrain.registry import TRANSFORMS
+from PIL import Image
+
+# EXIF orientation tag -> the PIL transpose that undoes it (the table of
+# ``PIL.ImageOps.exif_transpose``; OpenCV's ``IMREAD_COLOR`` applies the same).
+_EXIF_ORIENTATION = 0x0112
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ALLOWED_EDGES = ('short', 'long', 'width', 'height')
+_ALLOWED_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
+# Colour flags for which the reduced-size JPEG path reproduces
+# ``mmcv.imfrombytes``; any other flag takes the default decoder.
+_FAST_COLOR_TYPES = ('color', 'color_ignore_orientation')
+
+
+def resize_edge_size(w: int, h: int, scale: int,
+                     edge: str) -> Tuple[int, int]:
+    """Size ``(w, h)`` that ``ResizeEdge(scale, edge)`` gives an image.
+
+    Same arithmetic (and rounding) as
+    :class:`mmpretrain.datasets.transforms.ResizeEdge`, so that loading with
+    :class:`LoadResizedImage` yields exactly the shapes of the default
+    pipeline.
+    """
+    if ((edge == 'short' and w < h) or (edge == 'long' and w > h)
+            or edge == 'width'):
+        return scale, int(scale * h / w)
+    return int(scale * w / h), scale
+
+
+@TRANSFORMS.register_module()
+class LoadResizedImage(LoadImageFromFile):
+    """Load an image decoded directly at reduced size and resize one edge.
+
+    A faster drop-in replacement for ``LoadImageFromFile`` followed by
+    ``ResizeEdge(scale, edge)`` when the target is much smaller than the
+    source, such as the 1160x1009 EC-NBI frames resized to 256 for a 224 crop.
+    A baseline JPEG is decoded by libjpeg in the DCT domain at 1/2, 1/4 or 1/8
+    of its size (Pillow's draft mode), choosing the strongest reduction that
+    still leaves the image at least as large as the target, and the remaining
+    (at most 2x) resize is then done as ``ResizeEdge`` does it. The output has
+    the shape of the default pipeline's and differs from it by a few grey
+    levels, because decoding at reduced size averages pixels where a direct
+    bilinear resize from full size subsamples them.
+
+    Other files fall back to the default decoder (``mmcv.imfrombytes`` with
+    ``imdecode_backend``) followed by the same resize: PNG, BMP, TIFF and
+    other non-JPEG formats, CMYK JPEGs and any ``color_type`` other than
+    ``'color'`` / ``'color_ignore_orientation'``. Greyscale JPEGs take the
+    fast path and come out as 3-channel BGR like OpenCV's; the EXIF
+    orientation is applied as OpenCV applies it (unless
+    ``color_type='color_ignore_orientation'``). A truncated or corrupt JPEG
+    raises an ``OSError`` naming the file (unless ``ignore_empty``), where
+    OpenCV would silently fill the missing rows with grey. The check relies
+    on Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` being left False.
+
+    **Required Keys:**
+
+    - img_path
+
+    **Modified Keys:**
+
+    - img
+    - img_shape
+    - ori_shape
+
+    **Added Keys:**
+
+    - scale (only if ``resize=True``)
+    - scale_factor (only if ``resize=True``)
+    - decode_factor
+
+    Args:
+        scale (int): The target length of the edge chosen by ``edge``, as in
+            ``ResizeEdge``.
+        edge (str): The edge to resize, one of ``'short'``, ``'long'``,
+            ``'width'``, ``'height'``. Defaults to ``'short'``.
+        resize (bool): Whether to finish the resize to exactly the size
+            ``ResizeEdge(scale, edge)`` would give. If False, the image is only
+            decoded at reduced size (its ``edge`` at least ``scale``) and the
+            rest is left to the following transforms. Defaults to True.
+        interpolation (str): Interpolation of the final resize, as in
+            ``ResizeEdge``. Defaults to ``'bilinear'``.
+        backend (str): Backend of the final resize, ``'cv2'`` or
+            ``'pillow'``. Defaults to ``'cv2'``.
+        **kwargs: The arguments of ``LoadImageFromFile``: ``to_float32``,
+            ``color_type``, ``imdecode_backend`` (used by the fallback),
+            ``ignore_empty``, ``backend_args``.
+
+    Notes:
+        ``ori_shape`` is the size of the full image (after the EXIF
+        rotation), as ``LoadImageFromFile`` gives it, ``img_shape`` the size
+        of the loaded image, and ``scale_factor`` is relative to the full
+        image, as ``ResizeEdge`` after ``LoadImageFromFile`` sets it.
+        ``decode_factor`` is the JPEG reduction used (1 for a full decode).
+
+    Examples:
+        >>> # instead of LoadImageFromFile + ResizeEdge(scale=256)
+        >>> test_pipeline = [
+        ...     dict(type='LoadResizedImage', scale=256, edge='short'),
+        ...     dict(type='CenterCrop', crop_size=224),
+        ...     dict(type='PackInputs'),
+        ... ]
+    """
+
+    def __init__(self,
+                 scale: int,
+                 edge: str = 'short',
+                 resize: bool = True,
+                 interpolation: str = 'bilinear',
+                 backend: str = 'cv2',
+                 **kwargs) -> None:
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(
+                f'scale={scale!r} must be a positive integer edge length')
+        if edge not in _ALLOWED_EDGES:
+            raise ValueError(
+                f'edge={edge!r} is not supported, choose from {_ALLOWED_EDGES}')
+        if interpolation not in _ALLOWED_INTERPOLATIONS:
+            raise ValueError(f'interpolation={interpolation!r} is not '
+                             f'supported, choose from '
+                             f'{_ALLOWED_INTERPOLATIONS}')
+        if backend not in ('cv2', 'pillow'):
+            raise ValueError(
+                f"backend={backend!r} is not supported, choose 'cv2' or "
+                "'pillow'")
+        if backend == 'pillow' and interpolation not in ('nearest',
+                                                         'bilinear'):
+            raise ValueError(
+                f'interpolation={interpolation!r} is not supported by the '
+                "'pillow' backend, choose 'nearest' or 'bilinear'")
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.edge = edge
+        self.resize = resize
+        self.interpolation = interpolation
+        self.backend = backend
+
+    def _decode_jpeg(self, img_bytes: bytes) -> Optional[tuple]:
+        """Decode a JPEG at reduced size.
+
+        Returns:
+            tuple | None: ``(img, ori_shape, decode_factor)`` with ``img`` the
+            BGR uint8 image and ``ori_shape`` the full ``(h, w)`` after the
+            EXIF rotation, or None when the file needs the default decoder.
+        """
+        try:
+            pil_img = Image.open(io.BytesIO(img_bytes))
+        except Exception:
+            return None  # not an image Pillow knows: let OpenCV try
+        if pil_img.format != 'JPEG' or pil_img.mode not in ('RGB', 'L'):
+            return None
+        transpose = None
+        if self.color_type == 'color':
+            orientation = pil_img.getexif().get(_EXIF_ORIENTATION, 1)
+            transpose = _EXIF_TRANSPOSE.get(orientation)
+        w, h = pil_img.size
+        swap = transpose in (Image.Transpose.TRANSPOSE,
+                             Image.Transpose.TRANSVERSE,
+                             Image.Transpose.ROTATE_90,
+                             Image.Transpose.ROTATE_270)
+        if swap:
+            w, h = h, w
+        tw, th = resize_edge_size(w, h, self.scale, self.edge)
+        # draft() picks the strongest 1/s reduction with both sides >= the
+        # request, i.e. never below the size the final resize wants.
+        pil_img.draft('RGB', (th, tw) if swap else (tw, th))
+        pil_img.load()  # raises OSError on truncated data
+        decode_factor = pil_img.decoderconfig[0] if pil_img.decoderconfig \
+            else 1
+        if transpose is not None:
+            pil_img = pil_img.transpose(transpose)
+        if pil_img.mode == 'L':
+            img = np.asarray(pil_img)
+            img = np.repeat(img[..., None], 3, axis=2)
+        else:
+            # One copy straight into BGR order, as OpenCV returns it.
+            img = np.frombuffer(
+                pil_img.tobytes('raw', 'BGR'),
+                np.uint8).reshape(pil_img.height, pil_img.width, 3)
+        return img, (h, w), decode_factor
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Load the image and resize it.
+
+        Args:
+            results (dict): Result dict from
+                :class:`mmengine.dataset.BaseDataset`.
+
+        Returns:
+            dict: The dict with the loaded image and meta information, or
+            None if the file cannot be read and ``ignore_empty`` is True.
+        """
+        filename = results['img_path']
+        try:
+            if self.file_client_args is not None:
+                file_client = fileio.FileClient.infer_client(
+                    self.file_client_args, filename)
+                img_bytes = file_client.get(filename)
+            else:
+                img_bytes = fileio.get(
+                    filename, backend_args=self.backend_args)
+            decoded = None
+            if self.color_type in _FAST_COLOR_TYPES:
+                try:
+                    decoded = self._decode_jpeg(img_bytes)
+                except OSError as e:
+                    raise OSError(
+                        f'failed to decode JPEG {filename}: {e}') from e
+            if decoded is None:
+                img = mmcv.imfrombytes(
+                    img_bytes,
+                    flag=self.color_type,
+                    backend=self.imdecode_backend)
+                if img is None:
+                    raise OSError(f'failed to decode image {filename}')
+                decoded = img, img.shape[:2], 1
+        except Exception:
+            if self.ignore_empty:
+                return None
+            raise
+        img, ori_shape, decode_factor = decoded
+
+        if self.resize:
+            ori_h, ori_w = ori_shape
+            size = resize_edge_size(ori_w, ori_h, self.scale, self.edge)
+            if size != (img.shape[1], img.shape[0]):
+                img = mmcv.imresize(
+                    img,
+                    size,
+                    interpolation=self.interpolation,
+                    backend=self.backend)
+            results['scale'] = size
+            results['scale_factor'] = (size[0] / ori_w, size[1] / ori_h)
+        if self.to_float32:
+            img = img.astype(np.float32)
+
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = tuple(ori_shape)
+        results['decode_factor'] = decode_factor
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(scale={self.scale}, '
+                f"edge='{self.edge}', resize={self.resize}, "
+                f"interpolation='{self.interpolation}', "
+                f"backend='{self.backend}', "
+                f'ignore_empty={self.ignore_empty}, '
+                f'to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', "
+                f"imdecode_backend='{self.imdecode_backend}')")
