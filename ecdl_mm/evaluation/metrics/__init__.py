@@ -1,0 +1,1 @@
+from .lesion_metric import LesionMetric  # noqa: F401
