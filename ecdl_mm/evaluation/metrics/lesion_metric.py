@@ -384,14 +384,22 @@ class LesionMetric(BaseMetric):
                         warnings.simplefilter('ignore', RuntimeWarning)
                         macro = np.nanmean(vals, axis=1)
                     store.setdefault(f'{name}_macro', []).append(macro)
+        intervals = {}
         for level, store in collected.items():
             for key, chunks in store.items():
                 vals = np.concatenate(chunks)
                 vals = vals[~np.isnan(vals)]
                 lo, hi = (np.percentile(vals, [alpha, 100 - alpha])
                           if len(vals) else (float('nan'), float('nan')))
-                metrics[f'{level}/{key}_ci_lower'] = float(lo)
-                metrics[f'{level}/{key}_ci_upper'] = float(hi)
+                intervals[f'{level}/{key}'] = (float(lo), float(hi))
+        # each interval right after its metric, in the logs and metrics.json
+        ordered = list(metrics.items())
+        metrics.clear()
+        for key, val in ordered:
+            metrics[key] = val
+            if key in intervals:
+                metrics[f'{key}_ci_lower'], metrics[f'{key}_ci_upper'] = \
+                    intervals[key]
 
     def _table(self, metrics, classes) -> str:
         names = ['accuracy'] + [
