@@ -1,0 +1,3 @@
+from .class_center_hook import ClassCenterHook
+
+__all__ = ['ClassCenterHook']

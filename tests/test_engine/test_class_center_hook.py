@@ -1,0 +1,265 @@
+import os.path as osp
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+from PIL import Image
+
+import ecdl_mm  # noqa: F401
+from ecdl_mm.engine.hooks import ClassCenterHook
+from ecdl_mm.engine.hooks.class_center_hook import class_sums
+from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.structures import DataSample
+
+NUM_CLASSES = 3
+CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
+
+
+def fake_runner(head, classes=CLASSES):
+    model = torch.nn.Module()
+    model.head = head
+    dataset = SimpleNamespace(metainfo=dict(classes=classes))
+    return SimpleNamespace(
+        model=model, train_dataloader=SimpleNamespace(dataset=dataset))
+
+
+def build_head(channels=6):
+    return MODELS.build(
+        dict(
+            type='SupervisedClusteringHead',
+            num_classes=NUM_CLASSES,
+            in_channels=channels))
+
+
+def run_epoch(hook, runner, batches):
+    """Feed batches through head.loss + the hook as the train loop would."""
+    head = runner.model.head
+    hook.before_train_epoch(runner)
+    for i, (feats, labels) in enumerate(batches):
+        head.loss((feats, ), [DataSample().set_gt_label(int(y))
+                              for y in labels])
+        hook.after_train_iter(runner, i)
+    hook.after_train_epoch(runner)
+
+
+def make_batches(seed, labels_per_batch, channels=6):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(len(lb), channels, generator=g), torch.tensor(lb))
+            for lb in labels_per_batch]
+
+
+def reference_means(batches, classes):
+    """Per-class means with numpy over the concatenated bank."""
+    feats = np.concatenate([f.numpy() for f, _ in batches]).astype(np.float64)
+    labels = np.concatenate([lb.numpy() for _, lb in batches])
+    return {k: feats[labels == k].mean(0) for k in classes}
+
+
+def test_class_sums_matches_loop():
+    feats = torch.randn(50, 4)
+    labels = torch.randint(0, 5, (50, ))
+    sums, counts = class_sums(feats, labels, 5)
+    for k in range(5):
+        np.testing.assert_allclose(
+            sums[k].numpy(), feats[labels == k].double().sum(0).numpy(),
+            rtol=1e-12)
+        assert counts[k] == (labels == k).sum()
+
+
+def test_centers_are_per_class_means_of_previous_epoch():
+    head = build_head()
+    runner = fake_runner(head)
+    hook = ClassCenterHook()
+    hook.before_train(runner)
+    assert not head.centers_valid.any()
+
+    epoch0 = make_batches(0, [[0, 1, 2, 0], [1, 1, 2, 0], [2, 0]])
+    run_epoch(hook, runner, epoch0)
+    ref = reference_means(epoch0, range(3))
+    assert head.centers_valid.all()
+    for k in range(3):
+        np.testing.assert_allclose(head.centers[k].numpy(), ref[k], rtol=1e-6)
+
+    # The next epoch trains with these centres (non-zero centre loss) and
+    # replaces them by its own means (full rebuild).
+    epoch1 = make_batches(1, [[2, 2, 1, 0], [0, 1, 1, 2]])
+    losses = head.loss((epoch1[0][0], ),
+                       [DataSample().set_gt_label(int(y))
+                        for y in epoch1[0][1]])
+    assert losses['loss_center'] > 0
+    run_epoch(hook, runner, epoch1)
+    ref = reference_means(epoch1, range(3))
+    for k in range(3):
+        np.testing.assert_allclose(head.centers[k].numpy(), ref[k], rtol=1e-6)
+
+
+def test_missing_class_keeps_centre_and_warns():
+    head = build_head()
+    runner = fake_runner(head)
+    hook = ClassCenterHook()
+    hook.before_train(runner)
+    epoch0 = make_batches(0, [[0, 1, 2, 0], [1, 2]])
+    run_epoch(hook, runner, epoch0)
+    before = head.centers.clone()
+
+    epoch1 = make_batches(1, [[0, 2, 0], [2, 2]])
+    with pytest.warns(UserWarning, match="invasive_cancer"):
+        run_epoch(hook, runner, epoch1)
+    ref = reference_means(epoch1, [0, 2])
+    torch.testing.assert_close(head.centers[1], before[1])
+    np.testing.assert_allclose(head.centers[0].numpy(), ref[0], rtol=1e-6)
+    np.testing.assert_allclose(head.centers[2].numpy(), ref[2], rtol=1e-6)
+    assert head.centers_valid.all()
+
+
+def test_class_never_seen_stays_invalid():
+    head = build_head()
+    runner = fake_runner(head, classes=None)
+    hook = ClassCenterHook()
+    hook.before_train(runner)
+    with pytest.warns(UserWarning, match='class 2'):
+        run_epoch(hook, runner, make_batches(0, [[0, 1, 1, 0]]))
+    assert head.centers_valid.tolist() == [True, True, False]
+    # loss still defined with one centre missing
+    out = head.loss((torch.randn(3, 6), ),
+                    [DataSample().set_gt_label(k) for k in (0, 1, 2)])
+    assert torch.isfinite(out['loss_center'])
+
+
+def test_momentum_update():
+    m = 0.9
+    head = build_head()
+    runner = fake_runner(head)
+    hook = HOOKS.build(dict(type='ClassCenterHook', momentum=m))
+    hook.before_train(runner)
+    epoch0 = make_batches(0, [[0, 1, 2, 0], [1, 2]])
+    run_epoch(hook, runner, epoch0)
+    ref0 = reference_means(epoch0, range(3))  # first epoch: plain means
+    for k in range(3):
+        np.testing.assert_allclose(head.centers[k].numpy(), ref0[k],
+                                   rtol=1e-6)
+    epoch1 = make_batches(1, [[0, 1, 2, 2], [1, 0]])
+    run_epoch(hook, runner, epoch1)
+    ref1 = reference_means(epoch1, range(3))
+    for k in range(3):
+        np.testing.assert_allclose(
+            head.centers[k].numpy(), m * ref0[k] + (1 - m) * ref1[k],
+            rtol=1e-5)
+
+
+def test_invalid_config_and_head():
+    with pytest.raises(ValueError, match='momentum=1.5'):
+        ClassCenterHook(momentum=1.5)
+    linear = MODELS.build(
+        dict(type='LinearClsHead', num_classes=3, in_channels=6))
+    with pytest.raises(TypeError, match='LinearClsHead'):
+        ClassCenterHook().before_train(fake_runner(linear))
+
+
+# --------------------------------------------------------------------------
+# Resume equality with a real mmengine Runner
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp('imgs')
+    rng = np.random.RandomState(0)
+    for k, name in enumerate(CLASSES):
+        (root / name).mkdir()
+        for i in range(4):
+            # class-dependent colour + noise so the task is learnable
+            img = rng.randint(0, 60, (32, 32, 3)).astype(np.uint8)
+            img[..., k] += 150
+            Image.fromarray(img).save(root / name / f'{i}.png')
+    return str(root)
+
+
+def runner_cfg(data_root, work_dir, max_epochs, resume=None):
+    return Config(
+        dict(
+            default_scope='mmpretrain',
+            work_dir=work_dir,
+            model=dict(
+                type='ImageClassifier',
+                data_preprocessor=dict(
+                    num_classes=NUM_CLASSES,
+                    mean=[127.5] * 3,
+                    std=[127.5] * 3,
+                    to_rgb=True),
+                backbone=dict(
+                    type='VisionTransformer',
+                    arch=dict(
+                        embed_dims=32,
+                        num_layers=1,
+                        num_heads=2,
+                        feedforward_channels=64),
+                    img_size=32,
+                    patch_size=8,
+                    out_type='avg_featmap'),
+                head=dict(
+                    type='SupervisedClusteringHead',
+                    num_classes=NUM_CLASSES,
+                    in_channels=32,
+                    loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1))),
+            train_dataloader=dict(
+                batch_size=4,
+                num_workers=0,
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root,
+                    classes=CLASSES,
+                    pipeline=[
+                        dict(type='LoadImageFromFile'),
+                        dict(type='PackInputs')
+                    ]),
+                sampler=dict(type='DefaultSampler', shuffle=True, seed=0)),
+            train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+            optim_wrapper=dict(
+                optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
+            param_scheduler=[
+                dict(type='CosineAnnealingLR', T_max=3, by_epoch=True)
+            ],
+            custom_hooks=[dict(type='ClassCenterHook')],
+            default_hooks=dict(
+                checkpoint=dict(type='CheckpointHook', interval=1),
+                logger=dict(type='LoggerHook', interval=100)),
+            randomness=dict(seed=0),
+            env_cfg=dict(dist_cfg=dict(backend='gloo')),
+            load_from=resume,
+            resume=resume is not None,
+            log_level='WARNING'))
+
+
+def train(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner.model
+
+
+def test_resume_equals_uninterrupted_run(image_folder, tmp_path):
+    full_dir = str(tmp_path / 'full')
+    full = train(runner_cfg(image_folder, full_dir, 3))
+    assert full.head.centers_valid.all()
+
+    # A fresh runner resumes the same config from the epoch-2 checkpoint of
+    # the uninterrupted run (as after a kill) and trains the third epoch.
+    ckpt = osp.join(full_dir, 'epoch_2.pth')
+    resumed = train(
+        runner_cfg(image_folder, str(tmp_path / 'resumed'), 3, resume=ckpt))
+
+    # The checkpoint carries the centres computed at the end of epoch 2,
+    # which differ from the final ones (so the comparison is not trivial).
+    from ecdl_mm.utils import safe_load
+    state2 = safe_load(ckpt)['state_dict']
+    assert state2['head.centers_valid'].all()
+    assert not torch.equal(state2['head.centers'], full.head.centers)
+
+    full_state, resumed_state = full.state_dict(), resumed.state_dict()
+    assert full_state.keys() == resumed_state.keys()
+    for key in full_state:
+        torch.testing.assert_close(
+            resumed_state[key], full_state[key], rtol=0, atol=0, msg=key)
