@@ -1,0 +1,3 @@
+from .ec_vit import ECViT
+
+__all__ = ['ECViT']

@@ -1,0 +1,444 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmcv.cnn.bricks.drop import build_dropout
+from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmengine.model import BaseModule, ModuleList
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.models.utils import build_norm_layer
+from mmpretrain.registry import MODELS
+
+from ..utils import QVBiasAttention, build_1d_sincos_position_embedding
+from ..utils.ckpt_convert import convert_mmpretrain_vit_state
+
+# Keys that only mmpretrain ViT / MAE / BEiT checkpoints have (never ECViT).
+_FOREIGN_SUFFIXES = ('attn.qkv.bias', 'attn.gamma1.weight', 'ffn.gamma2.weight')
+_FOREIGN_NAMES = ('cls_token', 'pos_embed')
+
+
+class ECViTLayer(BaseModule):
+    """One pre-norm encoder block of the EC-DL ViT.
+
+    ``x + drop_path(gamma_1 * attn(ln1(x)))`` then
+    ``x + drop_path(gamma_2 * ffn(ln2(x)))``, with :class:`QVBiasAttention`
+    (``qkv`` without bias plus ``q_bias`` / ``v_bias``) and a GELU MLP. Names
+    follow mmpretrain's ``BEiTTransformerEncoderLayer`` (``ln1``, ``attn``,
+    ``ln2``, ``ffn.layers.0.0``, ``ffn.layers.1``, ``gamma_1``, ``gamma_2``).
+
+    Args:
+        embed_dims (int): The feature dimension.
+        num_heads (int): Parallel attention heads.
+        feedforward_channels (int): The hidden dimension of the MLP.
+        init_values (float): Initial value of the layer scales ``gamma_1`` and
+            ``gamma_2``; 0 disables layer scale. Defaults to 0.
+        drop_rate (float): Dropout after the attention projection and MLP.
+            Defaults to 0.
+        attn_drop_rate (float): Dropout of the attention weights.
+            Defaults to 0.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+        qv_bias (bool): Learn ``q_bias`` / ``v_bias``. Defaults to True.
+        act_cfg (dict): MLP activation. Defaults to ``dict(type='GELU')``.
+        norm_cfg (dict): Normalization layer.
+            Defaults to ``dict(type='LN', eps=1e-6)``.
+        init_cfg (dict, optional): Initialization config dict.
+            Defaults to None.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 init_values: float = 0.,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 qv_bias: bool = True,
+                 act_cfg: dict = dict(type='GELU'),
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.ln1 = build_norm_layer(norm_cfg, embed_dims)
+        self.attn = QVBiasAttention(
+            embed_dims,
+            num_heads,
+            qv_bias=qv_bias,
+            attn_drop_rate=attn_drop_rate,
+            proj_drop_rate=drop_rate)
+        self.ln2 = build_norm_layer(norm_cfg, embed_dims)
+        self.ffn = FFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            num_fcs=2,
+            ffn_drop=drop_rate,
+            dropout_layer=None,
+            act_cfg=act_cfg,
+            add_identity=False)
+        self.drop_path = build_dropout(
+            dict(type='DropPath', drop_prob=drop_path_rate)
+        ) if drop_path_rate > 0 else nn.Identity()
+        if init_values > 0:
+            self.gamma_1 = nn.Parameter(init_values * torch.ones(embed_dims))
+            self.gamma_2 = nn.Parameter(init_values * torch.ones(embed_dims))
+        else:
+            self.gamma_1, self.gamma_2 = None, None
+
+    @property
+    def norm1(self):
+        return self.ln1
+
+    @property
+    def norm2(self):
+        return self.ln2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gamma_1 is None:
+            x = x + self.drop_path(self.attn(self.ln1(x)))
+            x = x + self.drop_path(self.ffn(self.ln2(x)))
+        else:
+            x = x + self.drop_path(self.gamma_1 * self.attn(self.ln1(x)))
+            x = x + self.drop_path(self.gamma_2 * self.ffn(self.ln2(x)))
+        return x
+
+
+@MODELS.register_module()
+class ECViT(BaseBackbone):
+    """The vision transformer of EC-DL.
+
+    A ViT without class token whose position embedding is the fixed 1-D
+    sinusoid table over the token index (computed for the actual patch grid,
+    so any input size divisible by the patch size works, and never stored in
+    checkpoints). Attention uses a ``qkv`` projection without bias plus learnt
+    ``q_bias`` / ``v_bias``; blocks are pre-norm with LayerNorm eps 1e-6,
+    optional layer scale and stochastic depth. The image feature is the mean
+    of all tokens followed by ``fc_norm`` (stored as ``ln2``, as in mmpretrain's
+    ``VisionTransformer``), which neck-free mmpretrain heads such as
+    ``LinearClsHead`` and ``VisionTransformerClsHead`` consume directly.
+
+    Args:
+        arch (str | dict): Architecture, one of ``'tiny'``, ``'small'``,
+            ``'base'``, ``'large'`` (or ``'t'``, ``'s'``, ``'b'``, ``'l'``), or a
+            dict with keys ``embed_dims``, ``num_layers``, ``num_heads`` and
+            ``feedforward_channels``. Defaults to ``'base'``.
+        img_size (int | tuple): The most common input size; other sizes
+            divisible by ``patch_size`` work too. Defaults to 224.
+        patch_size (int): The patch size. Defaults to 16.
+        in_channels (int): Input channels. Defaults to 3.
+        out_indices (Sequence | int): Output from which layers.
+            Defaults to -1, the last layer.
+        drop_rate (float): Dropout after position embedding, attention
+            projection and MLP. Defaults to 0.
+        attn_drop_rate (float): Dropout of the attention weights.
+            Defaults to 0.
+        drop_path_rate (float): Stochastic depth rate, linearly increased over
+            the layers. Defaults to 0.
+        init_values (float): Initial value of the layer scales; 0 disables
+            layer scale. Defaults to 0.
+        qv_bias (bool): Learn ``q_bias`` / ``v_bias``. Defaults to True.
+        norm_cfg (dict): Normalization layer.
+            Defaults to ``dict(type='LN', eps=1e-6)``.
+        final_norm (bool): Normalize the tokens after the last layer
+            (``ln1``). The EC-DL classifier does not (it normalizes the
+            pooled feature instead); the MAE encoder does. Defaults to False.
+        out_type (str): The output of each selected layer:
+
+            - ``"avg_featmap"``: mean of the tokens, then ``fc_norm``,
+              shape ``(B, C)``.
+            - ``"featmap"``: the token map, shape ``(B, C, H, W)``.
+            - ``"raw"``: the tokens, shape ``(B, N, C)``.
+
+            Defaults to ``"avg_featmap"``.
+        frozen_stages (int): Freeze the patch embedding and the first
+            ``frozen_stages`` layers (all norms too when every layer is
+            frozen); -1 freezes nothing. Defaults to -1.
+        layer_cfgs (Sequence | dict): Extra configs of each
+            :class:`ECViTLayer`. Defaults to an empty dict.
+        init_cfg (dict, optional): Initialization config dict.
+            Defaults to None.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny'], {
+            'embed_dims': 192,
+            'num_layers': 12,
+            'num_heads': 3,
+            'feedforward_channels': 768
+        }),
+        **dict.fromkeys(['s', 'small'], {
+            'embed_dims': 384,
+            'num_layers': 12,
+            'num_heads': 6,
+            'feedforward_channels': 1536
+        }),
+        **dict.fromkeys(['b', 'base'], {
+            'embed_dims': 768,
+            'num_layers': 12,
+            'num_heads': 12,
+            'feedforward_channels': 3072
+        }),
+        **dict.fromkeys(['l', 'large'], {
+            'embed_dims': 1024,
+            'num_layers': 24,
+            'num_heads': 16,
+            'feedforward_channels': 4096
+        }),
+    }
+    # No class token: CAM tools read this to reshape tokens into a map.
+    num_extra_tokens = 0
+    OUT_TYPES = {'raw', 'featmap', 'avg_featmap'}
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'base',
+                 img_size: Union[int, Tuple[int, int]] = 224,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 out_indices: Union[Sequence[int], int] = -1,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 init_values: float = 0.,
+                 qv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 final_norm: bool = False,
+                 out_type: str = 'avg_featmap',
+                 frozen_stages: int = -1,
+                 layer_cfgs: Union[Sequence[dict], dict] = dict(),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        if isinstance(arch, str):
+            if arch.lower() not in self.arch_zoo:
+                raise ValueError(f'arch={arch!r} is not one of '
+                                 f'{sorted(self.arch_zoo)}')
+            self.arch_settings = self.arch_zoo[arch.lower()]
+        else:
+            essential_keys = {
+                'embed_dims', 'num_layers', 'num_heads', 'feedforward_channels'
+            }
+            if not isinstance(arch, dict) or not essential_keys <= set(arch):
+                raise ValueError(f'arch={arch!r} must be a preset name or a '
+                                 f'dict with keys {sorted(essential_keys)}')
+            self.arch_settings = arch
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'out_type={out_type!r} is not one of '
+                             f'{sorted(self.OUT_TYPES)}')
+        if not isinstance(patch_size, int) or patch_size <= 0:
+            raise ValueError(
+                f'patch_size={patch_size!r} must be a positive integer')
+        if init_values < 0:
+            raise ValueError(f'init_values={init_values} must be >= 0')
+
+        self.embed_dims = self.arch_settings['embed_dims']
+        self.num_layers = self.arch_settings['num_layers']
+        self.patch_size = patch_size
+        self.out_type = out_type
+
+        self.patch_embed = PatchEmbed(
+            in_channels=in_channels,
+            input_size=img_size,
+            embed_dims=self.embed_dims,
+            conv_type='Conv2d',
+            kernel_size=patch_size,
+            stride=patch_size)
+        self.patch_resolution = self.patch_embed.init_out_size
+        num_patches = self.patch_resolution[0] * self.patch_resolution[1]
+        # Fixed table: a non-persistent buffer follows .to(device) but stays
+        # out of state_dict, as in the reference checkpoints.
+        self.register_buffer(
+            'pos_embed',
+            build_1d_sincos_position_embedding(num_patches, self.embed_dims),
+            persistent=False)
+        self.drop_after_pos = nn.Dropout(p=drop_rate)
+
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out_indices = list(out_indices)
+        for i, index in enumerate(out_indices):
+            if index < 0:
+                index = self.num_layers + index
+            if not 0 <= index < self.num_layers:
+                raise ValueError(f'out_indices={out_indices} has an index '
+                                 f'outside [0, {self.num_layers})')
+            out_indices[i] = index
+        self.out_indices = out_indices
+
+        dpr = np.linspace(0, drop_path_rate, self.num_layers)
+        if isinstance(layer_cfgs, dict):
+            layer_cfgs = [layer_cfgs] * self.num_layers
+        self.layers = ModuleList()
+        for i in range(self.num_layers):
+            _layer_cfg = dict(
+                embed_dims=self.embed_dims,
+                num_heads=self.arch_settings['num_heads'],
+                feedforward_channels=self.
+                arch_settings['feedforward_channels'],
+                init_values=init_values,
+                drop_rate=drop_rate,
+                attn_drop_rate=attn_drop_rate,
+                drop_path_rate=float(dpr[i]),
+                qv_bias=qv_bias,
+                norm_cfg=norm_cfg)
+            _layer_cfg.update(layer_cfgs[i])
+            self.layers.append(ECViTLayer(**_layer_cfg))
+
+        self.final_norm = final_norm
+        if final_norm:
+            self.ln1 = build_norm_layer(norm_cfg, self.embed_dims)
+        if out_type == 'avg_featmap':
+            self.ln2 = build_norm_layer(norm_cfg, self.embed_dims)
+
+        self.frozen_stages = frozen_stages
+        if frozen_stages > 0:
+            self._freeze_stages()
+        self._register_load_state_dict_pre_hook(self._convert_foreign_keys)
+
+    @property
+    def norm1(self):
+        return self.ln1
+
+    @property
+    def norm2(self):
+        return self.ln2
+
+    @property
+    def fc_norm(self):
+        """The norm of the pooled feature (``fc_norm`` in EC-DL's names)."""
+        return self.ln2
+
+    def init_weights(self) -> None:
+        """Truncated-normal linear layers, as the EC-DL / BEiT ViT."""
+        super().init_weights()
+        if isinstance(self.init_cfg, dict) and \
+                self.init_cfg.get('type') == 'Pretrained':
+            return
+        for m in self.layers.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def _convert_foreign_keys(self, state_dict, prefix, *args, **kwargs):
+        """Accept mmpretrain ViT / MAE weights (e.g. by URL in ``init_cfg``).
+
+        Their fused ``qkv`` bias is split into ``q_bias`` / ``v_bias`` and
+        their class token and position embedding are dropped, as
+        ``tools/model_converters/mmpretrain_vit_to_ecvit.py`` does.
+        """
+        own = [k for k in state_dict if k.startswith(prefix)]
+        if not any(
+                k.endswith(_FOREIGN_SUFFIXES) or k[len(prefix):] in
+                _FOREIGN_NAMES for k in own):
+            return
+        report = dict(dropped=[], warnings=[], notes=[])
+        converted = convert_mmpretrain_vit_state(state_dict, prefix, report)
+        for k in own:
+            del state_dict[k]
+        state_dict.update(converted)
+        from mmengine.logging import MMLogger
+        MMLogger.get_current_instance().warning(
+            'ECViT converted mmpretrain ViT keys while loading: '
+            f"{report['notes'] + report['dropped']}")
+
+    def _freeze_stages(self) -> None:
+        self.drop_after_pos.eval()
+        self.patch_embed.eval()
+        for param in self.patch_embed.parameters():
+            param.requires_grad = False
+        for i in range(min(self.frozen_stages, self.num_layers)):
+            m = self.layers[i]
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+        if self.frozen_stages >= self.num_layers:
+            for name in ('ln1', 'ln2'):
+                if hasattr(self, name):
+                    norm = getattr(self, name)
+                    norm.eval()
+                    for param in norm.parameters():
+                        param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.frozen_stages > 0:
+            self._freeze_stages()
+        return self
+
+    def position_embedding(self, num_tokens: int,
+                           ref: torch.Tensor) -> torch.Tensor:
+        """The fixed table for ``num_tokens`` tokens, shape ``(1, N, C)``."""
+        if num_tokens == self.pos_embed.shape[1]:
+            return self.pos_embed.to(ref.dtype)
+        return build_1d_sincos_position_embedding(
+            num_tokens, self.embed_dims, dtype=ref.dtype, device=ref.device)
+
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch embedding plus position table.
+
+        Args:
+            x (torch.Tensor): Images, shape ``(B, C, H, W)`` with ``H`` and
+                ``W`` divisible by the patch size.
+
+        Returns:
+            tuple: Tokens ``(B, N, C)`` and the patch grid ``(h, w)``.
+        """
+        H, W = x.shape[-2:]
+        if H % self.patch_size or W % self.patch_size:
+            raise ValueError(f'input size {(H, W)} must be divisible by '
+                             f'patch_size={self.patch_size}')
+        x, hw = self.patch_embed(x)
+        x = x + self.position_embedding(x.shape[1], x)
+        return self.drop_after_pos(x), hw
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Forward.
+
+        Args:
+            x (torch.Tensor): Images, shape ``(B, C, H, W)``.
+
+        Returns:
+            tuple[torch.Tensor]: One output per ``out_indices`` entry, its
+            shape set by ``out_type``.
+        """
+        x, hw = self.embed(x)
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == self.num_layers - 1 and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, hw))
+        return tuple(outs)
+
+    def _format_output(self, x: torch.Tensor, hw: Tuple[int, int]):
+        if self.out_type == 'raw':
+            return x
+        if self.out_type == 'featmap':
+            return x.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2)
+        return self.ln2(x.mean(dim=1))
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Get the layer-wise depth of a parameter (for layer-wise lr decay).
+
+        Args:
+            param_name (str): The name of the parameter.
+            prefix (str): The prefix of the backbone's parameters in the
+                model. Defaults to an empty string.
+
+        Returns:
+            Tuple[int, int]: The layer depth and the number of depths: 0 for
+            the patch embedding, ``i + 1`` for layer ``i``, the last depth for
+            the norms and anything outside the backbone (the head).
+        """
+        num_layers = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        param_name = param_name[len(prefix):]
+        if param_name.startswith(('patch_embed', 'pos_embed')):
+            layer_depth = 0
+        elif param_name.startswith('layers.'):
+            layer_depth = int(param_name.split('.')[1]) + 1
+        else:
+            layer_depth = num_layers - 1
+        return layer_depth, num_layers
