@@ -152,8 +152,9 @@ def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:
         for name, df in splits.items():
             if column not in df.columns:
                 continue
-            for value in sorted(set(v for v in df[column] if v is not None)):
-                seen.setdefault(str(value), []).append(name)
+            values = set(_clean_id(v) for v in df[column]) - {None}
+            for value in sorted(values):
+                seen.setdefault(value, []).append(name)
         for value, names in seen.items():
             if len(names) > 1:
                 problems.append(f'{what} {value!r} is in splits {names}')

@@ -1,0 +1,262 @@
+import os
+import os.path as osp
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ecdl_mm.datasets import ECNBIDataset, check_split_leakage, load_split_sheet
+from mmpretrain.registry import DATASETS
+
+CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
+
+
+def write_image(path, size=(40, 32), mode='RGB', fmt=None, seed=0):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    channels = 3 if mode == 'RGB' else 1
+    arr = rng.integers(0, 255, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(arr.squeeze()).convert(mode).save(path, format=fmt)
+
+
+def make_layout(root, lesions):
+    """lesions: list of (class_name, lesion_index, num_images)."""
+    for i, (cls, lesion, n) in enumerate(lesions):
+        img_dir = osp.join(root, cls, str(lesion), 'Images')
+        os.makedirs(img_dir, exist_ok=True)
+        for j in range(n):
+            ext = ('jpg', 'png', 'bmp')[j % 3]
+            write_image(osp.join(img_dir, f'im{j}.{ext}'), seed=10 * i + j)
+
+
+def sheet(rows, patient=False):
+    cols = ['class_index', 'class_english', 'lesion_index']
+    if patient:
+        cols.append('patient_id')
+    return pd.DataFrame(rows, columns=cols)
+
+
+LESIONS = [('adenomas', 1, 2), ('adenomas', 2, 1), ('invasive_cancer', 3, 3),
+           ('non-neoplastic', 4, 1), ('non-neoplastic', 5, 2)]
+
+
+@pytest.fixture
+def root(tmp_path):
+    make_layout(str(tmp_path), LESIONS)
+    return str(tmp_path)
+
+
+def write_xlsx(path, sheets):
+    with pd.ExcelWriter(path) as writer:
+        for name, df in sheets.items():
+            df.to_excel(writer, sheet_name=name, index=False)
+
+
+def test_no_sheet_uses_every_lesion(root):
+    ds = ECNBIDataset(data_root=root)
+    assert len(ds) == 9
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [i['lesion_id'] for i in infos] == \
+        ['1', '1', '2', '3', '3', '3', '4', '5', '5']
+    assert [i['gt_label'] for i in infos] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert all(i['patient_id'] is None for i in infos)
+    assert infos[0]['img_path'] == osp.join(root, 'adenomas', '1', 'Images',
+                                            'im0.jpg')
+    assert ds.CLASSES == CLASSES
+
+
+def test_xlsx_sheet_restricts_and_carries_ids_to_data_samples(root):
+    write_xlsx(
+        osp.join(root, 'split.xlsx'), {
+            'train':
+            sheet([[2, 'non-neoplastic', 5, 'p9'], [0, 'adenomas', 1, 'p1']],
+                  patient=True),
+            'test':
+            sheet([[1, 'invasive_cancer', 3, 'p3']], patient=True),
+        })
+    meta_keys = ('img_path', 'lesion_id', 'patient_id')
+    ds = DATASETS.build(
+        dict(
+            type='ECNBIDataset',
+            data_root=root,
+            ann_file='split.xlsx',
+            sheet_name='train',
+            disjoint_with=['test'],
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='PackInputs', meta_keys=meta_keys)
+            ]))
+    assert ds.get_lesion_ids() == ['5', '5', '1', '1']
+    out = ds[0]
+    sample = out['data_samples']
+    assert sample.lesion_id == '5' and sample.patient_id == 'p9'
+    assert int(sample.gt_label) == 2
+    assert tuple(out['inputs'].shape) == (3, 32, 40)
+
+
+def test_csv_sheet_and_bad_class_agreement(root):
+    path = osp.join(root, 'a.csv')
+    sheet([[0, 'adenomas', 2]]).to_csv(path, index=False)
+    assert len(ECNBIDataset(root, ann_file='a.csv')) == 1
+
+    sheet([[1, 'adenomas', 2]]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "a.csv row 2 (lesion 2): class_english 'adenomas' disagrees "
+            "with class_index 1, which is 'invasive_cancer'")):
+        ECNBIDataset(root, ann_file='a.csv')
+
+    sheet([[3, 'x', 2]]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match='class_index 3 is outside the 3'):
+        ECNBIDataset(root, ann_file='a.csv')
+
+
+def test_custom_class_order_from_metainfo(root):
+    classes = ('non-neoplastic', 'adenomas', 'invasive_cancer')
+    sheet([[0, 'non-neoplastic', 4], [1, 'adenomas', 2]]).to_csv(
+        osp.join(root, 'b.csv'), index=False)
+    ds = ECNBIDataset(root, 'b.csv', metainfo=dict(classes=classes))
+    assert [ds.get_data_info(i)['gt_label'] for i in range(2)] == [0, 1]
+    with pytest.raises(ValueError, match='disagrees with class_index'):
+        ECNBIDataset(root, 'b.csv')
+
+
+def test_missing_folder(root):
+    sheet([[0, 'adenomas', 77]]).to_csv(osp.join(root, 's.csv'), index=False)
+    with pytest.raises(ValueError, match=r"s.csv row 2: lesion '77' has no "
+                       r'folder; expected .*adenomas/77'):
+        ECNBIDataset(root, 's.csv')
+
+
+def test_folder_in_wrong_class(root):
+    sheet([[0, 'adenomas', 1], [0, 'adenomas', 4]]).to_csv(
+        osp.join(root, 's.csv'), index=False)
+    with pytest.raises(ValueError, match=r"row 3: lesion '4' is labelled "
+                       r"'adenomas' but its folder is in the wrong class: "
+                       r'.*non-neoplastic/4'):
+        ECNBIDataset(root, 's.csv')
+
+
+def test_empty_lesion(root):
+    os.makedirs(osp.join(root, 'adenomas', '8', 'Images'))
+    open(osp.join(root, 'adenomas', '8', 'Images', 'notes.txt'), 'w').close()
+    with pytest.raises(ValueError, match=r"empty lesion '8': no image"):
+        ECNBIDataset(root)
+
+
+def test_duplicated_lesion_ids(root):
+    sheet([[0, 'adenomas', 1], [0, 'adenomas', 2],
+           [0, 'adenomas', 1]]).to_csv(osp.join(root, 's.csv'), index=False)
+    with pytest.raises(ValueError, match=r"duplicated lesion id '1' in rows "
+                       r'2 and 4'):
+        ECNBIDataset(root, 's.csv')
+    # the same lesion index as folders of two classes
+    make_layout(root, [('invasive_cancer', 2, 1)])
+    with pytest.raises(ValueError, match=r"duplicated lesion id '2': folders "
+                       r"in classes \['adenomas', 'invasive_cancer'\]"):
+        ECNBIDataset(root)
+
+
+def test_leakage_between_train_and_test(root):
+    write_xlsx(
+        osp.join(root, 'split.xlsx'), {
+            'train':
+            sheet([[0, 'adenomas', 1, 'p1'], [0, 'adenomas', 2, 'p2']],
+                  patient=True),
+            'test_lesion':
+            sheet([[0, 'adenomas', 2, 'p7']], patient=True),
+            'test_patient':
+            sheet([[1, 'invasive_cancer', 3, 'p1']], patient=True),
+            'clean':
+            sheet([[2, 'non-neoplastic', 4, 'p4']], patient=True),
+        })
+    kw = dict(data_root=root, ann_file='split.xlsx', sheet_name='train')
+    assert len(ECNBIDataset(disjoint_with=['clean'], **kw)) == 3
+    with pytest.raises(ValueError, match=r"data leakage between splits: "
+                       r"lesion '2' is in splits .*test_lesion"):
+        ECNBIDataset(disjoint_with=['test_lesion'], **kw)
+    with pytest.raises(ValueError, match=r"patient 'p1' is in splits "
+                       r'.*train.*test_patient'):
+        ECNBIDataset(
+            disjoint_with=[dict(ann_file='split.xlsx',
+                                sheet_name='test_patient')],
+            **kw)
+    # another file given by path
+    sheet([[0, 'adenomas', 1]]).to_csv(osp.join(root, 't.csv'), index=False)
+    with pytest.raises(ValueError, match=r"lesion '1' is in splits"):
+        ECNBIDataset(disjoint_with='t.csv', **kw)
+
+
+def test_unreadable_and_truncated_images(root):
+    good = osp.join(root, 'adenomas', '1', 'Images', 'im0.jpg')
+    data = open(good, 'rb').read()
+    truncated = osp.join(root, 'adenomas', '1', 'Images', 'zz_trunc.jpg')
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    garbage = osp.join(root, 'non-neoplastic', '5', 'Images', 'zz_bad.png')
+    with open(garbage, 'wb') as f:
+        f.write(b'not an image at all')
+
+    with pytest.raises(ValueError, match=r'unreadable or truncated image '
+                       rf"{re.escape(truncated)} in lesion '1'"):
+        ECNBIDataset(root)
+    with pytest.warns(UserWarning) as record:
+        ds = ECNBIDataset(root, skip_bad_images=True)
+    message = str(record[-1].message)
+    assert 'skipped 2 unreadable image(s)' in message
+    assert truncated in message and garbage in message
+    assert len(ds) == 9
+    # the lesion whose only image is broken is an error, not a silent drop
+    only = osp.join(root, 'adenomas', '2', 'Images', 'im0.jpg')
+    with open(only, 'wb') as f:
+        f.write(b'\xff\xd8broken')
+    with pytest.raises(ValueError, match=r"empty lesion '2': every image"):
+        ECNBIDataset(root, skip_bad_images=True)
+    with pytest.raises(ValueError, match='needs check_images=True'):
+        ECNBIDataset(root, skip_bad_images=True, check_images=False)
+
+
+def test_sheet_errors(root):
+    with pytest.raises(FileNotFoundError, match='nope.csv does not exist'):
+        ECNBIDataset(root, 'nope.csv')
+    write_xlsx(osp.join(root, 'split.xlsx'), {'a': sheet([[0, 'adenomas',
+                                                           1]])})
+    with pytest.raises(ValueError, match=r"sheet 'b' not found .*\['a'\]"):
+        ECNBIDataset(root, 'split.xlsx', sheet_name='b')
+    pd.DataFrame({'class_index': [0], 'lesion': [1]}).to_csv(
+        osp.join(root, 'c.csv'), index=False)
+    with pytest.raises(ValueError, match=r'c.csv lacks the column\(s\) '
+                       r"\['class_english', 'lesion_index'\]"):
+        ECNBIDataset(root, 'c.csv')
+    with pytest.raises(FileNotFoundError, match='is not a directory'):
+        ECNBIDataset(osp.join(root, 'missing'))
+
+
+def test_split_helpers():
+    a = sheet([[0, 'adenomas', 1, 'p'], [0, 'adenomas', 2, None]],
+              patient=True)
+    b = sheet([[0, 'adenomas', 3, None]], patient=True)
+    check_split_leakage({'a': a, 'b': b})  # None patients never collide
+    with pytest.raises(ValueError, match="lesion '1' is in splits"):
+        check_split_leakage({'a': a, 'b': a.iloc[:1]})
+
+
+def test_demo_data(demo_root):
+    kw = dict(data_root=demo_root, ann_file='dataset_divide.xlsx')
+    train = ECNBIDataset(sheet_name='demo_train', disjoint_with=['demo_test'],
+                         **kw)
+    test = ECNBIDataset(sheet_name='demo_test', **kw)
+    ref = pd.read_excel(
+        osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
+    assert len(train) == 20 and len(test) == 20
+    assert test.get_lesion_ids() == [str(x) for x in ref['lesion_index']]
+    assert [test.get_data_info(i)['gt_label']
+            for i in range(20)] == list(ref['class_index'])
+    assert not set(train.get_lesion_ids()) & set(test.get_lesion_ids())
+    sheet_rows = load_split_sheet(
+        osp.join(demo_root, 'dataset_divide.xlsx'), 'demo_train', CLASSES)
+    assert list(sheet_rows['row'][:2]) == [2, 3]
+    # the whole folder without a sheet: all 40 lesions of 3 classes
+    full = ECNBIDataset(demo_root, check_images=False)
+    assert len(full) == 40 and len(set(full.get_lesion_ids())) == 40
