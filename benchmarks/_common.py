@@ -1,0 +1,130 @@
+"""Helpers shared by the ``benchmarks/bench_*.py`` scripts.
+
+Every benchmark measures the cases it compares side by side in one run
+(interleaved rounds, medians), prints a small table with the ratios and
+writes ``benchmarks/results/<name>.json`` with this layout, which
+``benchmarks/run_all.py`` collects into one table::
+
+    {"benchmark": name, "env": {...}, "config": {...},
+     "rows": [{"case": ..., "metric": ..., "value": ..., "unit": ...}, ...],
+     "ratios": [{"name": ..., "value": ..., "goal": ..., "higher_is": ...}]}
+
+Other benchmarks may write any JSON there; ``run_all.py`` then lists its
+numeric leaves.
+"""
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+BENCH_DIR = osp.dirname(osp.abspath(__file__))
+REPO_ROOT = osp.dirname(BENCH_DIR)
+RESULTS_DIR = osp.join(BENCH_DIR, 'results')
+DEFAULT_DEMO_ROOT = os.environ.get(
+    'ECDL_DEMO_ROOT',
+    osp.join(osp.dirname(REPO_ROOT), 'shared', 'datasets', 'ecdl-demo'))
+
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def env_info() -> dict:
+    """Versions and machine facts worth keeping beside a figure."""
+    import torch
+    info = dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cpu=cpu_name(),
+        cpu_count=len(os.sched_getaffinity(0)),
+        torch_threads=torch.get_num_threads(),
+        cuda=torch.cuda.get_device_name(0)
+        if torch.cuda.is_available() else None,
+        load_avg_1min=os.getloadavg()[0],
+        time=time.strftime('%Y-%m-%d %H:%M:%S'),
+    )
+    return info
+
+
+def interleaved(cases: Dict[str, Callable[[], object]],
+                rounds: int,
+                warmup: int = 1) -> Dict[str, List[float]]:
+    """Time each case once per round, cases alternating within a round.
+
+    Alternating spreads the noise of a shared machine over every case, so
+    ratios of medians stay meaningful when absolute figures drift.
+
+    Returns:
+        dict: seconds per call of each case, one entry per round.
+    """
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    times = {name: [] for name in cases}
+    for r in range(rounds):
+        order = list(cases.items())
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def median(values: List[float]) -> float:
+    return statistics.median(values)
+
+
+def save_result(name: str,
+                rows: List[dict],
+                ratios: Optional[List[dict]] = None,
+                config: Optional[dict] = None,
+                extra: Optional[dict] = None) -> str:
+    """Write ``benchmarks/results/<name>.json`` and return its path."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    payload = dict(
+        benchmark=name,
+        env=env_info(),
+        config=config or {},
+        rows=rows,
+        ratios=ratios or [])
+    if extra:
+        payload.update(extra)
+    path = osp.join(RESULTS_DIR, f'{name}.json')
+    with open(path, 'w') as f:
+        json.dump(payload, f, indent=2)
+    return path
+
+
+def print_table(rows: List[dict], ratios: Optional[List[dict]] = None):
+    """Print rows as ``case | metric | value unit`` and the ratios."""
+    width = max([len(str(r['case'])) for r in rows] + [4])
+    mwidth = max([len(str(r['metric'])) for r in rows] + [6])
+    for r in rows:
+        value = r['value']
+        text = f'{value:.4g}' if isinstance(value, float) else str(value)
+        print(f"  {r['case']:<{width}} | {r['metric']:<{mwidth}} | "
+              f"{text} {r.get('unit', '')}")
+    for ratio in ratios or []:
+        goal = ratio.get('goal')
+        verdict = ''
+        if goal is not None:
+            ok = ratio['value'] >= goal if ratio.get(
+                'higher_is', 'better') == 'better' else ratio['value'] <= goal
+            verdict = f"  (goal {'>=' if ratio.get('higher_is', 'better') == 'better' else '<='} {goal}: {'met' if ok else 'NOT met'})"  # noqa: E501
+        print(f"  ratio {ratio['name']}: {ratio['value']:.3g}{verdict}")
