@@ -1,0 +1,1 @@
+from .lesion_inferencer import LesionInferencer  # noqa: F401
