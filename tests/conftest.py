@@ -32,3 +32,36 @@ def demo_root():
     if not osp.isdir(DEMO_ROOT):
         pytest.fail(f'demo dataset not found at {DEMO_ROOT}; set ECDL_DEMO_ROOT')
     return DEMO_ROOT
+
+
+@pytest.fixture(scope='session')
+def run_tool(repo_root):
+    """Run a repo script in a subprocess (the venv's python), return the result.
+
+    ``tests/helpers`` is put on PYTHONPATH so configs can custom-import test-only
+    components.
+    """
+    import subprocess
+    import sys
+
+    def run(args, check=True, timeout=600, env=None):
+        full_env = dict(os.environ)
+        full_env['PYTHONPATH'] = os.pathsep.join(
+            [osp.join(repo_root, 'tests', 'helpers'), repo_root,
+             full_env.get('PYTHONPATH', '')])
+        full_env.setdefault('OMP_NUM_THREADS', '1')
+        full_env.update(env or {})
+        cmd = list(args)
+        if cmd[0].endswith('.py'):
+            cmd = [sys.executable] + cmd
+        proc = subprocess.run(
+            cmd, cwd=repo_root, env=full_env, capture_output=True, text=True,
+            timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f'{" ".join(cmd)} exited {proc.returncode}\n'
+                f'--- stdout ---\n{proc.stdout[-4000:]}\n'
+                f'--- stderr ---\n{proc.stderr[-4000:]}')
+        return proc
+
+    return run

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment inside the repo (.venv, ignored by git)
 # with the pinned OpenMMLab stack and ecdl_mm installed in editable mode.
-#   bash tools/install.sh            # creates/updates .venv
-#   PYTHON=python3.11 bash tools/install.sh
+#   bash tools/install.sh                  # creates or updates .venv
+#   PYTHON=python3.11 VENV=.venv bash tools/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -10,12 +10,22 @@ VENV=${VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-PIP="$VENV/bin/python -m pip"
-$PIP install --upgrade --quiet pip setuptools wheel
-# The pinned stack. mmcv-lite is the pure-Python mmcv (full mmcv needs CUDA and a compiler).
-$PIP install --quiet -r requirements/runtime.txt 2>&1 | grep -v "is ignored: it is neither" || true
-$PIP install --quiet -r requirements/tests.txt 2>&1 | grep -v "is ignored: it is neither" || true
 
+# pip with its exit status kept, minus the local index's noise about absent folders.
+pipq() {
+  "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+  return "${PIPESTATUS[0]}"
+}
 
-$PIP install --quiet --no-deps --no-build-isolation -e .
-$VENV/bin/python -c "import torch, mmengine, mmcv, mmpretrain, ecdl_mm; print('torch', torch.__version__, '| mmengine', mmengine.__version__, '| mmcv', mmcv.__version__, '| mmpretrain', mmpretrain.__version__, '| ecdl_mm', ecdl_mm.__version__)"
+# mmengine 0.10.7 imports pkg_resources, which setuptools >= 81 no longer ships.
+pipq install --quiet --upgrade pip 'setuptools<81' wheel
+# The pinned stack (torch 2.14.1, torchvision 0.29.1, mmengine 0.10.7, mmcv-lite 2.2.0,
+# mmpretrain 1.2.0). mmcv-lite is the pure-Python mmcv: full mmcv needs CUDA and a compiler.
+pipq install --quiet -r requirements/runtime.txt -r requirements/tests.txt
+pipq install --quiet --no-deps --no-build-isolation -e .
+"$VENV/bin/python" - <<'PY'
+import torch, mmengine, mmcv, mmpretrain, ecdl_mm
+print(f'ready: torch {torch.__version__} | mmengine {mmengine.__version__} | '
+      f'mmcv {mmcv.__version__} | mmpretrain {mmpretrain.__version__} | '
+      f'ecdl_mm {ecdl_mm.__version__}')
+PY

@@ -1,0 +1,182 @@
+"""Early validation of a merged config, before the Runner builds anything.
+
+Mistakes that would otherwise surface minutes into a run (or as a registry KeyError
+without a field name) are reported up front, each naming the config field:
+
+* a ``type`` that no registry knows (with a close match suggested),
+* a ``data_root`` / ``ann_file`` that does not exist,
+* ``num_classes`` that is not a positive integer or disagrees with the dataset's
+  classes or with the data preprocessor.
+"""
+import difflib
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config
+from mmengine.registry import Registry
+from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS,
+                                 MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+                                 OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
+                                 TRANSFORMS)
+
+
+class ConfigError(ValueError):
+    """A config field holds a value that cannot work."""
+
+
+def _registry_keys(registry: Registry) -> List[str]:
+    keys, reg = set(), registry
+    while reg is not None:
+        keys.update(reg.module_dict)
+        reg = reg.parent
+    return sorted(keys)
+
+
+def _check_type(field: str, cfg, registry: Registry, errors: List[str]):
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        return
+    typ = cfg['type']
+    if not isinstance(typ, str):  # a class object given directly
+        return
+    if registry.get(typ) is not None:
+        return
+    name = typ.split('.')[-1]
+    close = difflib.get_close_matches(name, _registry_keys(registry), n=3)
+    hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
+    errors.append(f"{field}.type={typ!r} is not registered in the "
+                  f"'{registry.scope}' {registry.name} registry.{hint}")
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _dataset_classes(dataset_cfg) -> Optional[tuple]:
+    """Class names a dataset config will use, when they can be known."""
+    metainfo = dataset_cfg.get('metainfo') or {}
+    if isinstance(metainfo, dict) and metainfo.get('classes'):
+        return tuple(metainfo['classes'])
+    if dataset_cfg.get('classes'):
+        classes = dataset_cfg['classes']
+        return tuple(classes) if not isinstance(classes, str) else None
+    dataset_cls = DATASETS.get(dataset_cfg.get('type', ''))
+    meta = getattr(dataset_cls, 'METAINFO', None) or {}
+    if meta.get('classes') and dataset_cls.__name__ != 'CustomDataset':
+        return tuple(meta['classes'])
+    return None
+
+
+def _check_dataset(field: str, cfg, errors: List[str]) -> Optional[tuple]:
+    _check_type(field, cfg, DATASETS, errors)
+    if not isinstance(cfg, dict):
+        return None
+    if isinstance(cfg.get('dataset'), dict):  # dataset wrappers
+        return _check_dataset(f'{field}.dataset', cfg['dataset'], errors)
+    for i, sub in enumerate(_as_list(cfg.get('datasets'))):
+        _check_dataset(f'{field}.datasets[{i}]', sub, errors)
+    for i, step in enumerate(_as_list(cfg.get('pipeline'))):
+        _check_type(f'{field}.pipeline[{i}]', step, TRANSFORMS, errors)
+
+    data_root = cfg.get('data_root')
+    if isinstance(data_root, str) and data_root and '://' not in data_root:
+        if not osp.isdir(data_root):
+            errors.append(f'{field}.data_root={data_root!r} is not a '
+                          f'directory (resolved to {osp.abspath(data_root)})')
+            return _dataset_classes(cfg)
+    ann_file = cfg.get('ann_file')
+    if isinstance(ann_file, str) and ann_file and '://' not in ann_file:
+        path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(
+            data_root, ann_file)
+        if not osp.isfile(path):
+            errors.append(f'{field}.ann_file={ann_file!r} does not exist '
+                          f'(looked for {osp.abspath(path)})')
+    return _dataset_classes(cfg)
+
+
+def _check_model(cfg, errors: List[str]) -> None:
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        errors.append('model: the config has no model dict')
+        return
+    _check_type('model', model, MODELS, errors)
+    for key in ('backbone', 'neck', 'head', 'data_preprocessor'):
+        for i, sub in enumerate(_as_list(model.get(key))):
+            name = f'model.{key}' + (f'[{i}]' if isinstance(
+                model.get(key), (list, tuple)) else '')
+            _check_type(name, sub, MODELS, errors)
+            if isinstance(sub, dict):
+                for loss_key in [k for k in sub if k.startswith('loss')]:
+                    _check_type(f'{name}.{loss_key}', sub[loss_key], MODELS,
+                                errors)
+
+
+def _check_num_classes(cfg, classes_by_field, errors: List[str]) -> None:
+    model = cfg.get('model') or {}
+    head = model.get('head') if isinstance(model, dict) else None
+    if not isinstance(head, dict) or 'num_classes' not in head:
+        return
+    num = head['num_classes']
+    if not isinstance(num, int) or isinstance(num, bool) or num <= 0:
+        errors.append(f'model.head.num_classes={num!r} must be a positive '
+                      'integer')
+        return
+    pre = model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
+    pre_num = pre.get('num_classes') if isinstance(pre, dict) else None
+    if pre_num is not None and pre_num != num:
+        errors.append(f'model.head.num_classes={num} but '
+                      f'data_preprocessor.num_classes={pre_num}')
+    for field, classes in classes_by_field.items():
+        if classes is not None and len(classes) != num:
+            errors.append(
+                f'model.head.num_classes={num} but {field} has '
+                f'{len(classes)} classes {list(classes)}')
+
+
+def check_config(cfg: Config, phase: str = 'train') -> None:
+    """Validate ``cfg`` for ``phase`` ('train' or 'test').
+
+    Raises:
+        ConfigError: Listing every problem found, one per line.
+    """
+    errors: List[str] = []
+    _check_model(cfg, errors)
+    loaders = ('train', 'val', 'test') if phase == 'train' else ('test', )
+    classes_by_field = {}
+    for split in loaders:
+        loader = cfg.get(f'{split}_dataloader')
+        if not isinstance(loader, dict):
+            continue
+        field = f'{split}_dataloader.dataset'
+        classes_by_field[field] = _check_dataset(field, loader.get('dataset'),
+                                                 errors)
+        _check_type(f'{split}_dataloader.sampler', loader.get('sampler'),
+                    DATA_SAMPLERS, errors)
+        if split != 'train':
+            evaluator = cfg.get(f'{split}_evaluator')
+            if isinstance(evaluator, dict) and 'metrics' in evaluator:
+                evaluator = evaluator['metrics']
+            for i, metric in enumerate(_as_list(evaluator)):
+                _check_type(f'{split}_evaluator[{i}]', metric, METRICS, errors)
+    _check_num_classes(cfg, classes_by_field, errors)
+
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        _check_type(f'default_hooks.{name}', hook, HOOKS, errors)
+    for i, hook in enumerate(_as_list(cfg.get('custom_hooks'))):
+        _check_type(f'custom_hooks[{i}]', hook, HOOKS, errors)
+    if phase == 'train':
+        optim = cfg.get('optim_wrapper')
+        if isinstance(optim, dict):
+            _check_type('optim_wrapper', optim, OPTIM_WRAPPERS, errors)
+            _check_type('optim_wrapper.optimizer', optim.get('optimizer'),
+                        OPTIMIZERS, errors)
+            if isinstance(optim.get('constructor'), str):
+                _check_type('optim_wrapper.constructor',
+                            dict(type=optim['constructor']),
+                            OPTIM_WRAPPER_CONSTRUCTORS, errors)
+        for i, sched in enumerate(_as_list(cfg.get('param_scheduler'))):
+            _check_type(f'param_scheduler[{i}]', sched, PARAM_SCHEDULERS,
+                        errors)
+    if errors:
+        raise ConfigError('Invalid config:\n  - ' + '\n  - '.join(errors))
