@@ -1,3 +1,4 @@
+from .ec_mae_pretrain_head import ECMAEPretrainHead
 from .supervised_clustering_head import SupervisedClusteringHead
 
-__all__ = ['SupervisedClusteringHead']
+__all__ = ['ECMAEPretrainHead', 'SupervisedClusteringHead']

@@ -1,3 +1,4 @@
 from .cluster_center_loss import ClusterCenterLoss
+from .lpips_loss import LPIPSLoss
 
-__all__ = ['ClusterCenterLoss']
+__all__ = ['ClusterCenterLoss', 'LPIPSLoss']

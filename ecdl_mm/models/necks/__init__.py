@@ -1,0 +1,3 @@
+from .ec_mae_pretrain_decoder import ECMAEPretrainDecoder
+
+__all__ = ['ECMAEPretrainDecoder']

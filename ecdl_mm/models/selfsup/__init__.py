@@ -1,0 +1,4 @@
+from .ec_mae import ECMAE
+from .ec_mae_vit import ECMAEViT
+
+__all__ = ['ECMAE', 'ECMAEViT']
