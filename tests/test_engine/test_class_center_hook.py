@@ -65,7 +65,7 @@ def test_class_sums_matches_loop():
     for k in range(5):
         np.testing.assert_allclose(
             sums[k].numpy(), feats[labels == k].double().sum(0).numpy(),
-            rtol=1e-12)
+            rtol=1e-5)
         assert counts[k] == (labels == k).sum()
 
 
