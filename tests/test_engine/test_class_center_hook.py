@@ -263,3 +263,51 @@ def test_resume_equals_uninterrupted_run(image_folder, tmp_path):
     for key in full_state:
         torch.testing.assert_close(
             resumed_state[key], full_state[key], rtol=0, atol=0, msg=key)
+
+
+# --------------------------------------------------------------------------
+# Distributed: the bank is summed over ranks
+# --------------------------------------------------------------------------
+
+RANK_LABELS = ([[0, 1, 0, 1], [1, 0]], [[2, 2, 0], [1, 2, 2, 2]])
+
+
+def _dist_worker(rank, world_size, init_file, out_dir):
+    import warnings
+
+    import torch.distributed as torch_dist
+    torch.set_num_threads(1)
+    torch_dist.init_process_group(
+        'gloo', init_method=f'file://{init_file}', rank=rank,
+        world_size=world_size)
+    try:
+        head = build_head()
+        runner = fake_runner(head)
+        hook = ClassCenterHook()
+        hook.before_train(runner)
+        with warnings.catch_warnings():
+            # rank 0 never sees class 2: the gathered bank must cover it
+            warnings.simplefilter('error')
+            run_epoch(hook, runner, make_batches(rank, RANK_LABELS[rank]))
+        torch.save(
+            dict(centers=head.centers, valid=head.centers_valid),
+            osp.join(out_dir, f'{rank}.pth'))
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def test_centres_gathered_across_ranks(tmp_path):
+    import torch.multiprocessing as mp
+    mp.spawn(
+        _dist_worker,
+        args=(2, str(tmp_path / 'init'), str(tmp_path)),
+        nprocs=2)
+    batches = make_batches(0, RANK_LABELS[0]) + make_batches(
+        1, RANK_LABELS[1])
+    ref = reference_means(batches, range(3))
+    for rank in range(2):
+        out = torch.load(str(tmp_path / f'{rank}.pth'), weights_only=True)
+        assert out['valid'].all()
+        for k in range(3):
+            np.testing.assert_allclose(out['centers'][k].numpy(), ref[k],
+                                       rtol=1e-6)
