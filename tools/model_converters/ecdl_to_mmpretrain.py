@@ -1,0 +1,17 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Convert an EC-DL release checkpoint to ecdl_mm keys.
+
+Fine-tuning or MAE pre-training files (weights under ``model``, plus an
+``argparse.Namespace`` under ``args`` and optimizer state) are supported; MAE
+files also give ``neck.*`` for ``ECMAEPretrainDecoder``.
+
+    python tools/model_converters/ecdl_to_mmpretrain.py SRC DST
+
+DST holds ``{'state_dict', 'meta'}``: ``backbone.*`` loads into ``ECViT``,
+``head.fc.*`` into ``LinearClsHead``; the report lists dropped, missing and
+unexpected keys. Files are read without running pickled code.
+"""
+from ecdl_mm.models.utils.ckpt_convert import main
+
+if __name__ == '__main__':
+    main('ecdl')

@@ -1,0 +1,13 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Convert an mmpretrain VisionTransformer / MAEViT / BEiTViT checkpoint to ecdl_mm keys.
+
+    python tools/model_converters/mmpretrain_vit_to_ecvit.py SRC DST
+
+DST holds ``{'state_dict', 'meta'}``: ``backbone.*`` loads into ``ECViT``,
+``head.fc.*`` into ``LinearClsHead``; the report lists dropped, missing and
+unexpected keys. Files are read without running pickled code.
+"""
+from ecdl_mm.models.utils.ckpt_convert import main
+
+if __name__ == '__main__':
+    main('mmpretrain')
