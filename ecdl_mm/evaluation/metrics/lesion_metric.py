@@ -499,11 +499,14 @@ class LesionMetric(BaseMetric):
         import torch
         from sklearn.metrics import roc_curve
 
-        fig = ConfusionMatrix.plot(
-            torch.as_tensor(cm),
-            include_values=True,
-            classes=list(classes),
-            show=False)
+        with warnings.catch_warnings():
+            # matplotlib's numpy-2 copy warning on the tensor mmpretrain wants
+            warnings.simplefilter('ignore', DeprecationWarning)
+            fig = ConfusionMatrix.plot(
+                torch.as_tensor(cm),
+                include_values=True,
+                classes=list(classes),
+                show=False)
         fig.axes[0].set_title(f'{level}-level confusion matrix')
         fig.savefig(osp.join(self.out_dir, f'confusion_matrix_{level}.png'))
         plt.close(fig)
