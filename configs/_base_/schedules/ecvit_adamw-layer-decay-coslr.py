@@ -1,0 +1,32 @@
+# EC-DL fine-tuning defaults: AdamW lr 1e-3 (batch 64), wd 0.05 (none on 1-D
+# parameters), layer-wise lr decay 0.75 (ECViT.get_layer_depth), 5 warm-up
+# epochs, cosine to 1e-6, 300 epochs.
+optim_wrapper = dict(
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    constructor='LearningRateDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=0.75, flat_decay_mult=0.0))
+
+warmup_epochs = 5
+max_epochs = 300
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=64)
