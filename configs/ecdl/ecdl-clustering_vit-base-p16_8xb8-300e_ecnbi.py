@@ -16,9 +16,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# The in-domain MAE checkpoint (stage 2, e.g. configs/ecdl/ecmae_*.py): its
-# encoder is saved as `backbone.*` with ECViT's parameter names.
-pretrained = 'work_dirs/ecmae_vit-base-p16_8xb64-400e_ecnbi/epoch_400.pth'
+# The in-domain MAE checkpoint of stage 2
+# (configs/ecdl/ecmae_vit-base-p16_8xb64-coslr-400e_ecnbi.py): its encoder is
+# saved as `backbone.*` with ECViT's parameter names.
+pretrained = 'work_dirs/ecmae_vit-base-p16_8xb64-coslr-400e_ecnbi/epoch_400.pth'
 
 model = dict(
     backbone=dict(

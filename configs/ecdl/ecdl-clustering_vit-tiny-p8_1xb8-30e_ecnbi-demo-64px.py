@@ -1,0 +1,110 @@
+# Tiny CPU demo of EC-DL stage 3: fine-tune the encoder of the tiny ECMAE demo
+# (4 layers, 96 wide, 8 px patches, 64 px) with supervised deep clustering on
+# the demo_train sheet, test at image and lesion level on demo_test. Same recipe
+# as ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py, shortened (2 warm-up
+# epochs, 30 epochs). The whole chain is tools/run_pipeline.sh.
+#   python tools/train.py configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py
+#   python tools/train.py configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py
+#   python tools/test.py configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py \
+#       work_dirs/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px/epoch_30.pth
+_base_ = [
+    '../_base_/models/ecvit-base-p16.py',
+    '../_base_/datasets/ecnbi_lesion_64.py',
+    '../_base_/schedules/ecvit_adamw-layer-decay-coslr.py',
+    '../_base_/default_runtime.py',
+]
+
+pretrained = 'work_dirs/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo/epoch_20.pth'
+model = dict(
+    backbone=dict(
+        arch=dict(
+            embed_dims=96, num_layers=4, num_heads=3,
+            feedforward_channels=384, _delete_=True),
+        img_size=64,
+        patch_size=8,
+        drop_path_rate=0.1,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    head=dict(
+        type='SupervisedClusteringHead',
+        num_classes=3,
+        in_channels=96,
+        loss=dict(
+            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        center_loss=dict(
+            type='ClusterCenterLoss', temperature=0.07, loss_weight=1.0)))
+
+custom_hooks = [dict(type='ClassCenterHook', momentum=None)]
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=64,
+        crop_ratio_range=(0.5, 1.0),
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(
+        type='RandomFlip',
+        prob=[0.25, 0.25],
+        direction=['horizontal', 'vertical']),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    dict(
+        type='RandomErasing',
+        erase_prob=0.25,
+        mode='rand',
+        min_area_ratio=0.02,
+        max_area_ratio=1 / 3,
+        fill_color=[103.53, 116.28, 123.675],
+        fill_std=[57.375, 57.12, 58.395]),
+    dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+max_epochs = 30
+warmup_epochs = 2
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-2,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=8)
+
+default_hooks = dict(
+    logger=dict(interval=3),
+    checkpoint=dict(
+        interval=10, max_keep_ckpts=1, save_best='lesion/accuracy',
+        rule='greater'))
+
+# tools/test.py writes per-image / per-lesion CSVs, metrics.json and the
+# confusion-matrix and ROC plots here.
+test_evaluator = [
+    dict(
+        type='LesionMetric',
+        aggregation='mean',
+        bootstrap_rounds=1000,
+        out_dir='work_dirs/{{fileBasenameNoExtension}}/lesion_eval'),
+    dict(type='Accuracy', topk=(1, )),
+]
