@@ -162,13 +162,32 @@ class ExportWrapper(nn.Module):
         return logits.softmax(dim=-1)
 
 
+def _plain_linears(module: nn.Module) -> None:
+    """Swap subclasses of ``nn.Linear`` (mmcv's ``Linear`` in ``FFN``) for
+    ``nn.Linear``, in place: ``quantize_dynamic`` only swaps exact types."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear) and type(child) is not nn.Linear:
+            new = nn.Linear(
+                child.in_features,
+                child.out_features,
+                bias=child.bias is not None,
+                device=child.weight.device,
+                dtype=child.weight.dtype)
+            new.load_state_dict(child.state_dict())
+            setattr(module, name, new)
+        else:
+            _plain_linears(child)
+
+
 def quantize_int8(wrapper: nn.Module, skip_prefixes=('model.head', )):
     """Int8 dynamic quantisation of the linear layers for CPU inference.
 
-    The classification head is left in float (``skip_prefixes``): it costs
-    nothing and decides the output directly.
+    Works on a copy. The classification head is left in float
+    (``skip_prefixes``): it costs nothing and decides the output directly.
     """
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+    wrapper = copy.deepcopy(wrapper)
+    _plain_linears(wrapper)
     spec = {
         name: default_dynamic_qconfig
         for name, m in wrapper.named_modules() if isinstance(m, nn.Linear)
@@ -177,7 +196,7 @@ def quantize_int8(wrapper: nn.Module, skip_prefixes=('model.head', )):
     if not spec:
         raise ValueError('no nn.Linear to quantise in the model')
     with quiet_deprecations():
-        return quantize_dynamic(wrapper, spec, dtype=torch.qint8)
+        return quantize_dynamic(wrapper, spec, dtype=torch.qint8, inplace=True)
 
 
 def trace(module: nn.Module, example: torch.Tensor):
