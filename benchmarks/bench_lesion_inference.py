@@ -10,7 +10,8 @@ Times, on the demo test lesions (JPEG files read and decoded every pass):
   ``LoadResizedImage`` + ``CenterCrop`` and the int8 TorchScript model, the
   images of a lesion in one batch, probabilities averaged per lesion.
 
-Each variant runs with the same threads under ``torch.inference_mode``; the
+Each variant runs with the same threads (``--threads``, default 1: per-core
+figures) under ``torch.inference_mode``; the
 variants alternate round by round. Also reports the lesion-level agreement of
 the two other variants with ``inferencer``. Random weights unless
 ``--checkpoint`` is given (speed does not depend on them; agreement does).
@@ -75,7 +76,9 @@ def main():
     parser.add_argument('--checkpoint', default=None)
     parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
     parser.add_argument('--rounds', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=None)
+    # One thread by default: per-core figures, stable on a shared machine
+    # (several OpenMP threads on busy cores wait on each other at every op).
+    parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
 
     import ecdl_mm  # noqa: F401
@@ -84,7 +87,7 @@ def main():
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS
     tool = _export_tool()
-    tool.set_threads(args.threads or tool.default_threads())
+    tool.set_threads(args.threads)
 
     cfg = Config.fromfile(args.config)
     lesion_dirs = demo_test_lesions(args.demo_root)
