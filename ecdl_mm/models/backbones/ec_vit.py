@@ -264,6 +264,13 @@ class ECViT(BaseBackbone):
             out_indices[i] = index
         self.out_indices = out_indices
 
+        # fc_norm is registered before the blocks on purpose: mmpretrain's
+        # vis_cam.py (--vit-like, average pooling) targets the *last registered*
+        # norm, which must be a token-level one (the last block's), not this
+        # norm of the pooled (B, C) vector.
+        if out_type == 'avg_featmap':
+            self.ln2 = build_norm_layer(norm_cfg, self.embed_dims)
+
         dpr = np.linspace(0, drop_path_rate, self.num_layers)
         if isinstance(layer_cfgs, dict):
             layer_cfgs = [layer_cfgs] * self.num_layers
@@ -286,8 +293,6 @@ class ECViT(BaseBackbone):
         self.final_norm = final_norm
         if final_norm:
             self.ln1 = build_norm_layer(norm_cfg, self.embed_dims)
-        if out_type == 'avg_featmap':
-            self.ln2 = build_norm_layer(norm_cfg, self.embed_dims)
 
         self.frozen_stages = frozen_stages
         if frozen_stages > 0:

@@ -1,0 +1,71 @@
+"""mmpretrain's own tools (shipped in its wheel under .mim/tools) run on our
+configs through custom_imports: get_flops, vis_cam (ECViT, no class token),
+confusion_matrix on the lesion dataset and analyze_logs on our training log."""
+import glob
+import os.path as osp
+
+import mmpretrain
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+import ecdl_mm  # noqa: F401
+from mmpretrain.registry import MODELS
+
+TOOLS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools')
+VIT_CFG = 'configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-10e_ecnbi-demo-64px.py'
+RESNET_CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
+
+
+def _data_opts(demo_root):
+    return [
+        f'{split}_dataloader.dataset.data_root={demo_root}'
+        for split in ('train', 'val', 'test')
+    ]
+
+
+@pytest.fixture(scope='module')
+def vit_checkpoint(repo_root, tmp_path_factory):
+    cfg = Config.fromfile(osp.join(repo_root, VIT_CFG))
+    cfg.model.backbone.pop('init_cfg', None)  # no pretrained file needed
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    path = tmp_path_factory.mktemp('vit') / 'ecvit_tiny.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return str(path)
+
+
+def test_get_flops_on_ecvit_config(run_tool):
+    proc = run_tool([f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG,
+                     '--shape', '64'])
+    assert 'Flops:' in proc.stdout and 'Params:' in proc.stdout
+
+
+def test_vis_cam_on_ecvit(run_tool, demo_root, vit_checkpoint, tmp_path):
+    image = sorted(glob.glob(f'{demo_root}/adenomas/*/Images/*.jpg'))[0]
+    out = tmp_path / 'cam.png'
+    run_tool([f'{TOOLS}/visualization/vis_cam.py', image, VIT_CFG,
+              vit_checkpoint, '--vit-like', '--save-path', str(out),
+              '--cfg-options', 'model.backbone.init_cfg=None'])
+    with Image.open(out) as cam:
+        assert cam.size == (64, 64)
+
+
+def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
+    work = tmp_path / 'train'
+    run_tool(['tools/train.py', RESNET_CFG, '--work-dir', str(work),
+              '--cfg-options', 'train_cfg.max_epochs=1', *_data_opts(demo_root)])
+
+    out = tmp_path / 'cm.png'
+    run_tool([f'{TOOLS}/analysis_tools/confusion_matrix.py', RESNET_CFG,
+              str(work / 'epoch_1.pth'), '--show-path', str(out),
+              '--include-values', '--cfg-options', *_data_opts(demo_root)])
+    assert out.stat().st_size > 0
+
+    log = glob.glob(f'{work}/*/vis_data/*.json')
+    assert log, 'no json log written'
+    curve = tmp_path / 'loss.png'
+    run_tool([f'{TOOLS}/analysis_tools/analyze_logs.py', 'plot_curve',
+              log[0], '--keys', 'loss', '--out', str(curve)])
+    assert curve.stat().st_size > 0
