@@ -1,6 +1,7 @@
 # Lesion-level inference: one diagnosis per lesion from its images.
 #   python tools/infer.py CONFIG CKPT PATH... [--out-csv F] [--out-json F]
 #                         [--batch-size N] [--device cpu] [--aggregation mean]
+#                         [--threads N]
 # PATH: an image, a lesion folder (images inside or in Images/), or a folder of
 # lesion folders such as <root>/<class>/<lesion>/Images.
 import argparse
@@ -32,6 +33,10 @@ def parse_args():
         '--aggregation', default='mean', choices=['mean', 'vote', 'max'],
         help='image-to-lesion aggregation (default: mean of probabilities)')
     parser.add_argument(
+        '--threads', type=int, default=None,
+        help='CPU threads (default: torch\'s, one per physical core); on a '
+        'shared machine or for tiny models 1-2 is often fastest')
+    parser.add_argument(
         '--no-progress', action='store_true', help='hide the progress bar')
     return parser.parse_args()
 
@@ -41,7 +46,7 @@ def main():
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
         args.config, args.checkpoint, device=device,
-        aggregation=args.aggregation)
+        aggregation=args.aggregation, num_threads=args.threads)
     results = inferencer(
         args.paths, batch_size=args.batch_size,
         show_progress=not args.no_progress)

@@ -38,6 +38,8 @@ class LesionInferencer(ImageClassificationInferencer):
         classes (Sequence[str], optional): Class names; defaults to the
             checkpoint's ``dataset_meta``, else the test dataset's.
         aggregation (str): 'mean', 'vote' or 'max'. Defaults to 'mean'.
+        num_threads (int, optional): CPU threads for inference (intra-op;
+            inter-op is set to 1). Defaults to None (torch's default).
 
     Example:
         >>> from ecdl_mm.apis import LesionInferencer
@@ -52,7 +54,19 @@ class LesionInferencer(ImageClassificationInferencer):
                  device: Union[str, torch.device, None] = None,
                  classes: Optional[Sequence[str]] = None,
                  aggregation: str = 'mean',
+                 num_threads: Optional[int] = None,
                  **kwargs) -> None:
+        if num_threads is not None:
+            if not isinstance(num_threads, int) or num_threads < 1:
+                raise ValueError(f'num_threads={num_threads!r} must be a '
+                                 'positive integer')
+            # One pool of intra-op threads; inter-op parallelism only adds
+            # contention for a single stream of small batches.
+            torch.set_num_threads(num_threads)
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:  # already fixed once work has run
+                pass
         if aggregation not in ('mean', 'vote', 'max'):
             raise ValueError(f'aggregation={aggregation!r} must be one of '
                              "('mean', 'vote', 'max')")

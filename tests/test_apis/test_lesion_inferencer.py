@@ -121,3 +121,18 @@ def test_lesion_probabilities_match_test_pipeline(repo_root, cohort,
         inferencer(cohort, batch_size=0)
     with pytest.raises(ValueError, match="aggregation='avg'"):
         LesionInferencer(osp.join(repo_root, CONFIG), ckpt, aggregation='avg')
+
+
+def test_num_threads(repo_root, tmp_path):
+    ckpt = str(tmp_path / 'tiny.pth')
+    save_tiny_checkpoint(repo_root, ckpt)
+    before = torch.get_num_threads()
+    try:
+        LesionInferencer(
+            osp.join(repo_root, CONFIG), ckpt, device='cpu', num_threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match='num_threads=0 must be a positive'):
+        LesionInferencer(
+            osp.join(repo_root, CONFIG), ckpt, device='cpu', num_threads=0)

@@ -18,7 +18,8 @@ def test_infer_tool_on_demo_folders(run_tool, repo_root, demo_root, tmp_path):
         'tools/infer.py', CONFIG, ckpt,
         osp.join(demo_root, 'invasive_cancer'),
         osp.join(demo_root, 'adenomas', '2'), '--out-csv', out_csv,
-        '--out-json', out_json, '--batch-size', '4', '--device', 'cpu'
+        '--out-json', out_json, '--batch-size', '4', '--device', 'cpu',
+        '--threads', '1'
     ])
     assert '8 lesion(s), aggregation=mean' in proc.stdout
     table = pd.read_csv(out_csv, dtype={'lesion_id': str})
