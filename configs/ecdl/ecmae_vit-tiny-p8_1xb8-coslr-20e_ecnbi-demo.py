@@ -1,6 +1,5 @@
 # Tiny CPU demo of stage 2: ECMAE (4-layer, 96-wide ECViT, 8 px patches at
-# 64 px) pre-trained on the 40 unlabeled demo images (CustomDataset recursing
-# through <class>/<lesion>/Images/*.jpg, labels ignored). About a minute on
+# 64 px) pre-trained on the 20 demo_train images (labels ignored). About a minute on
 # 2 CPU cores; its encoder is fine-tuned by
 # configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-10e_ecnbi-demo-64px.py.
 #   python tools/train.py configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py
@@ -37,6 +36,10 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackInputs'),
 ]
+# The demo_train images only (labels unused): pre-training on demo_test images
+# would leak the test cohort into the encoder. A real unlabeled cohort is a
+# plain folder: dict(type='CustomDataset', data_root=..., with_label=False), as
+# in ecmae_vit-base-p16_8xb64-coslr-400e_ecnbi.py.
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
@@ -44,9 +47,11 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type='CustomDataset',
+        type='ECNBIDataset',
         data_root='../shared/datasets/ecdl-demo',
-        with_label=False,
+        ann_file='dataset_divide.xlsx',
+        sheet_name='demo_train',
+        disjoint_with=['demo_test'],
         pipeline=train_pipeline))
 
 max_epochs = 20

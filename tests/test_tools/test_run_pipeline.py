@@ -1,0 +1,42 @@
+"""The README's main job, tools/run_pipeline.sh, end to end with few epochs:
+ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level test on
+demo_test -> CSVs, metrics, plots."""
+import json
+
+import pandas as pd
+from PIL import Image
+
+
+def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
+    out = tmp_path / 'pipeline'
+    proc = run_tool(['bash', 'tools/run_pipeline.sh', str(out)],
+                    env={'MAE_EPOCHS': '2', 'FT_EPOCHS': '2',
+                         'ECDL_DEMO_ROOT': demo_root})
+    log = proc.stdout + proc.stderr
+    for step in ('1/4', '2/4', '3/4', '4/4'):
+        assert f'] {step}' in log
+    # the fine-tune really started from the ECMAE encoder of stage 1
+    assert f'load backbone. in model from: {out}/ecmae/epoch_2.pth' in log
+    assert 'loss_center' in log
+
+    lesions = pd.read_csv(out / 'lesion_eval' / 'lesion_predictions.csv',
+                          dtype={'lesion_id': str})
+    assert len(lesions) == 20  # the demo_test lesions, none from demo_train
+    test_ids = set(
+        pd.read_excel(f'{demo_root}/dataset_divide.xlsx',
+                      sheet_name='demo_test')['lesion_index'].astype(str))
+    assert set(lesions['lesion_id']) == test_ids
+    probs = lesions[[c for c in lesions if c.startswith('prob_')]]
+    assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
+
+    metrics = json.loads(
+        (out / 'lesion_eval' / 'metrics.json').read_text())['metrics']
+    assert metrics['lesion/num_lesions'] == 20
+    assert 0 <= metrics['lesion/accuracy'] <= 1
+    assert metrics['lesion/accuracy_ci_lower'] <= metrics['lesion/accuracy']
+    for png in ('confusion_matrix_lesion.png', 'roc_lesion.png'):
+        with Image.open(out / 'lesion_eval' / png) as im:
+            assert min(im.size) > 100
+    with Image.open(out / 'features_pca.png') as im:
+        assert min(im.size) > 100
+    assert 'lesion accuracy:' in proc.stdout
