@@ -1,6 +1,5 @@
 """The EC-DL clustering fine-tuning configs build and chain onto the ECMAE stage."""
 import os.path as osp
-import subprocess
 
 import pytest
 from mmengine.config import Config
@@ -94,8 +93,3 @@ def test_class_balanced_variant_oversamples_rare_classes(repo_root,
     common = counts.index(max(counts))
     assert balanced[common] == counts[common]
     assert balanced[rare] > counts[rare]
-
-
-def test_pipeline_script_syntax(repo_root):
-    subprocess.run(['bash', '-n', osp.join(repo_root, 'tools',
-                                           'run_pipeline.sh')], check=True)

@@ -2,7 +2,6 @@
 configs: resume equality under torch>=2.6, a real kill mid-run, 2-process CPU
 training, early config errors."""
 import json
-import os
 import os.path as osp
 import sys
 

@@ -68,3 +68,19 @@ def test_test_phase_ignores_training_fields(cfg):
     check_config(cfg, phase='test')
     with pytest.raises(ConfigError, match='optim_wrapper.optimizer.type'):
         check_config(cfg, phase='train')
+
+
+def test_num_classes_against_ecnbi_dataset_classes(repo_root, demo_root):
+    cfg = Config.fromfile(
+        osp.join(repo_root,
+                 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'))
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = demo_root
+    check_config(cfg)
+    cfg.model.head.num_classes = 4
+    cfg.data_preprocessor.num_classes = 4
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert ("model.head.num_classes=4 but train_dataloader.dataset has 3 "
+            "classes ['adenomas', 'invasive_cancer', 'non-neoplastic']"
+            in str(err.value))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ecdl_mm.datasets import ECNBIDataset, check_split_leakage, load_split_sheet
+from ecdl_mm.datasets import ECNBIDataset, check_split_leakage
 
 COLUMNS = ['class_index', 'class_english', 'lesion_index', 'patient_id']
 
