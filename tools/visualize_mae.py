@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.runner import load_checkpoint
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import ecdl_mm  # noqa: F401  registers ECMAE
 from mmpretrain.registry import MODELS, TRANSFORMS
@@ -39,7 +39,33 @@ def parse_args(argv=None):
     parser.add_argument(
         '--size', type=int, default=None,
         help='input size (default: the backbone img_size)')
+    parser.add_argument(
+        '--zoom', type=int, default=None,
+        help='enlarge each tile by this integer factor (nearest neighbour, '
+        'patch edges stay sharp); default: tiles of at least 192 px')
     return parser.parse_args(argv)
+
+
+HEADER_H = 24
+COLUMNS = ('original', 'masked', 'reconstruction')
+
+
+def compose_grid(rows, zoom: int) -> Image.Image:
+    """Stack ``rows`` of (H, W * 3, 3) uint8 tiles, enlarged ``zoom`` times,
+    under a header naming the columns."""
+    grid = np.concatenate(rows, axis=0)
+    grid = grid.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    canvas = Image.new('RGB', (grid.shape[1], grid.shape[0] + HEADER_H),
+                       'white')
+    canvas.paste(Image.fromarray(grid), (0, HEADER_H))
+    draw = ImageDraw.Draw(canvas)
+    tile_w = grid.shape[1] // len(COLUMNS)
+    for i, title in enumerate(COLUMNS):
+        left, top, right, bottom = draw.textbbox((0, 0), title)
+        draw.text((i * tile_w + (tile_w - (right - left)) // 2,
+                   (HEADER_H - (bottom - top)) // 2 - top),
+                  title, fill='black')
+    return canvas
 
 
 def collect_images(paths, num):
@@ -108,9 +134,11 @@ def main(argv=None):
         np.concatenate([to_uint8(a), to_uint8(b), to_uint8(c)], axis=1)
         for a, b, c in zip(images, masked, recon)
     ]
-    grid = np.concatenate(rows, axis=0)
+    zoom = args.zoom or max(1, -(-192 // images.shape[-1]))
+    if zoom < 1:
+        raise ValueError(f'--zoom={zoom} must be a positive integer')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    Image.fromarray(grid).save(args.out)
+    compose_grid(rows, zoom).save(args.out)
     print(f'{len(files)} images (columns: original | masked | '
           f'reconstruction) -> {args.out}')
     return args.out
