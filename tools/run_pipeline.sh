@@ -36,7 +36,7 @@ step "1/4 in-domain MAE pre-training ($MAE_EPOCHS epochs) on demo_train images"
     default_hooks.checkpoint.interval="$MAE_EPOCHS"
 MAE_CKPT="$OUT/ecmae/epoch_${MAE_EPOCHS}.pth"
 
-DATA_OPTS=(train_dataloader.dataset.data_root="$DEMO"
+DATA_OPTS=(train_dataloader.dataset.dataset.data_root="$DEMO"
            val_dataloader.dataset.data_root="$DEMO"
            test_dataloader.dataset.data_root="$DEMO"
            model.backbone.init_cfg.checkpoint="$MAE_CKPT")

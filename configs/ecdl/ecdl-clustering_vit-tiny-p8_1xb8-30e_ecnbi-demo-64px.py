@@ -2,7 +2,8 @@
 # (4 layers, 96 wide, 8 px patches, 64 px) with supervised deep clustering on
 # the demo_train sheet, test at image and lesion level on demo_test. Same recipe
 # as ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py, shortened (2 warm-up
-# epochs, 30 epochs). The whole chain is tools/run_pipeline.sh.
+# epochs, 30 epochs) and class-balanced. The whole chain is
+# tools/run_pipeline.sh.
 #   python tools/train.py configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py
 #   python tools/train.py configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py
 #   python tools/test.py configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py \
@@ -66,7 +67,21 @@ train_pipeline = [
         fill_std=[57.375, 57.12, 58.395]),
     dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# demo_train is 13 adenomas / 3 invasive cancers / 4 non-neoplastic lesions:
+# class-balanced sampling (as ecdl-clustering_vit-base-p16_8xb8-cbs-300e_ecnbi.py)
+# repeats the rare classes so that they are seen about as often as adenomas.
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='ClassBalancedDataset',
+        oversample_thr=0.5,
+        dataset=dict(
+            type={{_base_.dataset_type}},
+            data_root={{_base_.data_root}},
+            ann_file={{_base_.ann_file}},
+            sheet_name='demo_train',
+            disjoint_with=['demo_test'],
+            pipeline=train_pipeline)))
 
 max_epochs = 30
 warmup_epochs = 2
