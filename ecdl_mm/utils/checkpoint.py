@@ -5,7 +5,7 @@ containers and allow-listed classes may be rebuilt, so a checkpoint cannot run c
 mmengine 0.10.7 checkpoints also pickle a few harmless objects (``HistoryBuffer``
 in the message hub, numpy arrays and scalars, ``collections.Counter``) and the EC-DL
 release pickles an ``argparse.Namespace``. We allow-list exactly those classes instead of
-falling back to ``weights_only=False``, and make every mmengine checkpoint scheme turn
+turning the weights-only check off, and make every mmengine checkpoint scheme turn
 a refusal into an :class:`UnsafeCheckpointError` that names the file and the object.
 
 Checkpoints are written through the ``atomic_local`` file backend (see
