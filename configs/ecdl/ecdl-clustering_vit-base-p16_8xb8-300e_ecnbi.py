@@ -54,23 +54,8 @@ train_pipeline = [
         type='RandomFlip',
         prob=[0.25, 0.25],
         direction=['horizontal', 'vertical']),
-    # timm's rand-m9-mstd0.5-inc1
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=[103.53, 116.28, 123.675],
-        fill_std=[57.375, 57.12, 58.395]),
+    {{_base_.ecdl_rand_augment}},  # timm's rand-m9-mstd0.5-inc1
+    {{_base_.ecdl_random_erasing}},
     dict(type='PackInputs', meta_keys={{_base_.meta_keys}}),
 ]
 

@@ -1,7 +1,7 @@
 # Tiny CPU demo of stage 2: ECMAE (4-layer, 96-wide ECViT, 8 px patches at
 # 64 px) pre-trained on the 20 demo_train images (labels ignored). About a minute on
 # 2 CPU cores; its encoder is fine-tuned by
-# configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-10e_ecnbi-demo-64px.py.
+# configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py.
 #   python tools/train.py configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py
 #   python tools/visualize_mae.py configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py \
 #       work_dirs/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo/epoch_20.pth \

@@ -14,7 +14,7 @@ import ecdl_mm  # noqa: F401
 from mmpretrain.registry import MODELS
 
 TOOLS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools')
-VIT_CFG = 'configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-10e_ecnbi-demo-64px.py'
+VIT_CFG = 'configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py'
 RESNET_CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
 
 

@@ -22,6 +22,26 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape',
              'scale_factor', 'flip', 'flip_direction', 'lesion_id',
              'patient_id')
 
+# The EC-DL fine-tuning augmentations, referenced by the fine-tuning configs as
+# {{_base_.ecdl_rand_augment}} / {{_base_.ecdl_random_erasing}}: timm's
+# rand-m9-mstd0.5-inc1 and random erasing with probability 0.25.
+ecdl_rand_augment = dict(
+    type='RandAugment',
+    policies='timm_increasing',
+    num_policies=2,
+    total_level=10,
+    magnitude_level=9,
+    magnitude_std=0.5,
+    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
+ecdl_random_erasing = dict(
+    type='RandomErasing',
+    erase_prob=0.25,
+    mode='rand',
+    min_area_ratio=0.02,
+    max_area_ratio=1 / 3,
+    fill_color=[103.53, 116.28, 123.675],
+    fill_std=[57.375, 57.12, 58.395])
+
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.5, 1.0)),
