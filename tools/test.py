@@ -1,5 +1,6 @@
 # Test (and evaluate) a checkpoint with an ecdl_mm (or any mmpretrain) config.
-# Same CLI and behaviour as mmpretrain's tools/test.py, plus early config validation,
+# Same CLI and behaviour as mmpretrain's tools/test.py, plus early config
+# validation,
 # CPU multi-process testing (gloo) under torchrun and safe checkpoint loading.
 import argparse
 import os

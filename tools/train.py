@@ -1,6 +1,8 @@
 # Train a model from an ecdl_mm (or any mmpretrain) config.
-# Same CLI and behaviour as mmpretrain's tools/train.py, plus: early config validation,
-# CPU multi-process training (gloo) under torchrun, safe checkpoint loading on resume.
+# Same CLI and behaviour as mmpretrain's tools/train.py, plus: early config
+# validation,
+# CPU multi-process training (gloo) under torchrun, safe checkpoint loading on
+# resume.
 import argparse
 import os
 import os.path as osp

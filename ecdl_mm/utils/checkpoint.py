@@ -1,17 +1,19 @@
 """Safe checkpoint loading and atomic checkpoint writing.
 
-Since torch 2.6, ``torch.load`` unpickles with ``weights_only=True``: only tensors,
-containers and allow-listed classes may be rebuilt, so a checkpoint cannot run code.
-mmengine 0.10.7 checkpoints also pickle a few harmless objects (``HistoryBuffer``
-in the message hub, numpy arrays and scalars, ``collections.Counter``) and the EC-DL
-release pickles an ``argparse.Namespace``. We allow-list exactly those classes instead of
-turning the weights-only check off, and make every mmengine checkpoint scheme turn
-a refusal into an :class:`UnsafeCheckpointError` that names the file and the object.
+Since torch 2.6, ``torch.load`` unpickles with ``weights_only=True``: only
+tensors, containers and allow-listed classes may be rebuilt, so a checkpoint
+cannot run code. mmengine 0.10.7 checkpoints also pickle a few harmless objects
+(``HistoryBuffer`` in the message hub, numpy arrays and scalars,
+``collections.Counter``) and the EC-DL release pickles an
+``argparse.Namespace``. We allow-list exactly those classes instead of turning
+the weights-only check off, and make every mmengine checkpoint scheme turn a
+refusal into an :class:`UnsafeCheckpointError` that names the file and the
+object.
 
 Checkpoints are written through the ``atomic_local`` file backend (see
-``configs/_base_/default_runtime.py``): data goes to a temporary file in the same folder
-which is fsynced and renamed over the target, so a kill during a save never leaves a
-truncated file where resume would look for one.
+``configs/_base_/default_runtime.py``): data goes to a temporary file in the
+same folder which is fsynced and renamed over the target, so a kill during a
+save never leaves a truncated file where resume would look for one.
 """
 import argparse
 import functools
@@ -37,9 +39,10 @@ def _history_buffer_getattr(owner, name):
     """Stand-in for ``builtins.getattr`` while unpickling.
 
     mmengine pickles ``HistoryBuffer._statistics_methods`` as
-    ``getattr(HistoryBuffer, 'mean')`` and so on. Allowing the real ``getattr`` would
-    let a crafted file reach any attribute of any allow-listed object, so only the
-    statistics methods of ``HistoryBuffer`` are served.
+    ``getattr(HistoryBuffer, 'mean')`` and so on. Allowing the real
+    ``getattr`` would let a crafted file reach any attribute of any
+    allow-listed object, so only the statistics methods of ``HistoryBuffer``
+    are served.
     """
     if owner is HistoryBuffer and callable(
             HistoryBuffer.__dict__.get(name)) and not name.startswith('_'):
@@ -54,7 +57,8 @@ def _numpy_safe_globals():
     reconstruct = core.multiarray._reconstruct
     scalar = core.multiarray.scalar
     items = [np.ndarray, np.dtype, reconstruct, scalar]
-    # Files written with numpy 1.x name the same functions under ``numpy.core``.
+    # Files written with numpy 1.x name the same functions under
+    # ``numpy.core``.
     items += [(reconstruct, 'numpy.core.multiarray._reconstruct'),
               (scalar, 'numpy.core.multiarray.scalar'),
               (reconstruct, 'numpy._core.multiarray._reconstruct'),
@@ -62,8 +66,8 @@ def _numpy_safe_globals():
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         items += [
-            getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
-            and isinstance(getattr(dtypes, n), type)
+            getattr(dtypes, n) for n in dir(dtypes)
+            if n.endswith('DType') and isinstance(getattr(dtypes, n), type)
         ]
     return items
 
@@ -75,7 +79,8 @@ SAFE_GLOBALS = [
     argparse.Namespace,
 ] + _numpy_safe_globals()
 
-# torch words it "Unsupported global: GLOBAL a.b" or "unsupported GLOBAL a.b whose
+# torch words it "Unsupported global: GLOBAL a.b" or "unsupported GLOBAL a.b
+# whose
 # module a is blocked".
 _UNSUPPORTED_RE = re.compile(r'(?:global|GLOBAL):? (?:GLOBAL )?([\w.]+)')
 
@@ -93,7 +98,7 @@ def _explain(filename, err: Exception) -> UnsafeCheckpointError:
     detail = '' if match else ' '.join(text.split())[:300]
     return UnsafeCheckpointError(
         f'Refusing to load checkpoint {filename!r}: it contains {what}, which '
-        'is not on ecdl_mm\'s allow-list of safe classes (loading it could run '
+        "is not on ecdl_mm's allow-list of safe classes (loading it could run "
         'arbitrary code). If you created this file yourself and trust it, '
         'convert it with tools/model_converters/ or add the class with '
         '`torch.serialization.add_safe_globals`.' +
@@ -125,11 +130,13 @@ def patch_checkpoint_loaders() -> None:
                 prefix, _guard(loader), force=True)
 
 
-def safe_load(filename: Union[str, os.PathLike], map_location: Union[str, torch.device] = 'cpu'):
+def safe_load(filename: Union[str, os.PathLike],
+              map_location: Union[str, torch.device] = 'cpu'):
     """Load a checkpoint (local path or URL) without running pickled code.
 
     Args:
-        filename (str | PathLike): Local path, ``http(s)://`` URL or any mmengine scheme.
+        filename (str | PathLike): Local path, ``http(s)://`` URL or any
+            mmengine scheme.
         map_location (str | torch.device): Passed to ``torch.load``.
             Defaults to ``'cpu'``.
 

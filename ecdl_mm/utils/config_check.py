@@ -1,12 +1,13 @@
 """Early validation of a merged config, before the Runner builds anything.
 
-Mistakes that would otherwise surface minutes into a run (or as a registry KeyError
-without a field name) are reported up front, each naming the config field:
+Mistakes that would otherwise surface minutes into a run (or as a registry
+KeyError without a field name) are reported up front, each naming the config
+field:
 
 * a ``type`` that no registry knows (with a close match suggested),
 * a ``data_root`` / ``ann_file`` that does not exist,
-* ``num_classes`` that is not a positive integer or disagrees with the dataset's
-  classes or with the data preprocessor.
+* ``num_classes`` that is not a positive integer or disagrees with the
+  dataset's classes or with the data preprocessor.
 """
 import difflib
 import os.path as osp
@@ -42,7 +43,8 @@ def _check_type(field: str, cfg, registry: Registry, errors: List[str]):
         return
     name = typ.split('.')[-1]
     close = difflib.get_close_matches(name, _registry_keys(registry), n=3)
-    hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
+    hint = (f' Did you mean {", ".join(repr(c) for c in close)}?'
+            if close else '')
     errors.append(f"{field}.type={typ!r} is not registered in the "
                   f"'{registry.scope}' {registry.name} registry.{hint}")
 
@@ -129,9 +131,8 @@ def _check_num_classes(cfg, classes_by_field, errors: List[str]) -> None:
                       f'data_preprocessor.num_classes={pre_num}')
     for field, classes in classes_by_field.items():
         if classes is not None and len(classes) != num:
-            errors.append(
-                f'model.head.num_classes={num} but {field} has '
-                f'{len(classes)} classes {list(classes)}')
+            errors.append(f'model.head.num_classes={num} but {field} has '
+                          f'{len(classes)} classes {list(classes)}')
 
 
 def check_config(cfg: Config, phase: str = 'train') -> None:

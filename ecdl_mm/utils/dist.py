@@ -1,11 +1,11 @@
 """Multi-process training on machines without a GPU.
 
-mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and its default DDP
-wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine. When no GPU
-is visible we initialise a gloo process group ourselves *before* the Runner is built
-(so mmengine's ``init_dist`` is skipped) and ask for a DDP wrapper with
-``device_ids=None``. With GPUs nothing is changed: torchrun + NCCL + mmengine's stock
-DDP path.
+mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and its default
+DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only
+machine. When no GPU is visible we initialise a gloo process group ourselves
+*before* the Runner is built (so mmengine's ``init_dist`` is skipped) and ask
+for a DDP wrapper with ``device_ids=None``. With GPUs nothing is changed:
+torchrun + NCCL + mmengine's stock DDP path.
 """
 import os
 

@@ -8,8 +8,7 @@ import pytest
 CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
 
 
-def test_two_process_test_equals_single_process(run_tool, demo_root,
-                                                tmp_path):
+def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path):
     data = [
         f'{split}_dataloader.dataset.data_root={demo_root}'
         for split in ('train', 'val', 'test')
@@ -17,19 +16,27 @@ def test_two_process_test_equals_single_process(run_tool, demo_root,
     # batch 3 on 2 ranks: 20 test images are padded to 24 by the sampler
     data += ['test_dataloader.batch_size=3']
     work = tmp_path / 'train'
-    run_tool(['tools/train.py', CFG, '--work-dir', str(work), '--cfg-options',
-              'train_cfg.max_epochs=1', 'train_cfg.val_interval=5', *data])
+    run_tool([
+        'tools/train.py', CFG, '--work-dir',
+        str(work), '--cfg-options', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=5', *data
+    ])
     ckpt = str(work / 'epoch_1.pth')
 
     single = tmp_path / 'single.json'
-    run_tool(['tools/test.py', CFG, ckpt, '--work-dir', str(tmp_path / 's'),
-              '--out', str(single), '--out-item', 'metrics', '--cfg-options',
-              'test_evaluator.0.out_dir=None', *data])
+    run_tool([
+        'tools/test.py', CFG, ckpt, '--work-dir',
+        str(tmp_path / 's'), '--out',
+        str(single), '--out-item', 'metrics', '--cfg-options',
+        'test_evaluator.0.out_dir=None', *data
+    ])
     double = tmp_path / 'double.json'
-    proc = run_tool(['bash', 'tools/dist_test.sh', CFG, ckpt, '2',
-                     '--work-dir', str(tmp_path / 'd'), '--out', str(double),
-                     '--out-item', 'metrics', '--cfg-options',
-                     'test_evaluator.0.out_dir=None', *data],
+    proc = run_tool([
+        'bash', 'tools/dist_test.sh', CFG, ckpt, '2', '--work-dir',
+        str(tmp_path / 'd'), '--out',
+        str(double), '--out-item', 'metrics', '--cfg-options',
+        'test_evaluator.0.out_dir=None', *data
+    ],
                     env={'PORT': '29541'})
     assert 'GPU number: 2' in proc.stdout + proc.stderr
 

@@ -37,35 +37,45 @@ def vit_checkpoint(repo_root, tmp_path_factory):
 
 
 def test_get_flops_on_ecvit_config(run_tool):
-    proc = run_tool([f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG,
-                     '--shape', '64'])
+    proc = run_tool(
+        [f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape', '64'])
     assert 'Flops:' in proc.stdout and 'Params:' in proc.stdout
 
 
 def test_vis_cam_on_ecvit(run_tool, demo_root, vit_checkpoint, tmp_path):
     image = sorted(glob.glob(f'{demo_root}/adenomas/*/Images/*.jpg'))[0]
     out = tmp_path / 'cam.png'
-    run_tool([f'{TOOLS}/visualization/vis_cam.py', image, VIT_CFG,
-              vit_checkpoint, '--vit-like', '--save-path', str(out),
-              '--cfg-options', 'model.backbone.init_cfg=None'])
+    run_tool([
+        f'{TOOLS}/visualization/vis_cam.py', image, VIT_CFG, vit_checkpoint,
+        '--vit-like', '--save-path',
+        str(out), '--cfg-options', 'model.backbone.init_cfg=None'
+    ])
     with Image.open(out) as cam:
         assert cam.size == (64, 64)
 
 
 def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
     work = tmp_path / 'train'
-    run_tool(['tools/train.py', RESNET_CFG, '--work-dir', str(work),
-              '--cfg-options', 'train_cfg.max_epochs=1', *_data_opts(demo_root)])
+    run_tool([
+        'tools/train.py', RESNET_CFG, '--work-dir',
+        str(work), '--cfg-options', 'train_cfg.max_epochs=1',
+        *_data_opts(demo_root)
+    ])
 
     out = tmp_path / 'cm.png'
-    run_tool([f'{TOOLS}/analysis_tools/confusion_matrix.py', RESNET_CFG,
-              str(work / 'epoch_1.pth'), '--show-path', str(out),
-              '--include-values', '--cfg-options', *_data_opts(demo_root)])
+    run_tool([
+        f'{TOOLS}/analysis_tools/confusion_matrix.py', RESNET_CFG,
+        str(work / 'epoch_1.pth'), '--show-path',
+        str(out), '--include-values', '--cfg-options', *_data_opts(demo_root)
+    ])
     assert out.stat().st_size > 0
 
     log = glob.glob(f'{work}/*/vis_data/*.json')
     assert log, 'no json log written'
     curve = tmp_path / 'loss.png'
-    run_tool([f'{TOOLS}/analysis_tools/analyze_logs.py', 'plot_curve',
-              log[0], '--keys', 'loss', '--out', str(curve)])
+    run_tool([
+        f'{TOOLS}/analysis_tools/analyze_logs.py', 'plot_curve', log[0],
+        '--keys', 'loss', '--out',
+        str(curve)
+    ])
     assert curve.stat().st_size > 0

@@ -1,6 +1,6 @@
 """The README's main job, tools/run_pipeline.sh, end to end with few epochs:
-ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level test on
-demo_test -> CSVs, metrics, plots."""
+ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level
+test on demo_test -> CSVs, metrics, plots."""
 import json
 
 import pandas as pd
@@ -9,9 +9,13 @@ from PIL import Image
 
 def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     out = tmp_path / 'pipeline'
-    proc = run_tool(['bash', 'tools/run_pipeline.sh', str(out)],
-                    env={'MAE_EPOCHS': '2', 'FT_EPOCHS': '2',
-                         'ECDL_DEMO_ROOT': demo_root})
+    proc = run_tool(['bash', 'tools/run_pipeline.sh',
+                     str(out)],
+                    env={
+                        'MAE_EPOCHS': '2',
+                        'FT_EPOCHS': '2',
+                        'ECDL_DEMO_ROOT': demo_root
+                    })
     log = proc.stdout + proc.stderr
     for step in ('1/4', '2/4', '3/4', '4/4'):
         assert f'] {step}' in log
@@ -19,12 +23,14 @@ def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     assert f'load backbone. in model from: {out}/ecmae/epoch_2.pth' in log
     assert 'loss_center' in log
 
-    lesions = pd.read_csv(out / 'lesion_eval' / 'lesion_predictions.csv',
-                          dtype={'lesion_id': str})
+    lesions = pd.read_csv(
+        out / 'lesion_eval' / 'lesion_predictions.csv',
+        dtype={'lesion_id': str})
     assert len(lesions) == 20  # the demo_test lesions, none from demo_train
     test_ids = set(
-        pd.read_excel(f'{demo_root}/dataset_divide.xlsx',
-                      sheet_name='demo_test')['lesion_index'].astype(str))
+        pd.read_excel(
+            f'{demo_root}/dataset_divide.xlsx',
+            sheet_name='demo_test')['lesion_index'].astype(str))
     assert set(lesions['lesion_id']) == test_ids
     probs = lesions[[c for c in lesions if c.startswith('prob_')]]
     assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()

@@ -1,6 +1,6 @@
-"""tools/train.py, tools/test.py, dist_train.sh and mmpretrain's stock tools on our
-configs: resume equality under torch>=2.6, a real kill mid-run, 2-process CPU
-training, early config errors."""
+"""tools/train.py, tools/test.py, dist_train.sh and mmpretrain's stock tools
+on our configs: resume equality under torch>=2.6, a real kill mid-run,
+2-process CPU training, early config errors."""
 import json
 import os.path as osp
 import sys
@@ -28,8 +28,8 @@ def _weights(path):
 
 def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path):
     full, killed = tmp_path / 'full', tmp_path / 'killed'
-    run_tool(['tools/train.py', CFG, '--work-dir', str(full)] +
-             _opts(demo_root))
+    run_tool(['tools/train.py', CFG, '--work-dir',
+              str(full)] + _opts(demo_root))
 
     # Same config, SIGKILLed right after epoch 2 was checkpointed.
     kill_cfg = tmp_path / 'kill_cfg.py'
@@ -37,23 +37,32 @@ def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path):
         f"_base_ = [{osp.abspath(CFG)!r}]\n"
         "custom_imports = dict(imports=['ecdl_mm', 'kill_hook'])\n"
         "custom_hooks = [dict(type='KillAfterEpochHook', epoch=2)]\n")
-    proc = run_tool(['tools/train.py', str(kill_cfg), '--work-dir',
-                     str(killed)] + _opts(demo_root), check=False)
+    proc = run_tool(
+        ['tools/train.py',
+         str(kill_cfg), '--work-dir',
+         str(killed)] + _opts(demo_root),
+        check=False)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (killed / 'epoch_2.pth').exists()
     assert not (killed / 'epoch_3.pth').exists()
 
-    proc = run_tool(['tools/train.py', CFG, '--work-dir', str(killed),
-                     '--resume'] + _opts(demo_root))
+    proc = run_tool(
+        ['tools/train.py', CFG, '--work-dir',
+         str(killed), '--resume'] + _opts(demo_root))
     assert 'resumed epoch: 2' in proc.stdout + proc.stderr
     assert (killed / 'epoch_3.pth').exists()
 
     ref, res = _weights(full / 'epoch_3.pth'), _weights(killed / 'epoch_3.pth')
     assert ref.keys() == res.keys()
     for key in ref:
-        torch.testing.assert_close(res[key], ref[key], rtol=0, atol=0,
-                                   msg=f'{key} differs after resume')
-    # the optimizer state and message hub came back too (they are pickled objects
+        torch.testing.assert_close(
+            res[key],
+            ref[key],
+            rtol=0,
+            atol=0,
+            msg=f'{key} differs after resume')
+    # the optimizer state and message hub came back too (they are pickled
+    # objects
     # that torch>=2.6 refuses unless allow-listed)
     ckpt = safe_load(str(killed / 'epoch_3.pth'))
     assert ckpt['meta']['epoch'] == 3
@@ -63,12 +72,14 @@ def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path):
 def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
                                                   tmp_path):
     work = tmp_path / 'w'
-    run_tool(['tools/train.py', CFG, '--work-dir', str(work)] +
-             _opts(demo_root, 'train_cfg.max_epochs=1'))
+    run_tool(['tools/train.py', CFG, '--work-dir',
+              str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1'))
     out = tmp_path / 'metrics.json'
     proc = run_tool([
-        'tools/test.py', CFG, str(work / 'epoch_1.pth'), '--work-dir',
-        str(work), '--out', str(out), '--out-item', 'metrics'
+        'tools/test.py', CFG,
+        str(work / 'epoch_1.pth'), '--work-dir',
+        str(work), '--out',
+        str(out), '--out-item', 'metrics'
     ] + _opts(demo_root))
     metrics = json.loads(out.read_text())
     assert 0 <= metrics['accuracy/top1'] <= 100
@@ -77,11 +88,13 @@ def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
 
 def test_two_process_cpu_training(run_tool, demo_root, tmp_path):
     work = tmp_path / 'dist'
-    proc = run_tool([
-        'bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
-        str(work)
-    ] + _opts(demo_root, 'train_cfg.max_epochs=1'),
-                    env={'PORT': '29531', 'PYTHON': sys.executable})
+    proc = run_tool(
+        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
+         str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1'),
+        env={
+            'PORT': '29531',
+            'PYTHON': sys.executable
+        })
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
@@ -95,11 +108,12 @@ def test_two_process_cpu_training(run_tool, demo_root, tmp_path):
 def test_mmpretrain_stock_train_tool_runs_our_config(run_tool, demo_root,
                                                      tmp_path):
     import mmpretrain
-    stock = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools',
-                     'train.py')
+    stock = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
     assert osp.isfile(stock)
-    run_tool([stock, CFG, '--work-dir', str(tmp_path)] +
-             _opts(demo_root, 'train_cfg.max_epochs=1'))
+    run_tool(
+        [stock, CFG, '--work-dir', str(tmp_path)] +
+        _opts(demo_root, 'train_cfg.max_epochs=1'))
     assert (tmp_path / 'epoch_1.pth').exists()
 
 
@@ -114,9 +128,10 @@ def test_mmpretrain_stock_train_tool_runs_our_config(run_tool, demo_root,
 ])
 def test_bad_config_fails_before_training(run_tool, demo_root, tmp_path,
                                           option, message):
-    proc = run_tool(['tools/train.py', CFG, '--work-dir', str(tmp_path)] +
-                    _opts(demo_root, option),
-                    check=False)
+    proc = run_tool(
+        ['tools/train.py', CFG, '--work-dir',
+         str(tmp_path)] + _opts(demo_root, option),
+        check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
     assert not any(p.suffix == '.pth' for p in tmp_path.rglob('*'))

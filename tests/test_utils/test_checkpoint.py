@@ -1,4 +1,4 @@
-"""Safe loading (allow-list, no arbitrary pickles) and atomic checkpoint writes."""
+"""Safe loading (allow-list, no arbitrary pickles), atomic writes."""
 import argparse
 import os
 
@@ -26,8 +26,12 @@ class _Exploit:
 def test_malicious_checkpoint_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {'w': torch.ones(2)}, 'x': _Exploit(marker)},
-               path)
+    torch.save({
+        'state_dict': {
+            'w': torch.ones(2)
+        },
+        'x': _Exploit(marker)
+    }, path)
     with pytest.raises(UnsafeCheckpointError) as err:
         safe_load(path)
     msg = str(err.value)
@@ -35,7 +39,8 @@ def test_malicious_checkpoint_is_refused(tmp_path):
     assert 'system' in msg and 'allow-list' in msg
     assert not marker.exists()
 
-    # the same guard sits under mmengine's own loader (resume, load_from, init_cfg)
+    # the same guard sits under mmengine's own loader (resume, load_from,
+    # init_cfg)
     model = torch.nn.Linear(2, 2)
     with pytest.raises(UnsafeCheckpointError):
         load_checkpoint(model, str(path))
@@ -43,8 +48,8 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 
 
 def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
-    """builtins.getattr is served by a stand-in that only returns HistoryBuffer's
-    statistics methods, so it cannot be used to reach other attributes."""
+    """builtins.getattr is served by a stand-in that only returns
+    HistoryBuffer's statistics methods, so it cannot reach other attributes."""
 
     class Sneaky:
 

@@ -1,4 +1,4 @@
-"""check_config: every problem is reported with the config field that holds it."""
+"""check_config reports every problem with the config field that holds it."""
 import os.path as osp
 
 import pytest
@@ -10,7 +10,8 @@ from ecdl_mm.utils import ConfigError, check_config
 
 @pytest.fixture
 def cfg(repo_root, demo_root):
-    cfg = Config.fromfile(osp.join(repo_root, 'tests/data/tiny_resnet_demo.py'))
+    cfg = Config.fromfile(
+        osp.join(repo_root, 'tests/data/tiny_resnet_demo.py'))
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = demo_root
     return cfg
