@@ -7,13 +7,15 @@ field:
 * a ``type`` that no registry knows (with a close match suggested),
 * a ``data_root`` / ``ann_file`` that does not exist,
 * ``num_classes`` that is not a positive integer or disagrees with the
-  dataset's classes or with the data preprocessor.
+  dataset's classes or with the data preprocessor,
+* mixed-precision training (``AmpOptimWrapper``) on a machine without GPU.
 """
 import difflib
 import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config
+from mmengine.device import get_device
 from mmengine.registry import Registry
 from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS,
                                  MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
@@ -170,6 +172,13 @@ def check_config(cfg: Config, phase: str = 'train') -> None:
         optim = cfg.get('optim_wrapper')
         if isinstance(optim, dict):
             _check_type('optim_wrapper', optim, OPTIM_WRAPPERS, errors)
+            if optim.get('type') in ('AmpOptimWrapper',
+                                     'mmengine.AmpOptimWrapper') and \
+                    get_device() == 'cpu':
+                errors.append(
+                    "optim_wrapper.type='AmpOptimWrapper' (--amp) needs a "
+                    'GPU: mmengine has no mixed-precision training on CPU. '
+                    'Drop --amp or set optim_wrapper.type=OptimWrapper.')
             _check_type('optim_wrapper.optimizer', optim.get('optimizer'),
                         OPTIMIZERS, errors)
             if isinstance(optim.get('constructor'), str):

@@ -85,3 +85,17 @@ def test_num_classes_against_ecnbi_dataset_classes(repo_root, demo_root):
     assert ("model.head.num_classes=4 but train_dataloader.dataset has 3 "
             "classes ['adenomas', 'invasive_cancer', 'non-neoplastic']"
             in str(err.value))
+
+
+def test_amp_without_gpu_is_reported(cfg, monkeypatch):
+    import ecdl_mm.utils.config_check as config_check
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    monkeypatch.setattr(config_check, 'get_device', lambda: 'cpu')
+    with pytest.raises(
+            ConfigError,
+            match=r"optim_wrapper.type='AmpOptimWrapper' "
+            r'\(--amp\) needs a GPU'):
+        check_config(cfg)
+    monkeypatch.setattr(config_check, 'get_device', lambda: 'cuda')
+    check_config(cfg)
+    check_config(cfg, phase='test')  # testing never builds the optimizer
