@@ -2,18 +2,18 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmpretrain.evaluation.metrics import Accuracy
-from mmpretrain.models.heads import ClsHead
+from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 
 @MODELS.register_module()
-class SupervisedClusteringHead(ClsHead):
+class SupervisedClusteringHead(LinearClsHead):
     """Linear classifier head with EC-DL's supervised deep clustering loss.
 
-    The head is a :class:`mmpretrain.models.heads.LinearClsHead` (one linear
-    layer on the pooled feature) whose training loss is
+    A :class:`mmpretrain.models.heads.LinearClsHead` (one linear layer on the
+    pooled feature; prediction and the CE / accuracy path are inherited)
+    whose training loss is
 
     ``loss = CE(fc(f), y) + lambda * center_loss(f, centers, y)``
 
@@ -55,43 +55,25 @@ class SupervisedClusteringHead(ClsHead):
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
-                 loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  center_loss: dict = dict(
                      type='ClusterCenterLoss',
                      temperature=0.07,
                      loss_weight=1.0),
-                 init_cfg: Optional[dict] = dict(
-                     type='Normal', layer='Linear', std=0.01),
                  **kwargs):
-        super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
-        if not isinstance(num_classes, int) or num_classes <= 0:
-            raise ValueError(
-                f'num_classes={num_classes} must be a positive integer')
         if not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(
                 f'in_channels={in_channels} must be a positive integer')
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-
-        self.fc = nn.Linear(in_channels, num_classes)
+        super().__init__(
+            num_classes=num_classes, in_channels=in_channels, **kwargs)
         if not isinstance(center_loss, nn.Module):
             center_loss = MODELS.build(center_loss)
         self.center_loss_module = center_loss
-
         self.register_buffer('centers', torch.zeros(num_classes, in_channels))
         self.register_buffer('centers_valid',
                              torch.zeros(num_classes, dtype=torch.bool))
         # Set by ``loss`` on every training batch for ClassCenterHook.
         self.last_feats: Optional[torch.Tensor] = None
         self.last_labels: Optional[torch.Tensor] = None
-
-    def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        """Return the pooled feature of the last stage, shape ``(B, C)``."""
-        return feats[-1]
-
-    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        """Classification scores of shape ``(B, num_classes)``."""
-        return self.fc(self.pre_logits(feats))
 
     @torch.no_grad()
     def set_centers(self,
@@ -117,10 +99,13 @@ class SupervisedClusteringHead(ClsHead):
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
-        """Compute the CE and centre losses.
+        """CE (and accuracy) as :class:`ClsHead`, plus the centre loss.
 
-        Same as :meth:`ClsHead.loss`, except that the pooled feature is
-        passed on to :meth:`_get_loss`, which needs it for the centre term.
+        ``ClsHead.loss`` never exposes the pooled feature to ``_get_loss``, so
+        this computes it once and adds the centre term here. Hard labels
+        (``gt_label``) are banked; with batch augmentations that only give
+        ``gt_score`` the arg-max class is banked and the centre loss uses the
+        score as a soft target.
 
         Args:
             feats (tuple[Tensor]): Features from the backbone / neck; the
@@ -133,54 +118,22 @@ class SupervisedClusteringHead(ClsHead):
             multiplied by lambda) and optional accuracies.
         """
         pre_logits = self.pre_logits(feats)
-        cls_score = self.fc(pre_logits)
-        return self._get_loss(
-            cls_score, data_samples, pre_logits=pre_logits, **kwargs)
+        losses = self._get_loss(self.fc(pre_logits), data_samples, **kwargs)
 
-    def _get_loss(self,
-                  cls_score: torch.Tensor,
-                  data_samples: List[DataSample],
-                  pre_logits: Optional[torch.Tensor] = None,
-                  **kwargs) -> dict:
-        """Unpack targets, compute CE + centre loss, keep the batch features.
-
-        Hard labels (``gt_label``) are banked; with batch augmentations that
-        only provide ``gt_score`` the arg-max class is banked, and the centre
-        loss uses the score as a soft target.
-        """
-        if pre_logits is None:
-            raise ValueError('SupervisedClusteringHead needs the pooled '
-                             'feature; call `loss`, not `_get_loss`, directly')
         if 'gt_score' in data_samples[0]:
             target = torch.stack([i.gt_score for i in data_samples])
-            if 'gt_label' in data_samples[0]:
-                hard = torch.cat([i.gt_label for i in data_samples])
-            else:
-                hard = target.argmax(dim=1)
+            hard = (torch.cat([i.gt_label for i in data_samples])
+                    if 'gt_label' in data_samples[0] else target.argmax(1))
         else:
-            target = torch.cat([i.gt_label for i in data_samples])
-            hard = target
-        target = target.to(cls_score.device)
-
-        losses = dict()
-        losses['loss'] = self.loss_module(
-            cls_score, target, avg_factor=cls_score.size(0), **kwargs)
-
+            target = hard = torch.cat([i.gt_label for i in data_samples])
+        target = target.to(pre_logits.device)
         if bool(self.centers_valid.any()):
             losses['loss_center'] = self.center_loss_module(
                 pre_logits, self.centers, target, valid=self.centers_valid)
         else:
             # Epoch 0: no centres yet, plain cross-entropy.
-            losses['loss_center'] = cls_score.new_zeros(())
+            losses['loss_center'] = pre_logits.new_zeros(())
 
         self.last_feats = pre_logits.detach()
         self.last_labels = hard.detach().to(pre_logits.device).view(-1)
-
-        if self.cal_acc:
-            assert target.ndim == 1, 'If you enable batch augmentation ' \
-                'like mixup during training, `cal_acc` is pointless.'
-            acc = Accuracy.calculate(cls_score, target, topk=self.topk)
-            losses.update(
-                {f'accuracy_top-{k}': a
-                 for k, a in zip(self.topk, acc)})
         return losses
