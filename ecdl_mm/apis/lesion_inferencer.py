@@ -13,6 +13,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TRANSFORMS
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
+from ..utils.threads import set_inference_threads
 from ..evaluation.metrics.lesion_metric import LesionMetric
 
 
@@ -57,16 +58,7 @@ class LesionInferencer(ImageClassificationInferencer):
                  num_threads: Optional[int] = None,
                  **kwargs) -> None:
         if num_threads is not None:
-            if not isinstance(num_threads, int) or num_threads < 1:
-                raise ValueError(f'num_threads={num_threads!r} must be a '
-                                 'positive integer')
-            # One pool of intra-op threads; inter-op parallelism only adds
-            # contention for a single stream of small batches.
-            torch.set_num_threads(num_threads)
-            try:
-                torch.set_num_interop_threads(1)
-            except RuntimeError:  # already fixed once work has run
-                pass
+            set_inference_threads(num_threads)
         if aggregation not in ('mean', 'vote', 'max'):
             raise ValueError(f'aggregation={aggregation!r} must be one of '
                              "('mean', 'vote', 'max')")

@@ -47,6 +47,8 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
+from ecdl_mm.utils import set_inference_threads
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -70,14 +72,8 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def set_threads(num_threads: int) -> None:
-    """Intra-op threads for the model; inter-op parallelism buys nothing for
-    one sequential network and costs oversubscription."""
-    if num_threads < 1:
-        raise ValueError(f'threads={num_threads} must be >= 1')
-    torch.set_num_threads(num_threads)
-    with contextlib.suppress(RuntimeError):  # only settable once
-        torch.set_num_interop_threads(1)
+# Intra-op threads for the model, one inter-op thread.
+set_threads = set_inference_threads
 
 
 def fuse_qv_bias(model: nn.Module) -> int:
