@@ -23,7 +23,9 @@ import statistics
 import time
 from types import SimpleNamespace
 
+import _common  # noqa: F401  (puts the repo on sys.path)
 import torch
+from _common import interleaved
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine.hooks import ClassCenterHook
@@ -36,6 +38,17 @@ from mmpretrain.structures import DataSample
 def sync(device):
     if device.startswith('cuda'):
         torch.cuda.synchronize()
+
+
+def synced(fn, device):
+    """``fn`` followed by a device sync, so that timings include GPU work."""
+
+    def run():
+        out = fn()
+        sync(device)
+        return out
+
+    return run
 
 
 def build(backbone, head_type, embed_dims, num_classes, device):
@@ -106,19 +119,13 @@ def bench_step(args):
         hook.after_train_iter(runner, 0)
         return losses
 
-    for _ in range(args.warmup):
-        step_lin()
-        step_clu()
-    t_lin, t_clu = [], []
-    for i in range(args.repeats):
-        # alternate which model goes first to cancel drift
-        order = [(step_lin, t_lin), (step_clu, t_clu)]
-        for fn, out in (order if i % 2 == 0 else order[::-1]):
-            sync(device)
-            t0 = time.perf_counter()
-            fn()
-            sync(device)
-            out.append(time.perf_counter() - t0)
+    times = interleaved(
+        dict(
+            linear=synced(step_lin, device),
+            clustering=synced(step_clu, device)),
+        args.repeats,
+        warmup=args.warmup)
+    t_lin, t_clu = times['linear'], times['clustering']
     # The heads alone (loss + backward on the pooled feature, plus the hook's
     # banking for the clustering head): a load-independent view of the
     # extra cost, in microseconds per step.
@@ -189,14 +196,8 @@ def bench_centres(args):
         sums, counts = class_sums(feats, labels, k)
         hook.update_centers(head, sums, counts)
 
-    vectorised()
-    times = []
-    for _ in range(args.repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        vectorised()
-        sync(device)
-        times.append(time.perf_counter() - t0)
+    times = interleaved(
+        dict(vectorised=synced(vectorised, device)), args.repeats)['vectorised']
     t_vec = statistics.median(times)
 
     m = args.loop_slice

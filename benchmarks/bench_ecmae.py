@@ -6,16 +6,13 @@ mmpretrain's decoder sizes (512 wide, 8 layers, 16 heads; the like-for-like
 compute comparison), and stock mmpretrain MAE ViT-B (decoder 512 x 8).
 Ratios are steps/s over mmpretrain's (>= 0.95 wanted).
 
-    python benchmarks/bench_ecmae.py [--batch 8] [--repeats 3] [--threads 2]
+    python benchmarks/bench_ecmae.py [--batch 8] [--rounds 6] [--threads 2]
 """
 import argparse
-import json
-import os
-import os.path as osp
-import statistics
-import time
 
+import _common  # noqa: F401  (puts the repo on sys.path)
 import torch
+from _common import interleaved, median, print_table, save_result
 
 import ecdl_mm  # noqa: F401
 from mmpretrain.registry import MODELS
@@ -57,26 +54,22 @@ MMPRETRAIN_MAE = dict(
     data_preprocessor=dict(type='SelfSupDataPreprocessor', **DP))
 
 
-def step_times(model, opt, x, repeats, warmup=3):
-    # mmpretrain's MAE needs ~2 slow first steps here (allocator / AdamW
-    # state), so a single warm-up step skews its median.
-    times = []
-    for i in range(repeats + warmup):
-        t0 = time.perf_counter()
+def train_step(model, opt, x):
+    """One forward + backward + AdamW update, as a no-argument callable."""
+
+    def step():
         losses = model.loss(x, None)
-        loss = sum(v for v in losses.values())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        sum(losses.values()).backward()
         opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+
+    return step
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=6)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,38 +79,34 @@ def main():
         'ecmae_b_ecdl_decoder': ecmae(384, 4, 6),
         'ecmae_b_mmpretrain_decoder': ecmae(512, 8, 16),
     }
-    models, opts = {}, {}
-    for name, cfg in cfgs.items():
-        models[name] = MODELS.build(cfg)
-        models[name].train()
-        models[name].init_weights()
-        opts[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-4)
     x = torch.randn(args.batch, 3, 224, 224)
-    times = {name: [] for name in cfgs}
-    for _ in range(2):  # interleaved rounds
-        for name in cfgs:
-            times[name] += step_times(models[name], opts[name], x,
-                                      args.repeats)
-    ref = statistics.median(times['mmpretrain_mae_b'])
-    results = dict(
-        torch=torch.__version__,
-        threads=args.threads,
-        batch=args.batch,
-        repeats=args.repeats,
-        models={})
+    steps = {}
+    for name, cfg in cfgs.items():
+        model = MODELS.build(cfg)
+        model.init_weights()
+        model.train()
+        steps[name] = train_step(
+            model, torch.optim.AdamW(model.parameters(), lr=1e-4), x)
+    # mmpretrain's MAE needs ~2 slow first steps here (allocator / AdamW
+    # state): 3 warm-up steps keep them out of the medians.
+    times = interleaved(steps, args.rounds, warmup=3)
+    ref = median(times['mmpretrain_mae_b'])
+    rows, ratios = [], []
     for name, t in times.items():
-        med = statistics.median(t)
-        results['models'][name] = dict(
-            step_s=med, img_s=args.batch / med, ratio_vs_mmpretrain=ref / med,
-            n_timings=len(t))
-        print(f'{name:28s} {med:6.2f} s/step  {args.batch / med:6.2f} img/s  '
-              f'ratio {ref / med:.3f}')
-    out_dir = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'bench_ecmae.json')
-    with open(path, 'w') as f:
-        json.dump(results, f, indent=2)
-    print(f'written {path}')
+        rows.append(dict(case=name, metric='train step', value=median(t),
+                         unit='s'))
+        rows.append(dict(case=name, metric='img/s',
+                         value=args.batch / median(t), unit='img/s'))
+        if name != 'mmpretrain_mae_b':
+            ratios.append(dict(name=f'{name} / mmpretrain_mae_b steps/s',
+                               value=ref / median(t), goal=0.95))
+    print(f'training step, batch {args.batch}, {args.threads} threads, '
+          f'median of {args.rounds} interleaved rounds')
+    print_table(rows, ratios)
+    path = save_result('ecmae', rows, ratios,
+                       config=dict(batch=args.batch, rounds=args.rounds,
+                                   threads=args.threads))
+    print(f'wrote {path}')
 
 
 if __name__ == '__main__':
