@@ -34,6 +34,15 @@ def demo_root():
     return DEMO_ROOT
 
 
+@pytest.fixture
+def free_port():
+    """A TCP port nothing listens on now, for torchrun's rendezvous."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
+
+
 @pytest.fixture(scope='session')
 def run_tool(repo_root):
     """Run a repo script in a subprocess (the venv's python), return the result.

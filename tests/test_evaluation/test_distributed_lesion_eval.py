@@ -8,7 +8,8 @@ import pytest
 CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
 
 
-def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path):
+def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path,
+                                                free_port):
     data = [
         f'{split}_dataloader.dataset.data_root={demo_root}'
         for split in ('train', 'val', 'test')
@@ -37,7 +38,7 @@ def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path):
         str(double), '--out-item', 'metrics', '--cfg-options',
         'test_evaluator.0.out_dir=None', *data
     ],
-                    env={'PORT': '29541'})
+                    env={'PORT': free_port})
     assert 'GPU number: 2' in proc.stdout + proc.stderr
 
     ref, got = json.loads(single.read_text()), json.loads(double.read_text())

@@ -86,13 +86,13 @@ def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
     assert 'accuracy/top1' in proc.stdout + proc.stderr
 
 
-def test_two_process_cpu_training(run_tool, demo_root, tmp_path):
+def test_two_process_cpu_training(run_tool, demo_root, tmp_path, free_port):
     work = tmp_path / 'dist'
     proc = run_tool(
         ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
          str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1'),
         env={
-            'PORT': '29531',
+            'PORT': free_port,
             'PYTHON': sys.executable
         })
     log = proc.stdout + proc.stderr
