@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment inside the repo (.venv, ignored by git)
-# with the pinned OpenMMLab stack and ecdl_mm installed in editable mode.
+# with the tested versions (requirements/lock.txt) and ecdl_mm installed in
+# editable mode. requirements/*.txt declare ranges; the lock pins them.
 #   bash tools/install.sh                  # creates or updates .venv
 #   PYTHON=python3.11 VENV=.venv bash tools/install.sh
 set -euo pipefail
@@ -19,9 +20,11 @@ pipq() {
 
 # mmengine 0.10.7 imports pkg_resources, which setuptools >= 81 no longer ships.
 pipq install --quiet --upgrade pip 'setuptools<81' wheel
-# The pinned stack (torch 2.14.1, torchvision 0.29.1, mmengine 0.10.7, mmcv-lite 2.2.0,
-# mmpretrain 1.2.0). mmcv-lite is the pure-Python mmcv: full mmcv needs CUDA and a compiler.
-pipq install --quiet -r requirements/runtime.txt -r requirements/tests.txt
+# The tested stack (torch 2.14.1, torchvision 0.29.1, mmengine 0.10.7, mmcv-lite 2.2.0,
+# mmpretrain 1.2.0, ...: requirements/lock.txt). mmcv-lite is the pure-Python mmcv:
+# full mmcv needs CUDA and a compiler.
+pipq install --quiet -c requirements/lock.txt -r requirements/runtime.txt \
+  -r requirements/mminstall.txt -r requirements/tests.txt
 pipq install --quiet --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import torch, mmengine, mmcv, mmpretrain, ecdl_mm

@@ -134,6 +134,13 @@ def test_export_torchscript_onnx_int8(tiny_model, tmp_path):
     err = (q - ref).abs().max().item()
     assert 0 < err < 0.05, err
     assert info['max_abs_diff']['torchscript_int8'] < 0.05
+    # Every file was checked against eager at a second batch size and a
+    # second image size (ECViT traces its position table for any size).
+    checked = meta['trace_check']['max_abs_diff']
+    assert set(checked) == set(info['files'])
+    for diffs in checked.values():
+        assert set(diffs) == {'3 x 3 x 32 x 32', '2 x 3 x 64 x 64'}
+        assert max(diffs.values()) <= meta['trace_check']['atol'] == 1e-4
 
     import onnx
     from onnx.reference import ReferenceEvaluator
@@ -225,3 +232,89 @@ def test_export_rejects_bad_format(tiny_model, tmp_path, kwargs, match):
 def test_set_threads_rejects_zero():
     with pytest.raises(ValueError, match='threads=0'):
         export_tool.set_threads(0)
+
+
+# ----------------------------------------------------------------------------
+# Models whose trace is wrong: a Python branch on the input's size or batch is
+# frozen into the trace. The export must fail loudly, naming the input.
+class _BranchOnInput(torch.nn.Module):
+
+    def __init__(self, on):
+        super().__init__()
+        self.on = on
+        self.fc = torch.nn.Linear(3, 3)  # something to quantise
+
+    def forward(self, x):
+        feat = self.fc(x.mean((2, 3)))
+        if self.on == 'size':
+            frozen = x.shape[-1] == 32  # traced at 32 px
+        else:
+            frozen = x.shape[0] == 2  # traced on a batch of 2
+        if frozen:
+            feat = feat * 2
+        return (feat, )
+
+
+@pytest.fixture(params=['size', 'batch'])
+def branchy_model(request):
+    from mmpretrain.registry import MODELS
+    MODELS.register_module(
+        name='_ExportTestBranchOnInput', module=_BranchOnInput, force=True)
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='_ExportTestBranchOnInput', on=request.param),
+            head=dict(type='LinearClsHead', num_classes=3, in_channels=3),
+            data_preprocessor=dict(
+                num_classes=3, mean=[128.] * 3, std=[64.] * 3,
+                to_rgb=True)))
+    bad_shape = '(2, 3, 64, 64)' if request.param == 'size' else \
+        '(3, 3, 32, 32)'
+    return model.eval(), bad_shape
+
+
+@pytest.mark.parametrize('fmt,name', [('torchscript', 'model_fp32.ts'),
+                                      ('onnx', 'model_fp32.onnx')])
+def test_wrong_trace_fails_loudly_naming_the_input(branchy_model, tmp_path,
+                                                   fmt, name):
+    model, bad_shape = branchy_model
+    with pytest.warns(torch.jit.TracerWarning):  # shown, not silenced
+        with pytest.raises(export_tool.TraceMismatchError) as err:
+            export_tool.export(
+                model, str(tmp_path), (32, 32), formats=(fmt, ), int8=False)
+    msg = str(err.value)
+    assert f'{name} (traced on input shape (2, 3, 32, 32)) on input shape ' \
+        f'{bad_shape} differs from the eager model' in msg
+    # The wrong file and no deploy.json are left behind.
+    assert not (tmp_path / name).exists()
+    assert not (tmp_path / 'deploy.json').exists()
+
+
+def test_check_size_must_suit_the_eager_model(tiny_model, tmp_path):
+    model, _ = tiny_model
+    with pytest.raises(
+            ValueError, match=r'check input shape \(2, 3, 36, 36\)'):
+        export_tool.export(
+            model, str(tmp_path), (32, 32), check_size=(36, 36))
+
+
+def test_check_exported_names_a_failing_input():
+    x = [torch.zeros(3, 3, 8, 8), torch.zeros(2, 3, 16, 16)]
+
+    def eager(t):
+        return torch.zeros(t.shape[0], 3)
+
+    def frozen(t):  # works at the traced size only
+        if t.shape[-1] != 8:
+            raise RuntimeError('The size of tensor a (4) must match b (1)')
+        return eager(t)
+
+    assert export_tool.check_exported('f.ts', frozen, eager, x[:1], 1e-4,
+                                      (2, 3, 8, 8)) == {'3 x 3 x 8 x 8': 0.0}
+    with pytest.raises(
+            export_tool.TraceMismatchError,
+            match=r'f\.ts \(traced on input shape \(2, 3, 8, 8\)\) on input '
+            r'shape \(2, 3, 16, 16\) fails: RuntimeError: The size of tensor'):
+        export_tool.check_exported('f.ts', frozen, eager, x, 1e-4,
+                                   (2, 3, 8, 8))

@@ -3,6 +3,7 @@ configs through custom_imports: get_flops, vis_cam (ECViT, no class token),
 confusion_matrix on the lesion dataset and analyze_logs on our training log."""
 import glob
 import os.path as osp
+import re
 
 import mmpretrain
 import pytest
@@ -36,10 +37,39 @@ def vit_checkpoint(repo_root, tmp_path_factory):
     return str(path)
 
 
-def test_get_flops_on_ecvit_config(run_tool):
+def _parse_size(text, key):
+    """'Flops: 29.737M' -> 29737000.0 (the tool prints 3 decimals)."""
+    match = re.search(rf'^{key}: ([0-9.]+)([KMG]?)$', text, re.M)
+    assert match, f'no {key!r} line in:\n{text[-2000:]}'
+    scale = {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9}[match.group(2)]
+    return float(match.group(1)) * scale, scale
+
+
+def test_get_flops_on_ecvit_config(run_tool, repo_root):
+    size = 64
     proc = run_tool(
-        [f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape', '64'])
-    assert 'Flops:' in proc.stdout and 'Params:' in proc.stdout
+        [f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape',
+         str(size)])
+    flops, flops_unit = _parse_size(proc.stdout, 'Flops')
+    params, params_unit = _parse_size(proc.stdout, 'Params')
+
+    cfg = Config.fromfile(osp.join(repo_root, VIT_CFG))
+    cfg.model.backbone.pop('init_cfg', None)
+    model = MODELS.build(cfg.model)
+    bb = model.backbone
+    # Counted by hand, as mmengine's counter does (one multiply-add = one
+    # flop; LayerNorm 5 per element; GELU, softmax and the attention
+    # matmuls inside scaled_dot_product_attention are not counted). The
+    # tool analyses the backbone only.
+    C, F_ = bb.embed_dims, bb.arch_settings['feedforward_channels']
+    N = (size // bb.patch_size)**2
+    expected = (N * C * 3 * bb.patch_size**2  # patch embedding conv
+                + bb.num_layers * (N * (3 * C * C + C * C + 2 * C * F_) +
+                                   2 * 5 * N * C)  # qkv, proj, MLP, 2 LN
+                + 5 * C)  # fc_norm of the pooled feature
+    assert abs(flops - expected) <= 0.5e-3 * flops_unit, (flops, expected)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert abs(params - n_params) <= 0.5e-3 * params_unit, (params, n_params)
 
 
 def test_vis_cam_on_ecvit(run_tool, demo_root, vit_checkpoint, tmp_path):

@@ -4,7 +4,9 @@ test on demo_test -> CSVs, metrics, plots."""
 import json
 
 import pandas as pd
+import pytest
 from PIL import Image
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 
 def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
@@ -38,7 +40,27 @@ def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     metrics = json.loads(
         (out / 'lesion_eval' / 'metrics.json').read_text())['metrics']
     assert metrics['lesion/num_lesions'] == 20
-    assert 0 <= metrics['lesion/accuracy'] <= 1
+    # Recomputed independently: labels from the split sheet, lesion scores
+    # as the mean of the per-image probabilities, scored by scikit-learn.
+    sheet = pd.read_excel(
+        f'{demo_root}/dataset_divide.xlsx', sheet_name='demo_test')
+    truth = dict(zip(sheet['lesion_index'].astype(str), sheet['class_index']))
+    images = pd.read_csv(
+        out / 'lesion_eval' / 'image_predictions.csv',
+        dtype={'lesion_id': str})
+    assert len(images) == 20
+    prob_cols = [c for c in images if c.startswith('prob_')]
+    per_lesion = images.groupby('lesion_id')[prob_cols].mean()
+    y_true = [truth[i] for i in per_lesion.index]
+    y_pred = per_lesion.to_numpy().argmax(1)
+    assert metrics['lesion/accuracy'] == pytest.approx(
+        accuracy_score(y_true, y_pred), abs=1e-9)
+    assert metrics['lesion/auc_macro'] == pytest.approx(
+        roc_auc_score(y_true, per_lesion.to_numpy(), multi_class='ovr',
+                      average='macro'), abs=1e-9)
+    by_id = lesions.set_index('lesion_id').loc[per_lesion.index]
+    assert list(by_id['pred_label']) == list(y_pred)
+    assert list(by_id['gt_label']) == y_true
     assert metrics['lesion/accuracy_ci_lower'] <= metrics['lesion/accuracy']
     for png in ('confusion_matrix_lesion.png', 'roc_lesion.png'):
         with Image.open(out / 'lesion_eval' / png) as im:

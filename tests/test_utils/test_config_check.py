@@ -1,4 +1,5 @@
 """check_config reports every problem with the config field that holds it."""
+import copy
 import os.path as osp
 
 import pytest
@@ -17,8 +18,43 @@ def cfg(repo_root, demo_root):
     return cfg
 
 
-def test_valid_config_passes(cfg):
+# One fault per field kind the checker covers: (field, value, message start).
+SINGLE_FAULTS = [
+    ('model.backbone.type', 'ResNett', "model.backbone.type='ResNett'"),
+    ('model.head.loss.type', 'CrossEntropy',
+     "model.head.loss.type='CrossEntropy'"),
+    ('train_dataloader.dataset.pipeline.1.type', 'Resise',
+     "train_dataloader.dataset.pipeline[1].type='Resise'"),
+    ('train_dataloader.sampler.type', 'DefaultSamplr',
+     "train_dataloader.sampler.type='DefaultSamplr'"),
+    ('test_dataloader.dataset.data_root', '/no/such/dir',
+     "test_dataloader.dataset.data_root='/no/such/dir' is not a directory"),
+    ('val_evaluator.type', 'Acuracy', "val_evaluator[0].type='Acuracy'"),
+    ('default_hooks.logger.type', 'LoggerHok',
+     "default_hooks.logger.type='LoggerHok'"),
+    ('optim_wrapper.optimizer.type', 'SDG',
+     "optim_wrapper.optimizer.type='SDG'"),
+    ('param_scheduler.type', 'MultiStepLRR',
+     "param_scheduler[0].type='MultiStepLRR'"),
+    ('model.head.num_classes', 0,
+     'model.head.num_classes=0 must be a positive integer'),
+]
+
+
+def test_valid_config_passes_and_each_planted_fault_is_the_only_report(cfg):
+    """The demo config is valid (no report) and the checker really reads
+    every kind of field: a single planted fault is reported, alone."""
     check_config(cfg)
+    check_config(cfg, phase='test')
+    for field, value, message in SINGLE_FAULTS:
+        bad = copy.deepcopy(cfg)
+        bad.merge_from_dict({field: value})
+        with pytest.raises(ConfigError) as err:
+            check_config(bad)
+        lines = str(err.value).splitlines()
+        assert lines[0] == 'Invalid config:', field
+        assert len(lines) == 2 and lines[1].startswith(f'  - {message}'), (
+            field, lines)
 
 
 def test_unknown_types_are_named_with_suggestions(cfg):

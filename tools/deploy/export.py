@@ -8,7 +8,7 @@ ECViT, mmpretrain's ViT, ResNet, ...):
   ``nn.Linear`` outside the classification head (weights int8, activations
   quantised on the fly; the bulk of a ViT's time);
 - ``model_fp32.onnx``: ONNX (legacy TorchScript-based exporter, which needs
-  no extra package), dynamic batch;
+  no extra package), dynamic batch and image size;
 - ``deploy.json``: how to feed them (input layout, size, classes, the
   config's test pipeline) and the measured deviations from the eager model.
 
@@ -17,6 +17,14 @@ images in **BGR order, 0-255** (what mmpretrain's ``PackInputs`` gives after the
 config's test pipeline), normalisation and channel flip inside, output the
 class probabilities ``(B, num_classes)``. A TorchScript file runs with
 ``torch.jit.load`` alone, without mmpretrain or ecdl_mm.
+
+Tracing records one run of Python code: a branch or a size that depends on
+the input is frozen into the file. So every exported file is loaded back and
+compared with the eager model on a second batch size (3 images at the export
+size) and a second image size (2 images, ``H + 32`` x ``W + 32`` by default,
+``--check-size`` to choose); a difference above ``--atol`` (or a failure)
+stops the export with :class:`TraceMismatchError` naming the file and the
+input shape. torch's ``TracerWarning`` messages are shown, not silenced.
 
 Before export the learnt query / value biases of EC-DL attention
 (``q_bias``, ``v_bias``) are folded into one ``qkv`` bias: same function, and
@@ -52,18 +60,22 @@ from ecdl_mm.utils import set_inference_threads
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+class TraceMismatchError(RuntimeError):
+    """An exported file computes something else than the eager model."""
+
+
 @contextlib.contextmanager
 def quiet_deprecations():
     """Silence the deprecation notices of torch.jit / torch.ao / legacy ONNX.
 
     They are the tools that work offline here (``torch.export`` based ONNX
     needs ``onnxscript``, ``torchao`` is not installed); see the README.
+    ``TracerWarning`` (a trace may be wrong) stays visible.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', category=FutureWarning)
         warnings.filterwarnings('ignore', category=DeprecationWarning)
         warnings.filterwarnings('ignore', message='.*quantize_per_tensor.*')
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         yield
 
 
@@ -196,8 +208,88 @@ def quantize_int8(wrapper: nn.Module, skip_prefixes=('model.head', )):
 
 
 def trace(module: nn.Module, example: torch.Tensor):
+    """TorchScript by tracing ``module`` on ``example``.
+
+    torch's own ``check_trace`` only re-runs the example input; the real
+    check is :func:`check_exported`, on other shapes.
+    """
     with quiet_deprecations(), torch.no_grad():
         return torch.jit.trace(module, example, check_trace=False)
+
+
+def check_exported(name: str, run, eager, inputs, atol: float,
+                   traced_shape) -> dict:
+    """Compare an exported model with the eager one on ``inputs``.
+
+    Args:
+        name (str): The exported file, for messages.
+        run (callable): The exported model: images -> probabilities.
+        eager (callable): The eager model it was made from.
+        inputs (list[torch.Tensor]): Check inputs, shapes other than the
+            traced one.
+        atol (float): Largest allowed absolute probability difference.
+        traced_shape (tuple): The shape the file was traced on.
+
+    Returns:
+        dict: ``{'B x 3 x H x W': max abs difference}`` per input.
+
+    Raises:
+        TraceMismatchError: If the exported model fails on an input or
+            differs from the eager model by more than ``atol``.
+    """
+    diffs = OrderedDict()
+    for x in inputs:
+        shape = tuple(x.shape)
+        where = (f'{name} (traced on input shape {traced_shape}) on input '
+                 f'shape {shape}')
+        hint = ('The trace froze a size or branch of this input (see the '
+                'TracerWarnings): fix the model code')
+        hint += (', or, if the model is meant for one image size only, '
+                 'export with --check-size H W equal to the export size.'
+                 if shape[2:] != tuple(traced_shape[2:]) else '.')
+        with torch.inference_mode():
+            expected = eager(x)
+        try:
+            with torch.inference_mode():
+                got = torch.as_tensor(run(x))
+        except Exception as err:
+            # TorchScript puts its traceback first, the error last.
+            last = (str(err).strip().splitlines() or [''])[-1]
+            raise TraceMismatchError(
+                f'{where} fails: {type(err).__name__}: {last} {hint}'
+            ) from err
+        if got.shape != expected.shape:
+            raise TraceMismatchError(
+                f'{where} returns shape {tuple(got.shape)}, the eager model '
+                f'{tuple(expected.shape)}.')
+        diff = float((got - expected).abs().max())
+        if not diff <= atol:  # NaN fails too
+            raise TraceMismatchError(
+                f'{where} differs from the eager model: max |prob diff| '
+                f'{diff:.3g} > atol {atol:g}. {hint}')
+        diffs[' x '.join(map(str, shape))] = diff
+    return diffs
+
+
+def _checked(path: str, run, eager, inputs, atol, traced_shape) -> dict:
+    """:func:`check_exported`; a file that fails is deleted."""
+    try:
+        return check_exported(path, run, eager, inputs, atol, traced_shape)
+    except TraceMismatchError:
+        os.remove(path)
+        raise
+
+
+def _onnx_runner(path: str):
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    session = ReferenceEvaluator(onnx.load(path))
+
+    def run(x):
+        (out, ) = session.run(None, {'images': x.numpy()})
+        return out
+
+    return run
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: str,
@@ -210,7 +302,9 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: str,
             output_names=['probs'],
             dynamic_axes={
                 'images': {
-                    0: 'batch'
+                    0: 'batch',
+                    2: 'height',
+                    3: 'width'
                 },
                 'probs': {
                     0: 'batch'
@@ -260,12 +354,24 @@ def export(model,
            formats=('torchscript', 'onnx'),
            int8: bool = True,
            cfg=None,
-           opset: int = 17) -> dict:
+           opset: int = 17,
+           check_size=None,
+           atol: float = 1e-4) -> dict:
     """Export ``model`` into ``out_dir`` and check the files against it.
+
+    Args:
+        check_size (tuple, optional): ``(H, W)`` of the second-size check.
+            Defaults to ``input_size`` + 32 on each side.
+        atol (float): Largest absolute probability difference an exported
+            file may show against the eager model. Defaults to 1e-4.
 
     Returns:
         dict: What was written and the deviations measured (also saved as
         ``deploy.json``).
+
+    Raises:
+        TraceMismatchError: If an exported file differs from the eager
+            model on a check input (the file is deleted).
     """
     for f in formats:
         if f not in ('torchscript', 'onnx'):
@@ -281,8 +387,19 @@ def export(model,
     gen = torch.Generator().manual_seed(0)
     example = torch.rand(2, 3, h, w, generator=gen) * 255
     check = torch.rand(3, 3, h, w, generator=gen) * 255  # other batch size
+    h2, w2 = check_size or (h + 32, w + 32)
+    check_inputs = [check, torch.rand(2, 3, h2, w2, generator=gen) * 255]
     with torch.inference_mode():
         ref_out = reference(check)
+        for x in check_inputs[1:]:
+            try:
+                reference(x)
+            except Exception as err:
+                raise ValueError(
+                    f'the eager model fails on the check input shape '
+                    f'{tuple(x.shape)}: {err}. Pass check_size (--check-size '
+                    'H W) that the model accepts.') from err
+    traced_shape = tuple(example.shape)
 
     info = OrderedDict(
         input=dict(
@@ -297,7 +414,8 @@ def export(model,
         torch=torch.__version__,
         quantized_engine=torch.backends.quantized.engine,
         files={},
-        max_abs_diff={})
+        max_abs_diff={},
+        trace_check=dict(atol=atol, max_abs_diff={}))
     if cfg is not None:
         info['test_pipeline'] = cfg.test_dataloader.dataset.pipeline
     with torch.inference_mode():
@@ -310,6 +428,9 @@ def export(model,
         ts.save(path)
         with quiet_deprecations():
             loaded = torch.jit.load(path)
+        info['trace_check']['max_abs_diff']['torchscript_fp32'] = \
+            _checked(path, loaded, deploy_model, check_inputs, atol,
+                     traced_shape)
         with torch.inference_mode():
             info['max_abs_diff']['torchscript_fp32'] = float(
                 (loaded(check) - ref_out).abs().max())
@@ -324,6 +445,9 @@ def export(model,
             trace(q, example).save(path)
             with quiet_deprecations():
                 loaded = torch.jit.load(path)
+            info['trace_check']['max_abs_diff']['torchscript_int8'] = \
+                _checked(path, loaded, q, check_inputs, atol,
+                         traced_shape)
             with torch.inference_mode():
                 info['max_abs_diff']['torchscript_int8'] = float(
                     (loaded(check) - ref_out).abs().max())
@@ -333,6 +457,9 @@ def export(model,
         export_onnx(deploy_model, example, path, opset=opset)
         import onnx
         onnx.checker.check_model(onnx.load(path))
+        info['trace_check']['max_abs_diff']['onnx_fp32'] = _checked(
+            path, _onnx_runner(path), deploy_model, check_inputs, atol,
+            traced_shape)
         info['files']['onnx_fp32'] = path
         info['onnx_opset'] = opset
     with open(osp.join(out_dir, 'deploy.json'), 'w') as f:
@@ -439,6 +566,15 @@ def parse_args(argv=None):
         help='default: from the config test pipeline')
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument(
+        '--check-size', type=int, nargs=2, metavar=('H', 'W'),
+        help='second image size the exported files are checked at against '
+        'the eager model (default: the input size + 32); the export size '
+        'itself for a model that only takes one size')
+    parser.add_argument(
+        '--atol', type=float, default=1e-4,
+        help='largest |probability difference| allowed between an exported '
+        'file and the eager model (default 1e-4)')
+    parser.add_argument(
         '--threads', type=int, default=None,
         help='intra-op threads (default: the usable cores)')
     parser.add_argument(
@@ -470,8 +606,13 @@ def main(argv=None):
         formats=args.formats,
         int8=not args.no_int8,
         cfg=cfg,
-        opset=args.opset)
+        opset=args.opset,
+        check_size=tuple(args.check_size) if args.check_size else None,
+        atol=args.atol)
     print(f"exported to {args.out_dir}: {', '.join(info['files'])}")
+    for k, v in info['trace_check']['max_abs_diff'].items():
+        print(f'  {k} vs eager: ' + ', '.join(
+            f'{shape}: {d:.1e}' for shape, d in v.items()))
     for k, v in info['max_abs_diff'].items():
         print(f'  max |prob - eager prob| {k}: {v:.2e}')
     if not args.eval:

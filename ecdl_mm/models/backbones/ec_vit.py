@@ -9,6 +9,7 @@ from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.models.backbones.beit import BEiTViT
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
@@ -241,7 +242,10 @@ class ECViT(BaseBackbone):
             embed_dims=self.embed_dims,
             conv_type='Conv2d',
             kernel_size=patch_size,
-            stride=patch_size)
+            stride=patch_size,
+            # Inputs must be divisible by the patch (see ``embed``): no
+            # adaptive padding, whose size arithmetic a trace would freeze.
+            padding=0)
         self.patch_resolution = self.patch_embed.init_out_size
         num_patches = self.patch_resolution[0] * self.patch_resolution[1]
         # Fixed table: a non-persistent buffer follows .to(device) but stays
@@ -299,13 +303,13 @@ class ECViT(BaseBackbone):
             self._freeze_stages()
         self._register_load_state_dict_pre_hook(self._convert_foreign_keys)
 
-    @property
-    def norm1(self):
-        return self.ln1
-
-    @property
-    def norm2(self):
-        return self.ln2
+    # Same names, layout and layer depths as mmpretrain's BEiTViT (without a
+    # class token), so its accessors, output formatting and layer-decay depths
+    # apply unchanged.
+    norm1 = BEiTViT.norm1
+    norm2 = BEiTViT.norm2
+    _format_output = BEiTViT._format_output
+    get_layer_depth = BEiTViT.get_layer_depth
 
     @property
     def fc_norm(self):
@@ -372,8 +376,14 @@ class ECViT(BaseBackbone):
 
     def position_embedding(self, num_tokens: int,
                            ref: torch.Tensor) -> torch.Tensor:
-        """The fixed table for ``num_tokens`` tokens, shape ``(1, N, C)``."""
-        if num_tokens == self.pos_embed.shape[1]:
+        """The fixed table for ``num_tokens`` tokens, shape ``(1, N, C)``.
+
+        The table of the construction size is cached; a trace (export)
+        always records the computation, so that the traced model serves
+        other input sizes too.
+        """
+        if not torch.jit.is_tracing() and \
+                num_tokens == self.pos_embed.shape[1]:
             return self.pos_embed.to(ref.dtype)
         return build_1d_sincos_position_embedding(
             num_tokens, self.embed_dims, dtype=ref.dtype, device=ref.device)
@@ -389,7 +399,9 @@ class ECViT(BaseBackbone):
             tuple: Tokens ``(B, N, C)`` and the patch grid ``(h, w)``.
         """
         H, W = x.shape[-2:]
-        if H % self.patch_size or W % self.patch_size:
+        # (Under a trace the sizes are tensors and the check would freeze.)
+        if not torch.jit.is_tracing() and (H % self.patch_size
+                                           or W % self.patch_size):
             raise ValueError(f'input size {(H, W)} must be divisible by '
                              f'patch_size={self.patch_size}')
         x, hw = self.patch_embed(x)
@@ -415,35 +427,3 @@ class ECViT(BaseBackbone):
             if i in self.out_indices:
                 outs.append(self._format_output(x, hw))
         return tuple(outs)
-
-    def _format_output(self, x: torch.Tensor, hw: Tuple[int, int]):
-        if self.out_type == 'raw':
-            return x
-        if self.out_type == 'featmap':
-            return x.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2)
-        return self.ln2(x.mean(dim=1))
-
-    def get_layer_depth(self, param_name: str, prefix: str = ''):
-        """Get the layer-wise depth of a parameter (for layer-wise lr decay).
-
-        Args:
-            param_name (str): The name of the parameter.
-            prefix (str): The prefix of the backbone's parameters in the
-                model. Defaults to an empty string.
-
-        Returns:
-            Tuple[int, int]: The layer depth and the number of depths: 0 for
-            the patch embedding, ``i + 1`` for layer ``i``, the last depth for
-            the norms and anything outside the backbone (the head).
-        """
-        num_layers = self.num_layers + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        param_name = param_name[len(prefix):]
-        if param_name.startswith(('patch_embed', 'pos_embed')):
-            layer_depth = 0
-        elif param_name.startswith('layers.'):
-            layer_depth = int(param_name.split('.')[1]) + 1
-        else:
-            layer_depth = num_layers - 1
-        return layer_depth, num_layers

@@ -27,7 +27,8 @@ def build_1d_sincos_position_embedding(num_tokens: int,
     Returns:
         torch.Tensor: The table, shape ``(1, N, C)``.
     """
-    if num_tokens <= 0 or embed_dims <= 0:
+    # Under a trace ``num_tokens`` is a traced size: the check would freeze.
+    if not torch.jit.is_tracing() and (num_tokens <= 0 or embed_dims <= 0):
         raise ValueError(f'num_tokens={num_tokens} and embed_dims='
                          f'{embed_dims} must be positive integers')
     # float64 keeps the large angles of long sequences exact before the cast.

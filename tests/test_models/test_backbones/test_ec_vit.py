@@ -16,9 +16,15 @@ TINY = dict(embed_dims=48, num_layers=3, num_heads=3, feedforward_channels=96)
 
 
 # ----------------------------------------------------------------------------
-# Reference forward written from the facts in docs/DESIGN.md, on weights named
-# as in the EC-DL release (blocks.N.*, fc_norm, head). It shares no code with
-# ecdl_mm.
+# Reference forward of the EC-DL release's ViT, on weights named as in its
+# checkpoints (patch_embed.proj, blocks.N.{norm1,attn,norm2,mlp,gamma_1,
+# gamma_2}, fc_norm, head). The architecture facts it encodes (EC-DL paper and
+# public release): no class token; a fixed 1-D sinusoid position table over
+# the token index (sin on dims 2i, cos on 2i+1, base 10000); attention with a
+# bias-free qkv linear plus learnt q_bias / v_bias (zero key bias), scale
+# head_dim ** -0.5; pre-norm blocks, LayerNorm eps 1e-6, GELU MLP, optional
+# layer scale; mean of all tokens, then fc_norm, then the linear head. It
+# shares no code with ecdl_mm.
 def ref_sinusoid_table(n_position, d_hid):
     table = np.array([[
         pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)

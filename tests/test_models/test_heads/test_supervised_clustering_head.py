@@ -56,7 +56,9 @@ def samples(labels):
 
 
 def python_reference(feats, centers, labels, tau=0.07):
-    """Per-sample Python version of the centre loss of DESIGN.md."""
+    """Per-sample Python version of the EC-DL release's centre loss: the
+    share of exp(d(f, c_y) / tau) in sum_k exp(d(f, c_k) / tau), with
+    d = 1 - cos, averaged over the batch."""
     out = []
     for f, y in zip(feats.tolist(), labels):
         d = []

@@ -36,7 +36,12 @@ def build_ecmae(criterion='L2', num_masks=1, perceptual=None, img=64):
 
 
 # ----------------------------------------------------------------------------
-# Reference written from docs/DESIGN.md on release-named weights.
+# Reference of the EC-DL release's MAE on weights named as in its checkpoints
+# (encoder.*, encoder_to_decoder, mask_token, decoder.{blocks,norm,head}):
+# the encoder runs on the visible tokens only, the bias-free
+# encoder_to_decoder projects them, mask tokens fill the masked places, the
+# decoder adds its own fixed 1-D sinusoid table and predicts pixels of the
+# masked tokens only (facts of the EC-DL paper and public release).
 def ref_table(n, d):
     t = np.array([[pos / np.power(10000, 2 * (j // 2) / d) for j in range(d)]
                   for pos in range(n)])

@@ -1,0 +1,122 @@
+"""The package declares version ranges, not pins: its built metadata, the
+environment it is tested in, the lock file and pip's own resolution agree."""
+import importlib.metadata as md
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+# The stack whose lowest tested versions the ranges state (README,
+# "Supported versions").
+CORE = {'torch', 'torchvision', 'mmengine', 'mmpretrain', 'mmcv-lite'}
+
+
+def _read(repo_root, name):
+    with open(osp.join(repo_root, 'requirements', name)) as f:
+        lines = [line.split('#')[0].strip() for line in f]
+    return [Requirement(line) for line in lines if line]
+
+
+@pytest.fixture(scope='module')
+def built_requires(repo_root, tmp_path_factory):
+    """Requires-Dist of the wheel metadata that setup.py builds (PEP 517)."""
+    out = tmp_path_factory.mktemp('metadata')
+    proc = subprocess.run(
+        [
+            sys.executable, '-c',
+            'import sys; from setuptools import build_meta; '
+            'print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))',
+            str(out)
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=True)
+    dist_info = out / proc.stdout.strip().splitlines()[-1]
+    dist = md.PathDistribution(dist_info)
+    assert dist.metadata['Name'] == 'ecdl_mm'
+    return [Requirement(r) for r in dist.requires]
+
+
+def test_built_metadata_declares_ranges(built_requires, repo_root):
+    by_name = {canonicalize_name(r.name): r for r in built_requires}
+    for req in built_requires:
+        ops = {spec.operator for spec in req.specifier}
+        assert not ops & {'==', '==='}, f'{req} is an exact pin'
+    for name in CORE:
+        ops = {spec.operator for spec in by_name[name].specifier}
+        assert '>=' in ops, f'{by_name[name]} has no lower bound'
+    # mmcv-lite is an extra: required, it would be installed over full mmcv.
+    assert str(by_name['mmcv-lite'].marker) == 'extra == "mmcv-lite"'
+    for name in ('torch', 'torchvision', 'mmengine', 'mmpretrain'):
+        assert by_name[name].marker is None
+    # The metadata is what requirements/*.txt say, nothing dropped.
+    declared = _read(repo_root, 'runtime.txt') + _read(
+        repo_root, 'mminstall.txt') + _read(repo_root, 'tests.txt')
+    assert {(canonicalize_name(r.name), str(r.specifier))
+            for r in declared} == {(n, str(r.specifier))
+                                   for n, r in by_name.items()}
+
+
+def test_environment_satisfies_declared_ranges(built_requires):
+    """The environment running the tests is inside the declared ranges."""
+    for req in built_requires:
+        extra = 'mmcv-lite' if 'mmcv-lite' in str(req.marker) else 'tests'
+        if req.marker is not None and not req.marker.evaluate(
+                {'extra': extra}):
+            continue
+        if canonicalize_name(req.name) == 'mmcv-lite':
+            # Either distribution provides `mmcv`; both use one numbering.
+            try:
+                version = md.version('mmcv-lite')
+            except md.PackageNotFoundError:
+                version = md.version('mmcv')
+        else:
+            version = md.version(req.name)
+        assert req.specifier.contains(Version(version), prereleases=True), \
+            f'installed {req.name} {version} is outside {req}'
+
+
+def test_lock_pins_every_requirement_inside_its_range(repo_root):
+    with open(osp.join(repo_root, 'requirements', 'lock.txt')) as f:
+        lines = [line.split('#')[0].strip() for line in f]
+    pins = {}
+    for line in filter(None, lines):
+        req = Requirement(line)
+        (spec, ) = req.specifier
+        assert spec.operator == '==', f'lock.txt: {line!r} is not a pin'
+        pins[canonicalize_name(req.name)] = Version(spec.version)
+    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt'):
+        for req in _read(repo_root, name):
+            pin = pins.get(canonicalize_name(req.name))
+            assert pin is not None, f'{req.name} ({name}) is not in lock.txt'
+            assert req.specifier.contains(pin), \
+                f'lock.txt pins {req.name}=={pin}, outside {req} ({name})'
+
+
+def test_pip_installs_nothing_but_ecdl_mm_here(repo_root, tmp_path):
+    """pip, resolving against this environment only (no index, no pip
+    config), would install ecdl_mm alone: the installed torch and stack stay
+    as they are."""
+    report = tmp_path / 'report.json'
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
+    env['PIP_CONFIG_FILE'] = os.devnull
+    proc = subprocess.run(
+        [
+            sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
+            '--no-build-isolation', '--quiet', '--report',
+            str(report), repo_root
+        ],
+        capture_output=True,
+        text=True,
+        env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    install = json.loads(report.read_text())['install']
+    names = sorted(canonicalize_name(i['metadata']['name']) for i in install)
+    assert names == ['ecdl-mm'], names
