@@ -13,9 +13,10 @@ mmengine's own loaders do not all keep that check: its ``http(s)://`` loader
 ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to
 False, and the others rely on torch's default, which the environment
 variable ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` turns off.
-:func:`patch_checkpoint_loaders` therefore registers, for every scheme mmengine knows, a loader of ours that
-reads the bytes the same way and unpickles them with an explicit
-``weights_only=True``; a URL is first downloaded into torch's hub cache. Every
+:func:`patch_checkpoint_loaders` therefore registers, for every scheme
+mmengine knows, a loader of ours that reads the bytes the same way and
+unpickles them with an explicit ``weights_only=True``; a URL is first
+downloaded into torch's hub cache. Every
 loader reached through mmengine (``load_checkpoint``, ``init_cfg`` of type
 ``Pretrained``, ``load_from``, resume) goes through them, and a refusal raises
 :class:`UnsafeCheckpointError` naming the file (or URL) and the object.
@@ -26,6 +27,7 @@ same folder which is fsynced and renamed over the target, so a kill during a
 save never leaves a truncated file where resume would look for one.
 """
 import argparse
+import contextlib
 import functools
 import glob
 import io
@@ -364,7 +366,9 @@ def _load_url(url, map_location, model_dir, progress):
         # deleted, so the cache never keeps it; one found there already is
         # named, and left for the user to inspect or delete.
         if fresh:
-            os.remove(cached)
+            # another process of the job may have removed it already
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(cached)
             note = ' The downloaded file was deleted from the cache.'
         else:
             note = f' (cached copy: {cached})'

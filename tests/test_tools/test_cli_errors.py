@@ -2,10 +2,11 @@
 (issue 12); ``--debug`` brings the traceback back.
 
 Each kind of mistake runs in a subprocess: a stage run before the stage it
-starts from, a bad config field, a checkpoint of the wrong kind, a file that
-is not a checkpoint, a missing input (an unsafe checkpoint is in
-test_unsafe_checkpoint_tools.py). Every entry point is then run in-process
-(``runpy``, as ``python tools/x.py`` would) on a missing file.
+starts from, a checkpoint of the wrong kind, a file that is not a checkpoint,
+a missing input (bad config fields are in test_train_test_tools.py, an
+unsafe checkpoint in test_unsafe_checkpoint_tools.py). Every entry point is
+then run in-process (``runpy``, as ``python tools/x.py`` would) on a missing
+file.
 """
 import glob
 import os
@@ -90,19 +91,6 @@ def test_stage_run_before_its_source_stage(run_tool, repo_root, demo_cwd):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('ecdl_mm.utils.checkpoint.MissingCheckpointError')
     assert stage2 in last
-
-
-def test_bad_config_field(run_tool, demo_root, tmp_path):
-    proc = run_tool([
-        'tools/train.py', TINY, '--work-dir',
-        str(tmp_path), '--cfg-options', 'model.head.type=LinerClsHead',
-        f'train_dataloader.dataset.data_root={tmp_path}/nowhere'
-    ], check=False)
-    line = assert_one_line(
-        proc, "model.head.type='LinerClsHead' is not registered",
-        "Did you mean 'LinearClsHead'",
-        "train_dataloader.dataset.data_root='")
-    assert 'Invalid config: ' in line and '; ' in line  # two problems
 
 
 def test_pretraining_checkpoint_given_to_classifier_test(

@@ -33,7 +33,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from test_apis.test_lesion_inferencer import (  # noqa: E402
     CONFIG, save_tiny_checkpoint)
 from test_tools.test_model_converters import (  # noqa: E402
-    check_logits, mmpretrain_vit, to_timm_keys)
+    check_logits, mmpretrain_vit, to_timm_keys)  # noqa: F401 (fixture)
 
 TINY_CFG = 'tests/data/tiny_resnet_demo.py'
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
