@@ -53,7 +53,7 @@ def run_tool(repo_root):
     import subprocess
     import sys
 
-    def run(args, check=True, timeout=600, env=None):
+    def run(args, check=True, timeout=600, env=None, cwd=None):
         full_env = dict(os.environ)
         full_env['PYTHONPATH'] = os.pathsep.join(
             [osp.join(repo_root, 'tests', 'helpers'), repo_root,
@@ -63,9 +63,11 @@ def run_tool(repo_root):
         cmd = list(args)
         if cmd[0].endswith('.py'):
             cmd = [sys.executable] + cmd
+            if cwd is not None and not osp.isabs(cmd[1]):
+                cmd[1] = osp.join(repo_root, cmd[1])
         proc = subprocess.run(
-            cmd, cwd=repo_root, env=full_env, capture_output=True, text=True,
-            timeout=timeout)
+            cmd, cwd=cwd or repo_root, env=full_env, capture_output=True,
+            text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f'{" ".join(cmd)} exited {proc.returncode}\n'
@@ -74,3 +76,89 @@ def run_tool(repo_root):
         return proc
 
     return run
+
+
+class _Exploit:
+    """Unpickling this runs a shell command that creates ``marker``: what a
+    hostile checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+class CheckpointServer:
+    """Serves the files of ``root`` on ``http://127.0.0.1:<free port>``.
+
+    Attributes:
+        root (str): The served folder.
+        marker (str): The file an evil checkpoint's pickle would create.
+        cache_dir (str): ``$TORCH_HOME/hub/checkpoints`` of the test.
+        requests (list[str]): Paths requested so far.
+    """
+
+    def __init__(self, root, marker, cache_dir):
+        import functools
+        import http.server
+        import threading
+        self.root, self.marker, self.cache_dir = (str(root), str(marker),
+                                                  str(cache_dir))
+        os.makedirs(self.root, exist_ok=True)
+        self.requests = []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+
+            def log_message(self, *args):  # keep test output clean
+                requests.append(self.path)
+
+        self._server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0),
+            functools.partial(Handler, directory=self.root))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.base = f'http://127.0.0.1:{self._server.server_address[1]}'
+
+    def url(self, name):
+        return f'{self.base}/{name}'
+
+    def save(self, name, obj):
+        """``torch.save`` ``obj`` as the served file ``name``; its URL."""
+        torch.save(obj, osp.join(self.root, name))
+        return self.url(name)
+
+    def evil(self, name='evil.pth', payload=None):
+        """A checkpoint that looks normal but would create :attr:`marker`
+        when unpickled without ``weights_only``; its URL."""
+        payload = dict(payload or {'state_dict': {'w': torch.ones(2)}})
+        payload['meta'] = {'hook': _Exploit(self.marker)}
+        return self.save(name, payload)
+
+    def cached_files(self):
+        """Everything in the torch hub cache (partial downloads included)."""
+        if not osp.isdir(self.cache_dir):
+            return []
+        return sorted(os.listdir(self.cache_dir))
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def checkpoint_server(tmp_path, monkeypatch):
+    """A local HTTP server for checkpoints, stopped after the test.
+
+    ``TORCH_HOME`` points into ``tmp_path`` (also for subprocesses), so the
+    real torch hub cache is never touched.
+    """
+    torch_home = tmp_path / 'torch_home'
+    monkeypatch.setenv('TORCH_HOME', str(torch_home))
+    server = CheckpointServer(tmp_path / 'served', tmp_path / 'pwned',
+                              torch_home / 'hub' / 'checkpoints')
+    yield server
+    server.close()

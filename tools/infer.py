@@ -5,11 +5,13 @@
 # PATH: an image, a lesion folder (images inside or in Images/), or a folder of
 # lesion folders such as <root>/<class>/<lesion>/Images.
 import argparse
+import os.path as osp
 
 import torch
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
 from ecdl_mm.apis import LesionInferencer
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -43,6 +45,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    for path in args.paths:  # before the model is loaded
+        if not osp.exists(path):
+            raise FileNotFoundError(f'input {path!r} does not exist')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
         args.config, args.checkpoint, device=device,
@@ -65,4 +70,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

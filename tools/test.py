@@ -1,7 +1,8 @@
 # Test (and evaluate) a checkpoint with an ecdl_mm (or any mmpretrain) config.
 # Same CLI and behaviour as mmpretrain's tools/test.py, plus early config
-# validation,
-# CPU multi-process testing (gloo) under torchrun and safe checkpoint loading.
+# validation, CPU multi-process testing (gloo) under torchrun, safe checkpoint
+# loading, a check that the checkpoint fits the model and one-line errors for
+# user mistakes (--debug for the traceback).
 import argparse
 import os
 import os.path as osp
@@ -14,7 +15,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.utils import check_config, setup_cpu_distributed
+from ecdl_mm.engine import CheckpointFitHook
+from ecdl_mm.utils import (check_checkpoint_paths, check_config,
+                           missing_checkpoint_error, setup_cpu_distributed)
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -142,14 +146,17 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
+        raise missing_checkpoint_error(args.checkpoint)
     check_config(cfg, phase='test')
+    check_checkpoint_paths(cfg, phase='test')
     setup_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    # a checkpoint that leaves weights unset (another stage's) is refused
+    runner.register_hook(CheckpointFitHook())
 
     if args.out and args.out_item in ['pred', None]:
         runner.test_evaluator.metrics.append(
@@ -162,4 +169,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

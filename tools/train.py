@@ -1,8 +1,8 @@
 # Train a model from an ecdl_mm (or any mmpretrain) config.
 # Same CLI and behaviour as mmpretrain's tools/train.py, plus: early config
-# validation,
-# CPU multi-process training (gloo) under torchrun, safe checkpoint loading on
-# resume.
+# validation (and of the checkpoints it starts from), CPU multi-process
+# training (gloo) under torchrun, safe checkpoint loading on resume, one-line
+# errors for user mistakes (--debug for the traceback).
 import argparse
 import os
 import os.path as osp
@@ -13,7 +13,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.utils import check_config, setup_cpu_distributed
+from ecdl_mm.utils import (check_checkpoint_paths, check_config,
+                           setup_cpu_distributed)
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -130,6 +132,7 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_config(cfg, phase='train')
+    check_checkpoint_paths(cfg, phase='train')
     setup_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:
@@ -140,4 +143,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

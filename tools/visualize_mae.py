@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
-from mmengine.runner import load_checkpoint
 from PIL import Image, ImageDraw
 
 import ecdl_mm  # noqa: F401  registers ECMAE
+from ecdl_mm.utils import load_model_checkpoint
+from ecdl_mm.utils.cli import run_cli
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
@@ -103,7 +104,7 @@ def main(argv=None):
     if args.mask_ratio is not None:
         model_cfg.backbone['mask_ratio'] = args.mask_ratio
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    load_model_checkpoint(model, args.checkpoint)
     model.eval()
 
     size = args.size or model_cfg.backbone.get('img_size', 224)
@@ -145,4 +146,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

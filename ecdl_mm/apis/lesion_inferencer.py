@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
+from mmengine.model import BaseModel
 
-from mmpretrain.apis import ImageClassificationInferencer
+from mmpretrain.apis import ImageClassificationInferencer, get_model
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TRANSFORMS
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
+from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from ..evaluation.metrics.lesion_metric import LesionMetric
 
@@ -31,9 +33,11 @@ class LesionInferencer(ImageClassificationInferencer):
 
     Args:
         model (BaseModel | str | Config): A config path or object, or a model.
-        pretrained (str | bool): The checkpoint, loaded by mmengine's
-            ``load_checkpoint``. Defaults to True (``load_from`` of the
-            config, if any).
+        pretrained (str | bool): The checkpoint: a path, URL or any mmengine
+            scheme, read without running pickled code; it must hold every
+            weight of the model (else
+            :class:`ecdl_mm.utils.CheckpointKindError`). Defaults to True
+            (``load_from`` of the config, if any).
         device (str | torch.device, optional): Device to run on.
             Defaults to None (where the model is built, CPU).
         classes (Sequence[str], optional): Class names; defaults to the
@@ -62,9 +66,23 @@ class LesionInferencer(ImageClassificationInferencer):
         if aggregation not in ('mean', 'vote', 'max'):
             raise ValueError(f'aggregation={aggregation!r} must be one of '
                              "('mean', 'vote', 'max')")
+        # Load the weights ourselves: mmpretrain's get_model would accept a
+        # checkpoint that leaves the head random (it only logs missing keys).
+        if not isinstance(model, BaseModel):
+            model_kwargs = {
+                k: kwargs.pop(k)
+                for k in list(kwargs)
+                if k not in ('device_map', 'offload_folder')
+            }
+            model = get_model(model, pretrained=False, **model_kwargs)
+            if pretrained is True:
+                pretrained = model._config.get('load_from') or getattr(
+                    model._metainfo, 'weights', None)
+        if isinstance(pretrained, (str, os.PathLike)):
+            load_model_checkpoint(model, os.fspath(pretrained))
         super().__init__(
             model=model,
-            pretrained=pretrained,
+            pretrained=False,
             device=device,
             classes=classes,
             **kwargs)

@@ -190,3 +190,59 @@ def check_config(cfg: Config, phase: str = 'train') -> None:
                         errors)
     if errors:
         raise ConfigError('Invalid config:\n  - ' + '\n  - '.join(errors))
+
+
+def _pretrained_checkpoints(cfg, field: str):
+    """``(field, checkpoint)`` of every ``init_cfg`` of type ``Pretrained``
+    under ``cfg`` (dicts and lists are searched recursively)."""
+    if isinstance(cfg, dict):
+        init = cfg.get('init_cfg')
+        for i, sub in enumerate(_as_list(init)):
+            if isinstance(sub, dict) and str(sub.get('type', '')).split(
+                    '.')[-1] == 'Pretrained' and sub.get('checkpoint'):
+                name = f'{field}.init_cfg' + (f'[{i}]' if isinstance(
+                    init, (list, tuple)) else '')
+                yield f'{name}.checkpoint', sub['checkpoint']
+        for key, value in cfg.items():
+            if key != 'init_cfg':
+                yield from _pretrained_checkpoints(value, f'{field}.{key}')
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _pretrained_checkpoints(value, f'{field}[{i}]')
+
+
+def check_checkpoint_paths(cfg: Config,
+                           phase: str = 'train',
+                           init_cfg: Optional[bool] = None,
+                           load_from: bool = True) -> None:
+    """Check that the local checkpoints a run will read exist.
+
+    Checked: ``load_from`` and, for training (weights are initialised before
+    resuming too), the ``checkpoint`` of every ``init_cfg`` of type
+    ``Pretrained`` in ``cfg.model``. URLs and other schemes are left to the
+    loaders.
+
+    Args:
+        cfg (Config): The merged config.
+        phase (str): 'train' or 'test'. Defaults to 'train'.
+        init_cfg (bool, optional): Check ``init_cfg`` checkpoints. Defaults to
+            None: only for 'train'.
+        load_from (bool): Check ``load_from``. Defaults to True.
+
+    Raises:
+        MissingCheckpointError: For the first missing file, naming the field
+            and, when the file lies in ``work_dirs/<config name>/``, the
+            training run (earlier stage) that writes it.
+    """
+    from .checkpoint import missing_checkpoint_error
+    fields = []
+    if load_from and cfg.get('load_from'):
+        fields.append(('load_from', cfg.load_from))
+    if init_cfg or (init_cfg is None and phase == 'train'):
+        fields += list(_pretrained_checkpoints(cfg.get('model'), 'model'))
+    for field, path in fields:
+        path = str(path)
+        if '://' in path:
+            continue
+        if not osp.isfile(osp.expanduser(path)):
+            raise missing_checkpoint_error(path, field)

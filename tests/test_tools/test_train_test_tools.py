@@ -155,6 +155,8 @@ def test_bad_config_fails_before_training(run_tool, demo_root, tmp_path,
         ['tools/train.py', CFG, '--work-dir',
          str(tmp_path)] + _opts(demo_root, option),
         check=False)
-    assert proc.returncode != 0
+    # one line, exit 2 (ecdl_mm.utils.cli)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert message in proc.stderr
     assert not any(p.suffix == '.pth' for p in tmp_path.rglob('*'))

@@ -1,5 +1,6 @@
 """Safe loading (allow-list, no arbitrary pickles), atomic writes."""
 import argparse
+import collections
 import os
 
 import numpy as np
@@ -10,7 +11,9 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
 
 import ecdl_mm  # noqa: F401  (registers the guards)
-from ecdl_mm.utils import AtomicLocalBackend, UnsafeCheckpointError, safe_load
+from ecdl_mm.utils import (AtomicLocalBackend, CheckpointKindError,
+                           UnsafeCheckpointError, check_checkpoint_fits,
+                           load_model_checkpoint, safe_load)
 
 
 class _Exploit:
@@ -114,3 +117,78 @@ def test_default_runtime_uses_atomic_checkpoints(repo_root):
     cfg = Config.fromfile(f'{repo_root}/configs/_base_/default_runtime.py')
     assert cfg.default_hooks.checkpoint.backend_args == dict(
         backend='atomic_local')
+
+
+def _classifier():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        collections.OrderedDict(
+            backbone=torch.nn.Linear(4, 3), head=torch.nn.Linear(3, 2)))
+
+
+def test_checkpoint_that_does_not_fit_is_refused(tmp_path):
+    model = _classifier()
+    full = model.state_dict()
+    # extra keys (a decoder) and a `module.` prefix are fine
+    check_checkpoint_fits(
+        model, {
+            'state_dict': {
+                **{f'module.{k}': v
+                   for k, v in full.items()}, 'neck.w': torch.ones(1)
+            }
+        })
+
+    pretrain = {k: v for k, v in full.items() if k.startswith('backbone.')}
+    pretrain['neck.w'] = torch.ones(1)
+    with pytest.raises(CheckpointKindError) as err:
+        check_checkpoint_fits(model, {'state_dict': pretrain}, 'mae.pth')
+    msg = str(err.value)
+    assert "'mae.pth' does not fit the model" in msg
+    assert "2 of the model's 4 weights are missing (head.weight, head.bias)" \
+        in msg
+    assert 'it holds backbone., neck. weights' in msg
+
+    wrong = dict(full, **{'head.weight': torch.zeros(5, 3)})
+    with pytest.raises(CheckpointKindError, match=r'head.weight \(5, 3\) '
+                       r'vs \(2, 3\)'):
+        check_checkpoint_fits(model, wrong)
+    with pytest.raises(CheckpointKindError, match='not a model checkpoint'):
+        check_checkpoint_fits(model, [1, 2, 3], 'results.pkl')
+    with pytest.raises(CheckpointKindError, match="keys \\['epoch'\\]"):
+        check_checkpoint_fits(model, {'epoch': 3})
+
+
+def test_load_model_checkpoint(tmp_path):
+    model, other = _classifier(), _classifier()
+    torch.nn.init.zeros_(other.head.weight)
+    path = tmp_path / 'ok.pth'
+    torch.save(
+        {
+            'state_dict': other.state_dict(),
+            'meta': {
+                'dataset_meta': {
+                    'classes': ('a', 'b')
+                }
+            }
+        }, path)
+    load_model_checkpoint(model, str(path))
+    assert torch.equal(model.head.weight, torch.zeros(2, 3))
+    assert model._dataset_meta == {'classes': ('a', 'b')}
+
+    torch.save({'state_dict': {'backbone.weight': torch.ones(3, 4)}}, path)
+    with pytest.raises(CheckpointKindError):
+        load_model_checkpoint(model, str(path))
+    assert torch.equal(model.head.weight, torch.zeros(2, 3))  # untouched
+
+
+def test_not_a_torch_file(tmp_path):
+    path = tmp_path / 'image.pth'
+    path.write_bytes(b'\xff\xd8\xff\xe0' + bytes(range(256)) * 4)
+    with pytest.raises(CheckpointKindError, match='not a PyTorch checkpoint'):
+        safe_load(path)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / 'a.zip', 'w') as z:
+        z.writestr('a.txt', 'x')
+        z.writestr('b.txt', 'y')
+    with pytest.raises(CheckpointKindError, match='a.zip'):
+        safe_load(tmp_path / 'a.zip')

@@ -1,12 +1,14 @@
 """check_config reports every problem with the config field that holds it."""
 import copy
+import os
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.utils import ConfigError, check_config
+from ecdl_mm.utils import (ConfigError, MissingCheckpointError,
+                           check_checkpoint_paths, check_config)
 
 
 @pytest.fixture
@@ -135,3 +137,44 @@ def test_amp_without_gpu_is_reported(cfg, monkeypatch):
     monkeypatch.setattr(config_check, 'get_device', lambda: 'cuda')
     check_config(cfg)
     check_config(cfg, phase='test')  # testing never builds the optimizer
+
+
+def test_missing_checkpoints_name_the_stage_that_writes_them(
+        cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs('configs/ecdl')
+    open('configs/ecdl/stage2_demo.py', 'w').close()
+    cfg.model.backbone.init_cfg = [
+        dict(type='Kaiming', layer='Conv2d'),
+        dict(
+            type='Pretrained',
+            checkpoint='work_dirs/stage2_demo/epoch_20.pth',
+            prefix='backbone.')
+    ]
+    check_checkpoint_paths(cfg, phase='test')  # no init at test time
+    with pytest.raises(MissingCheckpointError) as err:
+        check_checkpoint_paths(cfg, phase='train')
+    assert str(err.value) == (
+        "checkpoint 'work_dirs/stage2_demo/epoch_20.pth' "
+        '(model.backbone.init_cfg[1].checkpoint) not found (looked for '
+        f'{tmp_path}/work_dirs/stage2_demo/epoch_20.pth): run '
+        '`python tools/train.py configs/ecdl/stage2_demo.py` first')
+
+    # a shorter stage-2 run left another epoch: say so
+    os.makedirs('work_dirs/stage2_demo')
+    open('work_dirs/stage2_demo/epoch_10.pth', 'w').close()
+    with pytest.raises(MissingCheckpointError, match=r'first \(\S+'
+                       r'work_dirs/stage2_demo holds epoch_10.pth\)'):
+        check_checkpoint_paths(cfg)
+
+    open('work_dirs/stage2_demo/epoch_20.pth', 'w').close()
+    check_checkpoint_paths(cfg)
+    cfg.load_from = 'work_dirs/unknown_config/epoch_1.pth'
+    with pytest.raises(MissingCheckpointError) as err:
+        check_checkpoint_paths(cfg, phase='test')
+    assert str(err.value).startswith(
+        "checkpoint 'work_dirs/unknown_config/epoch_1.pth' (load_from) not "
+        'found (looked for ')
+    assert 'run `' not in str(err.value)
+    cfg.load_from = 'https://example.org/weights.pth'  # left to the loader
+    check_checkpoint_paths(cfg)

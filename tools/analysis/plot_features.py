@@ -23,9 +23,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner, load_checkpoint  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 import ecdl_mm  # noqa: F401,E402  registers components, safe loading
+from ecdl_mm.utils import (check_checkpoint_paths,  # noqa: E402
+                           load_model_checkpoint)
+from ecdl_mm.utils.cli import run_cli  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 
@@ -103,6 +106,8 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    if 'init' in args.checkpoints:  # init_cfg files, before any work
+        check_checkpoint_paths(cfg, init_cfg=True, load_from=False)
 
     dataloader = Runner.build_dataloader(cfg.get(f'{args.split}_dataloader'))
     classes = dataloader.dataset.metainfo.get('classes')
@@ -117,7 +122,7 @@ def main():
         if ckpt == 'init':
             model.init_weights()
         else:
-            load_checkpoint(model, ckpt, map_location='cpu')
+            load_model_checkpoint(model, ckpt)
         feats, labels = extract(model, dataloader)
         panels.append((project(feats, args.method, args.seed), labels,
                        silhouette(feats, labels)))
@@ -150,4 +155,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ecdl_mm.datasets import ECNBIDataset, check_split_leakage
+from ecdl_mm.utils.cli import run_cli
 
 COLUMNS = ['class_index', 'class_english', 'lesion_index', 'patient_id']
 
@@ -162,4 +163,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

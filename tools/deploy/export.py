@@ -55,7 +55,8 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from ecdl_mm.utils import set_inference_threads
+from ecdl_mm.utils import load_model_checkpoint, set_inference_threads
+from ecdl_mm.utils.cli import run_cli
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -328,7 +329,9 @@ def build_model(config, checkpoint, cfg_options=None):
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    model = get_model(cfg, pretrained=checkpoint or False, device='cpu')
+    model = get_model(cfg, pretrained=False, device='cpu')
+    if checkpoint:  # checked: every weight of the model must be in it
+        load_model_checkpoint(model, checkpoint)
     return model.eval(), cfg
 
 
@@ -647,4 +650,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -7,7 +7,10 @@ DST holds ``{'state_dict', 'meta'}``: ``backbone.*`` loads into ``ECViT``,
 ``head.fc.*`` into ``LinearClsHead``; the report lists dropped, missing and
 unexpected keys. Files are read without running pickled code.
 """
+import functools
+
 from ecdl_mm.models.utils.ckpt_convert import main
+from ecdl_mm.utils.cli import run_cli
 
 if __name__ == '__main__':
-    main('mae')
+    run_cli(functools.partial(main, 'mae'))

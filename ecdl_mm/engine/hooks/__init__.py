@@ -1,3 +1,4 @@
+from .checkpoint_fit_hook import CheckpointFitHook
 from .class_center_hook import ClassCenterHook
 
-__all__ = ['ClassCenterHook']
+__all__ = ['CheckpointFitHook', 'ClassCenterHook']

@@ -37,6 +37,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from ...utils.checkpoint import CheckpointKindError, safe_load
+
 FORMATS = ('ecdl', 'mae', 'timm', 'mmpretrain')
 
 
@@ -138,7 +140,8 @@ def _convert_timm_like_vit(sd: dict, src_prefix: str, dst_prefix: str,
 def _unwrap(ckpt) -> dict:
     """The weights of a loaded checkpoint (``model`` / ``state_dict`` / raw)."""
     if not isinstance(ckpt, dict):
-        raise ValueError(f'checkpoint is a {type(ckpt).__name__}, not a dict')
+        raise CheckpointKindError(
+            f'checkpoint is a {type(ckpt).__name__}, not a dict')
     for key in ('model', 'state_dict', 'module', 'model_ema'):
         if key in ckpt and isinstance(ckpt[key], dict):
             return ckpt[key]
@@ -321,10 +324,8 @@ def check_against_ecvit(state_dict: dict, backbone_cfg: dict) -> dict:
 
 
 def load_checkpoint_file(path: str):
-    """Load a checkpoint without running arbitrary pickled code."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    from ecdl_mm.utils import safe_load
+    """Load a checkpoint (path, URL or any mmengine scheme) without running
+    arbitrary pickled code; a URL is downloaded to the torch hub cache."""
     return safe_load(path, map_location='cpu')
 
 
@@ -341,8 +342,9 @@ def convert_file(src: str, dst: str, fmt: str) -> dict:
     ckpt = load_checkpoint_file(src)
     state_dict, report = CONVERTERS[fmt](ckpt)
     if 'backbone.patch_embed.projection.weight' not in state_dict:
-        raise ValueError(f'{src!r} does not look like a {fmt} ViT checkpoint:'
-                         ' no patch embedding found')
+        raise CheckpointKindError(
+            f'{src!r} does not look like a {fmt} ViT checkpoint: no patch '
+            'embedding found')
     backbone_cfg = infer_ecvit_arch(state_dict)
     meta = dict(
         source=osp.basename(src),
@@ -378,7 +380,9 @@ def main(fmt: str, argv: List[str] = None) -> dict:
     parser = argparse.ArgumentParser(
         description=f'Convert a {fmt} ViT checkpoint to ecdl_mm keys '
         '(backbone.* for ECViT, head.fc.* for LinearClsHead).')
-    parser.add_argument('src', help='source checkpoint path')
+    parser.add_argument(
+        'src', help='source checkpoint: a path or a URL (downloaded to the '
+        'torch hub cache)')
     parser.add_argument('dst', help='output path')
     args = parser.parse_args(argv)
     meta = convert_file(args.src, args.dst, fmt)

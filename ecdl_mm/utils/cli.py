@@ -1,0 +1,69 @@
+"""One clear line for user mistakes in the ``tools/`` entry points.
+
+Every script in ``tools/`` ends with ``run_cli(main)``. A mistake of the user
+(a missing file, a bad config field, a checkpoint of the wrong kind or one
+that is not safe to load, a stage run before the stage it starts from) then
+ends the run with one line on stderr and exit status 2, as ``argparse`` does
+for a bad argument::
+
+    train.py: error: checkpoint 'work_dirs/x/epoch_20.pth'
+    (model.backbone.init_cfg.checkpoint) not found: run
+    `python tools/train.py configs/ecdl/x.py` first (--debug shows the
+    traceback)
+
+(printed as one line). ``--debug`` anywhere on the command line brings the
+full traceback back. Any other exception is a bug and keeps its traceback.
+"""
+import os.path as osp
+import sys
+from typing import Callable, List, Optional
+
+from .checkpoint import CheckpointKindError, UnsafeCheckpointError
+from .config_check import ConfigError
+
+#: Exceptions that mean the user asked for something that cannot work.
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError,
+               ConfigError, CheckpointKindError, UnsafeCheckpointError)
+
+#: Exit status of a user mistake (as argparse's for a bad argument).
+USER_ERROR_STATUS = 2
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s message on one line; a list (``ConfigError``) is joined
+    with ``; ``."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    head, items = lines[0], [line.lstrip('- ').strip() for line in lines[1:]]
+    return ' '.join([head, '; '.join(items)]) if items else head
+
+
+def run_cli(main: Callable, argv: Optional[List[str]] = None):
+    """Run ``main()``; a user mistake becomes one stderr line and exit 2.
+
+    Args:
+        main (Callable): The tool's entry point, called without arguments (it
+            parses ``sys.argv``).
+        argv (list[str], optional): The command line to take ``--debug``
+            from (removed in place, so the tool's parser never sees it).
+            Defaults to ``sys.argv``.
+
+    Returns:
+        What ``main`` returns.
+    """
+    argv = sys.argv if argv is None else argv
+    debug = '--debug' in argv[1:]
+    while '--debug' in argv[1:]:
+        argv.remove('--debug')
+    try:
+        return main()
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        prog = osp.basename(argv[0]) if argv and argv[0] else 'ecdl_mm'
+        sys.stdout.flush()
+        print(
+            f'{prog}: error: {one_line(err)} (--debug shows the traceback)',
+            file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)

@@ -1,0 +1,183 @@
+"""User mistakes end a tools/ entry point with one stderr line and exit 2
+(issue 12); ``--debug`` brings the traceback back.
+
+Each kind of mistake runs in a subprocess: a stage run before the stage it
+starts from, a checkpoint of the wrong kind, a file that is not a checkpoint,
+a missing input (bad config fields are in test_train_test_tools.py, an
+unsafe checkpoint in test_unsafe_checkpoint_tools.py). Every entry point is
+then run in-process (``runpy``, as ``python tools/x.py`` would) on a missing
+file.
+"""
+import glob
+import os
+import os.path as osp
+import runpy
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import ecdl_mm  # noqa: F401
+from mmpretrain.registry import MODELS
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from test_apis.test_lesion_inferencer import CONFIG  # noqa: E402
+
+# the tiny stage-3 demo (fine-tuning from the stage-2 ECMAE demo)
+STAGE3 = 'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'
+TINY = 'tests/data/tiny_resnet_demo.py'
+# every Python entry point in tools/
+TOOLS = [
+    'tools/train.py', 'tools/test.py', 'tools/infer.py',
+    'tools/visualize_mae.py', 'tools/analysis/plot_features.py',
+    'tools/dataset_converters/make_splits.py', 'tools/deploy/export.py',
+    'tools/model_converters/ecdl_to_mmpretrain.py',
+    'tools/model_converters/mae_to_mmpretrain.py',
+    'tools/model_converters/mmpretrain_vit_to_ecvit.py',
+    'tools/model_converters/timm_to_mmpretrain.py'
+]
+
+
+def stage2_of(repo_root):
+    """(init_cfg checkpoint path, stage-2 config) of the stage-3 demo."""
+    cfg = Config.fromfile(osp.join(repo_root, STAGE3))
+    path = cfg.model.backbone.init_cfg.checkpoint
+    parts = path.split('/')
+    name = parts[parts.index('work_dirs') + 1]
+    stage2 = f'configs/ecdl/{name}.py'
+    # the pipeline depends on it: the stage-2 config must exist
+    assert osp.isfile(osp.join(repo_root, stage2)), stage2
+    return path, stage2
+
+
+@pytest.fixture
+def demo_cwd(tmp_path, repo_root, demo_root):
+    """A fresh working directory (no work_dirs/) from which the configs'
+    relative paths (configs/..., ../shared/datasets/ecdl-demo) resolve."""
+    cwd = tmp_path / 'run'
+    cwd.mkdir()
+    os.symlink(osp.join(repo_root, 'configs'), cwd / 'configs')
+    os.makedirs(tmp_path / 'shared' / 'datasets')
+    os.symlink(demo_root, tmp_path / 'shared' / 'datasets' / 'ecdl-demo')
+    return str(cwd)
+
+
+def assert_one_line(proc, *expected):
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0].endswith('(--debug shows the traceback)')
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def test_stage_run_before_its_source_stage(run_tool, repo_root, demo_cwd):
+    ckpt, stage2 = stage2_of(repo_root)
+    proc = run_tool(['tools/train.py', STAGE3], check=False, cwd=demo_cwd)
+    assert_one_line(
+        proc, f"train.py: error: checkpoint '{ckpt}' "
+        '(model.backbone.init_cfg.checkpoint) not found',
+        f'run `python tools/train.py {stage2}` first')
+    assert not osp.exists(osp.join(demo_cwd, 'work_dirs'))
+
+    proc = run_tool(['tools/train.py', STAGE3, '--debug'],
+                    check=False,
+                    cwd=demo_cwd)
+    assert proc.returncode == 1
+    assert 'Traceback (most recent call last)' in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('ecdl_mm.utils.checkpoint.MissingCheckpointError')
+    assert stage2 in last
+
+
+def test_pretraining_checkpoint_given_to_classifier_test(
+        run_tool, repo_root, demo_cwd, tmp_path):
+    _, stage2 = stage2_of(repo_root)
+    init_default_scope('mmpretrain')
+    mae = MODELS.build(Config.fromfile(osp.join(repo_root, stage2)).model)
+    ckpt = str(tmp_path / 'ecmae_epoch_20.pth')
+    torch.save({'state_dict': mae.state_dict(), 'meta': {}}, ckpt)
+    proc = run_tool(['tools/test.py', STAGE3, ckpt],
+                    check=False,
+                    cwd=demo_cwd)
+    assert_one_line(proc, f"checkpoint '{ckpt}' does not fit the model",
+                    'head.fc.weight', 'neck.')
+
+
+def test_file_that_is_not_a_checkpoint(run_tool, demo_root, tmp_path):
+    notes = tmp_path / 'notes.pth'
+    notes.write_text('my notes, not a checkpoint\n')
+    proc = run_tool([
+        'tools/infer.py', CONFIG,
+        str(notes),
+        osp.join(demo_root, 'adenomas', '2')
+    ],
+                    check=False)
+    assert_one_line(proc, f"'{notes}' is not a PyTorch checkpoint")
+
+
+def test_missing_input(run_tool, tmp_path):
+    # the issue's example: tools/infer.py CONFIG CKPT /nonexistent
+    proc = run_tool(
+        ['tools/infer.py', CONFIG,
+         str(tmp_path / 'x.pth'), '/nonexistent'],
+        check=False)
+    assert_one_line(proc, "infer.py: error: input '/nonexistent' does not "
+                    'exist')
+
+
+def _tools(repo_root):
+    return sorted(
+        osp.relpath(p, repo_root)
+        for p in glob.glob(osp.join(repo_root, 'tools', '**', '*.py'),
+                           recursive=True))
+
+
+def _missing_file_cases(repo_root, demo_root, tmp):
+    _, stage2 = stage2_of(repo_root)
+    missing_cfg, missing_ckpt = f'{tmp}/missing.py', f'{tmp}/missing.pth'
+    cases = {
+        'tools/train.py': ([missing_cfg], missing_cfg),
+        'tools/test.py': ([TINY, missing_ckpt], missing_ckpt),
+        'tools/infer.py': ([CONFIG, missing_ckpt, demo_root], missing_ckpt),
+        'tools/visualize_mae.py': ([stage2, missing_ckpt,
+                                    demo_root], missing_ckpt),
+        'tools/analysis/plot_features.py': ([missing_cfg], missing_cfg),
+        'tools/dataset_converters/make_splits.py':
+        ([f'{tmp}/nowhere', '--out', f'{tmp}/s.xlsx'], f'{tmp}/nowhere'),
+        'tools/deploy/export.py': ([missing_cfg], missing_cfg),
+    }
+    for tool in _tools(repo_root):
+        if tool.startswith('tools/model_converters/'):
+            cases[tool] = ([missing_ckpt, f'{tmp}/out.pth'], missing_ckpt)
+    return cases
+
+
+def test_every_tool_is_covered(repo_root, demo_root, tmp_path):
+    cases = _missing_file_cases(repo_root, demo_root, str(tmp_path))
+    assert sorted(cases) == sorted(TOOLS) == _tools(repo_root)
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_missing_file_in_every_tool(tool, repo_root, demo_root, tmp_path,
+                                    monkeypatch, capfd):
+    args, missing = _missing_file_cases(repo_root, demo_root,
+                                        str(tmp_path))[tool]
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', [tool] + args)
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(osp.join(repo_root, tool), run_name='__main__')
+    finally:
+        torch.set_num_threads(threads)
+    err = capfd.readouterr().err
+    assert exit_.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f'{osp.basename(tool)}: error: ')
+    assert missing in lines[0]
