@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import DEFAULT_DEMO_ROOT, save_result  # noqa: E402
+from _common import (DEFAULT_DEMO_ROOT, full_decode_pipeline,  # noqa: E402
+                     save_result)
 
 import ecdl_mm  # noqa: E402,F401
 from ecdl_mm.evaluation import LesionMetric  # noqa: E402
@@ -61,25 +62,6 @@ def parse_args():
         help='merged into CONFIG and --pipeline-from, e.g. '
         'test_dataloader.dataset.pipeline.0.scale=128')
     return parser.parse_args()
-
-
-def full_decode(pipeline):
-    """The same pipeline with a full-resolution LoadImageFromFile."""
-    pipeline = copy.deepcopy(list(pipeline))
-    first = pipeline[0]
-    if first['type'] != 'LoadResizedImage':
-        raise ValueError(f'the test pipeline starts with {first["type"]}, '
-                         'not LoadResizedImage: nothing to compare')
-    steps = [dict(type='LoadImageFromFile')]
-    if first.get('resize', True):
-        steps.append(
-            dict(
-                type='ResizeEdge',
-                scale=first['scale'],
-                edge=first.get('edge', 'short'),
-                interpolation=first.get('interpolation', 'bilinear'),
-                backend=first.get('backend', 'cv2')))
-    return steps + pipeline[1:]
 
 
 def load_all(dataset, pipeline):
@@ -157,7 +139,10 @@ def main():
     for c in {id(cfg): cfg, id(pipe_cfg): pipe_cfg}.values():
         c.merge_from_dict(args.cfg_options)
     fast = list(pipe_cfg.test_dataloader.dataset.pipeline)
-    full = full_decode(fast)
+    if fast[0]['type'] != 'LoadResizedImage':
+        raise ValueError(f'the test pipeline starts with {fast[0]["type"]},'
+                         ' not LoadResizedImage: nothing to compare')
+    full = full_decode_pipeline(fast)
 
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     ds_cfg.data_root = args.data_root

@@ -80,8 +80,11 @@ class LesionMetric(BaseMetric):
 
     Image predictions are grouped by the ``lesion_id`` found in each data
     sample's metainfo (see :class:`ecdl_mm.datasets.ECNBIDataset` for the
-    ``PackInputs(meta_keys=...)`` that puts it there) and aggregated per
-    lesion. Both levels report accuracy; per-class sensitivity, specificity,
+    ``PackInputs(meta_keys=...)`` that puts it there; its ids are
+    ``'<cohort>/<lesion_index>'``, distinct across concatenated cohorts) and
+    aggregated per lesion. A lesion whose images disagree on the label is an
+    error; one whose images come from several folders gets a warning (two
+    lesions merged under one id). Both levels report accuracy; per-class sensitivity, specificity,
     PPV, NPV, F1 and one-vs-rest ROC AUC with their macro means; micro
     one-vs-rest AUC; and the confusion matrix. Keys are prefixed ``image/``
     and ``lesion/`` (``lesion/accuracy``, ``lesion/sensitivity_adenomas``,
