@@ -128,3 +128,24 @@ def print_table(rows: List[dict], ratios: Optional[List[dict]] = None):
                 'higher_is', 'better') == 'better' else ratio['value'] <= goal
             verdict = f"  (goal {'>=' if ratio.get('higher_is', 'better') == 'better' else '<='} {goal}: {'met' if ok else 'NOT met'})"  # noqa: E501
         print(f"  ratio {ratio['name']}: {ratio['value']:.3g}{verdict}")
+
+
+def full_decode_pipeline(pipeline: List[dict]) -> List[dict]:
+    """The same pipeline with ``LoadResizedImage`` replaced by a
+    full-resolution ``LoadImageFromFile`` (plus the ``ResizeEdge`` it
+    performed, if ``resize=True``): the reference of fast loading."""
+    import copy
+    pipeline = copy.deepcopy(list(pipeline))
+    first = pipeline[0]
+    if first['type'] != 'LoadResizedImage':
+        return pipeline
+    steps = [dict(type='LoadImageFromFile')]
+    if first.get('resize', True):
+        steps.append(
+            dict(
+                type='ResizeEdge',
+                scale=first['scale'],
+                edge=first.get('edge', 'short'),
+                interpolation=first.get('interpolation', 'bilinear'),
+                backend=first.get('backend', 'cv2')))
+    return steps + pipeline[1:]

@@ -2,13 +2,15 @@
 
 Times, on the demo test lesions (JPEG files read and decoded every pass):
 
-- ``inferencer``: :class:`ecdl_mm.apis.LesionInferencer` with the config as
-  shipped (``LoadImageFromFile`` + ``ResizeEdge`` + ``CenterCrop``, fp32);
-- ``inferencer_fast_load``: the same with ``LoadResizedImage`` in place of
-  ``LoadImageFromFile`` + ``ResizeEdge``;
-- ``deploy_int8``: the lean CPU path of ``tools/deploy/export.py``:
-  ``LoadResizedImage`` + ``CenterCrop`` and the int8 TorchScript model, the
-  images of a lesion in one batch, probabilities averaged per lesion.
+- ``inferencer``: :class:`ecdl_mm.apis.LesionInferencer` (fp32) with the
+  config's test pipeline decoding at full resolution (``LoadImageFromFile``
+  in place of the shipped ``LoadResizedImage``);
+- ``inferencer_fast_load``: the same with the test pipeline as shipped
+  (``LoadResizedImage``; for a config that loads with ``LoadImageFromFile`` +
+  ``ResizeEdge``, those two replaced by it);
+- ``deploy_int8``: the lean CPU path of ``tools/deploy/export.py``: the
+  fast-loading pipeline and the int8 TorchScript model, the images of a
+  lesion in one batch, probabilities averaged per lesion.
 
 Each variant runs with the same threads (``--threads``, default 1: per-core
 figures) under ``torch.inference_mode``; the
@@ -26,8 +28,8 @@ import os.path as osp
 import _common  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
 import torch
-from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, interleaved, median,
-                     print_table, save_result)
+from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_pipeline,
+                     interleaved, median, print_table, save_result)
 
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'ecdl',
                           'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py')
@@ -91,8 +93,11 @@ def main():
 
     cfg = Config.fromfile(args.config)
     lesion_dirs = demo_test_lesions(args.demo_root)
+    full_cfg = copy.deepcopy(cfg)
+    full_cfg.test_dataloader.dataset.pipeline = full_decode_pipeline(
+        cfg.test_dataloader.dataset.pipeline)
     inferencer = LesionInferencer(
-        cfg, pretrained=args.checkpoint or False, device='cpu')
+        full_cfg, pretrained=args.checkpoint or False, device='cpu')
     fast_cfg = copy.deepcopy(cfg)
     fast_pipeline = fast_test_pipeline(cfg.test_dataloader.dataset.pipeline)
     fast_cfg.test_dataloader.dataset.pipeline = fast_pipeline

@@ -36,8 +36,9 @@ step "1/4 in-domain MAE pre-training ($MAE_EPOCHS epochs) on demo_train images"
     default_hooks.checkpoint.interval="$MAE_EPOCHS"
 MAE_CKPT="$OUT/ecmae/epoch_${MAE_EPOCHS}.pth"
 
+# The demo has no validation sheet: the fine-tune config has no validation
+# and the test evaluates the last epoch (nothing is selected on demo_test).
 DATA_OPTS=(train_dataloader.dataset.dataset.data_root="$DEMO"
-           val_dataloader.dataset.data_root="$DEMO"
            test_dataloader.dataset.data_root="$DEMO"
            model.backbone.init_cfg.checkpoint="$MAE_CKPT")
 

@@ -12,7 +12,10 @@ model = dict(
         num_classes=3,
         in_channels=96,
         loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')))
+            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        init_cfg=[
+            dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
+        ]))
 custom_hooks = []
 
 test_evaluator = [

@@ -1,6 +1,7 @@
 # A tiny ResNet-18 (16 base channels) on the 64 px EC-NBI demo: trains on the
 # demo_train sheet in about a minute on CPU and tests at image and lesion level
-# on demo_test. A smoke test of the data / metric / inference path, not a model.
+# on demo_test (last epoch; the demo has no validation sheet). A smoke test of
+# the data / metric / inference path, not a model.
 #   python tools/train.py configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py
 #   python tools/test.py configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py \
 #       work_dirs/resnet18-tiny_1xb8-10e_ecnbi-demo-64px/epoch_10.pth
@@ -33,15 +34,14 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=10)
-train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
-val_cfg = dict()
+# No validation sheet in the demo: no validation, no best-checkpoint
+# selection; demo_test is evaluated once, on the last epoch's weights.
+train_cfg = dict(by_epoch=True, max_epochs=10)
+val_cfg = None
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=8)
 
-default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(
-        interval=5, save_best='lesion/accuracy', rule='greater'))
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))
 
 # tools/test.py writes per-image / per-lesion CSVs, metrics.json and the
 # confusion-matrix and ROC plots here.

@@ -49,11 +49,17 @@ class ECNBIDataset(BaseDataset):
     the class folders is used and labelled by its class folder. Images are
     sorted by lesion (sheet order, else class then lesion) and by file name.
 
-    Every data info holds ``img_path``, ``gt_label``, ``lesion_id`` (the
-    ``lesion_index`` as a string, e.g. ``'2'``; lesion indices are unique
-    across classes in the release, and a duplicate is refused) and
-    ``patient_id`` (str, or None when the sheet has no ``patient_id``). To let
-    metrics group by lesion, pack them into the data samples::
+    Every data info holds ``img_path``, ``gt_label``, ``lesion_index`` (the
+    sheet's / folder's index as a string, e.g. ``'2'``; lesion indices are
+    unique across classes in the release, and a duplicate is refused),
+    ``cohort``, ``lesion_id`` = ``'<cohort>/<lesion_index>'`` (e.g.
+    ``'ecdl-demo/2'``) and ``patient_id`` (the sheet's value as a string, or
+    None when the sheet has none). ``lesion_id`` is the identity metrics group
+    images by: qualified by the cohort, two cohorts that both number a lesion
+    ``2`` stay two lesions when concatenated (``ConcatDataset``). The cohort
+    defaults to the name of the ``data_root`` folder; give ``cohort``
+    explicitly when concatenated cohorts live in folders of the same name.
+    To let metrics group by lesion, pack the ids into the data samples::
 
         dict(type='PackInputs',
              meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
@@ -64,7 +70,9 @@ class ECNBIDataset(BaseDataset):
     any training: a sheet lesion without a folder, a lesion whose folder is in
     another class, a lesion without images, a duplicated lesion id, a lesion
     or patient that is also in one of the ``disjoint_with`` splits, and an
-    unreadable or truncated image.
+    unreadable or truncated image. When a split compared by ``disjoint_with``
+    has no ``patient_id`` (column missing or empty), a warning says that
+    patients were not checked.
 
     Args:
         data_root (str): The root of the layout above.
@@ -89,6 +97,9 @@ class ECNBIDataset(BaseDataset):
         skip_bad_images (bool): With ``check_images``, drop unreadable images
             and warn with the list of every skipped file instead of raising.
             A lesion left without images is still an error. Defaults to False.
+        cohort (str, optional): Name that qualifies the lesion ids
+            (``'<cohort>/<lesion_index>'``). Defaults to None, the name of the
+            ``data_root`` folder.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (``test_mode``, ``lazy_init``, ``indices``, ...).
     """
@@ -106,10 +117,16 @@ class ECNBIDataset(BaseDataset):
                  check_images: bool = True,
                  skip_bad_images: bool = False,
                  extensions: Sequence[str] = IMG_EXTENSIONS,
+                 cohort: Optional[str] = None,
                  **kwargs):
         if not data_root or not osp.isdir(data_root):
             raise FileNotFoundError(
                 f'data_root={data_root!r} is not a directory')
+        if cohort is None:
+            cohort = osp.basename(osp.normpath(osp.abspath(data_root)))
+        if not isinstance(cohort, str) or not cohort.strip():
+            raise ValueError(f'cohort={cohort!r} must be a non-empty string')
+        self.cohort = cohort
         if isinstance(disjoint_with, (str, dict)):
             disjoint_with = [disjoint_with]
         if skip_bad_images and not check_images:
@@ -266,7 +283,9 @@ class ECNBIDataset(BaseDataset):
                     dict(
                         img_path=path,
                         gt_label=int(cls_idx),
-                        lesion_id=lesion,
+                        lesion_id=f'{self.cohort}/{lesion}',
+                        lesion_index=lesion,
+                        cohort=self.cohort,
                         patient_id=patient))
         if skipped:
             msg = (f'{type(self).__name__} skipped {len(skipped)} unreadable '
@@ -276,11 +295,13 @@ class ECNBIDataset(BaseDataset):
         return data_list
 
     def get_lesion_ids(self) -> List[str]:
-        """Return the ``lesion_id`` of every sample, in dataset order."""
+        """Return the ``lesion_id`` of every sample, in dataset order
+        (``'<cohort>/<lesion_index>'``)."""
         return [self.get_data_info(i)['lesion_id'] for i in range(len(self))]
 
     def extra_repr(self) -> List[str]:
         body = super().extra_repr()
+        body.append(f'Cohort: \t{self.cohort}')
         if self.sheet_name:
             body.append(f'Sheet: \t{self.sheet_name}')
         if self._fully_initialized:

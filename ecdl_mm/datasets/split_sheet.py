@@ -6,9 +6,11 @@ columns ``class_index``, ``class_english`` and ``lesion_index`` and an optional
 release and of the sheets written by ``tools/dataset_converters/make_splits.py``.
 """
 import os.path as osp
+import warnings
 from typing import Dict, Mapping, Optional, Sequence
 
 import pandas as pd
+from mmengine.logging import MMLogger
 
 REQUIRED_COLUMNS = ('class_index', 'class_english', 'lesion_index')
 OPTIONAL_COLUMNS = ('patient_id', )
@@ -142,9 +144,15 @@ def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:
             returned by :func:`load_split_sheet` (``lesion_index`` and
             optional ``patient_id`` columns).
 
+    Lesions without a patient id cannot be checked by patient: when a split
+    has no ``patient_id`` at all (column missing or empty) or some of its
+    lesions lack one, a warning names the split and says that those patients
+    were not checked.
+
     Raises:
         ValueError: Naming every leaked lesion and patient with its splits.
     """
+    _warn_unchecked_patients(splits)
     problems = []
     for column, what in (('lesion_index', 'lesion'), ('patient_id',
                                                       'patient')):
@@ -162,3 +170,26 @@ def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:
         shown = '; '.join(problems[:20])
         more = f' (and {len(problems) - 20} more)' if len(problems) > 20 else ''
         raise ValueError(f'data leakage between splits: {shown}{more}')
+
+
+def _warn_unchecked_patients(splits: Mapping[str, pd.DataFrame]) -> None:
+    """Warn about the lesions whose patient cannot be checked for leakage."""
+    unchecked = []
+    for name, df in splits.items():
+        if 'patient_id' not in df.columns:
+            unchecked.append(f'{name} (no patient_id column)')
+            continue
+        missing = sum(_clean_id(v) is None for v in df['patient_id'])
+        if missing == len(df):
+            unchecked.append(f'{name} (patient_id column empty)')
+        elif missing:
+            unchecked.append(
+                f'{name} ({missing} of {len(df)} lesions without patient_id)')
+    if not unchecked:
+        return
+    msg = ('patients were NOT checked for leakage between splits: '
+           + '; '.join(unchecked) + '. Only lesion ids were compared, so a '
+           'patient with lesions in two splits would go unnoticed; add a '
+           'patient_id column to every split sheet.')
+    warnings.warn(msg)
+    MMLogger.get_current_instance().warning(msg)

@@ -8,7 +8,10 @@ field:
 * a ``data_root`` / ``ann_file`` that does not exist,
 * ``num_classes`` that is not a positive integer or disagrees with the
   dataset's classes or with the data preprocessor,
-* mixed-precision training (``AmpOptimWrapper``) on a machine without GPU.
+* mixed-precision training (``AmpOptimWrapper``) on a machine without GPU,
+* a ``SupervisedClusteringHead`` without ``ClassCenterHook`` in
+  ``custom_hooks`` (its centres would never be computed), or the hook without
+  that head.
 """
 import difflib
 import os.path as osp
@@ -137,6 +140,35 @@ def _check_num_classes(cfg, classes_by_field, errors: List[str]) -> None:
                           f'{len(classes)} classes {list(classes)}')
 
 
+def _type_name(cfg) -> str:
+    typ = cfg.get('type') if isinstance(cfg, dict) else None
+    if isinstance(typ, str):
+        return typ.split('.')[-1]
+    return getattr(typ, '__name__', '')
+
+
+def _check_centre_pairing(cfg, errors: List[str]) -> None:
+    """SupervisedClusteringHead and ClassCenterHook only work together."""
+    model = cfg.get('model') or {}
+    head = model.get('head') if isinstance(model, dict) else None
+    has_head = _type_name(head) == 'SupervisedClusteringHead'
+    hooks = [
+        i for i, hook in enumerate(_as_list(cfg.get('custom_hooks')))
+        if _type_name(hook) == 'ClassCenterHook'
+    ]
+    if has_head and not hooks:
+        errors.append(
+            "model.head.type='SupervisedClusteringHead' needs "
+            "custom_hooks=[dict(type='ClassCenterHook')]: without the hook "
+            'the class centres are never computed and the centre loss stays '
+            '0 (plain cross-entropy)')
+    elif hooks and not has_head:
+        errors.append(
+            f"custom_hooks[{hooks[0]}].type='ClassCenterHook' needs "
+            "model.head.type='SupervisedClusteringHead', got "
+            f'{_type_name(head) or head!r}')
+
+
 def check_config(cfg: Config, phase: str = 'train') -> None:
     """Validate ``cfg`` for ``phase`` ('train' or 'test').
 
@@ -169,6 +201,7 @@ def check_config(cfg: Config, phase: str = 'train') -> None:
     for i, hook in enumerate(_as_list(cfg.get('custom_hooks'))):
         _check_type(f'custom_hooks[{i}]', hook, HOOKS, errors)
     if phase == 'train':
+        _check_centre_pairing(cfg, errors)
         optim = cfg.get('optim_wrapper')
         if isinstance(optim, dict):
             _check_type('optim_wrapper', optim, OPTIM_WRAPPERS, errors)

@@ -95,14 +95,14 @@ def test_lesion_probabilities_match_test_pipeline(repo_root, cohort,
             per_lesion.setdefault(item['data_samples'].lesion_id,
                                   []).append(score.numpy())
     for r, lesion in zip(results, ('1', '2')):
-        ref = np.mean(per_lesion[lesion], axis=0)
+        ref = np.mean(per_lesion[f'{ds.cohort}/{lesion}'], axis=0)
         np.testing.assert_allclose(
             list(r['probs'].values()), ref, rtol=1e-4, atol=1e-6)
         assert r['pred_class'] == CLASSES[int(ref.argmax())]
         assert r['pred_score'] == pytest.approx(float(ref.max()), rel=1e-4)
         np.testing.assert_allclose(
             [list(im['probs'].values()) for im in r['images']],
-            per_lesion[lesion], rtol=1e-4, atol=1e-6)
+            per_lesion[f'{ds.cohort}/{lesion}'], rtol=1e-4, atol=1e-6)
 
     csv, js = str(tmp_path / 'o' / 'l.csv'), str(tmp_path / 'o' / 'l.json')
     LesionInferencer.dump_csv(results, csv)

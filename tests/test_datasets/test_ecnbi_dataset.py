@@ -1,3 +1,4 @@
+import glob
 import os
 import os.path as osp
 import re
@@ -5,6 +6,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from mmengine.dataset import ConcatDataset
 from PIL import Image
 
 from ecdl_mm.datasets import ECNBIDataset, check_split_leakage, load_split_sheet
@@ -58,8 +61,11 @@ def test_no_sheet_uses_every_lesion(root):
     ds = ECNBIDataset(data_root=root)
     assert len(ds) == 9
     infos = [ds.get_data_info(i) for i in range(len(ds))]
-    assert [i['lesion_id'] for i in infos] == \
-        ['1', '1', '2', '3', '3', '3', '4', '5', '5']
+    index = ['1', '1', '2', '3', '3', '3', '4', '5', '5']
+    cohort = osp.basename(root)
+    assert ds.cohort == cohort
+    assert [i['lesion_index'] for i in infos] == index
+    assert [i['lesion_id'] for i in infos] == [f'{cohort}/{x}' for x in index]
     assert [i['gt_label'] for i in infos] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert all(i['patient_id'] is None for i in infos)
     assert infos[0]['img_path'] == osp.join(root, 'adenomas', '1', 'Images',
@@ -88,10 +94,11 @@ def test_xlsx_sheet_restricts_and_carries_ids_to_data_samples(root):
                 dict(type='LoadImageFromFile'),
                 dict(type='PackInputs', meta_keys=meta_keys)
             ]))
-    assert ds.get_lesion_ids() == ['5', '5', '1', '1']
+    c = osp.basename(root)
+    assert ds.get_lesion_ids() == [f'{c}/5', f'{c}/5', f'{c}/1', f'{c}/1']
     out = ds[0]
     sample = out['data_samples']
-    assert sample.lesion_id == '5' and sample.patient_id == 'p9'
+    assert sample.lesion_id == f'{c}/5' and sample.patient_id == 'p9'
     assert int(sample.gt_label) == 2
     assert tuple(out['inputs'].shape) == (3, 32, 40)
 
@@ -250,7 +257,9 @@ def test_demo_data(demo_root):
     ref = pd.read_excel(
         osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
     assert len(train) == 20 and len(test) == 20
-    assert test.get_lesion_ids() == [str(x) for x in ref['lesion_index']]
+    assert test.get_lesion_ids() == [
+        f'ecdl-demo/{x}' for x in ref['lesion_index']
+    ]
     assert [test.get_data_info(i)['gt_label']
             for i in range(20)] == list(ref['class_index'])
     assert not set(train.get_lesion_ids()) & set(test.get_lesion_ids())
@@ -260,3 +269,122 @@ def test_demo_data(demo_root):
     # the whole folder without a sheet: all 40 lesions of 3 classes
     full = ECNBIDataset(demo_root, check_images=False)
     assert len(full) == 40 and len(set(full.get_lesion_ids())) == 40
+
+
+def _patient_warnings(record):
+    return [str(w.message) for w in record
+            if 'patients were NOT checked' in str(w.message)]
+
+
+def test_missing_patient_ids_warn_that_patients_were_not_checked(root):
+    write_xlsx(
+        osp.join(root, 'split.xlsx'), {
+            'train': sheet([[0, 'adenomas', 1], [0, 'adenomas', 2]]),
+            'test': sheet([[1, 'invasive_cancer', 3]]),
+            'train_p': sheet([[0, 'adenomas', 1, 'p1'],
+                              [0, 'adenomas', 2, 'p2']], patient=True),
+            'test_p': sheet([[1, 'invasive_cancer', 3, 'p3']], patient=True),
+            'test_partial': sheet([[1, 'invasive_cancer', 3, 'p3'],
+                                   [2, 'non-neoplastic', 4, None]],
+                                  patient=True),
+        })
+    kw = dict(data_root=root, ann_file='split.xlsx')
+    with pytest.warns(UserWarning) as record:
+        ECNBIDataset(sheet_name='train', disjoint_with=['test'], **kw)
+    [msg] = _patient_warnings(record)
+    assert 'split.xlsx[train] (patient_id column empty)' in msg
+    assert 'split.xlsx[test] (patient_id column empty)' in msg
+
+    with pytest.warns(UserWarning) as record:
+        ECNBIDataset(sheet_name='train_p', disjoint_with=['test_partial'],
+                     **kw)
+    [msg] = _patient_warnings(record)
+    assert 'test_partial] (1 of 2 lesions without patient_id)' in msg
+    assert 'train_p]' not in msg
+
+    # a sheet without the column at all (csv written without it)
+    sheet([[1, 'invasive_cancer', 3]]).to_csv(
+        osp.join(root, 't.csv'), index=False)
+    with pytest.warns(UserWarning) as record:
+        check_split_leakage({
+            'a': load_split_sheet(osp.join(root, 't.csv')),
+            'b': pd.DataFrame(dict(lesion_index=['9']))
+        })
+    [msg] = _patient_warnings(record)
+    assert 'b (no patient_id column)' in msg and 'a (patient_id' in msg
+
+    # every lesion has a patient: checked, no warning
+    import warnings
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('always')
+        ECNBIDataset(sheet_name='train_p', disjoint_with=['test_p'], **kw)
+    assert not _patient_warnings(record)
+
+
+def _two_cohorts(tmp_path, demo_root, names=('cohort_a', 'cohort_b')):
+    """Two cohorts, each with an adenoma lesion numbered 7 (real demo
+    images, symlinked)."""
+    demo = sorted(glob.glob(osp.join(demo_root, 'adenomas', '*', 'Images',
+                                     '*.jpg')))
+    roots = []
+    for k, name in enumerate(names):
+        root = tmp_path / name
+        for j in range(2):
+            dst = root / 'adenomas' / '7' / 'Images' / f'im{j}.jpg'
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(demo[2 * k + j], dst)
+        roots.append(str(root))
+    return roots
+
+
+def _lesion_metric_over(dataset, scores):
+    from mmpretrain.registry import METRICS
+    metric = METRICS.build(
+        dict(type='LesionMetric', bootstrap_rounds=0))
+    metric.dataset_meta = dict(classes=CLASSES)
+    samples = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        samples.append(
+            dict(pred_score=torch.tensor(scores[i]),
+                 gt_label=torch.tensor([info['gt_label']]),
+                 lesion_id=info['lesion_id'],
+                 img_path=info['img_path']))
+    metric.process(None, samples)
+    return metric.evaluate(len(samples))
+
+
+def test_concatenated_cohorts_sharing_a_lesion_index_stay_distinct(
+        tmp_path, demo_root):
+    root_a, root_b = _two_cohorts(tmp_path, demo_root)
+    concat = ConcatDataset([ECNBIDataset(r) for r in (root_a, root_b)])
+    ids = [concat.get_data_info(i)['lesion_id'] for i in range(4)]
+    assert ids == ['cohort_a/7'] * 2 + ['cohort_b/7'] * 2
+    assert [concat.get_data_info(i)['lesion_index']
+            for i in range(4)] == ['7'] * 4
+    # Lesion a/7 predicted adenoma, lesion b/7 non-neoplastic: two lesions,
+    # one right and one wrong (merged they would be one right lesion).
+    scores = [[.9, .05, .05], [.7, .1, .2], [.1, .1, .8], [.2, .1, .7]]
+    metrics = _lesion_metric_over(concat, scores)
+    assert metrics['lesion/num_lesions'] == 2
+    assert metrics['lesion/accuracy'] == 0.5
+    assert metrics['image/accuracy'] == 0.5
+
+
+def test_same_folder_name_needs_a_cohort(tmp_path, demo_root):
+    roots = _two_cohorts(tmp_path / 'a', demo_root, names=('images', ))
+    roots += _two_cohorts(tmp_path / 'b', demo_root, names=('images', ))
+    merged = ConcatDataset([ECNBIDataset(r) for r in roots])
+    scores = [[.9, .05, .05]] * 4
+    # Same folder name: same ids; the metric says lesions were merged.
+    with pytest.warns(UserWarning, match=r"1 lesion id\(s\) gather images "
+                      r"from more than one folder \('images/7'"):
+        metrics = _lesion_metric_over(merged, scores)
+    assert metrics['lesion/num_lesions'] == 1
+    apart = ConcatDataset([
+        ECNBIDataset(r, cohort=name)
+        for r, name in zip(roots, ('site1', 'site2'))
+    ])
+    assert _lesion_metric_over(apart, scores)['lesion/num_lesions'] == 2
+    with pytest.raises(ValueError, match="cohort='' must be a non-empty"):
+        ECNBIDataset(roots[0], cohort='')

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from PIL import Image
 
@@ -154,6 +155,9 @@ def test_momentum_update():
 def test_invalid_config_and_head():
     with pytest.raises(ValueError, match='momentum=1.5'):
         ClassCenterHook(momentum=1.5)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=f'interval={bad!r}'):
+            ClassCenterHook(interval=bad)
     linear = MODELS.build(
         dict(type='LinearClsHead', num_classes=3, in_channels=6))
     with pytest.raises(TypeError, match='LinearClsHead'):
@@ -239,6 +243,104 @@ def train(cfg):
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner.model
+
+
+# --------------------------------------------------------------------------
+# No silent failure: head and hook need each other
+# --------------------------------------------------------------------------
+
+
+def test_head_without_hook_stops_at_second_step(image_folder, tmp_path):
+    cfg = runner_cfg(image_folder, str(tmp_path), 3)
+    cfg.custom_hooks = []
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(RuntimeError, match='ClassCenterHook is missing'):
+        runner.train()
+    # it stopped in the first epoch, at the second of its 3 iterations
+    assert runner.iter == 1 and runner.epoch == 0
+    assert not list(tmp_path.glob('*.pth'))
+
+
+def test_hook_without_head_stops_before_training(image_folder, tmp_path):
+    cfg = runner_cfg(image_folder, str(tmp_path), 3)
+    cfg.model.head = dict(
+        type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32)
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(TypeError,
+                       match='needs a model whose `head` is a '
+                       'SupervisedClusteringHead, but got LinearClsHead'):
+        runner.train()
+    assert runner.iter == 0
+    assert not list(tmp_path.glob('*.pth'))
+
+
+class _RecordHook(Hook):
+    """Records the batch features before ClassCenterHook banks them
+    (priority ABOVE_NORMAL) or the centres after it updated them
+    (BELOW_NORMAL)."""
+
+    def __init__(self, store, what, priority):
+        self.store, self.what, self.priority = store, what, priority
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        head = runner.model.head
+        if self.what == 'feats':
+            self.store.append((head.last_feats.clone(),
+                               head.last_labels.clone()))
+        else:
+            self.store.append((head.centers.clone(),
+                               head.centers_valid.clone()))
+
+
+def test_iter_based_loop_updates_every_interval(image_folder, tmp_path):
+    interval, max_iters = 3, 7
+    cfg = runner_cfg(image_folder, str(tmp_path), 1)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=100, by_epoch=False)
+    cfg.custom_hooks = [dict(type='ClassCenterHook', interval=interval)]
+    runner = Runner.from_cfg(cfg)
+    feats, centres = [], []
+    runner.register_hook(_RecordHook(feats, 'feats', 'ABOVE_NORMAL'))
+    runner.register_hook(_RecordHook(centres, 'centres', 'BELOW_NORMAL'))
+    runner.train()
+    assert len(feats) == len(centres) == max_iters
+
+    # No centre before the end of iteration `interval - 1`; then the means
+    # of the features of iterations 0-2, unchanged until iteration 5, where
+    # they become the means of iterations 3-5; iteration 6 changes nothing.
+    for it in range(interval - 1):
+        assert not centres[it][1].any()
+    for first in (0, interval):
+        last = first + interval - 1
+        f = torch.cat([feats[i][0] for i in range(first, last + 1)])
+        y = torch.cat([feats[i][1] for i in range(first, last + 1)])
+        for k in range(NUM_CLASSES):
+            np.testing.assert_allclose(
+                centres[last][0][k].numpy(),
+                f[y == k].double().mean(0).numpy(), rtol=1e-5, atol=1e-6)
+        assert centres[last][1].all()
+        for it in range(last + 1, min(last + interval, max_iters)):
+            torch.testing.assert_close(centres[it][0], centres[last][0],
+                                       rtol=0, atol=0)
+    assert not torch.equal(centres[2][0], centres[5][0])
+
+
+def test_default_iter_interval_is_one_pass(image_folder, tmp_path):
+    cfg = runner_cfg(image_folder, str(tmp_path), 1)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=4)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=100, by_epoch=False)
+    runner = Runner.from_cfg(cfg)
+    centres = []
+    runner.register_hook(_RecordHook(centres, 'centres', 'BELOW_NORMAL'))
+    runner.train()
+    # 12 images, batch 4: one pass is 3 iterations
+    assert len(runner.train_dataloader) == 3
+    assert [bool(c[1].any()) for c in centres] == [False, False, True, True]
 
 
 def test_resume_equals_uninterrupted_run(image_folder, tmp_path):

@@ -36,7 +36,10 @@ def test_test_tool_prints_both_levels_and_writes_outputs(
         dtype={'lesion_id': str})
     ref = pd.read_excel(
         osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
-    assert list(lesions['lesion_id']) == [str(x) for x in ref['lesion_index']]
+    cohort = osp.basename(osp.normpath(demo_root))
+    assert list(lesions['lesion_id']) == [
+        f'{cohort}/{x}' for x in ref['lesion_index']
+    ]
     assert list(lesions['gt_label']) == list(ref['class_index'])
     metrics = json.load(open(osp.join(out_dir, 'metrics.json')))['metrics']
     assert metrics['lesion/accuracy'] == (

@@ -22,7 +22,7 @@ RESNET_CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
 def _data_opts(demo_root):
     return [
         f'{split}_dataloader.dataset.data_root={demo_root}'
-        for split in ('train', 'val', 'test')
+        for split in ('train', 'test')  # the demo has no validation
     ]
 
 

@@ -2,6 +2,7 @@
 ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level
 test on demo_test -> CSVs, metrics, plots."""
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -24,13 +25,18 @@ def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     # the fine-tune really started from the ECMAE encoder of stage 1
     assert f'load backbone. in model from: {out}/ecmae/epoch_2.pth' in log
     assert 'loss_center' in log
+    # no validation sheet in the demo: no validation, nothing selected on
+    # demo_test, and the test runs on the last epoch's checkpoint
+    assert 'Epoch(val)' not in log
+    assert 'best' not in ' '.join(p.name for p in out.rglob('*.pth'))
 
     lesions = pd.read_csv(
         out / 'lesion_eval' / 'lesion_predictions.csv',
         dtype={'lesion_id': str})
     assert len(lesions) == 20  # the demo_test lesions, none from demo_train
+    cohort = os.path.basename(os.path.realpath(demo_root))
     test_ids = set(
-        pd.read_excel(
+        f'{cohort}/{x}' for x in pd.read_excel(
             f'{demo_root}/dataset_divide.xlsx',
             sheet_name='demo_test')['lesion_index'].astype(str))
     assert set(lesions['lesion_id']) == test_ids

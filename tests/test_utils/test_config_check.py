@@ -113,7 +113,7 @@ def test_num_classes_against_ecnbi_dataset_classes(repo_root, demo_root):
     cfg = Config.fromfile(
         osp.join(repo_root,
                  'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'))
-    for split in ('train', 'val', 'test'):
+    for split in ('train', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = demo_root
     check_config(cfg)
     cfg.model.head.num_classes = 4
@@ -178,3 +178,23 @@ def test_missing_checkpoints_name_the_stage_that_writes_them(
     assert 'run `' not in str(err.value)
     cfg.load_from = 'https://example.org/weights.pth'  # left to the loader
     check_checkpoint_paths(cfg)
+
+
+def test_clustering_head_and_centre_hook_need_each_other(cfg):
+    cfg.model.head = dict(
+        type='SupervisedClusteringHead', num_classes=3, in_channels=64)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert ("model.head.type='SupervisedClusteringHead' needs "
+            "custom_hooks=[dict(type='ClassCenterHook')]" in str(err.value))
+    cfg.custom_hooks = [dict(type='ClassCenterHook')]
+    check_config(cfg)
+    check_config(cfg, phase='test')
+
+    cfg.model.head = dict(type='LinearClsHead', num_classes=3,
+                          in_channels=64)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert ("custom_hooks[0].type='ClassCenterHook' needs "
+            "model.head.type='SupervisedClusteringHead', got 'LinearClsHead'"
+            in str(err.value))

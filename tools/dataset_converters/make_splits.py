@@ -62,10 +62,10 @@ def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
     for i in range(len(ds)):
         info = ds.get_data_info(i)
         rows.setdefault(
-            info['lesion_id'],
+            info['lesion_index'],
             dict(class_index=info['gt_label'],
                  class_english=names[info['gt_label']],
-                 lesion_index=info['lesion_id'],
+                 lesion_index=info['lesion_index'],
                  patient_id=info['patient_id']))
     return pd.DataFrame(list(rows.values()), columns=COLUMNS)
 

@@ -16,6 +16,11 @@ model = dict(
         in_channels=768,
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        init_cfg=[dict(type='TruncNormal', layer='Linear', std=2e-5)],
+        # The release initialises its head with trunc_normal(std 0.02) and
+        # then multiplies weight and bias by init_scale 0.001: weights
+        # ~ N(0, 2e-5^2) (the +-2 truncation is 1e5 std away), bias 0.
+        init_cfg=[
+            dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
+        ],
         topk=(1, )),
 )

@@ -80,8 +80,11 @@ class LesionMetric(BaseMetric):
 
     Image predictions are grouped by the ``lesion_id`` found in each data
     sample's metainfo (see :class:`ecdl_mm.datasets.ECNBIDataset` for the
-    ``PackInputs(meta_keys=...)`` that puts it there) and aggregated per
-    lesion. Both levels report accuracy; per-class sensitivity, specificity,
+    ``PackInputs(meta_keys=...)`` that puts it there; its ids are
+    ``'<cohort>/<lesion_index>'``, distinct across concatenated cohorts) and
+    aggregated per lesion. A lesion whose images disagree on the label is an
+    error; one whose images come from several folders gets a warning (two
+    lesions merged under one id). Both levels report accuracy; per-class sensitivity, specificity,
     PPV, NPV, F1 and one-vs-rest ROC AUC with their macro means; micro
     one-vs-rest AUC; and the confusion matrix. Keys are prefixed ``image/``
     and ``lesion/`` (``lesion/accuracy``, ``lesion/sensitivity_adenomas``,
@@ -330,6 +333,7 @@ class LesionMetric(BaseMetric):
                     f'ground-truth labels ({classes[l_target[lesion]]} and '
                     f'{classes[label]}), e.g. {results[i]["img_path"]}')
             l_target[lesion] = label
+        self._warn_split_lesions(results, ids, inverse)
         i_pred = scores.argmax(1)
 
         levels = dict(
@@ -355,6 +359,31 @@ class LesionMetric(BaseMetric):
             self._write_outputs(results, scores, i_pred, ids, l_scores,
                                 l_pred, l_target, inverse, classes, metrics)
         return metrics
+
+    @staticmethod
+    def _warn_split_lesions(results: List[dict], ids: List[str],
+                            inverse: np.ndarray) -> None:
+        """Warn when one lesion id gathers images from several folders.
+
+        An :class:`ECNBIDataset` lesion lives in one folder; one id over
+        several folders means lesions of different cohorts were merged
+        (e.g. two cohorts whose folders share a name and no ``cohort``).
+        """
+        folders: Dict[int, set] = {}
+        for lesion, r in zip(inverse, results):
+            if r.get('img_path'):
+                folders.setdefault(int(lesion), set()).add(
+                    osp.dirname(osp.abspath(r['img_path'])))
+        merged = [(ids[k], sorted(v)) for k, v in folders.items()
+                  if len(v) > 1]
+        if merged:
+            shown = '; '.join(f'{lid!r}: {dirs}' for lid, dirs in merged[:5])
+            msg = (f'LesionMetric: {len(merged)} lesion id(s) gather images '
+                   f'from more than one folder ({shown}). If these are '
+                   'different lesions (e.g. concatenated cohorts), give each '
+                   "ECNBIDataset its own `cohort` so their ids differ.")
+            warnings.warn(msg)
+            print_log(msg, logger='current', level=30)
 
     def _add_intervals(self, metrics, levels, inverse, classes) -> None:
         num_l = int(inverse.max()) + 1

@@ -18,7 +18,8 @@ from ..utils.ckpt_convert import convert_mmpretrain_vit_state
 
 # Keys that only mmpretrain ViT / MAE / BEiT checkpoints have (never ECViT).
 _FOREIGN_SUFFIXES = ('attn.qkv.bias', 'attn.gamma1.weight', 'ffn.gamma2.weight')
-_FOREIGN_NAMES = ('cls_token', 'pos_embed')
+# (mask_token: mmpretrain's DINOv2 files)
+_FOREIGN_NAMES = ('cls_token', 'pos_embed', 'mask_token')
 
 
 class ECViTLayer(BaseModule):
@@ -329,11 +330,17 @@ class ECViT(BaseBackbone):
                     nn.init.zeros_(m.bias)
 
     def _convert_foreign_keys(self, state_dict, prefix, *args, **kwargs):
-        """Accept mmpretrain ViT / MAE weights (e.g. by URL in ``init_cfg``).
+        """Accept mmpretrain ViT weights (e.g. by URL in ``init_cfg``): its
+        MAE, MoCo v3 and DINOv2 checkpoints and classifiers.
 
-        Their fused ``qkv`` bias is split into ``q_bias`` / ``v_bias`` and
-        their class token and position embedding are dropped, as
-        ``tools/model_converters/mmpretrain_vit_to_ecvit.py`` does.
+        Their fused ``qkv`` bias is split into ``q_bias`` / ``v_bias`` (the
+        key bias is dropped, which is exact: it adds ``q . b_k`` to every
+        logit of a query, a constant the softmax removes), their layer
+        scales (``attn.gamma1`` / ``ffn.gamma2``) become ``gamma_1`` /
+        ``gamma_2``, and their class token, position embedding (fixed 2-D
+        sin-cos for MAE / MoCo v3, learnt for DINOv2) and DINOv2's mask token
+        are dropped, as ``tools/model_converters/mmpretrain_vit_to_ecvit.py``
+        does. ECViT's own fixed 1-D table replaces the position embedding.
         """
         own = [k for k in state_dict if k.startswith(prefix)]
         if not any(

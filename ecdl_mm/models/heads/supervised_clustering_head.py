@@ -36,6 +36,16 @@ class SupervisedClusteringHead(LinearClsHead):
     is valid (epoch 0) the loss is plain CE and ``loss_center`` is logged as
     0.
 
+    Without the hook the centres would never be set and the model would
+    silently train with CE alone. So in training mode each call of
+    :meth:`loss` requires the previous batch's :attr:`last_feats` to have
+    been consumed (reset to None, as the hook does after banking them): the
+    second training step of a run without the hook raises a
+    ``RuntimeError`` that names the missing ``ClassCenterHook``. This holds
+    under any runner (ours, mmpretrain's ``tools/train.py``, a custom loop);
+    code that banks the features itself must reset ``last_feats`` the same
+    way. In eval mode the features are not kept.
+
     Args:
         num_classes (int): Number of categories.
         in_channels (int): Number of channels of the pooled feature.
@@ -117,6 +127,15 @@ class SupervisedClusteringHead(LinearClsHead):
             dict[str, Tensor]: ``loss`` (CE), ``loss_center`` (already
             multiplied by lambda) and optional accuracies.
         """
+        if self.training and self.last_feats is not None:
+            raise RuntimeError(
+                'SupervisedClusteringHead: the features of the previous '
+                'training batch were never banked, so the class centres can '
+                'never be computed and the centre loss would stay 0 (plain '
+                'cross-entropy). ClassCenterHook is missing: add '
+                "custom_hooks = [dict(type='ClassCenterHook')] to the config "
+                '(code that banks the features itself must set '
+                'head.last_feats = None after reading them).')
         pre_logits = self.pre_logits(feats)
         losses = self._get_loss(self.fc(pre_logits), data_samples, **kwargs)
 
@@ -134,6 +153,7 @@ class SupervisedClusteringHead(LinearClsHead):
             # Epoch 0: no centres yet, plain cross-entropy.
             losses['loss_center'] = pre_logits.new_zeros(())
 
-        self.last_feats = pre_logits.detach()
-        self.last_labels = hard.detach().to(pre_logits.device).view(-1)
+        if self.training:
+            self.last_feats = pre_logits.detach()
+            self.last_labels = hard.detach().to(pre_logits.device).view(-1)
         return losses

@@ -19,8 +19,9 @@ Supported formats:
   ``mask_token``).
 - ``mae``: official MAE (FAIR) pre-training and fine-tuning checkpoints.
 - ``timm``: timm ``VisionTransformer`` state dicts.
-- ``mmpretrain``: mmpretrain ``VisionTransformer`` / ``MAEViT`` / ``BEiTViT``
-  checkpoints (classifier or MAE).
+- ``mmpretrain``: mmpretrain ``VisionTransformer`` / ``MAEViT`` /
+  ``MoCoV3ViT`` / ``BEiTViT`` checkpoints (classifier, MAE, MoCo v3, the
+  DINOv2 ``3rdparty`` files with layer scale and a ``mask_token``).
 
 Fused ``qkv`` biases are split into ``q_bias`` / ``v_bias``; dropping the key
 bias is exact (it adds the same value to every logit of a query, which the
@@ -230,6 +231,10 @@ def convert_mmpretrain_vit_state(sd: dict, prefix: str, report: dict,
                 new_sd[out + rest] = val
         elif name in ('cls_token', ):
             _drop(report, key, 'ECViT has no class token', warn=True)
+        elif name == 'mask_token':
+            # mmpretrain's DINOv2 files keep DINOv2's (untrained in the
+            # distilled ViT-S/B/L) iBOT mask token; ECMAE's lives in the neck.
+            _drop(report, key, 'DINOv2 mask token: not part of ECViT')
         elif name == 'pos_embed':
             _drop(
                 report,
