@@ -9,6 +9,9 @@ of any other layout. The table is printed and written as
 ``summary.json``.
 
     python benchmarks/run_all.py [--only data_pipeline machine] [--timeout 300]
+
+``bench_clustering_learning.py`` (a learning comparison, ~15 min) runs only
+when named: ``--only clustering_learning --timeout 1800``.
 """
 import argparse
 import glob
@@ -22,6 +25,9 @@ import time
 BENCH_DIR = osp.dirname(osp.abspath(__file__))
 RESULTS_DIR = osp.join(BENCH_DIR, 'results')
 
+
+# Not timings, and longer than --timeout: run only when named in --only.
+ON_REQUEST = ('bench_clustering_learning.py', )
 
 _BOOKKEEPING = {'threads', 'repeats', 'n_timings', 'rounds', 'seed'}
 
@@ -90,6 +96,8 @@ def main():
         wanted = {f'bench_{n}.py' if not n.startswith('bench_') else n
                   for n in args.only}
         scripts = [s for s in scripts if osp.basename(s) in wanted]
+    else:
+        scripts = [s for s in scripts if osp.basename(s) not in ON_REQUEST]
     os.makedirs(RESULTS_DIR, exist_ok=True)
     start = time.time()
     status = {}

@@ -21,7 +21,14 @@ class SupervisedClusteringHead(LinearClsHead):
     the ``fc_norm`` output of ECViT, the ``GlobalAveragePooling`` output
     after a ResNet or the ``avg_featmap`` / ``cls_token`` of mmpretrain's
     VisionTransformer) and ``lambda`` is the ``loss_weight`` of
-    ``center_loss``.
+    ``center_loss``. What the centre term does depends on its ``form`` (see
+    :class:`ClusterCenterLoss`): ``'proto'`` (prototype cross-entropy on
+    the cosine distances to the centres) pulls each feature towards its
+    class centre and pushes it from nearby wrong centres; ``'ecdl'``, the
+    released EC-DL term and the default (it ranked lesions better than
+    ``'proto'`` in ``benchmarks/bench_clustering_learning.py``), saturates
+    and moves only features whose own centre is about as far as the
+    farthest wrong one.
 
     The class centres live in the head as buffers, so checkpoints carry them
     and a resumed run continues exactly:
@@ -54,7 +61,7 @@ class SupervisedClusteringHead(LinearClsHead):
             Defaults to ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.
         center_loss (dict): Config of the centre loss.
             Defaults to ``dict(type='ClusterCenterLoss', temperature=0.07,
-            loss_weight=1.0)``.
+            loss_weight=1.0)``, i.e. the loss's default ``form``.
         topk (int | Tuple[int]): Top-k accuracy. Defaults to ``(1, )``.
         cal_acc (bool): Whether to calculate accuracy during training.
             Defaults to False.

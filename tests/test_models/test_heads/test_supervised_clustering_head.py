@@ -55,10 +55,11 @@ def samples(labels):
     return [DataSample().set_gt_label(int(y)) for y in labels]
 
 
-def python_reference(feats, centers, labels, tau=0.07):
-    """Per-sample Python version of the EC-DL release's centre loss: the
-    share of exp(d(f, c_y) / tau) in sum_k exp(d(f, c_k) / tau), with
-    d = 1 - cos, averaged over the batch."""
+def python_reference(feats, centers, labels, tau=0.07, form='proto'):
+    """Per-sample Python version of the centre loss: 'proto' is
+    -log softmax(-d/tau)_y, 'ecdl' the share of exp(+d_y/tau) in
+    sum_k exp(+d_k/tau) (DESIGN.md), d = 1 - cos."""
+    sign = -1. if form == 'proto' else 1.
     out = []
     for f, y in zip(feats.tolist(), labels):
         d = []
@@ -66,19 +67,25 @@ def python_reference(feats, centers, labels, tau=0.07):
             cos = sum(a * b for a, b in zip(f, c)) / (
                 math.sqrt(sum(a * a for a in f)) *
                 math.sqrt(sum(b * b for b in c)))
-            d.append(math.exp((1 - cos) / tau))
-        out.append(d[y] / sum(d))
+            d.append(math.exp(sign * (1 - cos) / tau))
+        share = d[y] / sum(d)
+        out.append(-math.log(share) if form == 'proto' else share)
     return sum(out) / len(out)
 
 
+@pytest.mark.parametrize('form', [None, 'proto'])
 @pytest.mark.parametrize('build, channels', [
     (tiny_resnet_classifier, 64),
     (tiny_vit_classifier, 32),
 ])
-def test_center_term_alone_sends_gradient_to_backbone(build, channels):
+def test_center_term_alone_sends_gradient_to_backbone(build, channels, form):
     torch.manual_seed(0)
     # CE switched off: any gradient in the backbone comes from the centres.
-    model = build(head_cfg(channels, ce_weight=0.0))
+    # form None: the loss's default ('ecdl').
+    center_loss = dict(type='ClusterCenterLoss')
+    if form is not None:
+        center_loss['form'] = form
+    model = build(head_cfg(channels, ce_weight=0.0, center_loss=center_loss))
     model.train()
     head = model.head
     inputs = torch.randn(6, 3, 32, 32)
@@ -90,7 +97,8 @@ def test_center_term_alone_sends_gradient_to_backbone(build, channels):
     assert losses['loss'].item() == 0
     feats = model.extract_feat(inputs, stage='pre_logits').detach()
     assert losses['loss_center'].item() == pytest.approx(
-        python_reference(feats, head.centers, labels), rel=1e-5)
+        python_reference(feats, head.centers, labels, form=form or 'ecdl'),
+        rel=1e-5)
 
     total = sum(losses.values())
     total.backward()
@@ -147,7 +155,6 @@ def test_label_smoothing_and_soft_scores():
     scores = torch.tensor([[.6, .4, 0.], [0., 1., 0.], [0., .2, .8],
                            [0., 1., 0.]])
     soft = [DataSample().set_gt_score(s) for s in scores]
-    head.last_feats = None  # banked, as ClassCenterHook does after a step
     out = head.loss(feats, soft)
     per = [
         python_reference(feats[0][i:i + 1], head.centers, [k])
