@@ -14,6 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
+from ecdl_mm.evaluation.report import (enable_lesion_report,
+                                       write_lesion_reports)
 from ecdl_mm.utils import check_config, setup_cpu_distributed
 
 
@@ -63,6 +65,11 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--report',
+        action='store_true',
+        help='also write report.html (tools/analysis/lesion_report.py) in '
+        'the LesionMetric out_dir (default <work-dir>/lesion_eval)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -145,6 +152,7 @@ def main():
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
     check_config(cfg, phase='test')
     setup_cpu_distributed(cfg)
+    report_dirs = enable_lesion_report(cfg) if args.report else []
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
@@ -156,6 +164,7 @@ def main():
             DumpResults(out_file_path=args.out))
 
     metrics = runner.test()
+    write_lesion_reports(report_dirs)
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
