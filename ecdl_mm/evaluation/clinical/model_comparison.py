@@ -165,7 +165,7 @@ def compare_models(preds: Sequence[LesionPredictions],
                     delong_ci_upper=d['ci_upper'])
             else:
                 cases, ca, cb = paired_outcomes(m, classes, ref.target,
-                                                 pa.pred, pb.pred)
+                                                pa.pred, pb.pred)
                 mc = mcnemar_test(ca[cases], cb[cases], exact_below)
                 row.update(
                     test=f'McNemar {mc["method"]}',
@@ -194,9 +194,22 @@ def compare_models(preds: Sequence[LesionPredictions],
 
 
 def paired_outcomes(metric: str, classes: Sequence[str],
-                     target: np.ndarray, pred_a: np.ndarray,
-                     pred_b: np.ndarray):
-    """The cases a rate is computed on and whether A and B are right."""
+                    target: np.ndarray, pred_a: np.ndarray,
+                    pred_b: np.ndarray):
+    """The cases a rate is computed on and whether A and B are right.
+
+    Args:
+        metric (str): ``accuracy``, ``sensitivity_<class>`` or
+            ``specificity_<class>``.
+        classes (Sequence[str]): Class names.
+        target (np.ndarray): True classes ``(N, )``.
+        pred_a (np.ndarray): Predictions of A ``(N, )``.
+        pred_b (np.ndarray): Predictions of B ``(N, )``.
+
+    Returns:
+        tuple: Bool ``(N, )`` arrays: the cases of the rate (all, the
+        positives or the negatives of the class), A right, B right.
+    """
     if metric == 'accuracy':
         return (np.ones(len(target), dtype=bool), pred_a == target,
                 pred_b == target)

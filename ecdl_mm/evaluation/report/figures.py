@@ -31,7 +31,7 @@ def roc_models(target: np.ndarray, scores: Dict[str, np.ndarray],
             ax.legend(loc='lower right', fontsize=8)
         else:
             ax.text(0.5, 0.5, 'no positives or no negatives', ha='center')
-        _roc_axes(ax, f'{cls} vs rest (n+={int(pos.sum())})')
+        _roc_axes(ax, f'{cls} vs rest ({int(pos.sum())} positives)')
     fig.tight_layout()
     return fig
 
@@ -74,9 +74,9 @@ def roc_with_readers(target: np.ndarray, scores: np.ndarray,
             fpr, tpr, _ = roc_curve(pos, scores[:, k])
             auc = roc_auc_score(pos, scores[:, k])
             ax.plot(fpr, tpr, color='#1f3a5f', linewidth=1.8)
-            title = f'{cls} vs rest (n+={int(pos.sum())}), AUC {auc:.3f}'
+            title = f'{cls} vs rest ({int(pos.sum())} pos.), AUC {auc:.3f}'
         else:
-            title = f'{cls} vs rest (n+={int(pos.sum())})'
+            title = f'{cls} vs rest ({int(pos.sum())} positives)'
         for reader_points in by_reader.values():
             ordered = sorted(reader_points,
                              key=lambda p: list(sessions).index(p['session']))

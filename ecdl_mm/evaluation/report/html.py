@@ -55,7 +55,8 @@ class Cell:
         value: Number, text or None.
         kind (str): ``'num'`` (``digits`` decimals), ``'p'`` (p-value,
             ``<0.001`` below that), ``'int'`` or ``'text'``.
-        ci (tuple, optional): ``(lower, upper)`` shown as ``v (lo-hi)``.
+        ci (tuple, optional): ``(lower, upper)`` shown as
+            ``v (lo to hi)``.
         key (list, optional): JSON path of ``value``.
         ci_keys (tuple, optional): JSON paths of the bounds.
         digits (int): Decimals of ``'num'``. Defaults to 3.
@@ -86,7 +87,9 @@ def fmt_number(value, kind: str = 'num', digits: int = 3) -> str:
         return str(value)
     if isinstance(value, float) and math.isinf(value):
         return '\u221e' if value > 0 else '-\u221e'
-    return f'{value:.{digits}f}'
+    text = f'{value:.{digits}f}'
+    # no '-0.000' for a tiny negative number
+    return text[1:] if text.startswith('-') and float(text) == 0 else text
 
 
 def _attr_num(v) -> str:
@@ -107,7 +110,7 @@ def _render_cell(c: Union[Cell, object]) -> str:
         attrs.append(f"data-key='{html.escape(json.dumps(c.key))}'")
     if c.ci is not None:
         lo, hi = c.ci
-        text += (f' ({fmt_number(lo, c.kind, c.digits)}\u2013'
+        text += (f' ({fmt_number(lo, c.kind, c.digits)} to '
                  f'{fmt_number(hi, c.kind, c.digits)})')
         attrs += [
             f'data-ci-lower="{_attr_num(lo)}"',

@@ -62,6 +62,62 @@ def _wide(rows, id_fields, metrics, json_name):
     return table
 
 
+def _summary(rep: HtmlReport, results: dict, level: float) -> None:
+    """Accuracy of readers and model per group and session, and the MRMC
+    accuracy comparison of the sessions."""
+    model_i = [r['metric'] for r in results['model']].index('accuracy')
+    groups = {(r['group'], r['session']): i
+              for i, r in enumerate(results['group_metrics'])
+              if r['metric'] == 'accuracy'}
+    rows = []
+    for i, r in enumerate(results['model_vs_readers']):
+        if r['versus'] != 'group' or r['metric'] != 'accuracy':
+            continue
+        g = groups[(r['name'], r['session'])]
+        gr = results['group_metrics'][g]
+        key, gkey = ['model_vs_readers', i], ['group_metrics', g]
+        rows.append([
+            r['name'], r['session'], gr['num_readers'],
+            Cell(gr['value'], key=gkey + ['value'],
+                 ci=(gr['ci_lower'], gr['ci_upper']),
+                 ci_keys=(gkey + ['ci_lower'], gkey + ['ci_upper'])),
+            Cell(r['model'], key=['model', model_i, 'value']),
+            Cell(r['difference'], key=key + ['difference'],
+                 ci=(r['ci_lower'], r['ci_upper']),
+                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            Cell(r['p_value'], 'p', key=key + ['p_value'],
+                 highlight=r['p_value'] < 0.05)
+        ])
+    rep.table([
+        'readers', 'session', 'n', f'readers accuracy ({level:.0%} CI)',
+        'model accuracy', f'model - readers ({level:.0%} CI)',
+        'p (McNemar, model vs consensus)'
+    ], rows, 'summary_accuracy', caption='Accuracy on the lesions read')
+    rows = []
+    for i, r in enumerate(results['mrmc']):
+        if r['fom'] != 'accuracy' or 'error' in r:
+            continue
+        key = ['mrmc', i]
+        rows.append([
+            r['group'], r['num_readers'],
+            Cell(r['reference'], key=key + ['reference']),
+            Cell(r['new'], key=key + ['new']),
+            Cell(r['difference'], key=key + ['difference'],
+                 ci=(r['ci_lower'], r['ci_upper']),
+                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            Cell(r['p_value'], 'p', key=key + ['p_value'],
+                 highlight=r['p_value'] < 0.05)
+        ])
+    if rows:
+        ref, new = results['compared_sessions']
+        rep.table([
+            'readers', 'n', ref, new, f'{new} - {ref} ({level:.0%} CI)',
+            'p (MRMC, random readers and cases)'
+        ], rows, 'summary_mrmc',
+                  caption=f'Accuracy {new} against {ref}: '
+                  'Obuchowski-Rockette, jackknife covariances, Hillis df')
+
+
 def build_reader_report(results: dict,
                         model: LesionPredictions,
                         reads: ReaderReads,
@@ -86,9 +142,16 @@ def build_reader_report(results: dict,
         f'{results["num_lesions"]} lesions, sessions: '
         f'{", ".join(results["sessions"])}')
 
-    rep.section('Inputs', 'inputs')
+    rep.section('Summary', 'summary')
     if note:
         rep.banner(note)
+    _summary(rep, results, level)
+    rep.figure(figure_png(reader_roc_figure(results, model, reads)),
+               'Model ROC curve per class (one-vs-rest) with every reader\'s '
+               'operating point: hollow = first session, filled = later; '
+               'arrows join a reader\'s sessions.')
+
+    rep.section('Inputs', 'inputs')
     rep.table(['item', 'value'], [
         ['model predictions', results['model_path']],
         ['readers file', results['readers_path']],
@@ -134,10 +197,6 @@ def build_reader_report(results: dict,
                     'group_metrics'), 'group_metrics',
               caption='Mean over the readers of each group '
               '(lesion-bootstrap CI)')
-    rep.figure(figure_png(reader_roc_figure(results, model, reads)),
-               'Model ROC curve per class (one-vs-rest) with every reader\'s '
-               'operating point: hollow = first session, filled = later; '
-               'arrows join a reader\'s sessions.')
 
     rep.section('Model against readers', 'model-vs-readers')
     rows = []

@@ -91,7 +91,7 @@ def check_page_against_json(page, doc, tables):
             assert shown == 'nan'
         else:
             assert float(shown) == value, (cell, value)
-        parts = re.fullmatch(r'(\S+)(?: \((\S+)\u2013(\S+)\))?',
+        parts = re.fullmatch(r'(\S+)(?: \((\S+) to (\S+)\))?',
                              cell['text'].strip())
         assert parts, cell['text']
         check_shown(parts.group(1), value)
@@ -210,10 +210,21 @@ def test_reader_study_cli(tmp_path, monkeypatch):
     page = parse(out / 'report.html')
     assert_offline(page)
     n = check_page_against_json(page, doc, [
-        'model', 'reader_metrics', 'group_metrics', 'model_vs_readers',
-        'session_comparison', 'mrmc', 'fleiss', 'cohen_0', 'cohen_1'
+        'summary_accuracy', 'summary_mrmc', 'model', 'reader_metrics',
+        'group_metrics', 'model_vs_readers', 'session_comparison', 'mrmc',
+        'fleiss', 'cohen_0', 'cohen_1'
     ])
-    assert n > 500
+    ran = [r for r in doc['mrmc'] if 'error' not in r]
+    assert n == (
+        4 * sum(r['versus'] == 'group' and r['metric'] == 'accuracy'
+                for r in doc['model_vs_readers']) +  # summary
+        4 * sum(r['fom'] == 'accuracy' for r in ran) +  # summary
+        1 + len(doc['class_counts']) +  # inputs
+        len(doc['model']) + len(doc['reader_metrics']) +
+        len(doc['group_metrics']) + 4 * len(doc['model_vs_readers']) +
+        4 * len(doc['session_comparison']) + 7 * len(ran) +
+        sum(len(a['fleiss']) + len(a['cohen_names'])**2
+            for a in doc['agreement']))
     assert 'SIMULATED readers' in open(out / 'report.html').read()
     mrmc_shown = [
         c for c in page.cells if c['table'] == 'mrmc' and 'data-key' in c
