@@ -16,6 +16,8 @@ from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook
+from ecdl_mm.evaluation.report import (enable_lesion_report,
+                                       write_lesion_reports)
 from ecdl_mm.utils import (check_checkpoint_paths, check_config,
                            missing_checkpoint_error, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
@@ -67,6 +69,11 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--report',
+        action='store_true',
+        help='also write report.html (tools/analysis/lesion_report.py) in '
+        'the LesionMetric out_dir (default <work-dir>/lesion_eval)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -150,6 +157,7 @@ def main():
     check_config(cfg, phase='test')
     check_checkpoint_paths(cfg, phase='test')
     setup_cpu_distributed(cfg)
+    report_dirs = enable_lesion_report(cfg) if args.report else []
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
@@ -163,6 +171,7 @@ def main():
             DumpResults(out_file_path=args.out))
 
     metrics = runner.test()
+    write_lesion_reports(report_dirs)
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)

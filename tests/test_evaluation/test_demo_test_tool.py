@@ -20,7 +20,7 @@ def test_test_tool_prints_both_levels_and_writes_outputs(
         str(tmp_path / 'wd'), '--cfg-options',
         f'test_dataloader.dataset.data_root={demo_root}',
         f'test_evaluator.0.out_dir={out_dir}',
-        'test_evaluator.0.bootstrap_rounds=50'
+        'test_evaluator.0.bootstrap_rounds=50', '--report'
     ])
     log = proc.stdout + proc.stderr
     assert 'metric' in log and 'lesion/accuracy:' in log
@@ -45,3 +45,14 @@ def test_test_tool_prints_both_levels_and_writes_outputs(
     assert metrics['lesion/accuracy'] == (
         lesions['pred_label'] == lesions['gt_label']).mean()
     assert metrics['lesion/num_lesions'] == 20
+    # --report: the self-contained HTML report beside the files it reads
+    report = open(osp.join(out_dir, 'report.html'), encoding='utf-8').read()
+    assert 'lesion report: ' + osp.join(out_dir, 'report.html') in log
+    assert '<script' not in report
+    assert 'src="http' not in report and 'href="http' not in report
+    # the accuracy cell, keyed to metrics.json (quotes HTML-escaped)
+    key = '[&quot;metrics&quot;, &quot;lesion/accuracy&quot;]'
+    assert (f'data-value="{metrics["lesion/accuracy"]!r}" '
+            f"data-key='{key}'") in report
+    assert report.count('data:image/jpeg;base64,') == min(
+        12, (lesions['pred_label'] != lesions['gt_label']).sum())

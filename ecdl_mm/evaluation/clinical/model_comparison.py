@@ -1,0 +1,220 @@
+"""Paired lesion-level comparison of models evaluated on the same lesions."""
+import itertools
+from collections import OrderedDict
+from typing import Dict, List, Sequence
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from ..metrics.lesion_metric import weighted_auc
+from ..stats import (bootstrap_multiplicities, mcnemar_test,
+                     paired_auc_tests, percentile_interval, weighted_rates)
+from .predictions import LesionPredictions, align_predictions
+
+
+def metric_names(classes: Sequence[str]) -> List[str]:
+    """Metrics compared: accuracy, per-class sensitivity, specificity and
+    one-vs-rest AUC, macro AUC."""
+    return (['accuracy'] + [f'sensitivity_{c}' for c in classes] +
+            [f'specificity_{c}' for c in classes] +
+            [f'auc_{c}' for c in classes] + ['auc_macro'])
+
+
+def point_metrics(p: LesionPredictions) -> 'OrderedDict[str, float]':
+    """Accuracy, per-class sensitivity / specificity / AUC and macro AUC
+    (NaN where a class has no positives or no negatives)."""
+    out = OrderedDict(accuracy=float(np.mean(p.pred == p.target)))
+    aucs = []
+    for k, c in enumerate(p.classes):
+        pos = p.target == k
+        said = p.pred == k
+        out[f'sensitivity_{c}'] = float(said[pos].mean()) if pos.any() \
+            else float('nan')
+        out[f'specificity_{c}'] = float((~said[~pos]).mean()) \
+            if (~pos).any() else float('nan')
+    for k, c in enumerate(p.classes):
+        pos = p.target == k
+        auc = (roc_auc_score(pos, p.scores[:, k])
+               if 0 < pos.sum() < len(pos) else float('nan'))
+        out[f'auc_{c}'] = float(auc)
+        aucs.append(auc)
+    out['auc_macro'] = float(np.nanmean(aucs)) \
+        if not np.all(np.isnan(aucs)) else float('nan')
+    return out
+
+
+def bootstrap_metrics(preds: Sequence[LesionPredictions], rounds: int,
+                      seed: int) -> List[Dict[str, np.ndarray]]:
+    """Every metric of :func:`metric_names` for each model on the same
+    lesion-bootstrap resamples (paired).
+
+    Returns:
+        list: Per model, metric name to ``(rounds, )`` values; NaN where a
+        resample has no positives (negatives) of a class.
+    """
+    ref = preds[0]
+    num_c = len(ref.classes)
+    onehot = np.eye(num_c, dtype=bool)[ref.target]
+    defined = [0 < onehot[:, k].sum() < len(ref.target) for k in range(num_c)]
+    chunks = [{} for _ in preds]
+    for w in bootstrap_multiplicities(len(ref.target), rounds, seed):
+        for p, store in zip(preds, chunks):
+            rates = weighted_rates(p.pred, p.target, w, num_c)
+            store.setdefault('accuracy', []).append(rates['accuracy'])
+            aucs = np.stack([
+                weighted_auc(p.scores[:, k], onehot[:, k], w)
+                for k in range(num_c)
+            ], axis=1)
+            for k, c in enumerate(p.classes):
+                store.setdefault(f'sensitivity_{c}',
+                                 []).append(rates['sensitivity'][:, k])
+                store.setdefault(f'specificity_{c}',
+                                 []).append(rates['specificity'][:, k])
+                store.setdefault(f'auc_{c}', []).append(aucs[:, k])
+            # the macro AUC of a resample averages the classes defined on
+            # the full sample; a resample missing one of them is left out
+            store.setdefault('auc_macro', []).append(
+                aucs[:, defined].mean(1) if any(defined) else np.full(
+                    len(w), np.nan))
+    return [{k: np.concatenate(v) for k, v in s.items()} for s in chunks]
+
+
+def compare_models(preds: Sequence[LesionPredictions],
+                   names: Sequence[str],
+                   bootstrap_rounds: int = 2000,
+                   seed: int = 0,
+                   ci_level: float = 0.95,
+                   exact_below: int = 25) -> Dict[str, object]:
+    """Paired comparison of every pair of models on the same lesions.
+
+    AUCs (per class one-vs-rest and macro) are compared with DeLong's test;
+    accuracy and per-class sensitivity and specificity with McNemar's test
+    (exact binomial below ``exact_below`` discordant lesions). Every value
+    and every difference gets a paired lesion-bootstrap percentile
+    interval. Differences are ``model_a - model_b``, ``a`` the earlier of
+    the pair in ``preds``. p-values are not adjusted for multiplicity.
+
+    Args:
+        preds (Sequence[LesionPredictions]): Two or more models.
+        names (Sequence[str]): Their display names (unique).
+        bootstrap_rounds (int): Lesion-bootstrap resamples.
+            Defaults to 2000.
+        seed (int): Bootstrap seed. Defaults to 0.
+        ci_level (float): Interval level. Defaults to 0.95.
+        exact_below (int): McNemar exact-test threshold. Defaults to 25.
+
+    Returns:
+        dict: JSON-ready: ``classes``, ``models`` (name, path),
+        ``num_lesions``, ``class_counts``, ``settings``, ``model_metrics``
+        (one row per model and metric) and ``comparisons`` (one row per pair
+        and metric).
+    """
+    if len(preds) < 2:
+        raise ValueError(f'compare_models needs >= 2 models, got '
+                         f'{len(preds)}')
+    if len(names) != len(preds) or len(set(names)) != len(names):
+        raise ValueError(f'names={list(names)!r} must be {len(preds)} '
+                         'unique names')
+    if bootstrap_rounds < 1:
+        raise ValueError(f'bootstrap_rounds={bootstrap_rounds!r} must be '
+                         '>= 1')
+    preds = align_predictions(preds, names)
+    ref = preds[0]
+    classes = ref.classes
+    metrics = metric_names(classes)
+    points = [point_metrics(p) for p in preds]
+    boots = bootstrap_metrics(preds, bootstrap_rounds, seed)
+
+    model_rows = []
+    for name, pt, bt in zip(names, points, boots):
+        for m in metrics:
+            lo, hi = percentile_interval(bt[m], ci_level)
+            model_rows.append(
+                OrderedDict(
+                    model=name, metric=m, value=pt[m], ci_lower=lo,
+                    ci_upper=hi))
+
+    comparisons = []
+    num_c = len(classes)
+    for ia, ib in itertools.combinations(range(len(preds)), 2):
+        pa, pb = preds[ia], preds[ib]
+        delong = paired_auc_tests(ref.target, pa.scores, pb.scores, num_c,
+                                  ci_level)
+        for m in metrics:
+            lo, hi = percentile_interval(boots[ia][m] - boots[ib][m],
+                                         ci_level)
+            row = OrderedDict(
+                model_a=names[ia],
+                model_b=names[ib],
+                metric=m,
+                value_a=points[ia][m],
+                value_b=points[ib][m],
+                difference=points[ia][m] - points[ib][m],
+                ci_lower=lo,
+                ci_upper=hi)
+            if m.startswith('auc_'):
+                key = ('macro' if m == 'auc_macro' else str(
+                    classes.index(m[len('auc_'):])))
+                d = delong[key]
+                row.update(
+                    test='DeLong',
+                    statistic=d['z'],
+                    p_value=d['p_value'],
+                    delong_se=d['se'],
+                    delong_ci_lower=d['ci_lower'],
+                    delong_ci_upper=d['ci_upper'])
+            else:
+                cases, ca, cb = paired_outcomes(m, classes, ref.target,
+                                                pa.pred, pb.pred)
+                mc = mcnemar_test(ca[cases], cb[cases], exact_below)
+                row.update(
+                    test=f'McNemar {mc["method"]}',
+                    statistic=mc['statistic'],
+                    p_value=mc['p_value'],
+                    n=mc['n'],
+                    a_only=mc['a_only'],
+                    b_only=mc['b_only'])
+            comparisons.append(row)
+
+    return OrderedDict(
+        classes=list(classes),
+        models=[dict(name=n, path=p.path) for n, p in zip(names, preds)],
+        num_lesions=len(ref.lesion_ids),
+        class_counts={
+            c: int((ref.target == k).sum())
+            for k, c in enumerate(classes)
+        },
+        settings=dict(
+            bootstrap_rounds=bootstrap_rounds,
+            seed=seed,
+            ci_level=ci_level,
+            mcnemar_exact_below=exact_below),
+        model_metrics=model_rows,
+        comparisons=comparisons)
+
+
+def paired_outcomes(metric: str, classes: Sequence[str],
+                    target: np.ndarray, pred_a: np.ndarray,
+                    pred_b: np.ndarray):
+    """The cases a rate is computed on and whether A and B are right.
+
+    Args:
+        metric (str): ``accuracy``, ``sensitivity_<class>`` or
+            ``specificity_<class>``.
+        classes (Sequence[str]): Class names.
+        target (np.ndarray): True classes ``(N, )``.
+        pred_a (np.ndarray): Predictions of A ``(N, )``.
+        pred_b (np.ndarray): Predictions of B ``(N, )``.
+
+    Returns:
+        tuple: Bool ``(N, )`` arrays: the cases of the rate (all, the
+        positives or the negatives of the class), A right, B right.
+    """
+    if metric == 'accuracy':
+        return (np.ones(len(target), dtype=bool), pred_a == target,
+                pred_b == target)
+    kind, cls = metric.split('_', 1)
+    k = list(classes).index(cls)
+    if kind == 'sensitivity':
+        return target == k, pred_a == k, pred_b == k
+    return target != k, pred_a != k, pred_b != k

@@ -1,0 +1,245 @@
+"""The CLIs of tools/analysis (run in-process) and their HTML reports: every
+number a report shows equals the JSON the same run writes."""
+import json
+import math
+import os.path as osp
+import re
+import runpy
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import CLASSES, LESION_COLUMNS
+from PIL import Image
+from test_reader_study import make_study
+
+from ecdl_mm.evaluation import LesionMetric
+from ecdl_mm.evaluation.clinical import (compare_models, jsonable,
+                                         load_lesion_predictions,
+                                         load_readers, run_reader_study)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+
+
+class Page(HTMLParser):
+    """Tables (id -> keyed cells), tags and every src / href."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.links, self.cells, self.tables = set(), [], [], []
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add(tag)
+        if tag == 'table':
+            self.tables.append(attrs.get('id'))
+        for name in ('src', 'href'):
+            if name in attrs:
+                self.links.append(attrs[name])
+        if tag == 'td' and 'data-value' in attrs:
+            self._cell = dict(attrs, text='', table=self.tables[-1])
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell['text'] += data
+
+    def handle_endtag(self, tag):
+        if tag == 'td' and self._cell is not None:
+            self.cells.append(self._cell)
+            self._cell = None
+
+
+def parse(path):
+    page = Page()
+    with open(path, encoding='utf-8') as f:
+        page.feed(f.read())
+    return page
+
+
+def lookup(doc, key):
+    for k in key:
+        doc = doc[k]
+    return doc
+
+
+def check_shown(text, value):
+    """The text shows ``value`` (None = NaN) rounded as displayed."""
+    if value is None:
+        assert text == '\u2013'
+    elif text == '<0.001':
+        assert value < 0.001
+    else:
+        decimals = len(text.split('.')[1]) if '.' in text else 0
+        assert abs(float(text) - value) <= 0.5 * 10**-decimals + 1e-12, (
+            text, value)
+
+
+def check_page_against_json(page, doc, tables):
+    """Every keyed cell equals the JSON; returns the number checked."""
+    assert set(tables) <= set(page.tables), set(tables) - set(page.tables)
+    checked = 0
+    for cell in page.cells:
+        if 'data-key' not in cell:
+            continue
+        value = lookup(doc, json.loads(cell['data-key']))
+        shown = cell['data-value']
+        if value is None:
+            assert shown == 'nan'
+        else:
+            assert float(shown) == value, (cell, value)
+        parts = re.fullmatch(r'(\S+)(?: \((\S+) to (\S+)\))?',
+                             cell['text'].strip())
+        assert parts, cell['text']
+        check_shown(parts.group(1), value)
+        if 'data-ci-lower-key' in cell:
+            for attr, group in (('lower', 2), ('upper', 3)):
+                bound = lookup(doc, json.loads(cell[f'data-ci-{attr}-key']))
+                check_shown(parts.group(group), bound)
+                if bound is not None:
+                    assert float(cell[f'data-ci-{attr}']) == bound
+        checked += 1
+    return checked
+
+
+def assert_offline(page):
+    assert not page.tags & {'script', 'link', 'iframe', 'object'}
+    assert page.links and all(
+        link.startswith(('data:image/png;base64,', 'data:image/jpeg;base64,',
+                         '#')) for link in page.links), page.links
+
+
+def run_cli(monkeypatch, script, *args):
+    monkeypatch.setattr(sys, 'argv', [script] + [str(a) for a in args])
+    runpy.run_path(osp.join(REPO, script), run_name='__main__')
+
+
+def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    out_dir = tmp_path / 'lesion_eval'
+    results = []
+    for i in range(18):
+        label = i % 3
+        for j in range(1 + i % 2):
+            path = tmp_path / f'L{i}_{j}.jpg'
+            if i != 5:  # lesion 5's image is missing on disk
+                Image.fromarray(
+                    rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(
+                        path)
+            logits = rng.normal(size=3) + 1.0 * np.eye(3)[label]
+            results.append(
+                dict(
+                    score=np.exp(logits) / np.exp(logits).sum(),
+                    gt_label=label,
+                    lesion_id=f'L{i}',
+                    patient_id=f'P{i}',
+                    img_path=str(path)))
+    LesionMetric(bootstrap_rounds=30, out_dir=str(out_dir),
+                 classes=CLASSES).compute_metrics(results)
+    lesions = pd.read_csv(out_dir / 'lesion_predictions.csv')
+    # the synthetic files of the other tests have exactly these columns
+    assert list(lesions.columns) == LESION_COLUMNS
+
+    run_cli(monkeypatch, 'tools/analysis/lesion_report.py', out_dir,
+            '--max-gallery', 20)
+    page = parse(out_dir / 'report.html')
+    assert_offline(page)
+    doc = json.load(open(out_dir / 'metrics.json'))
+    n = check_page_against_json(
+        page, doc, ['summary', 'per_class_lesion', 'per_class_image',
+                    'confusion_lesion', 'confusion_image'])
+    # 8 summary x 2 levels + 2 x 3 classes x 6 rates + 2 x 9 + 2 counts
+    assert n == 16 + 36 + 18 + 2
+    wrong = lesions[lesions.pred_label != lesions.gt_label]
+    thumbs = [x for x in page.links if x.startswith('data:image/jpeg')]
+    expected = sum(1 + int(lid[1:]) % 2 for lid in wrong.lesion_id
+                   if lid != 'L5')
+    assert len(thumbs) == expected
+    html = open(out_dir / 'report.html').read()
+    assert (f'{len(wrong)} of 18 lesions are misclassified' in html)
+    if 'L5' in set(wrong.lesion_id):
+        assert 'image not readable' in html
+
+
+def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
+    out = tmp_path / 'cmp'
+    run_cli(monkeypatch, 'tools/analysis/compare_models.py', *three_models,
+            '--names', 'A', 'B', 'C', '--out-dir', out,
+            '--bootstrap-rounds', 100)
+    doc = json.load(open(out / 'comparison.json'))
+    ref = compare_models([load_lesion_predictions(f) for f in three_models],
+                         ['A', 'B', 'C'], bootstrap_rounds=100)
+    assert doc == jsonable(ref)
+    assert len(pd.read_csv(out / 'comparison.csv')) == 33
+    assert osp.getsize(out / 'auc_differences.png') > 0
+    page = parse(out / 'report.html')
+    assert_offline(page)
+    assert check_page_against_json(
+        page, doc, ['model_metrics', 'comparisons', 'class_counts']) == (
+            3 * 11 + 33 * 4 + 3)
+    assert 'A - B' in capsys.readouterr().out
+
+    short = pd.read_csv(three_models[1]).iloc[:-3]
+    short.to_csv(tmp_path / 'short.csv', index=False)
+    with pytest.raises(SystemExit) as exc:
+        run_cli(monkeypatch, 'tools/analysis/compare_models.py',
+                three_models[0], tmp_path / 'short.csv', '--out-dir', out)
+    msg = str(exc.value)
+    assert msg.startswith('error: ') and '\n' not in msg
+    assert "lacks 3 lesion(s) of" in msg and "'L057', 'L058', 'L059'" in msg
+
+
+def test_reader_study_cli(tmp_path, monkeypatch):
+    model_csv, readers_csv, df, _ = make_study(tmp_path)
+    out = tmp_path / 'rs'
+    run_cli(monkeypatch, 'tools/analysis/reader_study.py', '--model',
+            model_csv, '--readers', readers_csv, '--out-dir', out,
+            '--bootstrap-rounds', 50, '--note', 'SIMULATED readers')
+    doc = json.load(open(out / 'reader_study.json'))
+    model = load_lesion_predictions(model_csv)
+    ref = run_reader_study(model, load_readers(readers_csv, model),
+                           bootstrap_rounds=50)
+    assert doc == jsonable(ref)
+    for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
+                 'session_comparison', 'mrmc'):
+        assert len(pd.read_csv(out / f'{name}.csv')) == len(doc[name])
+    assert osp.getsize(out / 'roc_readers.png') > 0
+    page = parse(out / 'report.html')
+    assert_offline(page)
+    n = check_page_against_json(page, doc, [
+        'summary_accuracy', 'summary_mrmc', 'model', 'reader_metrics',
+        'group_metrics', 'model_vs_readers', 'session_comparison', 'mrmc',
+        'fleiss', 'cohen_0', 'cohen_1'
+    ])
+    ran = [r for r in doc['mrmc'] if 'error' not in r]
+    assert n == (
+        4 * sum(r['versus'] == 'group' and r['metric'] == 'accuracy'
+                for r in doc['model_vs_readers']) +  # summary
+        4 * sum(r['fom'] == 'accuracy' for r in ran) +  # summary
+        1 + len(doc['class_counts']) +  # inputs
+        len(doc['model']) + len(doc['reader_metrics']) +
+        len(doc['group_metrics']) + 4 * len(doc['model_vs_readers']) +
+        4 * len(doc['session_comparison']) + 7 * len(ran) +
+        sum(len(a['fleiss']) + len(a['cohen_names'])**2
+            for a in doc['agreement']))
+    assert 'SIMULATED readers' in open(out / 'report.html').read()
+    mrmc_shown = [
+        c for c in page.cells if c['table'] == 'mrmc' and 'data-key' in c
+    ]
+    assert len(mrmc_shown) == 7 * sum('error' not in r for r in doc['mrmc'])
+    assert not any(math.isnan(r['p_value']) for r in doc['mrmc']
+                   if 'error' not in r)
+
+    bad = df.copy()
+    bad.loc[0, 'diagnosis'] = 'polyp'
+    bad.to_csv(tmp_path / 'bad.csv', index=False)
+    with pytest.raises(SystemExit) as exc:
+        run_cli(monkeypatch, 'tools/analysis/reader_study.py', '--model',
+                model_csv, '--readers', tmp_path / 'bad.csv', '--out-dir',
+                out)
+    assert str(exc.value) == (
+        f"error: {tmp_path / 'bad.csv'} line 2: unknown class name 'polyp' "
+        'in diagnosis (classes: adenomas, invasive_cancer, non-neoplastic)')

@@ -1,0 +1,101 @@
+# Reader study: endoscopists against the model, unassisted against assisted
+# reading (multi-reader multi-case), agreement between readers:
+#
+#   python tools/analysis/reader_study.py --model lesion_predictions.csv \
+#       --readers readers.csv --out-dir DIR [--sessions unassisted assisted]
+#
+# readers.csv: reader_id, group, session, lesion_id, diagnosis (a class
+# name), optional confidence (higher = surer); one row per reader, session
+# and lesion, every reader reading the same lesions in every session.
+# Writes DIR/reader_study.json, reader_metrics.csv, group_metrics.csv,
+# model_vs_readers.csv, session_comparison.csv, mrmc.csv, roc_readers.png
+# and report.html.
+import argparse
+import os
+import os.path as osp
+import sys
+
+import ecdl_mm  # noqa: F401
+from ecdl_mm.evaluation.clinical import (StudyDataError,
+                                         load_lesion_predictions,
+                                         load_readers, run_reader_study,
+                                         save_csv, save_json)
+from ecdl_mm.evaluation.report import (build_reader_report, figure_png,
+                                       reader_roc_figure)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='reader study analysis')
+    parser.add_argument(
+        '--model', required=True, help="the model's lesion_predictions.csv")
+    parser.add_argument('--readers', required=True, help='readers CSV')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument(
+        '--sessions', nargs=2, metavar=('REFERENCE', 'NEW'),
+        help='sessions to compare (default: unassisted assisted when the '
+        'file has exactly those two)')
+    parser.add_argument(
+        '--foms', nargs='+',
+        choices=['accuracy', 'sensitivity', 'specificity', 'auc'],
+        help='MRMC figures of merit (default: all; auc needs confidence)')
+    parser.add_argument('--bootstrap-rounds', type=int, default=2000)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--ci-level', type=float, default=0.95)
+    parser.add_argument('--exact-below', type=int, default=25)
+    parser.add_argument('--title', default='Reader study')
+    parser.add_argument(
+        '--note', help='banner on the report, e.g. "simulated readers"')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    try:
+        model = load_lesion_predictions(args.model)
+        reads = load_readers(args.readers, model)
+        results = run_reader_study(model, reads, args.sessions, args.foms,
+                                   args.bootstrap_rounds, args.seed,
+                                   args.ci_level, args.exact_below)
+    except StudyDataError as e:
+        sys.exit(f'error: {e}')
+    out = args.out_dir
+    os.makedirs(out, exist_ok=True)
+    save_json(results, osp.join(out, 'reader_study.json'))
+    for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
+                 'session_comparison', 'mrmc'):
+        save_csv(results[name], osp.join(out, f'{name}.csv'))
+    with open(osp.join(out, 'roc_readers.png'), 'wb') as f:
+        f.write(figure_png(reader_roc_figure(results, model, reads)))
+    build_reader_report(results, model, reads, args.title,
+                        args.note).save(osp.join(out, 'report.html'))
+
+    print(f'{len(reads.readers)} readers, {results["num_lesions"]} lesions, '
+          f'sessions {", ".join(reads.sessions)}')
+    acc = [r for r in results['model'] if r['metric'] == 'accuracy'][0]
+    print(f'model accuracy {acc["value"]:.3f} '
+          f'[{acc["ci_lower"]:.3f}, {acc["ci_upper"]:.3f}]')
+    for r in results['group_metrics']:
+        if r['metric'] == 'accuracy':
+            print(f'{r["group"]:<14}{r["session"]:<14}accuracy '
+                  f'{r["value"]:.3f} [{r["ci_lower"]:.3f}, '
+                  f'{r["ci_upper"]:.3f}]')
+    for r in results['mrmc']:
+        if 'error' in r:
+            print(f'MRMC {r["group"]:<14}{r["fom"]:<30}not run: '
+                  f'{r["error"]}')
+            continue
+        print(f'MRMC {r["group"]:<14}{r["fom"]:<30}'
+              f'{r["reference"]:.3f} -> {r["new"]:.3f} '
+              f'diff {r["difference"]:+.3f} [{r["ci_lower"]:.3f}, '
+              f'{r["ci_upper"]:.3f}] F={r["f"]:.2f} '
+              f'ddf={r["df2"]:.1f} p={r["p_value"]:.4f}')
+    for a in results['agreement']:
+        for f in a['fleiss']:
+            print(f'Fleiss kappa {a["session"]:<14}{f["group"]:<14}'
+                  f'{f["kappa"]:.3f}')
+    print(f'wrote reader_study.json, CSVs, roc_readers.png, report.html to '
+          f'{out}')
+
+
+if __name__ == '__main__':
+    main()
