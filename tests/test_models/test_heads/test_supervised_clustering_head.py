@@ -55,7 +55,7 @@ def samples(labels):
     return [DataSample().set_gt_label(int(y)) for y in labels]
 
 
-def python_reference(feats, centers, labels, tau=0.07, form='proto'):
+def python_reference(feats, centers, labels, tau=0.07, form='ecdl'):
     """Per-sample Python version of the centre loss: 'proto' is
     -log softmax(-d/tau)_y, 'ecdl' the share of exp(+d_y/tau) in
     sum_k exp(+d_k/tau) (DESIGN.md), d = 1 - cos."""
@@ -155,6 +155,7 @@ def test_label_smoothing_and_soft_scores():
     scores = torch.tensor([[.6, .4, 0.], [0., 1., 0.], [0., .2, .8],
                            [0., 1., 0.]])
     soft = [DataSample().set_gt_score(s) for s in scores]
+    head.last_feats = None  # banked, as ClassCenterHook does
     out = head.loss(feats, soft)
     per = [
         python_reference(feats[0][i:i + 1], head.centers, [k])
