@@ -16,6 +16,7 @@ full traceback back. Any other exception is a bug and keeps its traceback.
 """
 import os.path as osp
 import sys
+import warnings
 from typing import Callable, List, Optional
 
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
@@ -39,6 +40,12 @@ def one_line(err: BaseException) -> str:
     return ' '.join([head, '; '.join(items)]) if items else head
 
 
+def _warning_to_stdout(message, category, filename, lineno, file=None,
+                       line=None):
+    sys.stdout.write(
+        warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def run_cli(main: Callable, argv: Optional[List[str]] = None):
     """Run ``main()``; a user mistake becomes one stderr line and exit 2.
 
@@ -56,6 +63,9 @@ def run_cli(main: Callable, argv: Optional[List[str]] = None):
     debug = '--debug' in argv[1:]
     while '--debug' in argv[1:]:
         argv.remove('--debug')
+    # Python warnings go to stdout beside mmengine's log, so that stderr
+    # carries only the error line of a user mistake.
+    warnings.showwarning = _warning_to_stdout
     try:
         return main()
     except USER_ERRORS as err:
