@@ -50,7 +50,8 @@ def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     # as the mean of the per-image probabilities, scored by scikit-learn.
     sheet = pd.read_excel(
         f'{demo_root}/dataset_divide.xlsx', sheet_name='demo_test')
-    truth = dict(zip(sheet['lesion_index'].astype(str), sheet['class_index']))
+    truth = dict(zip(f'{cohort}/' + sheet['lesion_index'].astype(str),
+                     sheet['class_index']))
     images = pd.read_csv(
         out / 'lesion_eval' / 'image_predictions.csv',
         dtype={'lesion_id': str})
