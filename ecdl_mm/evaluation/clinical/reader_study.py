@@ -415,15 +415,31 @@ def run_reader_study(model: LesionPredictions,
                         ci_lower=lo,
                         ci_upper=hi))
 
+    def paired(metric, pred_a, pred_b, boot_diff, only, against=''):
+        """McNemar on the paired lesions and the bootstrap interval of the
+        difference: the fields every paired row shares."""
+        cases, right_a, right_b = paired_outcomes(metric, classes, target,
+                                                  pred_a, pred_b)
+        mc = mcnemar_test(right_a[cases], right_b[cases], exact_below)
+        lo, hi = percentile_interval(boot_diff, ci_level)
+        fields = OrderedDict(
+            ci_lower=lo,
+            ci_upper=hi,
+            test=f'McNemar {mc["method"]}{against}',
+            statistic=mc['statistic'],
+            p_value=mc['p_value'])
+        fields[only[0]], fields[only[1]] = mc['a_only'], mc['b_only']
+        return fields, cases, right_b
+
     # ---- model against readers and groups ------------------------------ #
+    vs_only = ('model_only', 'readers_only')
     vs_rows = []
     for (s, j) in parts:
         for metric in metrics:
-            cases, right_m, right_r = paired_outcomes(
-                metric, classes, target, m.pred, reads.diagnosis[s, j])
-            mc = mcnemar_test(right_m[cases], right_r[cases], exact_below)
-            lo, hi = percentile_interval(
-                boot_model[metric] - boot_reader[(s, j)][metric], ci_level)
+            fields, _, _ = paired(
+                metric, m.pred, reads.diagnosis[s, j],
+                boot_model[metric] - boot_reader[(s, j)][metric], vs_only)
+            rv = reader_values[(s, j, metric)]
             vs_rows.append(
                 OrderedDict(
                     versus='reader',
@@ -431,16 +447,9 @@ def run_reader_study(model: LesionPredictions,
                     session=reads.sessions[s],
                     metric=metric,
                     model=model_values[metric],
-                    readers=reader_values[(s, j, metric)],
-                    difference=(model_values[metric] -
-                                reader_values[(s, j, metric)]),
-                    ci_lower=lo,
-                    ci_upper=hi,
-                    test=f'McNemar {mc["method"]}',
-                    statistic=mc['statistic'],
-                    p_value=mc['p_value'],
-                    model_only=mc['a_only'],
-                    readers_only=mc['b_only']))
+                    readers=rv,
+                    difference=model_values[metric] - rv,
+                    **fields))
     for g, js in members.items():
         for s in range(len(reads.sessions)):
             js_s = [j for j in js if (s, j) in boot_reader]
@@ -450,13 +459,10 @@ def run_reader_study(model: LesionPredictions,
                     if reads.confidence is not None else None)
             cons, tied = consensus(reads.diagnosis[s, js_s], conf, num_c)
             for metric in metrics:
-                cases, right_m, right_c = paired_outcomes(
-                    metric, classes, target, m.pred, cons)
-                mc = mcnemar_test(right_m[cases], right_c[cases],
-                                  exact_below)
-                lo, hi = percentile_interval(
+                fields, cases, right_c = paired(
+                    metric, m.pred, cons,
                     boot_model[metric] - group_boot[(g, s, metric)],
-                    ci_level)
+                    vs_only, against=' vs consensus')
                 gv = group_values[(g, s, metric)]
                 vs_rows.append(
                     OrderedDict(
@@ -467,13 +473,7 @@ def run_reader_study(model: LesionPredictions,
                         model=model_values[metric],
                         readers=gv,
                         difference=model_values[metric] - gv,
-                        ci_lower=lo,
-                        ci_upper=hi,
-                        test=f'McNemar {mc["method"]} vs consensus',
-                        statistic=mc['statistic'],
-                        p_value=mc['p_value'],
-                        model_only=mc['a_only'],
-                        readers_only=mc['b_only'],
+                        **fields,
                         consensus_value=float(right_c[cases].mean())
                         if cases.any() else float('nan'),
                         consensus_ties=tied))
@@ -484,14 +484,11 @@ def run_reader_study(model: LesionPredictions,
         s0, s1 = (reads.sessions.index(x) for x in pair)
         for j, reader in enumerate(reads.readers):
             for metric in metrics:
-                cases, right_new, right_ref = paired_outcomes(
-                    metric, classes, target, reads.diagnosis[s1, j],
-                    reads.diagnosis[s0, j])
-                mc = mcnemar_test(right_new[cases], right_ref[cases],
-                                  exact_below)
-                lo, hi = percentile_interval(
+                fields, _, _ = paired(
+                    metric, reads.diagnosis[s1, j], reads.diagnosis[s0, j],
                     boot_reader[(s1, j)][metric] -
-                    boot_reader[(s0, j)][metric], ci_level)
+                    boot_reader[(s0, j)][metric],
+                    ('new_only', 'reference_only'))
                 v0 = reader_values[(s0, j, metric)]
                 v1 = reader_values[(s1, j, metric)]
                 session_rows.append(
@@ -502,13 +499,7 @@ def run_reader_study(model: LesionPredictions,
                         reference=v0,
                         new=v1,
                         difference=v1 - v0,
-                        ci_lower=lo,
-                        ci_upper=hi,
-                        test=f'McNemar {mc["method"]}',
-                        statistic=mc['statistic'],
-                        p_value=mc['p_value'],
-                        new_only=mc['a_only'],
-                        reference_only=mc['b_only']))
+                        **fields))
         for g, js in members.items():
             for fom_kind, k in foms:
                 mrmc_rows.append(
