@@ -50,25 +50,16 @@ train_dataloader = dict(
         oversample_thr=0.5,
         dataset={{_base_.train_dataloader.dataset}}))
 
-lr = 1e-3
+# The release's schedule (warm-up from lr 1e-6, cosine to 1e-6), shortened.
 max_epochs = 30
 warmup_epochs = 2
 param_scheduler = [
+    dict(_base_.param_scheduler[0], end=warmup_epochs),
     dict(
-        type='LinearLR',
-        start_factor=1e-6 / lr,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
+        _base_.param_scheduler[1],
         T_max=max_epochs - warmup_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
         begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True),
+        end=max_epochs),
 ]
 # No validation (no validation sheet in the demo).
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs)

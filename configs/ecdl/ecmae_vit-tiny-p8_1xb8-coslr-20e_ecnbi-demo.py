@@ -11,6 +11,7 @@
 #       ../shared/datasets/ecdl-demo --out mae_demo.png
 _base_ = [
     '../_base_/models/ecmae_vit-base-p16.py',
+    '../_base_/datasets/ecnbi_unlabeled_mae_224.py',
     '../_base_/schedules/ecmae_adamw-coslr-20e.py',
     '../_base_/default_runtime.py',
 ]
@@ -28,11 +29,6 @@ model = dict(
         patch_size=8),
     head=dict(patch_size=8))
 
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
 # The release's RandomResizedCrop(scale (0.08, 1), bilinear), no flip, at
 # 64 px. Decoded at 1/2 (see _base_/datasets/ecnbi_lesion_64.py: the
 # smallest crop keeps >= 2 source pixels per output pixel).
@@ -46,16 +42,15 @@ train_pipeline = [
         interpolation='bilinear'),
     dict(type='PackInputs'),
 ]
-# The demo_train images only (labels unused): pre-training on demo_test images
-# would leak the test cohort into the encoder. A real unlabeled cohort is a
-# plain folder (_base_/datasets/ecnbi_unlabeled_mae_224.py).
+# The demo_train images only (labels unused), instead of the base's folder of
+# unlabeled images: pre-training on demo_test images would leak the test
+# cohort into the encoder.
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
+        _delete_=True,
         type='ECNBIDataset',
         data_root='../shared/datasets/ecdl-demo',
         ann_file='dataset_divide.xlsx',
@@ -63,28 +58,15 @@ train_dataloader = dict(
         disjoint_with=['demo_test'],
         pipeline=train_pipeline))
 
+# The release's schedule (20 epochs, 2 warm-up from lr 1e-6, cosine to 1e-5)
+# at a 10x peak lr.
 lr = 1.5e-3
-max_epochs = 20
-warmup_epochs = 2
 optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-6 / lr,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    dict(_base_.param_scheduler[0], start_factor=1e-6 / lr),
+    _base_.param_scheduler[1],
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(
-    logger=dict(interval=5), checkpoint=dict(interval=max_epochs))
+    logger=dict(interval=5),
+    checkpoint=dict(interval=_base_.max_epochs))
