@@ -1,4 +1,14 @@
+import os
+import os.path as osp
+import shutil
+import sys
+
 from setuptools import find_packages, setup
+
+# What OpenMMLab's mim looks for in an installed package: ecdl_mm/.mim holds
+# configs/, tools/ and model-index.yml, as mmpretrain/.mim does, so that
+# `mim search ecdl_mm`, `mim train ecdl_mm CONFIG` and `mim test ...` work.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def get_version():
@@ -28,6 +38,41 @@ def parse_requirements(path):
     return reqs
 
 
+def add_mim_extension():
+    """Place configs/, tools/ and model-index.yml under ecdl_mm/.mim.
+
+    Editable installs (``pip install -e .``) link them to the repository's
+    own folders, so an edited config is what mim runs; wheels and sdists
+    (``pip install .``) get copies. Other setup commands (metadata only)
+    leave the tree alone.
+    """
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'install', 'build', 'build_py'} & set(
+            sys.argv):
+        mode = 'copy'
+    else:
+        return
+    repo = osp.dirname(osp.abspath(__file__))
+    mim = osp.join(repo, 'ecdl_mm', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(repo, name), osp.join(mim, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim), dst)
+        elif osp.isdir(src):
+            shutil.copytree(
+                src, dst,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
+
+
+add_mim_extension()
 setup(
     name='ecdl_mm',
     version=get_version(),
@@ -44,6 +89,8 @@ setup(
         'mmcv-lite': parse_requirements('requirements/mminstall.txt'),
         'tests': parse_requirements('requirements/tests.txt'),
     },
+    # ecdl_mm/.mim (add_mim_extension) travels in wheels and sdists.
+    include_package_data=True,
     license='Apache License 2.0',
     zip_safe=False,
 )

@@ -1,9 +1,11 @@
 """The package declares version ranges, not pins: its built metadata, the
 environment it is tested in, the lock file and pip's own resolution agree."""
+import glob
 import importlib.metadata as md
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -120,3 +122,59 @@ def test_pip_installs_nothing_but_ecdl_mm_here(repo_root, tmp_path):
     install = json.loads(report.read_text())['install']
     names = sorted(canonicalize_name(i['metadata']['name']) for i in install)
     assert names == ['ecdl-mm'], names
+
+
+def test_wheel_carries_what_mim_reads(repo_root, tmp_path):
+    """A wheel built from the repository holds ecdl_mm/.mim (configs/, tools/,
+    model-index.yml), where `mim search / train / test ecdl_mm` look, and the
+    model index read from there points at configs that are in the wheel."""
+    import zipfile
+
+    from modelindex.load_model_index import load
+
+    # A copy of the sources: building in place would turn the editable
+    # install's .mim links into copies.
+    src = tmp_path / 'src'
+    skip = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim', 'work_dirs')
+    for name in ('ecdl_mm', 'configs', 'tools', 'requirements'):
+        shutil.copytree(osp.join(repo_root, name), src / name, ignore=skip)
+    for name in ('setup.py', 'MANIFEST.in', 'README.md', 'model-index.yml'):
+        shutil.copy(osp.join(repo_root, name), src / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
+    env['PIP_CONFIG_FILE'] = os.devnull
+    proc = subprocess.run(
+        [
+            sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-index',
+            '--no-build-isolation', '--quiet', '-w',
+            str(tmp_path / 'dist'),
+            str(src)
+        ],
+        capture_output=True,
+        text=True,
+        env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel, ) = (tmp_path / 'dist').glob('ecdl_mm-*.whl')
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / 'site')
+    mim = tmp_path / 'site' / 'ecdl_mm' / '.mim'
+    for path in ('model-index.yml', 'configs/ecdl/metafile.yml',
+                 'configs/ecdl/README.md', 'tools/train.py', 'tools/test.py',
+                 'tools/dist_train.sh'):
+        assert f'ecdl_mm/.mim/{path}' in names, path
+    shipped = {
+        osp.relpath(p, repo_root)
+        for p in glob.glob(osp.join(repo_root, 'configs', '**', '*.py'),
+                           recursive=True)
+    }
+    in_wheel = {
+        n[len('ecdl_mm/.mim/'):]
+        for n in names
+        if n.startswith('ecdl_mm/.mim/configs/') and n.endswith('.py')
+    }
+    assert in_wheel == shipped
+    index = load(str(mim / 'model-index.yml'))
+    assert len(index.models) == len(glob.glob(
+        osp.join(repo_root, 'configs', 'ecdl', '*.py')))
+    for model in index.models:
+        assert (mim / model.config).is_file(), model.config
