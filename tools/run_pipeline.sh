@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python
 OUT=${1:-work_dirs/ecdl_demo_pipeline}
 DEMO=${ECDL_DEMO_ROOT:-../shared/datasets/ecdl-demo}
 MAE_EPOCHS=${MAE_EPOCHS:-20}
