@@ -178,3 +178,15 @@ def test_wheel_carries_what_mim_reads(repo_root, tmp_path):
         osp.join(repo_root, 'configs', 'ecdl', '*.py')))
     for model in index.models:
         assert (mim / model.config).is_file(), model.config
+
+
+def test_editable_install_links_mim_folders(repo_root):
+    """tools/install.sh installs in editable mode: ecdl_mm/.mim links to the
+    repository's configs/, tools/ and model-index.yml, so what mim would run
+    is what is edited."""
+    import ecdl_mm
+    mim = osp.join(osp.dirname(ecdl_mm.__file__), '.mim')
+    for name in ('configs', 'tools', 'model-index.yml'):
+        path = osp.join(mim, name)
+        assert osp.islink(path), f'{path} is not a link'
+        assert osp.realpath(path) == osp.realpath(osp.join(repo_root, name))
