@@ -88,6 +88,9 @@ class SupervisedClusteringHead(LinearClsHead):
         self.register_buffer('centers', torch.zeros(num_classes, in_channels))
         self.register_buffer('centers_valid',
                              torch.zeros(num_classes, dtype=torch.bool))
+        # How many centres exist, known on the host so that the training
+        # step never waits on the device to ask (None: read it once).
+        self._num_valid: Optional[int] = None
         # Set by ``loss`` on every training batch for ClassCenterHook.
         self.last_feats: Optional[torch.Tensor] = None
         self.last_labels: Optional[torch.Tensor] = None
@@ -113,6 +116,23 @@ class SupervisedClusteringHead(LinearClsHead):
             self.centers_valid.fill_(True)
         else:
             self.centers_valid.copy_(valid)
+        self._num_valid = None
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._num_valid = None  # centres_valid may have been loaded
+
+    def _apply(self, *args, **kwargs):
+        self._num_valid = None  # buffers moved or converted
+        return super()._apply(*args, **kwargs)
+
+    @property
+    def num_valid_centers(self) -> int:
+        """How many class centres exist (read from the device once after
+        each :meth:`set_centers` or checkpoint load, not every step)."""
+        if self._num_valid is None:
+            self._num_valid = int(self.centers_valid.sum())
+        return self._num_valid
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
@@ -153,9 +173,14 @@ class SupervisedClusteringHead(LinearClsHead):
         else:
             target = hard = torch.cat([i.gt_label for i in data_samples])
         target = target.to(pre_logits.device)
-        if bool(self.centers_valid.any()):
+        num_valid = self.num_valid_centers
+        if num_valid:
+            # All centres exist (every epoch after the first, when each
+            # class was seen): no mask, so no check of it on the device.
+            valid = None if num_valid == self.num_classes \
+                else self.centers_valid
             losses['loss_center'] = self.center_loss_module(
-                pre_logits, self.centers, target, valid=self.centers_valid)
+                pre_logits, self.centers, target, valid=valid)
         else:
             # Epoch 0: no centres yet, plain cross-entropy.
             losses['loss_center'] = pre_logits.new_zeros(())

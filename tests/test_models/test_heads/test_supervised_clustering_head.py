@@ -190,3 +190,37 @@ def test_invalid_arguments():
     head = SupervisedClusteringHead(num_classes=3, in_channels=8)
     with pytest.raises(ValueError, match=r'\(3, 4\).*\(3, 8\)'):
         head.set_centers(torch.zeros(3, 4))
+
+
+def test_centre_count_follows_set_centers_and_checkpoint_loads():
+    """The head knows on the host how many centres exist (so a training step
+    never asks the device); that knowledge follows set_centers and a loaded
+    checkpoint: a resumed head uses the centres it loaded."""
+    torch.manual_seed(0)
+    feats = (torch.randn(6, 8), )
+    labels = [0, 1, 2, 0, 1, 2]
+
+    def center_loss(head):
+        head.train()
+        out = head.loss(feats, samples(labels))['loss_center']
+        head.last_feats = None  # banked by ClassCenterHook in a real run
+        return out.item()
+
+    trained = MODELS.build(head_cfg(8))
+    assert trained.num_valid_centers == 0 and center_loss(trained) == 0
+    trained.set_centers(torch.randn(NUM_CLASSES, 8),
+                        torch.tensor([True, False, True]))
+    assert trained.num_valid_centers == 2
+    partial = center_loss(trained)
+    trained.set_centers(trained.centers)
+    assert trained.num_valid_centers == NUM_CLASSES
+    full = center_loss(trained)
+    assert full == pytest.approx(
+        python_reference(feats[0], trained.centers, labels), rel=1e-5)
+    assert partial > 0 and partial != pytest.approx(full)
+
+    resumed = MODELS.build(head_cfg(8))
+    assert center_loss(resumed) == 0  # no centres yet: count cached as 0
+    resumed.load_state_dict(trained.state_dict())
+    assert resumed.num_valid_centers == NUM_CLASSES
+    assert center_loss(resumed) == pytest.approx(full, rel=1e-6)
