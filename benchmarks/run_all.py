@@ -10,8 +10,10 @@ of any other layout. The table is printed and written as
 
     python benchmarks/run_all.py [--only data_pipeline machine] [--timeout 300]
 
-``bench_clustering_learning.py`` (a learning comparison, ~15 min) runs only
-when named: ``--only clustering_learning --timeout 1800``.
+``bench_clustering_learning.py`` (a learning comparison, ~15 min) and
+``bench_gpu_train.py`` (needs a GPU and its configs as arguments) run only
+when named: ``--only clustering_learning --timeout 1800``; run the GPU one
+by itself (see its docstring).
 """
 import argparse
 import glob
@@ -26,8 +28,9 @@ BENCH_DIR = osp.dirname(osp.abspath(__file__))
 RESULTS_DIR = osp.join(BENCH_DIR, 'results')
 
 
-# Not timings, and longer than --timeout: run only when named in --only.
-ON_REQUEST = ('bench_clustering_learning.py', )
+# Not CPU timings (a learning comparison longer than --timeout; a GPU run
+# that needs its configs): run only when named in --only.
+ON_REQUEST = ('bench_clustering_learning.py', 'bench_gpu_train.py')
 
 _BOOKKEEPING = {'threads', 'repeats', 'n_timings', 'rounds', 'seed'}
 
