@@ -78,13 +78,13 @@ def main():
     print(f'{results["num_lesions"]} lesions; differences are A - B; '
           f'{args.ci_level:.0%} paired lesion-bootstrap CI')
     print(f'{"A - B":<28}{"metric":<32}{"A":>7}{"B":>7}{"A-B":>8}'
-          f'  {"CI":<18}{"test":<15}{"p":>7}')
+          f'  {"CI":<18}{"test":<15}{"p":>7}{"p Holm":>8}')
     for r in results['comparisons']:
         ci = f'[{r["ci_lower"]:.3f}, {r["ci_upper"]:.3f}]'
         print(f'{r["model_a"] + " - " + r["model_b"]:<28}{r["metric"]:<32}'
               f'{r["value_a"]:7.3f}{r["value_b"]:7.3f}'
               f'{r["difference"]:8.3f}  {ci:<18}{r["test"]:<15}'
-              f'{r["p_value"]:7.4f}')
+              f'{r["p_value"]:7.4f}{r["p_holm"]:8.4f}')
     print(f'wrote comparison.json, comparison.csv, model_metrics.csv, '
           f'auc_differences.png, report.html to {out}')
 

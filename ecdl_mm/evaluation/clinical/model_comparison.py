@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from ..metrics.lesion_metric import weighted_auc
-from ..stats import (bootstrap_multiplicities, mcnemar_test,
+from ..stats import (bootstrap_multiplicities, holm_adjust, mcnemar_test,
                      paired_auc_tests, percentile_interval, weighted_rates)
 from .predictions import LesionPredictions, align_predictions
 
@@ -107,7 +107,8 @@ def compare_models(preds: Sequence[LesionPredictions],
         dict: JSON-ready: ``classes``, ``models`` (name, path),
         ``num_lesions``, ``class_counts``, ``settings``, ``model_metrics``
         (one row per model and metric) and ``comparisons`` (one row per pair
-        and metric).
+        and metric; ``p_holm`` is ``p_value`` adjusted by Holm over the
+        pair's tests of every metric).
     """
     if len(preds) < 2:
         raise ValueError(f'compare_models needs >= 2 models, got '
@@ -175,6 +176,11 @@ def compare_models(preds: Sequence[LesionPredictions],
                     a_only=mc['a_only'],
                     b_only=mc['b_only'])
             comparisons.append(row)
+        # Holm over the family of this pair's tests (every metric).
+        family = comparisons[-len(metrics):]
+        for row, p in zip(family,
+                          holm_adjust([r['p_value'] for r in family])):
+            row['p_holm'] = float(p)
 
     return OrderedDict(
         classes=list(classes),

@@ -78,7 +78,7 @@ def build_comparison_report(results: dict,
     rows = []
     for i, r in enumerate(results['comparisons']):
         key = ['comparisons', i]
-        sig = r['p_value'] < 0.05
+        sig = r['p_holm'] < 0.05
         detail = (f'z={r["statistic"]:.2f}' if r['test'] == 'DeLong' else
                   f'{r["a_only"]} vs {r["b_only"]} of {r["n"]}')
         rows.append([
@@ -89,12 +89,15 @@ def build_comparison_report(results: dict,
                  ci=(r['ci_lower'], r['ci_upper']),
                  ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
             r['test'], detail,
-            Cell(r['p_value'], 'p', key=key + ['p_value'], highlight=sig)
+            Cell(r['p_value'], 'p', key=key + ['p_value']),
+            Cell(r['p_holm'], 'p', key=key + ['p_holm'], highlight=sig)
         ])
     rep.table([
         'pair (A - B)', 'metric', 'A', 'B', f'A - B ({level:.0%} CI)', 'test',
-        'discordant (A right only vs B right only) / z', 'p'
-    ], rows, 'comparisons')
+        'discordant (A right only vs B right only) / z', 'p', 'p (Holm)'
+    ], rows, 'comparisons',
+              caption='p (Holm): adjusted over all metrics of the pair; '
+              'highlighted below 0.05')
     rep.figure(figure_png(auc_difference_figure(results)),
                'AUC differences with bootstrap intervals.')
     rep.figure(

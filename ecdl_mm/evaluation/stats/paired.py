@@ -3,6 +3,7 @@ from typing import Dict, Iterator, Tuple
 
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 
@@ -127,3 +128,23 @@ def weighted_rates(pred: np.ndarray, target: np.ndarray, weights: np.ndarray,
             accuracy=np.where(total > 0, weights @ correct / total, np.nan),
             sensitivity=np.where(pos > 0, tp / pos, np.nan),
             specificity=np.where(neg > 0, tn / neg, np.nan))
+
+
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (statsmodels'
+    ``multipletests(method='holm')``); NaN p-values (tests that could not be
+    run) stay NaN and do not count in the family.
+
+    Args:
+        p_values (Sequence[float]): The family's p-values.
+
+    Returns:
+        np.ndarray: Adjusted p-values, same order; reject at level alpha
+        where ``adjusted <= alpha`` (family-wise error rate alpha).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method='holm')[1]
+    return out

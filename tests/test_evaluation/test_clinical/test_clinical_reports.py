@@ -179,7 +179,8 @@ def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
     assert_offline(page)
     assert check_page_against_json(
         page, doc, ['model_metrics', 'comparisons', 'class_counts']) == (
-            3 * 11 + 33 * 4 + 3)
+            3 * 11 + 33 * 5 + 3)  # a, b, a - b, p, p Holm per comparison
+    assert 'p_holm' in pd.read_csv(out / 'comparison.csv')
     assert 'A - B' in capsys.readouterr().out
 
     short = pd.read_csv(three_models[1]).iloc[:-3]

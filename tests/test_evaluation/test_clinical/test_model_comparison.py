@@ -75,6 +75,16 @@ def test_every_statistic_against_independent_computations(three_models):
         r = rows[(a, b, 'auc_macro')]
         assert r['value_a'] == pytest.approx(
             roc_auc_score(t, sa, multi_class='ovr', average='macro'))
+    # Holm within each pair's family of 11 tests, written out by hand:
+    # sorted p_(i) times (m - i + 1), running maximum, capped at 1.
+    for a, b in (('A', 'B'), ('A', 'C'), ('B', 'C')):
+        fam = [r for k, r in rows.items() if k[:2] == (a, b)]
+        order = sorted(fam, key=lambda r: r['p_value'])
+        running = 0.
+        for i, r in enumerate(order):
+            running = max(running, min(1., (len(fam) - i) * r['p_value']))
+            assert r['p_holm'] == pytest.approx(running, rel=1e-12)
+            assert r['p_holm'] >= r['p_value']
     # strong vs weak model: every AUC difference clearly positive
     assert rows[('A', 'C', 'auc_macro')]['p_value'] < 1e-6
     assert rows[('A', 'C', 'auc_macro')]['ci_lower'] > 0
