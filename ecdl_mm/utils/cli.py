@@ -17,7 +17,7 @@ full traceback back. Any other exception is a bug and keeps its traceback.
 import os.path as osp
 import sys
 import warnings
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple, Type
 
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
 from .config_check import ConfigError
@@ -46,7 +46,9 @@ def _warning_to_stdout(message, category, filename, lineno, file=None,
         warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def run_cli(main: Callable, argv: Optional[List[str]] = None):
+def run_cli(main: Callable,
+            argv: Optional[List[str]] = None,
+            user_errors: Tuple[Type[BaseException], ...] = ()):
     """Run ``main()``; a user mistake becomes one stderr line and exit 2.
 
     Args:
@@ -55,6 +57,9 @@ def run_cli(main: Callable, argv: Optional[List[str]] = None):
         argv (list[str], optional): The command line to take ``--debug``
             from (removed in place, so the tool's parser never sees it).
             Defaults to ``sys.argv``.
+        user_errors (tuple[type]): More exception types that are user
+            mistakes for this tool (e.g. ``StudyDataError`` of the clinical
+            tools), beside :data:`USER_ERRORS`. Defaults to ().
 
     Returns:
         What ``main`` returns.
@@ -68,7 +73,7 @@ def run_cli(main: Callable, argv: Optional[List[str]] = None):
     warnings.showwarning = _warning_to_stdout
     try:
         return main()
-    except USER_ERRORS as err:
+    except USER_ERRORS + tuple(user_errors) as err:
         if debug:
             raise
         prog = osp.basename(argv[0]) if argv and argv[0] else 'ecdl_mm'

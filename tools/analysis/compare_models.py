@@ -12,7 +12,6 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.clinical import (StudyDataError, align_predictions,
@@ -21,6 +20,7 @@ from ecdl_mm.evaluation.clinical import (StudyDataError, align_predictions,
                                          save_json)
 from ecdl_mm.evaluation.report import (auc_difference_figure,
                                        build_comparison_report, figure_png)
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -45,7 +45,7 @@ def parse_args():
 def main():
     args = parse_args()
     if len(args.predictions) < 2:
-        sys.exit('error: compare_models needs >= 2 predictions files')
+        raise StudyDataError('compare_models needs >= 2 predictions files')
     names = args.names
     if names is None:
         # the folder of each file (e.g. lesion_eval, ablation_eval)
@@ -56,15 +56,12 @@ def main():
         if len(set(names)) != len(names):
             names = [f'model_{i + 1}' for i in range(len(names))]
     if len(names) != len(args.predictions) or len(set(names)) != len(names):
-        sys.exit(f'error: --names {names} must give {len(args.predictions)}'
-                 ' unique names')
-    try:
-        preds = [load_lesion_predictions(p) for p in args.predictions]
-        results = compare_models(preds, names, args.bootstrap_rounds,
-                                 args.seed, args.ci_level, args.exact_below)
-        preds = align_predictions(preds, names)
-    except StudyDataError as e:
-        sys.exit(f'error: {e}')
+        raise StudyDataError(f'--names {names} must give '
+                             f'{len(args.predictions)} unique names')
+    preds = [load_lesion_predictions(p) for p in args.predictions]
+    results = compare_models(preds, names, args.bootstrap_rounds, args.seed,
+                             args.ci_level, args.exact_below)
+    preds = align_predictions(preds, names)
     os.makedirs(args.out_dir, exist_ok=True)
     out = args.out_dir
     save_json(results, osp.join(out, 'comparison.json'))
@@ -90,4 +87,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main, user_errors=(StudyDataError, ))

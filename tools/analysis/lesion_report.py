@@ -6,11 +6,11 @@
 #
 # (tools/test.py --report writes it at the end of a test.)
 import argparse
-import sys
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.clinical import StudyDataError
 from ecdl_mm.evaluation.report import write_lesion_report
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -30,14 +30,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    try:
-        path = write_lesion_report(
-            args.out_dir, args.out, title=args.title,
-            max_gallery=args.max_gallery)
-    except StudyDataError as e:
-        sys.exit(f'error: {e}')
+    path = write_lesion_report(
+        args.out_dir, args.out, title=args.title,
+        max_gallery=args.max_gallery)
     print(f'wrote {path}')
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main, user_errors=(StudyDataError, ))

@@ -13,7 +13,6 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.clinical import (StudyDataError,
@@ -22,6 +21,7 @@ from ecdl_mm.evaluation.clinical import (StudyDataError,
                                          save_csv, save_json)
 from ecdl_mm.evaluation.report import (build_reader_report, figure_png,
                                        reader_roc_figure)
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -50,14 +50,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    try:
-        model = load_lesion_predictions(args.model)
-        reads = load_readers(args.readers, model)
-        results = run_reader_study(model, reads, args.sessions, args.foms,
-                                   args.bootstrap_rounds, args.seed,
-                                   args.ci_level, args.exact_below)
-    except StudyDataError as e:
-        sys.exit(f'error: {e}')
+    model = load_lesion_predictions(args.model)
+    reads = load_readers(args.readers, model)
+    results = run_reader_study(model, reads, args.sessions, args.foms,
+                               args.bootstrap_rounds, args.seed,
+                               args.ci_level, args.exact_below)
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
     save_json(results, osp.join(out, 'reader_study.json'))
@@ -98,4 +95,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main, user_errors=(StudyDataError, ))

@@ -117,7 +117,8 @@ def run_cli(monkeypatch, script, *args):
     runpy.run_path(osp.join(REPO, script), run_name='__main__')
 
 
-def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch):
+def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
+                                                   capsys):
     rng = np.random.default_rng(4)
     out_dir = tmp_path / 'lesion_eval'
     results = []
@@ -163,6 +164,15 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch):
     if 'L5' in set(wrong.lesion_id):
         assert 'image not readable' in html
 
+    # a folder LesionMetric did not write: one line naming the file, exit 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run_cli(monkeypatch, 'tools/analysis/lesion_report.py', tmp_path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'lesion_report.py: error: {tmp_path}/metrics.json '
+                          'not found') and err.count('\n') == 1
+
 
 def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
     out = tmp_path / 'cmp'
@@ -185,15 +195,19 @@ def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
 
     short = pd.read_csv(three_models[1]).iloc[:-3]
     short.to_csv(tmp_path / 'short.csv', index=False)
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         run_cli(monkeypatch, 'tools/analysis/compare_models.py',
                 three_models[0], tmp_path / 'short.csv', '--out-dir', out)
-    msg = str(exc.value)
-    assert msg.startswith('error: ') and '\n' not in msg
+    assert exc.value.code == 2  # a user mistake, as for every tools/ script
+    msg = capsys.readouterr().err
+    assert msg.startswith('compare_models.py: error: ')
+    assert msg.count('\n') == 1 and msg.endswith(
+        '(--debug shows the traceback)\n')
     assert "lacks 3 lesion(s) of" in msg and "'L057', 'L058', 'L059'" in msg
 
 
-def test_reader_study_cli(tmp_path, monkeypatch):
+def test_reader_study_cli(tmp_path, monkeypatch, capsys):
     model_csv, readers_csv, df, _ = make_study(tmp_path)
     out = tmp_path / 'rs'
     run_cli(monkeypatch, 'tools/analysis/reader_study.py', '--model',
@@ -237,10 +251,13 @@ def test_reader_study_cli(tmp_path, monkeypatch):
     bad = df.copy()
     bad.loc[0, 'diagnosis'] = 'polyp'
     bad.to_csv(tmp_path / 'bad.csv', index=False)
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         run_cli(monkeypatch, 'tools/analysis/reader_study.py', '--model',
                 model_csv, '--readers', tmp_path / 'bad.csv', '--out-dir',
                 out)
-    assert str(exc.value) == (
-        f"error: {tmp_path / 'bad.csv'} line 2: unknown class name 'polyp' "
-        'in diagnosis (classes: adenomas, invasive_cancer, non-neoplastic)')
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f"reader_study.py: error: {tmp_path / 'bad.csv'} line 2: unknown "
+        "class name 'polyp' in diagnosis (classes: adenomas, "
+        'invasive_cancer, non-neoplastic) (--debug shows the traceback)\n')
