@@ -122,14 +122,11 @@ class SupervisedClusteringHead(LinearClsHead):
         super()._load_from_state_dict(*args, **kwargs)
         self._num_valid = None  # centres_valid may have been loaded
 
-    def _apply(self, *args, **kwargs):
-        self._num_valid = None  # buffers moved or converted
-        return super()._apply(*args, **kwargs)
-
     @property
     def num_valid_centers(self) -> int:
         """How many class centres exist (read from the device once after
-        each :meth:`set_centers` or checkpoint load, not every step)."""
+        each :meth:`set_centers` or checkpoint load, not every step; moving
+        or casting the head changes no value)."""
         if self._num_valid is None:
             self._num_valid = int(self.centers_valid.sum())
         return self._num_valid
