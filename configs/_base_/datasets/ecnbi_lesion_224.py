@@ -115,20 +115,13 @@ val_dataloader = dict(
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
+# As val_dataloader, on the test sheet.
 test_dataloader = dict(
-    batch_size=16,
-    num_workers=8,
-    persistent_workers=True,
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file=ann_file,
+        val_dataloader['dataset'],
         sheet_name='test',
-        disjoint_with=['train', 'val'],
-        test_mode=True,
-        pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
+        disjoint_with=['train', 'val']))
 # Validation (on `val`) skips the bootstrap: it runs every few epochs.
 val_evaluator = [
     dict(type='LesionMetric', aggregation='mean', bootstrap_rounds=0),
