@@ -8,7 +8,7 @@ Times, on the demo test lesions (JPEG files read and decoded every pass):
 - ``inferencer_fast_load``: the same with the test pipeline as shipped
   (``LoadResizedImage``; for a config that loads with ``LoadImageFromFile`` +
   ``ResizeEdge``, those two replaced by it);
-- ``deploy_int8``: the lean CPU path of ``tools/deploy/export.py``: the
+- ``deploy_int8``: the lean CPU path of :mod:`ecdl_mm.deploy`: the
   fast-loading pipeline and the int8 TorchScript model, the images of a
   lesion in one batch, probabilities averaged per lesion.
 
@@ -22,7 +22,6 @@ the two other variants with ``inferencer``. Random weights unless
 """
 import argparse
 import copy
-import importlib.util
 import os.path as osp
 
 import _common  # noqa: F401  (puts the repo on sys.path)
@@ -33,14 +32,6 @@ from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_pipeline,
 
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'ecdl',
                           'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py')
-
-
-def _export_tool():
-    spec = importlib.util.spec_from_file_location(
-        'ecdl_export', osp.join(REPO_ROOT, 'tools', 'deploy', 'export.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fast_test_pipeline(pipeline):
@@ -84,12 +75,13 @@ def main():
     args = parser.parse_args()
 
     import ecdl_mm  # noqa: F401
+    from ecdl_mm import deploy as tool
     from ecdl_mm.apis import LesionInferencer
+    from ecdl_mm.utils import set_inference_threads
     from mmcv.transforms import Compose
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS
-    tool = _export_tool()
-    tool.set_threads(args.threads)
+    set_inference_threads(args.threads)
 
     cfg = Config.fromfile(args.config)
     lesion_dirs = demo_test_lesions(args.demo_root)

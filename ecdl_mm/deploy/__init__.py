@@ -1,0 +1,24 @@
+"""Deployment: models as single tensor functions (TorchScript, int8, ONNX).
+
+:func:`export` writes files for deployment (``tools/deploy/export.py`` is
+its CLI); :func:`load_backend` gives the same backends in memory, for the
+inferencers.
+"""
+from ._warnings import quiet_deprecations
+from .backend import BACKENDS, load_backend
+from .evaluation import evaluate, lesion_batches
+from .export_wrapper import ExportWrapper
+from .exporter import (FORMATS, build_model, classes_of, export,
+                       input_size_of)
+from .onnx_export import export_onnx, onnx_runner, onnxruntime_available
+from .quantization import quantize_int8
+from .qv_bias_fusion import fuse_qv_bias
+from .trace_check import TraceMismatchError, check_exported, trace
+
+__all__ = [
+    'BACKENDS', 'FORMATS', 'ExportWrapper', 'TraceMismatchError',
+    'build_model', 'check_exported', 'classes_of', 'evaluate', 'export',
+    'export_onnx', 'fuse_qv_bias', 'input_size_of', 'lesion_batches',
+    'load_backend', 'onnx_runner', 'onnxruntime_available', 'quantize_int8',
+    'quiet_deprecations', 'trace'
+]

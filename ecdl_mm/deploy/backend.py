@@ -1,0 +1,137 @@
+import copy
+import os.path as osp
+import tempfile
+from typing import Callable, Union
+
+import torch
+import torch.nn as nn
+
+from .export_wrapper import ExportWrapper
+from .onnx_export import ONNXRUNTIME_MISSING, export_onnx
+from .quantization import quantize_int8
+from .qv_bias_fusion import fuse_qv_bias
+from .trace_check import check_exported, trace
+
+BACKENDS = ('eager', 'torchscript', 'torchscript-int8', 'onnx')
+
+
+class _Backend:
+    """A probability function over normalised image batches."""
+
+    def __init__(self, name: str, fn: Callable, device: torch.device):
+        self.name = name
+        self._fn = fn
+        self.device = device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self._fn(x)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({self.name!r}, device={self.device})'
+
+
+def _onnx_session(model: nn.Module, example: torch.Tensor, device):
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise ImportError(f"backend 'onnx': {ONNXRUNTIME_MISSING}") from err
+    if device.type == 'cuda':
+        providers = ['CUDAExecutionProvider']
+        if providers[0] not in ort.get_available_providers():
+            raise ValueError(
+                "backend 'onnx' on cuda needs onnxruntime-gpu (this "
+                'onnxruntime offers '
+                f'{", ".join(ort.get_available_providers())})')
+    elif device.type == 'cpu':
+        providers = ['CPUExecutionProvider']
+    else:
+        raise ValueError(f"backend 'onnx' runs on cpu or cuda, not {device}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'model.onnx')
+        export_onnx(model, example.detach().cpu().float(), path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # The session reads the file now; the folder can go afterwards.
+        session = ort.InferenceSession(path, options, providers=providers)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        arr = x.detach().to('cpu', torch.float32).contiguous().numpy()
+        (out, ) = session.run(None, {'images': arr})
+        return torch.from_numpy(out).to(device)
+
+    return run
+
+
+def load_backend(model: nn.Module,
+                 backend: str,
+                 example_input: torch.Tensor,
+                 device: Union[str, torch.device] = 'cpu') -> Callable:
+    """A classifier as a probability function run by one backend.
+
+    The returned callable takes what the model's data preprocessor gives
+    (images ``(B, 3, H, W)``, channel order converted and normalised) and
+    returns the class probabilities ``(B, num_classes)`` on ``device``,
+    under ``torch.inference_mode``. Its output is checked against the eager
+    model on ``example_input`` (the int8 backend against eager int8).
+
+    Backends:
+
+    - ``'eager'``: the model itself (moved to ``device``; not copied);
+    - ``'torchscript'``: traced on ``example_input`` after the q/v biases
+      are fused (:func:`fuse_qv_bias`), on a copy;
+    - ``'torchscript-int8'``: the same after int8 dynamic quantisation of
+      the linear layers (:func:`quantize_int8`); CPU only;
+    - ``'onnx'``: exported to ONNX (dynamic batch and size) and run by
+      onnxruntime, which must be installed.
+
+    Args:
+        model (nn.Module): An mmpretrain classifier (``forward(x,
+            mode='tensor')`` gives logits).
+        backend (str): One of ``BACKENDS``.
+        example_input (torch.Tensor): A normalised batch ``(B, 3, H, W)`` at
+            the size the model will see; traced on and checked against.
+        device (str | torch.device): Where the model runs. Defaults to
+            'cpu'.
+
+    Returns:
+        callable: ``f(x: Tensor) -> Tensor``, with attributes ``name`` and
+        ``device``.
+
+    Raises:
+        ValueError: For an unknown backend, or int8 off the CPU.
+        ImportError: For ``'onnx'`` without onnxruntime.
+        TraceMismatchError: If the traced or exported model disagrees with
+            the eager one on ``example_input``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend={backend!r} must be one of {BACKENDS}')
+    if not (isinstance(example_input, torch.Tensor)
+            and example_input.dim() == 4 and example_input.shape[1] == 3):
+        raise ValueError('example_input must be a (B, 3, H, W) tensor, got '
+                         f'{getattr(example_input, "shape", example_input)}')
+    device = torch.device(device)
+    if backend == 'torchscript-int8' and device.type != 'cpu':
+        raise ValueError("backend 'torchscript-int8' runs on the cpu only "
+                         f'(int8 dynamic quantisation), not {device}')
+    model.eval()
+    if backend == 'eager':
+        wrapper = ExportWrapper(model, normalize=False).to(device).eval()
+        return _Backend(backend, wrapper, device)
+
+    wrapper = copy.deepcopy(ExportWrapper(model, normalize=False)).eval()
+    fuse_qv_bias(wrapper)
+    wrapper = wrapper.to(device)
+    if backend == 'torchscript-int8':
+        wrapper = quantize_int8(wrapper)
+    example = example_input.to(device, torch.float32)
+    if backend == 'onnx':
+        fn = _onnx_session(wrapper, example, device)
+    else:
+        fn = trace(wrapper, example)
+    # The int8 model is checked against eager int8: the file must compute
+    # what was quantised (quantisation error is reported elsewhere).
+    check_exported(f'backend {backend!r}', fn, wrapper, [example], 1e-4,
+                   tuple(example.shape))
+    return _Backend(backend, fn, device)
