@@ -1,1 +1,2 @@
-from .lesion_inferencer import LesionInferencer  # noqa: F401
+from .lesion_inferencer import (LesionInferencer,  # noqa: F401
+                                LesionInputError, LooseImagesWarning)
