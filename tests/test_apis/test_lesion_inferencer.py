@@ -16,7 +16,7 @@ from ecdl_mm.evaluation.metrics.lesion_metric import (AGGREGATIONS,
                                                       LesionMetric)
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
-from mmpretrain.registry import MODELS
+from mmpretrain.registry import MODELS, TRANSFORMS
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 CONFIG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
@@ -257,6 +257,27 @@ def test_operating_point_calibrates_and_abstains(repo_root, cohort,
         b = inferencer.model.test_step(data)[0].pred_score
     np.testing.assert_allclose(got, ((a + b) / 2).numpy(), rtol=1e-5)
     assert not np.allclose(a.numpy(), b.numpy())  # the mirror differs
+    # a centre-crop view: the operating point's own test pipeline
+    OperatingPoint(classes=list(CLASSES),
+                   view=dict(name='center_crop', crop_ratio=0.5)).save(op_path)
+    if 'CenterCropRatio' not in TRANSFORMS:  # until the transform lands
+        with pytest.raises(OperatingPointError,
+                           match="test transform 'CenterCropRatio'"):
+            LesionInferencer(osp.join(repo_root, CONFIG), False,
+                             operating_point=op_path)
+    else:
+        crop = LesionInferencer(
+            osp.join(repo_root, CONFIG), False, device='cpu',
+            operating_point=op_path)
+        crop.model = inferencer.model
+        cfg = Config.fromfile(osp.join(repo_root, CONFIG))
+        ref = _reference_scores(
+            cohort, inferencer, OperatingPoint.load(op_path).test_pipeline(
+                cfg.test_dataloader.dataset.pipeline))
+        for r in crop(cohort, show_progress=False):
+            np.testing.assert_allclose(
+                r['pred_scores'], np.mean(ref[r['lesion_id']], 0),
+                rtol=1e-4, atol=1e-6)
     # an operating point fitted for other classes is refused
     OperatingPoint(classes=['a', 'b', 'c']).save(op_path)
     with pytest.raises(OperatingPointError, match='fitted for classes'):

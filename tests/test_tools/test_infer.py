@@ -96,13 +96,13 @@ def _video(path):
 
 
 @pytest.mark.parametrize('case', ['empty', 'broken_jpeg', 'video',
-                                  'video_folder', 'unreadable'])
+                                  'video_folder', 'unreadable', 'not_image'])
 def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
                                       tmp_path):
     root = str(tmp_path / 'in')
     if case == 'empty':
         os.makedirs(root)
-        target, expected = root, f'no image with extension'
+        target, expected = root, 'no image with extension'
     elif case == 'broken_jpeg':
         target = f'{root}/adenomas/9/Images/x.jpg'
         _truncated_jpeg(demo_root, target)
@@ -114,6 +114,11 @@ def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
     elif case == 'video_folder':
         _video(f'{root}/clip.mp4')
         target, expected = root, 'clip.mp4 is a video'
+    elif case == 'not_image':
+        target = f'{root}/notes.txt'
+        os.makedirs(root)
+        open(target, 'w').write('x')
+        expected = f'{target} is not an image'
     else:  # a file no decoder reads
         target = f'{root}/scan.png'
         os.makedirs(root)
