@@ -16,8 +16,7 @@ import warnings
 import torch
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
-from ecdl_mm.apis import (LesionInferencer, LesionInputError,
-                          LooseImagesWarning)
+from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.utils.cli import run_cli

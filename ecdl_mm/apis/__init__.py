@@ -1,2 +1,4 @@
-from .lesion_inferencer import (LesionInferencer,  # noqa: F401
-                                LesionInputError, LooseImagesWarning)
+from .lesion_inferencer import (LesionInferencer, LesionInputError,
+                                LooseImagesWarning)
+
+__all__ = ['LesionInferencer', 'LesionInputError', 'LooseImagesWarning']

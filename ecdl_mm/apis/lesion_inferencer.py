@@ -4,19 +4,18 @@ import os.path as osp
 import sys
 import warnings
 from collections import OrderedDict
-from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
-                    Union)
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.model import BaseModel
-
 from mmpretrain.apis import ImageClassificationInferencer, get_model
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
+
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
 from ..evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
@@ -96,7 +95,7 @@ class LesionInferencer(ImageClassificationInferencer):
 
     Example:
         >>> from ecdl_mm.apis import LesionInferencer
-        >>> inferencer = LesionInferencer('configs/ecdl/xxx.py', 'epoch_10.pth')
+        >>> inferencer = LesionInferencer('configs/ecdl/x.py', 'epoch_10.pth')
         >>> results = inferencer(['path/to/lesion_folder'], batch_size=16)
         >>> results[0]['lesion_id'], results[0]['pred_class']
     """
@@ -177,10 +176,10 @@ class LesionInferencer(ImageClassificationInferencer):
             try:
                 transforms.append(TRANSFORMS.build(t))
             except KeyError as err:
+                view = getattr(self.operating_point, 'view', None)
                 raise OperatingPointError(
                     f'cannot build the test transform {t["type"]!r} '
-                    f'(view {self.operating_point and self.operating_point.view}'
-                    f'): {err}') from err
+                    f'(operating-point view {view}): {err}') from err
         return Compose(transforms)
 
     # ------------------------------------------------------------ lesions

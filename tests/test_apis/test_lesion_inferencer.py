@@ -7,16 +7,14 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS, TRANSFORMS
 from PIL import Image
 
-from ecdl_mm.apis import (LesionInferencer, LesionInputError,
-                          LooseImagesWarning)
+from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.datasets import ECNBIDataset
-from ecdl_mm.evaluation.metrics.lesion_metric import (AGGREGATIONS,
-                                                      LesionMetric)
+from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
-from mmpretrain.registry import MODELS, TRANSFORMS
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 CONFIG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'

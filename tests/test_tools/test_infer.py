@@ -1,7 +1,6 @@
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 
 import numpy as np
@@ -9,8 +8,8 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CLASSES, CONFIG, save_tiny_checkpoint, write)
+from test_apis.test_lesion_inferencer import (CLASSES, CONFIG,  # noqa: E402
+                                              save_tiny_checkpoint, write)
 from test_tools.test_cli_errors import assert_one_line  # noqa: E402
 
 
