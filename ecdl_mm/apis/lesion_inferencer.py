@@ -395,13 +395,35 @@ class LesionInferencer(ImageClassificationInferencer):
                     p.set_pred_score(mean).set_pred_label(mean.argmax())
         return preds
 
-    def visualize(self, ori_inputs: List[dict], preds: List[DataSample],
+    def visualize(self,
+                  ori_inputs: List[dict],
+                  preds: List[DataSample],
+                  show: bool = False,
+                  show_dir: Optional[str] = None,
                   **kwargs) -> Optional[List[np.ndarray]]:
         """Draw every image's prediction, as
         :meth:`ImageClassificationInferencer.visualize` (``show``,
-        ``show_dir``, ...). Returns None unless asked."""
-        images = [path for lesion in ori_inputs for path in lesion['images']]
-        return super().visualize(images, preds, **kwargs)
+        ``resize``, ...); with ``show_dir``, the drawings of a lesion go to
+        ``show_dir/<cohort>/<lesion>/<image>.png``.
+
+        Returns:
+            list[np.ndarray] | None: One drawing per image, in the order of
+            ``preds``; None unless ``show`` or ``show_dir``.
+        """
+        if not show and show_dir is None:
+            return None
+        drawings, start = [], 0
+        for lesion in ori_inputs:
+            n = len(lesion['images'])
+            folder = None
+            if show_dir is not None:
+                folder = osp.join(show_dir, *lesion['lesion_id'].split('/'))
+                os.makedirs(folder, exist_ok=True)
+            drawings.extend(super().visualize(
+                lesion['images'], preds[start:start + n], show=show,
+                show_dir=folder, **kwargs))
+            start += n
+        return drawings
 
     def __call__(self,
                  inputs: Union[str, Sequence[str]],

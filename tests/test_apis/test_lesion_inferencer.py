@@ -208,6 +208,19 @@ def test_inferencer_steps_called_directly(cohort, inferencer):
         assert [o['pred_label'] for o in out] == list(ref_pred)
 
 
+def test_visualize_one_folder_per_lesion(cohort, inferencer, tmp_path):
+    out = str(tmp_path / 'vis')
+    results = inferencer(cohort, show_dir=out, show_progress=False)
+    found = sorted(
+        osp.relpath(osp.join(d, f), out) for d, _, files in os.walk(out)
+        for f in files)
+    # both lesions have an a.jpg: one folder per lesion keeps both
+    assert found == ['cohort/1/a.png', 'cohort/1/b.png', 'cohort/1/c.png',
+                     'cohort/2/a.png']
+    drawing = results[1]['images'][0]['visualization']
+    assert drawing.ndim == 3 and drawing.shape[2] == 3
+
+
 def test_operating_point_calibrates_and_abstains(repo_root, cohort,
                                                  inferencer, tmp_path):
     op_path = str(tmp_path / 'op.json')
