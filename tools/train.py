@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.utils import (check_checkpoint_paths, check_config,
+from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
+                           check_config,
                            setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
 
@@ -123,6 +124,7 @@ def merge_args(cfg, args):
     set_default_dataloader_cfg(cfg, 'test_dataloader')
 
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     return cfg
 

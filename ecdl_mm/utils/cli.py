@@ -1,7 +1,8 @@
 """One clear line for user mistakes in the ``tools/`` entry points.
 
 Every script in ``tools/`` ends with ``run_cli(main)``. A mistake of the user
-(a missing file, a bad config field, a checkpoint of the wrong kind or one
+(a missing file, a bad config field or ``--cfg-options`` key, a split sheet
+or data layout the dataset refuses, a checkpoint of the wrong kind or one
 that is not safe to load, a stage run before the stage it starts from) then
 ends the run with one line on stderr and exit status 2, as ``argparse`` does
 for a bad argument::
@@ -19,12 +20,16 @@ import sys
 import warnings
 from typing import Callable, List, Optional, Tuple, Type
 
+from ..datasets.split_sheet import DataError
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
 from .config_check import ConfigError
 
-#: Exceptions that mean the user asked for something that cannot work.
+#: Exceptions that mean the user asked for something that cannot work
+#: (``DataError``: a split sheet or data layout the dataset refuses while
+#: the Runner builds it, e.g. a sheet without ``class_index``).
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               ConfigError, CheckpointKindError, UnsafeCheckpointError)
+               ConfigError, DataError, CheckpointKindError,
+               UnsafeCheckpointError)
 
 #: Exit status of a user mistake (as argparse's for a bad argument).
 USER_ERROR_STATUS = 2
