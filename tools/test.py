@@ -17,11 +17,12 @@ from mmengine.runner import Runner
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook
 from ecdl_mm.evaluation.report import (enable_lesion_report,
-                                       write_lesion_reports)
+                                       lesion_out_dirs, write_lesion_reports)
 from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
                            check_config,
                            missing_checkpoint_error, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
 
 
 def parse_args():
@@ -173,10 +174,18 @@ def main():
             DumpResults(out_file_path=args.out))
 
     metrics = runner.test()
+    # where the results came from: into metrics.json, beside every CSV
+    # (<csv>.provenance.json) and so into report.html
+    provenance = provenance_from_config(cfg, args.config, args.checkpoint)
+    out_dirs = lesion_out_dirs(cfg)
+    record_provenance(provenance, out_dirs)
+
     write_lesion_reports(report_dirs)
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
+    if args.out:
+        record_provenance(provenance, files=[args.out])
 
 
 if __name__ == '__main__':
