@@ -9,13 +9,14 @@ import os.path as osp
 from copy import deepcopy
 
 import mmengine
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.engine import CheckpointFitHook
+from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.report import (enable_lesion_report,
                                        lesion_out_dirs, write_lesion_reports)
 from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
@@ -126,7 +127,7 @@ def merge_args(cfg, args):
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
     default_dataloader_cfg = ConfigDict(
-        pin_memory=True,
+        pin_memory=torch.cuda.is_available(),  # else torch warns each run
         collate_fn=dict(type='default_collate'),
     )
 
@@ -144,6 +145,8 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    # the metrics' own tables stay readable: no 150-key line
+    summarise_metric_logs(cfg)
     return cfg
 
 

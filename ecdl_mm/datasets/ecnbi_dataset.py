@@ -4,7 +4,6 @@ import warnings
 from typing import List, Optional, Sequence, Union
 
 import pandas as pd
-from mmengine.logging import MMLogger
 from PIL import Image
 
 from mmpretrain.datasets import BaseDataset
@@ -291,8 +290,8 @@ class ECNBIDataset(BaseDataset):
         if skipped:
             msg = (f'{type(self).__name__} skipped {len(skipped)} unreadable '
                    'image(s):\n  ' + '\n  '.join(skipped))
+            # once: tools/ show warnings through the run's logger
             warnings.warn(msg)
-            MMLogger.get_current_instance().warning(msg)
         return data_list
 
     def get_lesion_ids(self) -> List[str]:

@@ -10,7 +10,6 @@ import warnings
 from typing import Dict, Mapping, Optional, Sequence
 
 import pandas as pd
-from mmengine.logging import MMLogger
 
 REQUIRED_COLUMNS = ('class_index', 'class_english', 'lesion_index')
 OPTIONAL_COLUMNS = ('patient_id', )
@@ -199,5 +198,5 @@ def _warn_unchecked_patients(splits: Mapping[str, pd.DataFrame]) -> None:
            + '; '.join(unchecked) + '. Only lesion ids were compared, so a '
            'patient with lesions in two splits would go unnoticed; add a '
            'patient_id column to every split sheet.')
+    # once: tools/ show warnings through the run's logger (run_cli)
     warnings.warn(msg)
-    MMLogger.get_current_instance().warning(msg)

@@ -45,10 +45,18 @@ def one_line(err: BaseException) -> str:
     return ' '.join([head, '; '.join(items)]) if items else head
 
 
-def _warning_to_stdout(message, category, filename, lineno, file=None,
-                       line=None):
-    sys.stdout.write(
-        warnings.formatwarning(message, category, filename, lineno, line))
+def _warning_to_log(message, category, filename, lineno, file=None,
+                    line=None):
+    """Show a Python warning once, through the run's logger when there is
+    one (stdout and the log file, beside mmengine's messages), else on
+    stdout: stderr carries only the error line of a user mistake."""
+    from mmengine.logging import MMLogger
+    if MMLogger._instance_dict:
+        MMLogger.get_current_instance().warning(
+            f'{category.__name__}: {message}')
+    else:
+        sys.stdout.write(
+            warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def run_cli(main: Callable,
@@ -73,9 +81,9 @@ def run_cli(main: Callable,
     debug = '--debug' in argv[1:]
     while '--debug' in argv[1:]:
         argv.remove('--debug')
-    # Python warnings go to stdout beside mmengine's log, so that stderr
-    # carries only the error line of a user mistake.
-    warnings.showwarning = _warning_to_stdout
+    # Python warnings go to the run's log (stdout), so that stderr carries
+    # only the error line of a user mistake.
+    warnings.showwarning = _warning_to_log
     try:
         return main()
     except USER_ERRORS + tuple(user_errors) as err:

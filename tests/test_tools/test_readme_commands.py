@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions
 
@@ -70,6 +71,29 @@ def test_readme_demo_pipeline_command(demo_pipeline):
     out, proc = demo_pipeline
     assert proc.returncode == 0
     assert (out / 'lesion_eval' / 'lesion_predictions.csv').is_file()
+
+
+def test_test_log_is_readable(demo_pipeline):
+    # tools/test.py (step 3): each warning once, and the epoch line does not
+    # dump LesionMetric's 160 values (its own table is in the log; all
+    # values are in the JSON log)
+    out, proc = demo_pipeline
+    log = proc.stdout.split('] 3/4 ', 1)[1].split('] 4/4 ', 1)[0]
+    assert log.count('patients were NOT checked for leakage') == 1
+    assert "'pin_memory' argument is set as true" not in log
+    [line] = [x for x in log.splitlines() if 'Epoch(test)' in x and
+              'values in' in x]
+    [json_log] = (out / 'test').glob('*/*.json')
+    assert f'(image/*: ' in line and f'values in {json_log})' in line
+    assert len(line) < 400
+    assert 'accuracy/top1: ' in line  # small groups stay in the line
+    logged = json.loads(json_log.read_text().splitlines()[-1])
+    metrics = json.loads(
+        (out / 'lesion_eval' / 'metrics.json').read_text())['metrics']
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    assert len(scalars) > 100
+    for key, value in scalars.items():
+        assert logged[key] == pytest.approx(value, abs=1e-9), key
 
 
 def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
