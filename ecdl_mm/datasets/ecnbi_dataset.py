@@ -152,7 +152,7 @@ class ECNBIDataset(BaseDataset):
         if isinstance(item, dict):
             if 'ann_file' not in item and 'sheet_name' not in item:
                 raise DataError(f'disjoint_with item {item} needs ann_file '
-                                 'and/or sheet_name')
+                                'and/or sheet_name')
             path = self._resolve(item.get('ann_file', '')) \
                 if item.get('ann_file') else self.ann_file
             sheet = item.get('sheet_name')
@@ -163,7 +163,7 @@ class ECNBIDataset(BaseDataset):
             path, sheet = self.ann_file, item
         if not path:
             raise DataError(f'disjoint_with item {item!r} is a sheet name '
-                             'but this dataset has no ann_file workbook')
+                            'but this dataset has no ann_file workbook')
         name = f'{path}[{sheet}]' if sheet else path
         return name, load_split_sheet(path, sheet)
 

@@ -72,7 +72,7 @@ def load_split_sheet(path: str,
     if ext == '.csv':
         if sheet_name is not None:
             raise DataError(f'sheet_name={sheet_name!r} was given but {path} '
-                             'is a .csv file, which has no sheets')
+                            'is a .csv file, which has no sheets')
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     elif ext in ('.xlsx', '.xls', '.xlsm'):
         try:
@@ -85,17 +85,17 @@ def load_split_sheet(path: str,
             if 'not found' in str(e):
                 sheets = pd.ExcelFile(path).sheet_names
                 raise DataError(f'sheet {sheet_name!r} not found in {path}; '
-                                 f'its sheets are {sheets}') from None
+                                f'its sheets are {sheets}') from None
             raise
     else:
         raise DataError(f'split sheet {path} must be a .csv or .xlsx file, '
-                         f'got extension {ext!r}')
+                        f'got extension {ext!r}')
 
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f'{where} lacks the column(s) {missing}; '
-                         f'found {list(df.columns)}')
+                        f'found {list(df.columns)}')
 
     rows = []
     first_row = {}

@@ -240,9 +240,9 @@ def provenance_lines(prov: Optional[dict]) -> List[Tuple[str, str]]:
             lines.append(
                 (label,
                  entry['path'] + (f' (sha256 {sha})' if sha else '')))
-    for key, label in (('data_root', 'data root'), ('split_sheet',
-                                                     'split sheet'),
-                       ('sheet_name', 'sheet')):
+    named = (('data_root', 'data root'), ('split_sheet', 'split sheet'),
+             ('sheet_name', 'sheet'))
+    for key, label in named:
         if prov.get(key):
             lines.append((label, str(prov[key])))
     for name, entry in (prov.get('inputs') or {}).items():

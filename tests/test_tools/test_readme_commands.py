@@ -84,7 +84,7 @@ def test_test_log_is_readable(demo_pipeline):
     [line] = [x for x in log.splitlines() if 'Epoch(test)' in x and
               'values in' in x]
     [json_log] = (out / 'test').glob('*/*.json')
-    assert f'(image/*: ' in line and f'values in {json_log})' in line
+    assert '(image/*: ' in line and f'values in {json_log})' in line
     assert len(line) < 400
     assert 'accuracy/top1: ' in line  # small groups stay in the line
     logged = json.loads(json_log.read_text().splitlines()[-1])
@@ -191,6 +191,29 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
     # lesion_report.py shows the provenance of the run it reports on
     lesion_page = (W / 'lesion_eval' / 'report.html').read_text()
     assert str(ft_ckpt) in lesion_page
+
+
+def test_readme_gradcam_script(demo_pipeline, demo_root, run_tool, tmp_path):
+    import numpy as np
+    from PIL import Image
+    block = readme_block('### Grad-CAM')
+    first = block.splitlines()[0].split('#')[0].strip()
+    assert first == 'bash docs/gradcam_demo.sh'
+    assert '--target-layers backbone.layers.3.ln1' in block
+    out, _ = demo_pipeline
+    [ckpt] = (out / 'finetune').glob('epoch_*.pth')
+    cam = tmp_path / 'cam.png'
+    proc = run_tool(['bash', 'docs/gradcam_demo.sh',
+                     str(ckpt), '', str(cam)],
+                    env={
+                        'ECDL_DEMO_ROOT': demo_root,
+                        'PYTHON': sys.executable
+                    })
+    assert 'adenomas/730/Images/' in proc.stdout
+    with Image.open(cam) as im:
+        assert im.size == (64, 64)  # the model's input size
+        pixels = np.asarray(im.convert('RGB'), dtype=float)
+    assert pixels.std() > 10  # a heat map over the still, not a flat image
 
 
 def test_simulated_readers_use_the_metric_lesion_ids(demo_root, repo_root):
