@@ -19,8 +19,8 @@ import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.report import (enable_lesion_report,
                                        lesion_out_dirs, write_lesion_reports)
-from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
-                           check_config,
+from ecdl_mm.utils import (ConfigError, check_cfg_options,
+                           check_checkpoint_paths, check_config,
                            missing_checkpoint_error, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
@@ -153,8 +153,7 @@ def merge_args(cfg, args):
 def main():
     args = parse_args()
     if args.out is None and args.out_item is not None:
-        raise ValueError('Please use `--out` argument to specify the '
-                         'path of the output file before using `--out-item`.')
+        raise ConfigError('--out-item needs --out (the file to write)')
 
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)

@@ -16,8 +16,7 @@ from mmengine.runner import Runner
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import summarise_metric_logs
 from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
-                           check_config,
-                           setup_cpu_distributed)
+                           check_config, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
 
 

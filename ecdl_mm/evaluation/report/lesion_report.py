@@ -192,7 +192,8 @@ def enable_lesion_report(cfg) -> List[str]:
         list: The ``out_dir`` of each LesionMetric.
 
     Raises:
-        ValueError: If the test evaluator has no LesionMetric.
+        ConfigError: (a ``ValueError``) If the test evaluator has no
+            LesionMetric.
     """
     dirs = []
     for metric in _lesion_metrics(cfg):
@@ -202,7 +203,8 @@ def enable_lesion_report(cfg) -> List[str]:
                                          f'lesion_eval{suffix}')
         dirs.append(metric['out_dir'])
     if not dirs:
-        raise ValueError('--report needs a LesionMetric in test_evaluator '
+        from ...utils.config_check import ConfigError
+        raise ConfigError('--report needs a LesionMetric in test_evaluator '
                          f'(got {cfg.get("test_evaluator")!r})')
     return dirs
 
