@@ -205,7 +205,7 @@ def enable_lesion_report(cfg) -> List[str]:
     if not dirs:
         from ...utils.config_check import ConfigError
         raise ConfigError('--report needs a LesionMetric in test_evaluator '
-                         f'(got {cfg.get("test_evaluator")!r})')
+                          f'(got {cfg.get("test_evaluator")!r})')
     return dirs
 
 
