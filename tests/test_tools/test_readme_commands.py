@@ -117,6 +117,7 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
     script = substitute(script, '/ablation/epoch_30.pth',
                         f'/ablation/epoch_{n}.pth')
     # `python` of the activated venv is this interpreter
+    script = substitute(script, 'source .venv/bin/activate\n', '')
     assert re.search(r'^python tools/', script, re.M)
     script = re.sub(r'^python ', '"$PY" ', script, flags=re.M)
     proc = run_tool(['bash', '-euo', 'pipefail', '-c', script],
