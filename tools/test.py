@@ -9,18 +9,21 @@ import os.path as osp
 from copy import deepcopy
 
 import mmengine
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.engine import CheckpointFitHook
+from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.report import (enable_lesion_report,
-                                       write_lesion_reports)
-from ecdl_mm.utils import (check_checkpoint_paths, check_config,
+                                       lesion_out_dirs, write_lesion_reports)
+from ecdl_mm.utils import (ConfigError, check_cfg_options,
+                           check_checkpoint_paths, check_config,
                            missing_checkpoint_error, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
 
 
 def parse_args():
@@ -124,7 +127,7 @@ def merge_args(cfg, args):
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
     default_dataloader_cfg = ConfigDict(
-        pin_memory=True,
+        pin_memory=torch.cuda.is_available(),  # else torch warns each run
         collate_fn=dict(type='default_collate'),
     )
 
@@ -140,15 +143,17 @@ def merge_args(cfg, args):
     set_default_dataloader_cfg(cfg, 'test_dataloader')
 
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    # the metrics' own tables stay readable: no 150-key line
+    summarise_metric_logs(cfg)
     return cfg
 
 
 def main():
     args = parse_args()
     if args.out is None and args.out_item is not None:
-        raise ValueError('Please use `--out` argument to specify the '
-                         'path of the output file before using `--out-item`.')
+        raise ConfigError('--out-item needs --out (the file to write)')
 
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
@@ -171,10 +176,18 @@ def main():
             DumpResults(out_file_path=args.out))
 
     metrics = runner.test()
+    # where the results came from: into metrics.json, beside every CSV
+    # (<csv>.provenance.json) and so into report.html
+    provenance = provenance_from_config(cfg, args.config, args.checkpoint)
+    out_dirs = lesion_out_dirs(cfg)
+    record_provenance(provenance, out_dirs)
+
     write_lesion_reports(report_dirs)
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
+    if args.out:
+        record_provenance(provenance, files=[args.out])
 
 
 if __name__ == '__main__':

@@ -8,13 +8,15 @@ import os
 import os.path as osp
 from copy import deepcopy
 
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.utils import (check_checkpoint_paths, check_config,
-                           setup_cpu_distributed)
+from ecdl_mm.engine import summarise_metric_logs
+from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
+                           check_config, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -100,7 +102,7 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
 
     default_dataloader_cfg = ConfigDict(
-        pin_memory=True,
+        pin_memory=torch.cuda.is_available(),  # else torch warns each run
         persistent_workers=True,
         collate_fn=dict(type='default_collate'),
     )
@@ -123,7 +125,10 @@ def merge_args(cfg, args):
     set_default_dataloader_cfg(cfg, 'test_dataloader')
 
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    # the metrics' own tables stay readable: no 150-key line
+    summarise_metric_logs(cfg)
     return cfg
 
 

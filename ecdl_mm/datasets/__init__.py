@@ -1,3 +1,4 @@
 from .transforms import *  # noqa: F401,F403
 from .ecnbi_dataset import ECNBIDataset  # noqa: F401
-from .split_sheet import check_split_leakage, load_split_sheet  # noqa: F401
+from .split_sheet import (DataError, check_split_leakage,  # noqa: F401
+                          load_split_sheet)

@@ -4,12 +4,11 @@ import warnings
 from typing import List, Optional, Sequence, Union
 
 import pandas as pd
-from mmengine.logging import MMLogger
 from PIL import Image
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
-from .split_sheet import check_split_leakage, load_split_sheet
+from .split_sheet import DataError, check_split_leakage, load_split_sheet
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
@@ -65,8 +64,9 @@ class ECNBIDataset(BaseDataset):
              meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
                         'lesion_id', 'patient_id'))
 
-    All problems are raised as ``ValueError`` (or ``FileNotFoundError``)
-    naming the file, lesion or sheet row while the dataset is built, before
+    All problems are raised as :class:`DataError` (a ``ValueError``) or
+    ``FileNotFoundError``, naming the file, lesion or sheet row while the
+    dataset is built, before
     any training: a sheet lesion without a folder, a lesion whose folder is in
     another class, a lesion without images, a duplicated lesion id, a lesion
     or patient that is also in one of the ``disjoint_with`` splits, and an
@@ -125,12 +125,12 @@ class ECNBIDataset(BaseDataset):
         if cohort is None:
             cohort = osp.basename(osp.normpath(osp.abspath(data_root)))
         if not isinstance(cohort, str) or not cohort.strip():
-            raise ValueError(f'cohort={cohort!r} must be a non-empty string')
+            raise DataError(f'cohort={cohort!r} must be a non-empty string')
         self.cohort = cohort
         if isinstance(disjoint_with, (str, dict)):
             disjoint_with = [disjoint_with]
         if skip_bad_images and not check_images:
-            raise ValueError('skip_bad_images=True needs check_images=True')
+            raise DataError('skip_bad_images=True needs check_images=True')
         self.sheet_name = sheet_name
         self.disjoint_with = list(disjoint_with)
         self.check_images = check_images
@@ -151,8 +151,8 @@ class ECNBIDataset(BaseDataset):
     def _load_other_split(self, item):
         if isinstance(item, dict):
             if 'ann_file' not in item and 'sheet_name' not in item:
-                raise ValueError(f'disjoint_with item {item} needs ann_file '
-                                 'and/or sheet_name')
+                raise DataError(f'disjoint_with item {item} needs ann_file '
+                                'and/or sheet_name')
             path = self._resolve(item.get('ann_file', '')) \
                 if item.get('ann_file') else self.ann_file
             sheet = item.get('sheet_name')
@@ -162,8 +162,8 @@ class ECNBIDataset(BaseDataset):
         else:
             path, sheet = self.ann_file, item
         if not path:
-            raise ValueError(f'disjoint_with item {item!r} is a sheet name '
-                             'but this dataset has no ann_file workbook')
+            raise DataError(f'disjoint_with item {item!r} is a sheet name '
+                            'but this dataset has no ann_file workbook')
         name = f'{path}[{sheet}]' if sheet else path
         return name, load_split_sheet(path, sheet)
 
@@ -193,7 +193,7 @@ class ECNBIDataset(BaseDataset):
         """Build one data info per image; see the class docstring."""
         classes = self.metainfo.get('classes')
         if not classes:
-            raise ValueError('metainfo must give the class names (classes)')
+            raise DataError('metainfo must give the class names (classes)')
         img_root = self.data_prefix['img_path']
         if not osp.isdir(img_root):
             raise FileNotFoundError(f'image root {img_root} does not exist')
@@ -208,17 +208,17 @@ class ECNBIDataset(BaseDataset):
                 lesion, cls = rec['lesion_index'], rec['class_english']
                 holders = folders.get(lesion, [])
                 if not holders:
-                    raise ValueError(
+                    raise DataError(
                         f'{where} row {rec["row"]}: lesion {lesion!r} has no '
                         f'folder; expected {osp.join(img_root, cls, lesion)}')
                 if cls not in holders:
-                    raise ValueError(
+                    raise DataError(
                         f'{where} row {rec["row"]}: lesion {lesion!r} is '
                         f'labelled {cls!r} but its folder is in the wrong '
                         'class: ' + ', '.join(
                             osp.join(img_root, h, lesion) for h in holders))
                 if len(holders) > 1:
-                    raise ValueError(
+                    raise DataError(
                         f'duplicated lesion id {lesion!r}: folders in '
                         f'classes {holders} under {img_root}')
                 lesions.append((lesion, rec['class_index'], cls,
@@ -228,7 +228,7 @@ class ECNBIDataset(BaseDataset):
             lesions = []
             for lesion, holders in folders.items():
                 if len(holders) > 1:
-                    raise ValueError(
+                    raise DataError(
                         f'duplicated lesion id {lesion!r}: folders in '
                         f'classes {holders} under {img_root}')
             for cls_idx, cls in enumerate(classes):
@@ -236,7 +236,7 @@ class ECNBIDataset(BaseDataset):
                     if holders[0] == cls:
                         lesions.append((lesion, cls_idx, cls, None))
             if not lesions:
-                raise ValueError(
+                raise DataError(
                     f'no lesion folder found under {img_root} for the '
                     f'classes {tuple(classes)}')
 
@@ -266,16 +266,16 @@ class ECNBIDataset(BaseDataset):
                     elif self.skip_bad_images:
                         skipped.append(f'{path} ({why})')
                     else:
-                        raise ValueError(
+                        raise DataError(
                             f'unreadable or truncated image {path} in lesion '
                             f'{lesion!r}: {why}')
                 if not good and images:
-                    raise ValueError(
+                    raise DataError(
                         f'empty lesion {lesion!r}: every image in '
                         f'{lesion_dir} is unreadable')
                 images = good
             if not images:
-                raise ValueError(
+                raise DataError(
                     f'empty lesion {lesion!r}: no image with extension in '
                     f'{self.extensions} under {lesion_dir}')
             for path in images:
@@ -290,8 +290,8 @@ class ECNBIDataset(BaseDataset):
         if skipped:
             msg = (f'{type(self).__name__} skipped {len(skipped)} unreadable '
                    'image(s):\n  ' + '\n  '.join(skipped))
+            # once: tools/ show warnings through the run's logger
             warnings.warn(msg)
-            MMLogger.get_current_instance().warning(msg)
         return data_list
 
     def get_lesion_ids(self) -> List[str]:

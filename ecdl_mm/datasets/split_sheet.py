@@ -10,10 +10,17 @@ import warnings
 from typing import Dict, Mapping, Optional, Sequence
 
 import pandas as pd
-from mmengine.logging import MMLogger
 
 REQUIRED_COLUMNS = ('class_index', 'class_english', 'lesion_index')
 OPTIONAL_COLUMNS = ('patient_id', )
+
+
+class DataError(ValueError):
+    """The data cannot be read as the config asks: a split sheet (missing
+    column or sheet, bad cell, class that disagrees with the dataset, lesion
+    listed twice, leakage between splits) or the folder layout and images
+    it points to. A user mistake: ``tools/`` end it with one line
+    (:func:`ecdl_mm.utils.cli.run_cli`)."""
 
 
 def _describe(path: str, sheet_name: Optional[str]) -> str:
@@ -64,8 +71,8 @@ def load_split_sheet(path: str,
     ext = osp.splitext(path)[1].lower()
     if ext == '.csv':
         if sheet_name is not None:
-            raise ValueError(f'sheet_name={sheet_name!r} was given but {path} '
-                             'is a .csv file, which has no sheets')
+            raise DataError(f'sheet_name={sheet_name!r} was given but {path} '
+                            'is a .csv file, which has no sheets')
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     elif ext in ('.xlsx', '.xls', '.xlsm'):
         try:
@@ -77,18 +84,18 @@ def load_split_sheet(path: str,
         except ValueError as e:
             if 'not found' in str(e):
                 sheets = pd.ExcelFile(path).sheet_names
-                raise ValueError(f'sheet {sheet_name!r} not found in {path}; '
-                                 f'its sheets are {sheets}') from None
+                raise DataError(f'sheet {sheet_name!r} not found in {path}; '
+                                f'its sheets are {sheets}') from None
             raise
     else:
-        raise ValueError(f'split sheet {path} must be a .csv or .xlsx file, '
-                         f'got extension {ext!r}')
+        raise DataError(f'split sheet {path} must be a .csv or .xlsx file, '
+                        f'got extension {ext!r}')
 
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f'{where} lacks the column(s) {missing}; '
-                         f'found {list(df.columns)}')
+        raise DataError(f'{where} lacks the column(s) {missing}; '
+                        f'found {list(df.columns)}')
 
     rows = []
     first_row = {}
@@ -98,29 +105,29 @@ def load_split_sheet(path: str,
             continue  # trailing empty line
         lesion = _clean_id(rec['lesion_index'])
         if lesion is None:
-            raise ValueError(f'{where} row {row}: empty lesion_index')
+            raise DataError(f'{where} row {row}: empty lesion_index')
         cls_idx = _clean_id(rec['class_index'])
         try:
             cls_idx = int(cls_idx)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise DataError(
                 f'{where} row {row} (lesion {lesion}): class_index '
                 f'{rec["class_index"]!r} is not an integer') from None
         cls_name = str(rec['class_english']).strip()
         if classes is not None:
             if not 0 <= cls_idx < len(classes):
-                raise ValueError(
+                raise DataError(
                     f'{where} row {row} (lesion {lesion}): class_index '
                     f'{cls_idx} is outside the {len(classes)} classes '
                     f'{tuple(classes)}')
             if cls_name != classes[cls_idx]:
-                raise ValueError(
+                raise DataError(
                     f'{where} row {row} (lesion {lesion}): class_english '
                     f'{cls_name!r} disagrees with class_index {cls_idx}, '
                     f'which is {classes[cls_idx]!r} in the dataset classes '
                     f'{tuple(classes)}')
         if lesion in first_row:
-            raise ValueError(
+            raise DataError(
                 f'{where}: duplicated lesion id {lesion!r} in rows '
                 f'{first_row[lesion]} and {row}')
         first_row[lesion] = row
@@ -169,7 +176,7 @@ def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:
     if problems:
         shown = '; '.join(problems[:20])
         more = f' (and {len(problems) - 20} more)' if len(problems) > 20 else ''
-        raise ValueError(f'data leakage between splits: {shown}{more}')
+        raise DataError(f'data leakage between splits: {shown}{more}')
 
 
 def _warn_unchecked_patients(splits: Mapping[str, pd.DataFrame]) -> None:
@@ -191,5 +198,5 @@ def _warn_unchecked_patients(splits: Mapping[str, pd.DataFrame]) -> None:
            + '; '.join(unchecked) + '. Only lesion ids were compared, so a '
            'patient with lesions in two splits would go unnoticed; add a '
            'patient_id column to every split sheet.')
+    # once: tools/ show warnings through the run's logger (run_cli)
     warnings.warn(msg)
-    MMLogger.get_current_instance().warning(msg)

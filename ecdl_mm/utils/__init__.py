@@ -4,7 +4,8 @@ from .checkpoint import (SAFE_GLOBALS, AtomicLocalBackend, CheckpointKindError,
                          load_model_checkpoint, missing_checkpoint_error,
                          patch_checkpoint_loaders, register_safe_globals,
                          safe_load)
-from .config_check import ConfigError, check_checkpoint_paths, check_config
+from .config_check import (ConfigError, check_cfg_options,
+                           check_checkpoint_paths, check_config)
 from .dist import setup_cpu_distributed
 from .threads import set_inference_threads
 
@@ -13,7 +14,7 @@ __all__ = [
     'MissingCheckpointError', 'UnsafeCheckpointError',
     'check_checkpoint_fits', 'download_checkpoint', 'load_model_checkpoint',
     'missing_checkpoint_error', 'patch_checkpoint_loaders',
-    'register_safe_globals', 'safe_load', 'ConfigError',
+    'register_safe_globals', 'safe_load', 'ConfigError', 'check_cfg_options',
     'check_checkpoint_paths', 'check_config', 'setup_cpu_distributed',
     'set_inference_threads'
 ]

@@ -1,7 +1,8 @@
 """One clear line for user mistakes in the ``tools/`` entry points.
 
 Every script in ``tools/`` ends with ``run_cli(main)``. A mistake of the user
-(a missing file, a bad config field, a checkpoint of the wrong kind or one
+(a missing file, a bad config field or ``--cfg-options`` key, a split sheet
+or data layout the dataset refuses, a checkpoint of the wrong kind or one
 that is not safe to load, a stage run before the stage it starts from) then
 ends the run with one line on stderr and exit status 2, as ``argparse`` does
 for a bad argument::
@@ -19,12 +20,16 @@ import sys
 import warnings
 from typing import Callable, List, Optional, Tuple, Type
 
+from ..datasets.split_sheet import DataError
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
 from .config_check import ConfigError
 
-#: Exceptions that mean the user asked for something that cannot work.
+#: Exceptions that mean the user asked for something that cannot work
+#: (``DataError``: a split sheet or data layout the dataset refuses while
+#: the Runner builds it, e.g. a sheet without ``class_index``).
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               ConfigError, CheckpointKindError, UnsafeCheckpointError)
+               ConfigError, DataError, CheckpointKindError,
+               UnsafeCheckpointError)
 
 #: Exit status of a user mistake (as argparse's for a bad argument).
 USER_ERROR_STATUS = 2
@@ -40,10 +45,18 @@ def one_line(err: BaseException) -> str:
     return ' '.join([head, '; '.join(items)]) if items else head
 
 
-def _warning_to_stdout(message, category, filename, lineno, file=None,
-                       line=None):
-    sys.stdout.write(
-        warnings.formatwarning(message, category, filename, lineno, line))
+def _warning_to_log(message, category, filename, lineno, file=None,
+                    line=None):
+    """Show a Python warning once, through the run's logger when there is
+    one (stdout and the log file, beside mmengine's messages), else on
+    stdout: stderr carries only the error line of a user mistake."""
+    from mmengine.logging import MMLogger
+    if MMLogger._instance_dict:
+        MMLogger.get_current_instance().warning(
+            f'{category.__name__}: {message}')
+    else:
+        sys.stdout.write(
+            warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def run_cli(main: Callable,
@@ -68,9 +81,9 @@ def run_cli(main: Callable,
     debug = '--debug' in argv[1:]
     while '--debug' in argv[1:]:
         argv.remove('--debug')
-    # Python warnings go to stdout beside mmengine's log, so that stderr
-    # carries only the error line of a user mistake.
-    warnings.showwarning = _warning_to_stdout
+    # Python warnings go to the run's log (stdout), so that stderr carries
+    # only the error line of a user mistake.
+    warnings.showwarning = _warning_to_log
     try:
         return main()
     except USER_ERRORS + tuple(user_errors) as err:

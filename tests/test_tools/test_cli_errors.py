@@ -191,3 +191,109 @@ def test_missing_file_in_every_tool(tool, repo_root, demo_root, tmp_path,
     assert len(lines) == 1, err
     assert lines[0].startswith(f'{osp.basename(tool)}: error: ')
     assert missing in lines[0]
+
+
+# --------------------------------------------------------------------------
+# Mistakes found while the Runner builds the dataset, and --cfg-options keys
+# that do not exist (issue 17).
+ABLATION = 'configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py'
+
+
+def _bad_workbook(demo_root, path, edit):
+    """A copy of the demo split workbook whose demo_test sheet is edited."""
+    import pandas as pd
+    sheets = pd.read_excel(
+        osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name=None)
+    sheets['demo_test'] = edit(sheets['demo_test'].copy())
+    with pd.ExcelWriter(path) as writer:
+        for name, df in sheets.items():
+            df.to_excel(writer, sheet_name=name, index=False)
+    return str(path)
+
+
+def _drop_class_index(df):
+    return df.drop(columns=['class_index'])
+
+
+def _class_name_typo(df):
+    row = df.index[df['class_english'] == 'adenomas'][0]
+    df.loc[row, 'class_english'] = 'adenoma'
+    return df
+
+
+@pytest.mark.parametrize('edit,expected', [
+    (_drop_class_index, ["lacks the column(s) ['class_index']"]),
+    (_class_name_typo,
+     ["class_english 'adenoma' disagrees with class_index 0", 'adenomas']),
+])
+def test_split_sheet_mistake_raised_while_the_runner_builds(
+        edit, expected, run_tool, demo_root, tmp_path):
+    sheet = _bad_workbook(demo_root, tmp_path / 'splits.xlsx', edit)
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'')  # never read: the dataset fails first
+    proc = run_tool([
+        'tools/test.py', ABLATION,
+        str(ckpt), '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={demo_root}',
+        f'test_dataloader.dataset.ann_file={sheet}'
+    ],
+                    check=False)
+    line = assert_one_line(proc, 'test.py: error: ', f"{sheet} [sheet "
+                           "'demo_test']", *expected)
+    assert 'Traceback' not in proc.stdout + proc.stderr, line
+
+
+@pytest.mark.parametrize('key,expected', [
+    ('val_dataloader.dataset.data_root=x',
+     'val_dataloader is None (this config has no such section'),
+    ('model.hed.num_classes=3', "model (ImageClassifier) has no key 'hed'; "
+     'nearest valid key: model.head'),
+    ('train_cfg.max_epoch=2', 'nearest valid key: train_cfg.max_epochs'),
+    ('test_evaluator.0.out_dri=x', 'test_evaluator.0 (LesionMetric) has no '
+     "key 'out_dri'; nearest valid key: test_evaluator.0.out_dir"),
+    ('test_evaluator.5.out_dir=x', "test_evaluator is a list of 2 item(s): "
+     "'5' is not one of its indices"),
+])
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py'])
+def test_cfg_options_key_that_does_not_exist(tool, key, expected, repo_root,
+                                             tmp_path, monkeypatch, capfd):
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'')
+    args = [ABLATION] + ([str(ckpt)] if tool.endswith('test.py') else [])
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(
+        sys, 'argv', [tool] + args +
+        ['--work-dir', str(tmp_path / 'w'), '--cfg-options', key])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(osp.join(repo_root, tool), run_name='__main__')
+    err = capfd.readouterr().err
+    assert exit_.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f'{osp.basename(tool)}: error: Invalid '
+                               f'--cfg-options: {key.split("=")[0]}: ')
+    assert expected in lines[0]
+    assert not (tmp_path / 'w').exists()  # stopped before the Runner
+
+
+def test_cfg_options_that_exist_or_are_taken_pass(repo_root):
+    from ecdl_mm.utils import check_cfg_options
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(repo_root, ABLATION))
+    # existing keys, new arguments the component takes, new Runner sections,
+    # new arguments of a section without type when they are no near miss
+    check_cfg_options(
+        cfg, {
+            'train_dataloader.dataset.dataset.data_root': 'x',
+            'model.backbone.init_cfg.checkpoint': 'y',
+            'test_evaluator.0.out_dir': 'd',
+            'model.train_cfg': None,
+            'randomness.seed': 1,
+            'work_dir': 'w',
+            'train_cfg.val_begin': 2,
+        })
+    # and mmengine then merges them without complaint
+    cfg.merge_from_dict({'test_evaluator.0.out_dir': 'd'})
+    assert cfg.test_evaluator[0].out_dir == 'd'

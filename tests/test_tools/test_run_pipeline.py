@@ -10,15 +10,9 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 
-def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
-    out = tmp_path / 'pipeline'
-    proc = run_tool(['bash', 'tools/run_pipeline.sh',
-                     str(out)],
-                    env={
-                        'MAE_EPOCHS': '2',
-                        'FT_EPOCHS': '2',
-                        'ECDL_DEMO_ROOT': demo_root
-                    })
+def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
+    # run once per session (tests/test_tools/conftest.py), 2 epochs a stage
+    out, proc = demo_pipeline
     log = proc.stdout + proc.stderr
     for step in ('1/4', '2/4', '3/4', '4/4'):
         assert f'] {step}' in log

@@ -1,7 +1,10 @@
 """run_cli: user mistakes -> one stderr line and exit 2, --debug re-raises,
 anything else keeps its traceback."""
+import warnings
+
 import pytest
 
+from ecdl_mm.datasets import DataError
 from ecdl_mm.utils import (CheckpointKindError, ConfigError,
                            MissingCheckpointError, UnsafeCheckpointError)
 from ecdl_mm.utils.cli import one_line, run_cli
@@ -22,6 +25,8 @@ def test_one_line():
     ConfigError('Invalid config:\n  - missing.pth'),
     CheckpointKindError('missing.pth is not a checkpoint'),
     UnsafeCheckpointError('missing.pth is unsafe'),
+    DataError("missing.pth [sheet 'test'] lacks the column(s) "
+              "['class_index']"),
 ])
 def test_user_mistakes(error, capsys):
 
@@ -50,3 +55,26 @@ def test_other_errors_and_results_pass_through():
     with pytest.raises(ZeroDivisionError):
         run_cli(bug, ['tools/x.py'])
     assert run_cli(lambda: 42, ['tools/x.py']) == 42
+
+
+def test_warnings_are_shown_once_through_the_run_logger(capsys):
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('test_cli_warnings', log_level='INFO')
+    # the run's logger is the current one, as in a Runner
+    assert MMLogger.get_current_instance() is logger
+    saved = warnings.showwarning
+
+    def main():
+        with warnings.catch_warnings():
+            warnings.simplefilter('always')
+            warnings.warn('patients were NOT checked (test)')
+        return 1
+
+    try:
+        assert run_cli(main, ['tools/x.py']) == 1
+    finally:
+        warnings.showwarning = saved
+    out, err = capsys.readouterr()
+    assert err == ''  # stderr is for the error line of a user mistake
+    assert out.count('patients were NOT checked (test)') == 1
+    assert 'WARNING - UserWarning: patients were NOT checked (test)' in out

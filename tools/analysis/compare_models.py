@@ -21,6 +21,7 @@ from ecdl_mm.evaluation.clinical import (StudyDataError, align_predictions,
 from ecdl_mm.evaluation.report import (auc_difference_figure,
                                        build_comparison_report, figure_png)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import collect_provenance
 
 
 def parse_args():
@@ -64,13 +65,17 @@ def main():
     preds = align_predictions(preds, names)
     os.makedirs(args.out_dir, exist_ok=True)
     out = args.out_dir
+    # the inputs with their hashes and their own provenance (sidecars)
+    results['provenance'] = collect_provenance(
+        inputs=dict(zip(names, args.predictions)))
     save_json(results, osp.join(out, 'comparison.json'))
     save_csv(results['comparisons'], osp.join(out, 'comparison.csv'))
     save_csv(results['model_metrics'], osp.join(out, 'model_metrics.csv'))
     with open(osp.join(out, 'auc_differences.png'), 'wb') as f:
         f.write(figure_png(auc_difference_figure(results)))
-    build_comparison_report(results, preds, args.title).save(
-        osp.join(out, 'report.html'))
+    report = build_comparison_report(results, preds, args.title)
+    report.set_provenance(results['provenance'])
+    report.save(osp.join(out, 'report.html'))
 
     print(f'{results["num_lesions"]} lesions; differences are A - B; '
           f'{args.ci_level:.0%} paired lesion-bootstrap CI')

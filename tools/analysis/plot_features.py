@@ -26,8 +26,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import ecdl_mm  # noqa: F401,E402  registers components, safe loading
-from ecdl_mm.utils import (check_checkpoint_paths,  # noqa: E402
-                           load_model_checkpoint)
+from ecdl_mm.utils import (check_cfg_options,  # noqa: E402
+                           check_checkpoint_paths, load_model_checkpoint)
 from ecdl_mm.utils.cli import run_cli  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
@@ -104,6 +104,7 @@ def main():
                          f'--checkpoints has {len(args.checkpoints)}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if 'init' in args.checkpoints:  # init_cfg files, before any work

@@ -22,6 +22,7 @@ from ecdl_mm.evaluation.clinical import (StudyDataError,
 from ecdl_mm.evaluation.report import (build_reader_report, figure_png,
                                        reader_roc_figure)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import collect_provenance
 
 
 def parse_args():
@@ -57,14 +58,18 @@ def main():
                                args.ci_level, args.exact_below)
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
+    results['provenance'] = collect_provenance(
+        inputs=dict(model=args.model, readers=args.readers))
     save_json(results, osp.join(out, 'reader_study.json'))
     for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
                  'session_comparison', 'mrmc'):
         save_csv(results[name], osp.join(out, f'{name}.csv'))
     with open(osp.join(out, 'roc_readers.png'), 'wb') as f:
         f.write(figure_png(reader_roc_figure(results, model, reads)))
-    build_reader_report(results, model, reads, args.title,
-                        args.note).save(osp.join(out, 'report.html'))
+    report = build_reader_report(results, model, reads, args.title,
+                                 args.note)
+    report.set_provenance(results['provenance'])
+    report.save(osp.join(out, 'report.html'))
 
     print(f'{len(reads.readers)} readers, {results["num_lesions"]} lesions, '
           f'sessions {", ".join(reads.sessions)}')

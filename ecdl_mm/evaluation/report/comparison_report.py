@@ -53,8 +53,9 @@ def build_comparison_report(results: dict,
         f'{s["seed"]}). AUCs: DeLong\'s test (the macro AUC with the joint '
         'covariance of the per-class AUCs). Rates: McNemar\'s test on the '
         'lesions of the rate, exact binomial below '
-        f'{s["mcnemar_exact_below"]} discordant lesions. p-values are not '
-        'adjusted for multiple comparisons.', note=True)
+        f'{s["mcnemar_exact_below"]} discordant lesions. Each p is also '
+        'Holm-adjusted over the pair\'s family of tests (p (Holm)).',
+        note=True)
 
     rep.section('Each model', 'models')
     by_metric = {}

@@ -44,6 +44,10 @@ figcaption{font-size:12.5px;color:#555}
 .card img{width:100px;height:100px;object-fit:cover;margin:2px;
  border:1px solid #ccc}
 .card .title{font-weight:600} .bad{color:#a4261d}
+header dl.provenance{margin:8px 0 0;font-size:12px;opacity:.85;
+ display:grid;grid-template-columns:max-content auto;gap:0 10px}
+header dl.provenance dt{font-weight:600} header dl.provenance dd{margin:0;
+ word-break:break-all}
 """
 
 
@@ -167,6 +171,22 @@ class HtmlReport:
         self._body: List[str] = []
         self._toc: List[tuple] = []
         self._open = False
+        self.provenance: Optional[dict] = None
+
+    def set_provenance(self, provenance: Optional[dict]) -> None:
+        """Show ``provenance`` (see :mod:`ecdl_mm.utils.provenance`) in the
+        page header: config and checkpoint with their hashes, data, inputs,
+        date, versions and command line."""
+        self.provenance = provenance
+
+    def _provenance_html(self) -> str:
+        from ...utils.provenance import provenance_lines
+        lines = provenance_lines(self.provenance)
+        if not lines:
+            return ''
+        return ('<dl class="provenance" id="provenance">' + ''.join(
+            f'<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>'
+            for k, v in lines) + '</dl>')
 
     def section(self, title: str, anchor: str) -> None:
         """Start a section (closing the previous one); listed in the
@@ -248,7 +268,8 @@ class HtmlReport:
         return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f'<title>{html.escape(self.title)}</title>'
                 f'<style>{CSS}</style></head><body>'
-                f'<header><h1>{html.escape(self.title)}</h1>{sub}</header>'
+                f'<header><h1>{html.escape(self.title)}</h1>{sub}'
+                f'{self._provenance_html()}</header>'
                 f'<main><nav>{toc}</nav>{"".join(self._body)}</main>'
                 '</body></html>\n')
 

@@ -67,6 +67,7 @@ def build_lesion_report(out_dir: str,
     rep = HtmlReport(
         title or 'Lesion-level evaluation report',
         f'{num_l} lesions, {num_i} images; source: {osp.abspath(out_dir)}')
+    rep.set_provenance(info.get('provenance'))
 
     rep.section('Overview', 'overview')
     ci = info.get('ci_level', 0.95)
@@ -163,6 +164,25 @@ def write_lesion_report(out_dir: str, path: Optional[str] = None,
     return rep.save(path or osp.join(out_dir, 'report.html'))
 
 
+def _lesion_metrics(cfg) -> List[dict]:
+    evaluator = cfg.get('test_evaluator')
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        evaluator = evaluator['metrics']
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
+        evaluator
+    ]
+    return [
+        m for m in metrics if isinstance(m, dict)
+        and str(m.get('type', '')).split('.')[-1] == 'LesionMetric'
+    ]
+
+
+def lesion_out_dirs(cfg) -> List[str]:
+    """The ``out_dir`` of every LesionMetric of ``cfg.test_evaluator``
+    that has one (where ``metrics.json`` and the CSVs are written)."""
+    return [m['out_dir'] for m in _lesion_metrics(cfg) if m.get('out_dir')]
+
+
 def enable_lesion_report(cfg) -> List[str]:
     """Prepare a config for ``tools/test.py --report``: every LesionMetric
     of ``cfg.test_evaluator`` writes its files (``out_dir`` defaults to
@@ -172,27 +192,20 @@ def enable_lesion_report(cfg) -> List[str]:
         list: The ``out_dir`` of each LesionMetric.
 
     Raises:
-        ValueError: If the test evaluator has no LesionMetric.
+        ConfigError: (a ``ValueError``) If the test evaluator has no
+            LesionMetric.
     """
-    evaluator = cfg.get('test_evaluator')
-    if isinstance(evaluator, dict) and 'metrics' in evaluator:
-        evaluator = evaluator['metrics']
-    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
-        evaluator
-    ]
     dirs = []
-    for metric in metrics:
-        if not isinstance(metric, dict) or str(metric.get(
-                'type', '')).split('.')[-1] != 'LesionMetric':
-            continue
+    for metric in _lesion_metrics(cfg):
         if not metric.get('out_dir'):
             suffix = f'_{len(dirs)}' if dirs else ''
             metric['out_dir'] = osp.join(cfg.work_dir,
                                          f'lesion_eval{suffix}')
         dirs.append(metric['out_dir'])
     if not dirs:
-        raise ValueError('--report needs a LesionMetric in test_evaluator '
-                         f'(got {cfg.get("test_evaluator")!r})')
+        from ...utils.config_check import ConfigError
+        raise ConfigError('--report needs a LesionMetric in test_evaluator '
+                          f'(got {cfg.get("test_evaluator")!r})')
     return dirs
 
 

@@ -182,6 +182,12 @@ def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
     doc = json.load(open(out / 'comparison.json'))
     ref = compare_models([load_lesion_predictions(f) for f in three_models],
                          ['A', 'B', 'C'], bootstrap_rounds=100)
+    # the tool adds where the results came from: its inputs
+    prov = doc.pop('provenance')
+    assert [v['path'] for v in prov['inputs'].values()] == [
+        osp.abspath(str(f)) for f in three_models
+    ]
+    assert list(prov['inputs']) == ['A', 'B', 'C']
     assert doc == jsonable(ref)
     assert len(pd.read_csv(out / 'comparison.csv')) == 33
     assert osp.getsize(out / 'auc_differences.png') > 0
@@ -217,6 +223,9 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
     model = load_lesion_predictions(model_csv)
     ref = run_reader_study(model, load_readers(readers_csv, model),
                            bootstrap_rounds=50)
+    prov = doc.pop('provenance')
+    assert prov['inputs']['readers']['path'] == osp.abspath(str(readers_csv))
+    assert prov['inputs']['model']['path'] == osp.abspath(str(model_csv))
     assert doc == jsonable(ref)
     for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
                  'session_comparison', 'mrmc'):

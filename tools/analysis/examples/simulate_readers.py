@@ -10,7 +10,10 @@
 # difficulty + reader-by-lesion effect); a wrong read picks another class at
 # random; confidence 1-5, higher when right. The model's predictions are not
 # used: the simulated "assistance" is a fixed gain, not a reaction to AI.
+# Lesion ids are '<cohort>/<lesion_index>' as LesionMetric writes them
+# (cohort: --cohort, default the name of the sheet's folder, e.g. ecdl-demo).
 import argparse
+import os.path as osp
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,10 @@ def parse_args():
     parser.add_argument('--out', required=True, help='output CSV')
     parser.add_argument('--readers-per-group', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--cohort',
+        help='lesion id prefix (default: the name of the folder of the '
+        'split sheet, as ECNBIDataset names the cohort after its data_root)')
     return parser.parse_args()
 
 
@@ -36,7 +43,11 @@ def main():
         split = pd.read_excel(args.split, sheet_name=args.sheet)
     classes = (split.drop_duplicates('class_index').sort_values(
         'class_index')['class_english'].tolist())
-    lesions = split['lesion_index'].astype(str).tolist()
+    cohort = args.cohort or osp.basename(
+        osp.dirname(osp.abspath(args.split)))
+    lesions = [
+        f'{cohort}/{x}' for x in split['lesion_index'].astype(str).tolist()
+    ]
     truth = split['class_index'].to_numpy()
     rng = np.random.default_rng(args.seed)
     difficulty = rng.normal(0, 0.8, len(lesions))

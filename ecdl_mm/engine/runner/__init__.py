@@ -1,0 +1,3 @@
+from .log_processor import MetricSummaryLogProcessor, summarise_metric_logs
+
+__all__ = ['MetricSummaryLogProcessor', 'summarise_metric_logs']
