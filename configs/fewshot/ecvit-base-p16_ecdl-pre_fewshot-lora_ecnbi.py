@@ -62,7 +62,9 @@ cohort = dict(
 train_dataloader = dict(
     batch_size=8,
     dataset=dict(cohort, subset='support'),
-    sampler=dict(type='DefaultSampler', shuffle=True))
+    # (not DefaultSampler: mmengine sleeps 2 s at every restart of a finite
+    # loader, i.e. every iteration when the support set is one batch)
+    sampler=dict(type='InfiniteSampler', shuffle=True))
 test_dataloader = dict(dataset=dict(cohort, subset='query'))
 val_dataloader = None
 val_evaluator = None

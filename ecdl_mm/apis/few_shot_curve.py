@@ -132,8 +132,11 @@ def summarise(runs: Sequence[dict], level: float = 0.95) -> List[dict]:
     groups = {}
     for r in runs:
         groups.setdefault((r['method'], r['shots']), []).append(r)
+    order = list(dict.fromkeys(r['method'] for r in runs))
     rows = []
-    for (method, shots), rs in sorted(groups.items()):
+    for (method, shots), rs in sorted(
+            groups.items(), key=lambda kv: (order.index(kv[0][0]),
+                                            kv[0][1])):
         for m in METRICS:
             mean, lo, hi = t_interval([r['metrics'].get(m, np.nan)
                                        for r in rs], level)
@@ -179,6 +182,7 @@ def plot_curves(summary: Sequence[dict], path: str, level: float = 0.95):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4))
     for ax, m in zip(np.atleast_1d(axes), METRICS):
         for method in dict.fromkeys(r['method'] for r in summary):
@@ -190,6 +194,11 @@ def plot_curves(summary: Sequence[dict], path: str, level: float = 0.95):
             ax.fill_between(k, [r['ci_lower'] for r in rs],
                             [r['ci_upper'] for r in rs], alpha=0.2)
         ax.set_xscale('log', base=2)
+        ax.set_xticks(sorted({r['shots'] for r in summary}))
+        ax.get_xaxis().set_major_formatter(
+            matplotlib.ticker.ScalarFormatter())
+        # t-intervals of 2-3 seeds can pass the metric's range
+        ax.set_ylim(0, 1.02)
         ax.set_xlabel('labelled lesions per class (k)')
         ax.set_ylabel(m)
         ax.set_title(f'{m} ({level:.0%} t-interval over seeds)')
