@@ -65,14 +65,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from _common import RESULTS_DIR, env_info
+from mmengine.logging import MMLogger
+from mmpretrain.registry import MODELS
 from scipy import stats
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.datasets import sample_k_shot
-from mmengine.logging import MMLogger
-from mmpretrain.registry import MODELS
 
 DIGITS = (3, 5, 8)
 OTHER_DIGITS = (0, 1, 2, 4, 6, 7, 9)
@@ -128,8 +128,7 @@ def build_data(seed=0):
     idx = np.flatnonzero(np.isin(digits.target, OTHER_DIGITS))
     data['generic'] = (to_source(digits.images[idx]),
                        torch.as_tensor(
-                           np.searchsorted(OTHER_DIGITS,
-                                           digits.target[idx])))
+                           np.searchsorted(OTHER_DIGITS, digits.target[idx])))
     src_x, src_y, lesions, new_x, new_y = [], [], {}, [], []
     for cls, digit in enumerate(DIGITS):
         idx = rng.permutation(np.flatnonzero(digits.target == digit))
@@ -166,8 +165,9 @@ class Classifier(nn.Module):
 
 def shift(x, gen, max_px=2):
     """Random translation by up to max_px (zero-padded), per batch."""
-    dx, dy = (int(v) for v in torch.randint(-max_px, max_px + 1, (2, ),
-                                            generator=gen))
+    dx, dy = (
+        int(v)
+        for v in torch.randint(-max_px, max_px + 1, (2, ), generator=gen))
     x = torch.roll(x, (dy, dx), (2, 3))
     return x
 
@@ -191,8 +191,9 @@ def train(model, x, y, steps, lr, gen, batch=32, wd=1e-4):
 @torch.no_grad()
 def predict(model, x):
     model.eval()
-    return torch.cat([model(x[i:i + 256]).softmax(1)
-                      for i in range(0, len(x), 256)]).numpy()
+    return torch.cat([
+        model(x[i:i + 256]).softmax(1) for i in range(0, len(x), 256)
+    ]).numpy()
 
 
 def pretrain(data, work_dir, steps):
@@ -204,21 +205,30 @@ def pretrain(data, work_dir, steps):
     out = {}
     backbone = MODELS.build(dict(type='ECViT', **VIT))
     backbone.init_weights()
-    torch.save(dict(state_dict=backbone.state_dict()),
-               osp.join(work_dir, 'scratch.pth'))
+    torch.save(
+        dict(state_dict=backbone.state_dict()),
+        osp.join(work_dir, 'scratch.pth'))
     out['scratch'] = osp.join(work_dir, 'scratch.pth')
     x, y = data['generic']
-    model = train(Classifier(backbone, len(OTHER_DIGITS)), (x - mean) / std,
-                  y, steps, 1e-3, gen, batch=64, wd=0.05)
-    torch.save(dict(state_dict=model.backbone.state_dict()),
-               osp.join(work_dir, 'generic.pth'))
+    model = train(
+        Classifier(backbone, len(OTHER_DIGITS)), (x - mean) / std,
+        y,
+        steps,
+        1e-3,
+        gen,
+        batch=64,
+        wd=0.05)
+    torch.save(
+        dict(state_dict=model.backbone.state_dict()),
+        osp.join(work_dir, 'generic.pth'))
     out['generic'] = osp.join(work_dir, 'generic.pth')
     x, y = data['source']
     src = Classifier(model.backbone, len(DIGITS))
-    src = train(src, (x - mean) / std, y, steps // 2, 1e-3, gen, batch=64,
-                wd=0.05)
-    torch.save(dict(state_dict=src.backbone.state_dict()),
-               osp.join(work_dir, 'source.pth'))
+    src = train(
+        src, (x - mean) / std, y, steps // 2, 1e-3, gen, batch=64, wd=0.05)
+    torch.save(
+        dict(state_dict=src.backbone.state_dict()),
+        osp.join(work_dir, 'source.pth'))
     out['source'] = osp.join(work_dir, 'source.pth')
     return out, src
 
@@ -226,8 +236,11 @@ def pretrain(data, work_dir, steps):
 def adapted(method, checkpoint):
     init = dict(type='Pretrained', checkpoint=checkpoint)
     if method == 'linear':
-        cfg = dict(type='ECViT', **VIT, frozen_stages=ARCH['num_layers'],
-                   init_cfg=init)
+        cfg = dict(
+            type='ECViT',
+            **VIT,
+            frozen_stages=ARCH['num_layers'],
+            init_cfg=init)
     elif method == 'full':
         cfg = dict(type='ECViT', **VIT, init_cfg=init)
     elif method == 'vpt':
@@ -254,16 +267,18 @@ def lesion_scores(probs, lesions, ids):
     p = np.stack([probs[lesions[i][1]].mean(0) for i in ids])
     return dict(
         accuracy=float((p.argmax(1) == y).mean()),
-        auc_macro=float(roc_auc_score(y, p, multi_class='ovr',
-                                      average='macro')))
+        auc_macro=float(
+            roc_auc_score(y, p, multi_class='ovr', average='macro')))
 
 
 def run(data, checkpoints, method, init, shots, seed, steps):
     x, y, lesions = data['new']
     mean, std = data['norm']
-    support, query = sample_k_shot({k: (v[0], None)
-                                    for k, v in lesions.items()}, shots,
-                                   seed)
+    support, query = sample_k_shot(
+        {
+            k: (v[0], None)
+            for k, v in lesions.items()
+        }, shots, seed)
     idx = np.concatenate([lesions[i][1] for i in support])
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -274,25 +289,35 @@ def run(data, checkpoints, method, init, shots, seed, steps):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     res = lesion_scores(predict(model, xs), lesions, query)
     res.update(
-        method=method, init=init, shots=shots, seed=seed,
-        query_lesions=len(query), trainable_params=int(trainable))
+        method=method,
+        init=init,
+        shots=shots,
+        seed=seed,
+        query_lesions=len(query),
+        trainable_params=int(trainable))
     return res
 
 
 def summarise(runs, key):
     out = {}
     for r in runs:
-        out.setdefault((r['init'], r['method'], r['shots']),
-                       []).append(r[key])
+        out.setdefault((r['init'], r['method'], r['shots']), []).append(r[key])
     rows = []
     for (init, method, shots), vals in sorted(out.items()):
         v = np.array(vals)
-        half = (stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) /
+        half = (stats.t.ppf(0.975,
+                            len(v) - 1) * v.std(ddof=1) /
                 np.sqrt(len(v))) if len(v) > 1 else float('nan')
         rows.append(
-            dict(init=init, method=method, shots=shots, metric=key,
-                 mean=float(v.mean()), ci_lower=float(v.mean() - half),
-                 ci_upper=float(v.mean() + half), n=len(v)))
+            dict(
+                init=init,
+                method=method,
+                shots=shots,
+                metric=key,
+                mean=float(v.mean()),
+                ci_lower=float(v.mean() - half),
+                ci_upper=float(v.mean() + half),
+                n=len(v)))
     return rows
 
 
@@ -300,11 +325,13 @@ def tables(summary, shots):
     lines = []
     for metric in ('auc_macro', 'accuracy'):
         lines.append(f'\nLesion {metric} (mean over seeds, 95% t-CI)\n')
-        lines.append('| init | method | ' + ' | '.join(
-            f'k={k}' for k in shots) + ' |')
+        lines.append('| init | method | ' + ' | '.join(f'k={k}'
+                                                       for k in shots) + ' |')
         lines.append('|---|---|' + '---|' * len(shots))
-        cells = {(r['init'], r['method'], r['shots']): r for r in summary
-                 if r['metric'] == metric}
+        cells = {
+            (r['init'], r['method'], r['shots']): r
+            for r in summary if r['metric'] == metric
+        }
         for init in INITS:
             for method in METHODS + ('none', ):
                 if (init, method, shots[0]) not in cells and not (
@@ -348,18 +375,26 @@ def main():
         mean, std = data['norm']
         probs = predict(src, (x - mean) / std)
         xs_src, ys_src = data['source']
+        src_acc = (predict(src, (xs_src - mean) / std).argmax(1) ==
+                   ys_src.numpy()).mean()
         print(f'pre-training done in {time.time() - t0:.0f} s; source model'
-              ' on source images: accuracy '
-              f'{(predict(src, (xs_src - mean) / std).argmax(1) == ys_src.numpy()).mean():.3f}')  # noqa: E501
+              f' on source images: accuracy {src_acc:.3f}')
         for seed in args.seeds:
             # the source model as it is, on the same query sets
             for k in args.shots:
-                _, query = sample_k_shot({i: (v[0], None)
-                                          for i, v in lesions.items()}, k,
-                                         seed)
+                _, query = sample_k_shot(
+                    {
+                        i: (v[0], None)
+                        for i, v in lesions.items()
+                    }, k, seed)
                 r = lesion_scores(probs, lesions, query)
-                r.update(method='none', init='source', shots=k, seed=seed,
-                         query_lesions=len(query), trainable_params=0)
+                r.update(
+                    method='none',
+                    init='source',
+                    shots=k,
+                    seed=seed,
+                    query_lesions=len(query),
+                    trainable_params=0)
                 runs.append(r)
             for init in INITS:
                 for method in METHODS:
@@ -375,9 +410,16 @@ def main():
     path = osp.join(RESULTS_DIR, f'{args.out}.json')
     with open(path, 'w') as f:
         json.dump(
-            dict(benchmark='bench_fewshot', env=env_info(),
-                 config=vars(args), seconds=time.time() - t0, runs=runs,
-                 summary=summary, table=text), f, indent=2)
+            dict(
+                benchmark='bench_fewshot',
+                env=env_info(),
+                config=vars(args),
+                seconds=time.time() - t0,
+                runs=runs,
+                summary=summary,
+                table=text),
+            f,
+            indent=2)
     print(f'wrote {path} ({time.time() - t0:.0f} s)')
 
 

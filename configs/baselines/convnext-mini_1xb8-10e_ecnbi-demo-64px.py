@@ -3,7 +3,8 @@
 # (convnext/convnext-tiny.py) shrunk to a few layers / channels, for tests and
 # CPU smoke runs of tools/analysis/benchmark_models.py (not a model):
 #   python tools/analysis/benchmark_models.py \
-#       --configs configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
+#       --configs \
+#       configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
 #       configs/baselines/convnext-mini_1xb8-10e_ecnbi-demo-64px.py \
 #       --splits ../shared/datasets/ecdl-demo/dataset_divide.xlsx \
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo

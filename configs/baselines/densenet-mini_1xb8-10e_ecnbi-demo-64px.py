@@ -3,7 +3,8 @@
 # shrunk to a few layers / channels, for tests and CPU smoke runs of
 # tools/analysis/benchmark_models.py (not a model):
 #   python tools/analysis/benchmark_models.py \
-#       --configs configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
+#       --configs \
+#       configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
 #       configs/baselines/densenet-mini_1xb8-10e_ecnbi-demo-64px.py \
 #       --splits ../shared/datasets/ecdl-demo/dataset_divide.xlsx \
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
@@ -16,7 +17,9 @@ _base_ = [
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, growth_rate=8, depths=(2, 2), init_channels=16)),
+        arch=dict(
+            _delete_=True, growth_rate=8, depths=(2, 2),
+            init_channels=16)),
     head=dict(num_classes=3, in_channels=32, topk=(1, )))
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

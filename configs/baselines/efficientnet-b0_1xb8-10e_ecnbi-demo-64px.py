@@ -2,7 +2,8 @@
 # the 64 px EC-NBI demo: mmpretrain's B0 (efficientnet_b0.py) at 64 px, for
 # tests and CPU smoke runs of tools/analysis/benchmark_models.py (not a model):
 #   python tools/analysis/benchmark_models.py \
-#       --configs configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
+#       --configs \
+#       configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
 #       configs/baselines/efficientnet-b0_1xb8-10e_ecnbi-demo-64px.py \
 #       --splits ../shared/datasets/ecdl-demo/dataset_divide.xlsx \
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo

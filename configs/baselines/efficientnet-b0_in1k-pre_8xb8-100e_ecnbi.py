@@ -6,10 +6,12 @@
 # configs/_base_/schedules/baseline_adamw-coslr-100e.py. The model is
 # mmpretrain's own (efficientnet_b0.py); its ImageNet weights come by URL from
 # mmpretrain's metafile, read through ecdl_mm's safe loaders.
-#   bash tools/dist_train.sh configs/baselines/efficientnet-b0_in1k-pre_8xb8-100e_ecnbi.py 8
+#   bash tools/dist_train.sh \
+#       configs/baselines/efficientnet-b0_in1k-pre_8xb8-100e_ecnbi.py 8
 #   python tools/analysis/benchmark_models.py --configs \
 #       configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py \
-#       configs/baselines/efficientnet-b0_in1k-pre_8xb8-100e_ecnbi.py --splits data/ecnbi/splits.xlsx --work-dir work_dirs/benchmark
+#       configs/baselines/efficientnet-b0_in1k-pre_8xb8-100e_ecnbi.py \
+#       --splits data/ecnbi/splits.xlsx --work-dir work_dirs/benchmark
 _base_ = [
     'mmpretrain::_base_/models/efficientnet_b0.py',
     '../_base_/datasets/ecnbi_lesion_224.py',

@@ -5,8 +5,10 @@
 # (FewShotECNBIDataset: seeded, whole lesions, patient-aware) and tested on the
 # rest of the cohort. 200 iterations whatever k, no validation (few labels:
 # nothing to select on), the last weights are tested.
-#   python tools/analysis/fewshot_curve.py --configs configs/fewshot/ecvit-base-p16_ecdl-pre_fewshot-linear_ecnbi.py \
-#       configs/fewshot/ecvit-base-p16_ecdl-pre_fewshot-lora_ecnbi.py ... --data-root data/new_centre --work-dir work_dirs/fewshot
+#   python tools/analysis/fewshot_curve.py --configs \
+#       configs/fewshot/ecvit-base-p16_ecdl-pre_fewshot-linear_ecnbi.py \
+#       configs/fewshot/ecvit-base-p16_ecdl-pre_fewshot-lora_ecnbi.py ... \
+#       --data-root data/new_centre --work-dir work_dirs/fewshot
 _base_ = [
     '../_base_/datasets/ecnbi_lesion_224.py',
     '../_base_/default_runtime.py',

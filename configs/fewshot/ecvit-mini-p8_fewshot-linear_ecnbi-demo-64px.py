@@ -5,8 +5,11 @@
 # (FewShotECNBIDataset: seeded, whole lesions, patient-aware) and tested on the
 # rest of the cohort. 20 iterations whatever k, no validation (few labels:
 # nothing to select on), the last weights are tested.
-#   python tools/analysis/fewshot_curve.py --configs configs/fewshot/ecvit-mini-p8_fewshot-linear_ecnbi-demo-64px.py \
-#       configs/fewshot/ecvit-mini-p8_fewshot-lora_ecnbi-demo-64px.py ... --data-root ../shared/datasets/ecdl-demo --work-dir work_dirs/fewshot
+#   python tools/analysis/fewshot_curve.py --configs \
+#       configs/fewshot/ecvit-mini-p8_fewshot-linear_ecnbi-demo-64px.py \
+#       configs/fewshot/ecvit-mini-p8_fewshot-lora_ecnbi-demo-64px.py ... \
+#       --data-root ../shared/datasets/ecdl-demo --work-dir \
+#       work_dirs/fewshot
 _base_ = [
     '../_base_/datasets/ecnbi_lesion_64.py',
     '../_base_/default_runtime.py',

@@ -121,8 +121,8 @@ def t_interval(values: Sequence[float], level: float = 0.95):
     if len(v) < 2:
         return mean, float('nan'), float('nan')
     half = float(
-        stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) /
-        np.sqrt(len(v)))
+        stats.t.ppf(0.5 + level / 2,
+                    len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return mean, mean - half, mean + half
 
 
@@ -135,23 +135,30 @@ def summarise(runs: Sequence[dict], level: float = 0.95) -> List[dict]:
     order = list(dict.fromkeys(r['method'] for r in runs))
     rows = []
     for (method, shots), rs in sorted(
-            groups.items(), key=lambda kv: (order.index(kv[0][0]),
-                                            kv[0][1])):
+            groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         for m in METRICS:
-            mean, lo, hi = t_interval([r['metrics'].get(m, np.nan)
-                                       for r in rs], level)
+            mean, lo, hi = t_interval(
+                [r['metrics'].get(m, np.nan) for r in rs], level)
             boot_lo = [r['metrics'].get(f'{m}_ci_lower', np.nan) for r in rs]
             boot_hi = [r['metrics'].get(f'{m}_ci_upper', np.nan) for r in rs]
             rows.append(
-                dict(method=method, shots=shots, metric=m, mean=mean,
-                     ci_lower=lo, ci_upper=hi, seeds=len(rs),
-                     mean_bootstrap_ci_lower=float(np.nanmean(boot_lo))
-                     if not np.all(np.isnan(boot_lo)) else float('nan'),
-                     mean_bootstrap_ci_upper=float(np.nanmean(boot_hi))
-                     if not np.all(np.isnan(boot_hi)) else float('nan'),
-                     query_lesions=float(np.mean([
-                         r['metrics'].get('lesion/num_lesions', np.nan)
-                         for r in rs]))))
+                dict(
+                    method=method,
+                    shots=shots,
+                    metric=m,
+                    mean=mean,
+                    ci_lower=lo,
+                    ci_upper=hi,
+                    seeds=len(rs),
+                    mean_bootstrap_ci_lower=float(np.nanmean(boot_lo))
+                    if not np.all(np.isnan(boot_lo)) else float('nan'),
+                    mean_bootstrap_ci_upper=float(np.nanmean(boot_hi))
+                    if not np.all(np.isnan(boot_hi)) else float('nan'),
+                    query_lesions=float(
+                        np.mean([
+                            r['metrics'].get('lesion/num_lesions', np.nan)
+                            for r in rs
+                        ]))))
     return rows
 
 
@@ -162,15 +169,17 @@ def markdown_table(summary: Sequence[dict], level: float = 0.95) -> str:
     cells = {(r['method'], r['shots'], r['metric']): r for r in summary}
     lines = []
     for m in METRICS:
-        lines += [f'\n{m} (mean over seeds [{level:.0%} t-interval])\n',
-                  '| method | ' + ' | '.join(f'k={k}' for k in shots) + ' |',
-                  '|---|' + '---|' * len(shots)]
+        lines += [
+            f'\n{m} (mean over seeds [{level:.0%} t-interval])\n',
+            '| method | ' + ' | '.join(f'k={k}' for k in shots) + ' |',
+            '|---|' + '---|' * len(shots)
+        ]
         for method in methods:
             row = []
             for k in shots:
                 r = cells.get((method, k, m))
-                row.append('-' if r is None else
-                           f'{r["mean"]:.3f} [{r["ci_lower"]:.3f}, '
+                row.append('-' if r is
+                           None else f'{r["mean"]:.3f} [{r["ci_lower"]:.3f}, '
                            f'{r["ci_upper"]:.3f}]')
             lines.append(f'| {method} | ' + ' | '.join(row) + ' |')
     return '\n'.join(lines).strip() + '\n'
@@ -191,12 +200,12 @@ def plot_curves(summary: Sequence[dict], path: str, level: float = 0.95):
                         key=lambda r: r['shots'])
             k = [r['shots'] for r in rs]
             ax.plot(k, [r['mean'] for r in rs], marker='o', label=method)
-            ax.fill_between(k, [r['ci_lower'] for r in rs],
-                            [r['ci_upper'] for r in rs], alpha=0.2)
+            ax.fill_between(
+                k, [r['ci_lower'] for r in rs], [r['ci_upper'] for r in rs],
+                alpha=0.2)
         ax.set_xscale('log', base=2)
         ax.set_xticks(sorted({r['shots'] for r in summary}))
-        ax.get_xaxis().set_major_formatter(
-            matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         # t-intervals of 2-3 seeds can pass the metric's range
         ax.set_ylim(0, 1.02)
         ax.set_xlabel('labelled lesions per class (k)')
@@ -267,11 +276,14 @@ def run_fewshot_curve(configs: Sequence[str],
                     log(f'[{name} k={k} seed={seed}] done before, skipped')
                     continue
                 log(f'[{name} k={k} seed={seed}] training')
-                cfg = run_config(config, k, seed, run_dir, cohort,
-                                 pretrained, cfg_options)
+                cfg = run_config(config, k, seed, run_dir, cohort, pretrained,
+                                 cfg_options)
                 record = dict(
-                    method=name, config=osp.abspath(config), shots=k,
-                    seed=seed, metrics=train_and_test_run(cfg))
+                    method=name,
+                    config=osp.abspath(config),
+                    shots=k,
+                    seed=seed,
+                    metrics=train_and_test_run(cfg))
                 os.makedirs(run_dir, exist_ok=True)
                 with open(result + '.tmp', 'w') as f:
                     json.dump(record, f, indent=2)
@@ -279,8 +291,12 @@ def run_fewshot_curve(configs: Sequence[str],
                 runs.append(record)
     summary = summarise(runs)
     out = dict(
-        runs=runs, summary=summary, skipped=skipped,
-        lesions_per_class=counts, shots=list(usable), seeds=list(seeds))
+        runs=runs,
+        summary=summary,
+        skipped=skipped,
+        lesions_per_class=counts,
+        shots=list(usable),
+        seeds=list(seeds))
     save_json(out, osp.join(work_dir, 'fewshot_curve.json'))
     save_csv(summary, osp.join(work_dir, 'fewshot_curve.csv'))
     with open(osp.join(work_dir, 'fewshot_curve.md'), 'w') as f:

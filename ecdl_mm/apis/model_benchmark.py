@@ -30,8 +30,8 @@ def config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
 
 
-def _set_split(loader: ConfigDict, data_root: str, ann_file: str,
-               sheet: str, others: Sequence[str]) -> None:
+def _set_split(loader: ConfigDict, data_root: str, ann_file: str, sheet: str,
+               others: Sequence[str]) -> None:
     ds = loader.dataset
     # wrappers (e.g. ClassBalancedDataset) hold the ECNBIDataset inside
     while 'dataset' in ds and 'data_root' not in ds:
@@ -113,8 +113,8 @@ def prepare_config(config: str,
 def selected_checkpoint(work_dir: str) -> str:
     """The checkpoint to test: the best on val if one was saved, else the
     last one."""
-    best = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
-                  key=osp.getmtime)
+    best = sorted(
+        glob.glob(osp.join(work_dir, 'best_*.pth')), key=osp.getmtime)
     if best:
         return best[-1]
     last = osp.join(work_dir, 'last_checkpoint')
@@ -153,15 +153,21 @@ def train_and_test(cfg: Config) -> dict:
     if not osp.isfile(predictions):
         raise FileNotFoundError(f'testing wrote no {predictions}')
     return dict(
-        metrics={k: float(v) for k, v in metrics.items()
-                 if isinstance(v, (int, float))},
+        metrics={
+            k: float(v)
+            for k, v in metrics.items() if isinstance(v, (int, float))
+        },
         checkpoint=checkpoint,
         predictions=predictions)
 
 
-def write_comparison(preds, names: Sequence[str], out_dir: str,
-                     bootstrap_rounds: int = 2000, seed: int = 0,
-                     ci_level: float = 0.95, exact_below: int = 25,
+def write_comparison(preds,
+                     names: Sequence[str],
+                     out_dir: str,
+                     bootstrap_rounds: int = 2000,
+                     seed: int = 0,
+                     ci_level: float = 0.95,
+                     exact_below: int = 25,
                      title: str = 'Paired model comparison') -> dict:
     """:func:`compare_models` and its files, as
     ``tools/analysis/compare_models.py`` writes them: comparison.json,
@@ -172,12 +178,11 @@ def write_comparison(preds, names: Sequence[str], out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     save_json(results, osp.join(out_dir, 'comparison.json'))
     save_csv(results['comparisons'], osp.join(out_dir, 'comparison.csv'))
-    save_csv(results['model_metrics'], osp.join(out_dir,
-                                                'model_metrics.csv'))
+    save_csv(results['model_metrics'], osp.join(out_dir, 'model_metrics.csv'))
     with open(osp.join(out_dir, 'auc_differences.png'), 'wb') as f:
         f.write(figure_png(auc_difference_figure(results)))
-    build_comparison_report(results, preds, title).save(
-        osp.join(out_dir, 'report.html'))
+    build_comparison_report(results, preds,
+                            title).save(osp.join(out_dir, 'report.html'))
     return results
 
 
@@ -250,7 +255,11 @@ def run_benchmark(configs: Sequence[str],
     preds = [load_lesion_predictions(arms[n]['predictions']) for n in names]
     out = osp.join(work_dir, 'comparison')
     results = write_comparison(
-        preds, names, out, bootstrap_rounds, seed,
+        preds,
+        names,
+        out,
+        bootstrap_rounds,
+        seed,
         title=f'{names[0]} against {len(names) - 1} baseline(s)')
     log(f'wrote the comparison of {len(names)} models on '
         f'{results["num_lesions"]} lesions to {out}')
@@ -258,6 +267,6 @@ def run_benchmark(configs: Sequence[str],
 
 
 __all__: List[str] = [
-    'prepare_config', 'run_benchmark', 'selected_checkpoint',
-    'train_and_test', 'write_comparison'
+    'prepare_config', 'run_benchmark', 'selected_checkpoint', 'train_and_test',
+    'write_comparison'
 ]

@@ -3,19 +3,20 @@ from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-
 from mmpretrain.registry import DATASETS
+
 from .ecnbi_dataset import ECNBIDataset
 
 SUBSETS = ('support', 'query')
 
 
-def sample_k_shot(lesions: Mapping[str, Tuple[int, Optional[str]]],
-                  shots: int,
-                  seed: int,
-                  num_classes: Optional[int] = None,
-                  class_names: Optional[Sequence[str]] = None
-                  ) -> Tuple[List[str], List[str]]:
+def sample_k_shot(
+    lesions: Mapping[str, Tuple[int, Optional[str]]],
+    shots: int,
+    seed: int,
+    num_classes: Optional[int] = None,
+    class_names: Optional[Sequence[str]] = None
+) -> Tuple[List[str], List[str]]:
     """Draw ``shots`` lesions of every class; the rest is the query set.
 
     Lesions are the unit: a lesion is in the support set with all its images
@@ -56,8 +57,9 @@ def sample_k_shot(lesions: Mapping[str, Tuple[int, Optional[str]]],
     for label in labels:
         pool = by_class.get(label, [])
         if shots > len(pool):
-            name = (class_names[label] if class_names is not None else
-                    f'class {label}')
+            name = (
+                class_names[label]
+                if class_names is not None else f'class {label}')
             raise ValueError(f'shots={shots} is more than the {len(pool)} '
                              f'lesion(s) of {name}')
         picked = rng.choice(len(pool), size=shots, replace=False)
@@ -116,8 +118,7 @@ class FewShotECNBIDataset(ECNBIDataset):
         data_list = super().load_data_list()
         lesions = OrderedDict()
         for info in data_list:
-            lesions[info['lesion_id']] = (info['gt_label'],
-                                          info['patient_id'])
+            lesions[info['lesion_id']] = (info['gt_label'], info['patient_id'])
         classes = self.metainfo['classes']
         support, query = sample_k_shot(lesions, self.shots, self.seed,
                                        len(classes), classes)

@@ -4,13 +4,12 @@ their tiny random-init variants build and train on the demo."""
 import glob
 import os.path as osp
 
+import mmpretrain
 import pytest
 import torch
 import yaml
 from mmengine.config import Config
 from mmengine.runner import Runner
-
-import mmpretrain
 
 EC_DL = 'configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'
 FULL = {
@@ -21,27 +20,26 @@ FULL = {
     'swin-tiny_in1k-pre_8xb8-100e_ecnbi':
     ('swin_transformer', 'SwinTransformer'),
     'convnext-tiny_in1k-pre_8xb8-100e_ecnbi': ('convnext', 'ConvNeXt'),
-    'deit-base-p16_in1k-pre_8xb8-100e_ecnbi':
-    ('deit', 'VisionTransformer'),
+    'deit-base-p16_in1k-pre_8xb8-100e_ecnbi': ('deit', 'VisionTransformer'),
 }
 TINY = sorted(
-    osp.splitext(osp.basename(p))[0]
-    for p in glob.glob(
-        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))),
-                 'configs', 'baselines', '*_ecnbi-demo-64px.py')))
+    osp.splitext(osp.basename(p))[0] for p in glob.glob(
+        osp.join(
+            osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs',
+            'baselines', '*_ecnbi-demo-64px.py')))
 
 
 def _metafile_weights(folder):
-    path = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
-                    folder, 'metafile.yml')
+    path = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'configs', folder,
+        'metafile.yml')
     with open(path) as f:
         return {m.get('Weights') for m in yaml.safe_load(f)['Models']}
 
 
 def _datasets(cfg):
-    return [(k, cfg[k].dataset) for k in ('train_dataloader',
-                                          'val_dataloader',
-                                          'test_dataloader')]
+    return [(k, cfg[k].dataset)
+            for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
 
 
 @pytest.mark.parametrize('name', sorted(FULL))

@@ -5,9 +5,9 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 HEAD = {'head.fc.weight', 'head.fc.bias'}
 
@@ -18,7 +18,8 @@ def _own(method, name):
         'lora': lambda n: '.lora_' in n,
         'vpt': lambda n: n == 'backbone.prompts',
         'full': lambda n: True,
-    }[method](name)
+    }[method](
+        name)
 
 
 @pytest.mark.parametrize('method', ['linear', 'lora', 'vpt', 'full'])
@@ -28,8 +29,8 @@ def _own(method, name):
 ])
 def test_trainable_parameters(repo_root, size, method):
     name = size.format(method)
-    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'fewshot',
-                                   f'{name}.py'))
+    cfg = Config.fromfile(
+        osp.join(repo_root, 'configs', 'fewshot', f'{name}.py'))
     assert cfg.train_dataloader.dataset.type == 'FewShotECNBIDataset'
     assert cfg.train_dataloader.dataset.subset == 'support'
     assert cfg.test_dataloader.dataset.subset == 'query'

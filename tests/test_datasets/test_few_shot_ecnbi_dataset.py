@@ -17,9 +17,8 @@ CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 COHORT = [(0, 'a1', 'P1', 3), (0, 'a2', 'P2', 1), (0, 'a3', 'P3', 2),
           (0, 'a4', 'P4', 1), (0, 'a5', 'P5', 2), (0, 'a6', 'P6', 1),
           (1, 'c1', 'P1', 2), (1, 'c2', 'P7', 1), (1, 'c3', 'P8', 3),
-          (1, 'c4', 'P9', 1), (1, 'c5', 'P10', 1),
-          (2, 'n1', 'P2', 1), (2, 'n2', 'P11', 2), (2, 'n3', 'P12', 1),
-          (2, 'n4', 'P13', 2)]
+          (1, 'c4', 'P9', 1), (1, 'c5', 'P10', 1), (2, 'n1', 'P2', 1),
+          (2, 'n2', 'P11', 2), (2, 'n3', 'P12', 1), (2, 'n4', 'P13', 2)]
 
 
 @pytest.fixture(scope='module')
@@ -36,8 +35,8 @@ def cohort(tmp_path_factory):
     pd.DataFrame(
         [(c, CLASSES[c], lesion, p) for c, lesion, p, _ in COHORT],
         columns=['class_index', 'class_english', 'lesion_index',
-                 'patient_id']).to_csv(osp.join(root, 'cohort.csv'),
-                                       index=False)
+                 'patient_id']).to_csv(
+                     osp.join(root, 'cohort.csv'), index=False)
     return root
 
 
@@ -57,11 +56,9 @@ def test_k_lesions_per_class_whole_and_patient_disjoint(cohort, shots):
     label = {f'new/{lesion}': c for c, lesion, _, _ in COHORT}
     for seed in range(5):
         sup = lesions_of(build(cohort, shots=shots, seed=seed))
-        qry = lesions_of(
-            build(cohort, shots=shots, seed=seed, subset='query'))
+        qry = lesions_of(build(cohort, shots=shots, seed=seed, subset='query'))
         # exactly k lesions of each class
-        assert Counter(label[x] for x in sup) == {0: shots, 1: shots,
-                                                  2: shots}
+        assert Counter(label[x] for x in sup) == {0: shots, 1: shots, 2: shots}
         # every lesion with all its images, in one subset only
         for got in (sup, qry):
             assert all(n == images[x] for x, n in got.items())
@@ -69,8 +66,10 @@ def test_k_lesions_per_class_whole_and_patient_disjoint(cohort, shots):
         # no support patient in the query set; every other lesion is there
         seen = {patient[x] for x in sup}
         assert not seen & {patient[x] for x in qry}
-        assert set(qry) == {x for x in images
-                            if x not in sup and patient[x] not in seen}
+        assert set(qry) == {
+            x
+            for x in images if x not in sup and patient[x] not in seen
+        }
 
 
 def test_reproducible_per_seed_and_order_free(cohort):

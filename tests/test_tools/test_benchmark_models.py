@@ -83,7 +83,9 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
     ]
     names = ['resnet-mini_1xb8-10e_ecnbi-demo-64px', 'deit-mini-killed']
     by_hand = compare_models([load_lesion_predictions(f) for f in files],
-                             names, bootstrap_rounds=200, seed=0)
+                             names,
+                             bootstrap_rounds=200,
+                             seed=0)
     _same(json.loads(json.dumps(by_hand)), got)
     assert got['num_lesions'] == 20
     # and the same as tools/analysis/compare_models.py on those files

@@ -2,7 +2,8 @@
 # paired (the first config, the EC-DL model, against every baseline):
 #
 #   python tools/analysis/benchmark_models.py \
-#       --configs configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py \
+#       --configs \
+#       configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py \
 #                 configs/baselines/resnet50_in1k-pre_8xb8-100e_ecnbi.py ... \
 #       --splits data/ecnbi/splits.xlsx --work-dir work_dirs/benchmark
 #
@@ -29,12 +30,16 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description='train, test and compare configs on the same splits')
     parser.add_argument(
-        '--configs', nargs='+', required=True,
+        '--configs',
+        nargs='+',
+        required=True,
         help='config files; the first is the reference (EC-DL)')
     parser.add_argument('--splits', required=True, help='split workbook')
     parser.add_argument('--work-dir', required=True)
     parser.add_argument(
-        '--sheets', nargs=3, default=['train', 'val', 'test'],
+        '--sheets',
+        nargs=3,
+        default=['train', 'val', 'test'],
         metavar=('TRAIN', 'VAL', 'TEST'),
         help='sheet names; VAL may be "none" (test the last epoch)')
     parser.add_argument(
@@ -42,7 +47,9 @@ def parse_args():
     parser.add_argument('--bootstrap-rounds', type=int, default=2000)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='overrides for every config, key=value')
     return parser.parse_args()
 

@@ -6,8 +6,8 @@ from typing import Tuple
 
 import torch
 import torch.nn as nn
-
 from mmpretrain.registry import MODELS
+
 from .ec_vit import ECViT
 
 
@@ -50,8 +50,9 @@ class PromptedECViT(ECViT):
                  freeze: bool = None,
                  prompt_drop_rate: float = 0.,
                  **kwargs) -> None:
-        if isinstance(num_prompts, bool) or not isinstance(
-                num_prompts, int) or num_prompts < 0:
+        if isinstance(
+                num_prompts,
+                bool) or not isinstance(num_prompts, int) or num_prompts < 0:
             raise ValueError(
                 f'num_prompts={num_prompts!r} must be an integer >= 0')
         super().__init__(*args, **kwargs)
@@ -75,13 +76,13 @@ class PromptedECViT(ECViT):
         uniform over the patch-embedding fan-in and the width)."""
         super().init_weights()
         if self.prompts is not None:
-            val = math.sqrt(
-                6. / float(3 * reduce(mul, (self.patch_size, ) * 2, 1) +
-                           self.embed_dims))
+            val = math.sqrt(6. /
+                            float(3 * reduce(mul, (self.patch_size, ) * 2, 1) +
+                                  self.embed_dims))
             nn.init.uniform_(self.prompts, -val, val)
 
-    def _format_tokens(self, x: torch.Tensor,
-                       hw: Tuple[int, int]) -> torch.Tensor:
+    def _format_tokens(self, x: torch.Tensor, hw: Tuple[int,
+                                                        int]) -> torch.Tensor:
         if self.out_type == 'raw':
             return x
         if self.out_type == 'featmap':

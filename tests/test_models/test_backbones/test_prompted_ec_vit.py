@@ -3,9 +3,9 @@ ECViT; an optimizer step changes only the adapter's own parameters."""
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
+from mmpretrain.registry import MODELS
 
 from ecdl_mm.models.backbones import ECViT, PromptedECViT
-from mmpretrain.registry import MODELS
 
 ARCH = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 TINY = dict(arch=ARCH, img_size=32, patch_size=8)
@@ -15,11 +15,15 @@ TINY = dict(arch=ARCH, img_size=32, patch_size=8)
 @pytest.mark.parametrize('final_norm', [False, True])
 def test_zero_prompts_is_ecvit(out_type, final_norm):
     torch.manual_seed(0)
-    ref = ECViT(**TINY, out_type=out_type, final_norm=final_norm,
-                out_indices=(1, 2))
+    ref = ECViT(
+        **TINY, out_type=out_type, final_norm=final_norm, out_indices=(1, 2))
     ref.init_weights()
-    vpt = PromptedECViT(**TINY, out_type=out_type, final_norm=final_norm,
-                        out_indices=(1, 2), num_prompts=0)
+    vpt = PromptedECViT(
+        **TINY,
+        out_type=out_type,
+        final_norm=final_norm,
+        out_indices=(1, 2),
+        num_prompts=0)
     # the same parameters, nothing more, and the same state dict keys
     assert list(vpt.state_dict()) == list(ref.state_dict())
     vpt.load_state_dict(ref.state_dict(), strict=True)
@@ -35,8 +39,8 @@ def test_prompts_change_the_output_not_its_shape(deep):
     torch.manual_seed(0)
     ref = ECViT(**TINY, out_type='featmap')
     ref.init_weights()
-    vpt = PromptedECViT(**TINY, out_type='featmap', num_prompts=3,
-                        deep_prompts=deep)
+    vpt = PromptedECViT(
+        **TINY, out_type='featmap', num_prompts=3, deep_prompts=deep)
     vpt.init_weights()
     missing = vpt.load_state_dict(ref.state_dict(), strict=False)
     assert missing.missing_keys == ['prompts']
@@ -61,7 +65,9 @@ def _classifier(backbone):
             type='ImageClassifier',
             backbone=backbone,
             head=dict(
-                type='LinearClsHead', num_classes=3, in_channels=32,
+                type='LinearClsHead',
+                num_classes=3,
+                in_channels=32,
                 loss=dict(type='CrossEntropyLoss'))))
 
 
@@ -71,14 +77,14 @@ def _step_and_compare(model, own):
     model.init_weights()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     wrapper = build_optim_wrapper(
-        model,
-        dict(optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.05)))
+        model, dict(optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.05)))
     x = torch.randn(4, 3, 32, 32)
     from mmpretrain.structures import DataSample
     samples = [DataSample().set_gt_label(i % 3) for i in range(4)]
     wrapper.update_params(model.loss(x, samples)['loss'])
     changed = {
-        k for k, v in model.named_parameters()
+        k
+        for k, v in model.named_parameters()
         if not torch.equal(v.detach(), before[k])
     }
     trainable = {k for k, v in model.named_parameters() if v.requires_grad}
