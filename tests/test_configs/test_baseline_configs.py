@@ -10,6 +10,7 @@ import torch
 import yaml
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 
 EC_DL = 'configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'
 FULL = {
@@ -67,6 +68,12 @@ def test_full_baselines_use_the_ecdl_splits(repo_root, name):
     assert cfg.train_cfg.val_interval == 1
     # EC-DL trains without mixup / cutmix; so do the baselines
     assert not (cfg.model.get('train_cfg') or {}).get('augments')
+    # the full-size model itself (random init: no download) gives 3 logits
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 224, 224), mode='tensor').shape == \
+            (1, 3)
 
 
 @pytest.fixture(scope='module')

@@ -4,6 +4,7 @@ the prompts and the head; full: everything), at both sizes."""
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
@@ -49,6 +50,11 @@ def test_trainable_parameters(repo_root, size, method):
     assert trainable == expect
     if method != 'full':
         assert len(trainable) < len(names)
+    size_px = cfg.model.backbone.get('img_size') or vit.img_size
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, 3, size_px, size_px),
+                           mode='tensor')
+    assert out.shape == (1, 3)
     model.train()
     if method == 'linear':
         # frozen layers stay in eval mode (no dropout / drop path)
