@@ -174,8 +174,10 @@ def test_wheel_carries_what_mim_reads(repo_root, tmp_path):
     }
     assert in_wheel == shipped
     index = load(str(mim / 'model-index.yml'))
-    assert len(index.models) == len(glob.glob(
-        osp.join(repo_root, 'configs', 'ecdl', '*.py')))
+    # every config of configs/ecdl and configs/baselines is indexed
+    assert len(index.models) == sum(
+        len(glob.glob(osp.join(repo_root, 'configs', d, '*.py')))
+        for d in ('ecdl', 'baselines'))
     for model in index.models:
         assert (mim / model.config).is_file(), model.config
 

@@ -13,14 +13,17 @@ def test_metafile_loads_and_points_at_every_config(repo_root):
     collection = index.collections[0]
     assert osp.isfile(osp.join(repo_root, collection.readme))
     models = {m.name: m for m in index.models}
-    shipped = {
-        osp.splitext(osp.basename(p))[0]
-        for p in glob.glob(osp.join(repo_root, 'configs', 'ecdl', '*.py'))
+    # configs/ecdl and the baselines of configs/baselines
+    folder = {
+        osp.splitext(osp.basename(p))[0]: osp.basename(osp.dirname(p))
+        for d in ('ecdl', 'baselines')
+        for p in glob.glob(osp.join(repo_root, 'configs', d, '*.py'))
     }
+    shipped = set(folder)
     assert set(models) == shipped  # one entry per config, none stale
     for name, model in models.items():
         assert model.in_collection == 'EC-DL'
-        assert model.config == f'configs/ecdl/{name}.py'
+        assert model.config == f'configs/{folder[name]}/{name}.py'
         assert osp.isfile(osp.join(repo_root, model.config))
         for down in (model.data.get('Downstream') or []):
             assert down in models, (name, down)

@@ -1,0 +1,34 @@
+# Tiny random-init variant of convnext-tiny_in1k-pre_8xb8-100e_ecnbi.py on the
+# 64 px EC-NBI demo: the same mmpretrain model family
+# (convnext/convnext-tiny.py) shrunk to a few layers / channels, for tests and
+# CPU smoke runs of tools/analysis/benchmark_models.py (not a model):
+#   python tools/analysis/benchmark_models.py \
+#       --configs \
+#       configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py \
+#       configs/baselines/convnext-mini_1xb8-10e_ecnbi-demo-64px.py \
+#       --splits ../shared/datasets/ecdl-demo/dataset_divide.xlsx \
+#       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
+_base_ = [
+    'mmpretrain::_base_/models/convnext/convnext-tiny.py',
+    '../_base_/datasets/ecnbi_lesion_64.py',
+    '../_base_/schedules/baseline_adamw-coslr-100e.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, depths=[1, 1], channels=[16, 32]),
+        out_indices=(1, ),
+        drop_path_rate=0.),
+    head=dict(num_classes=3, in_channels=32, topk=(1, )),
+    train_cfg=None)
+
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=True, T_max=10, eta_min=1e-5)
+]
+# No validation sheet in the demo: the last epoch's weights are tested.
+train_cfg = dict(by_epoch=True, max_epochs=10)
+val_cfg = None
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

@@ -1,0 +1,89 @@
+# Few-shot adaptation to a new centre (issue 20), LoRA (mmpretrain's LoRAModel,
+# rank 8, alpha 8) on every block's attention projection and MLP
+# (QVBiasAttention reads qkv.weight itself, so qkv is not a LoRA target); ECViT
+# frozen, LoRA and the head train. Tiny random-init variant (2 layers, 32 wide,
+# 64 px) on the 40 demo lesions as the "new cohort", for tests and CPU smoke
+# runs (not a model) with k labelled lesions per class (FewShotECNBIDataset:
+# seeded, whole lesions, patient-aware) and tested on the rest of the cohort.
+# 20 iterations whatever k, no validation (few labels: nothing to select on),
+# the last weights are tested.
+#   python tools/analysis/fewshot_curve.py --configs \
+#       configs/fewshot/ecvit-mini-p8_fewshot-linear_ecnbi-demo-64px.py \
+#       configs/fewshot/ecvit-mini-p8_fewshot-lora_ecnbi-demo-64px.py ... \
+#       --data-root ../shared/datasets/ecdl-demo --work-dir \
+#       work_dirs/fewshot
+_base_ = [
+    '../_base_/datasets/ecnbi_lesion_64.py',
+    '../_base_/default_runtime.py',
+]
+
+# the source model's checkpoint (None: random init)
+pretrained = None  # noqa: E501
+init_cfg = None if pretrained is None else dict(
+    type='Pretrained', checkpoint=pretrained, prefix='backbone.')
+arch = dict(
+    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+ecvit = dict(
+    type='ECViT',
+    arch=arch,
+    img_size=64,
+    patch_size=8,
+    drop_path_rate=0.,
+    out_type='avg_featmap',
+    init_cfg=init_cfg)
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='LoRAModel',
+        module=ecvit,
+        alpha=2,
+        rank=2,
+        targets=[
+            dict(type='attn.proj'),
+            dict(type='ffn.layers.0.0'),
+            dict(type='ffn.layers.1')
+        ]),
+    neck=None,
+    head=dict(
+        type='LinearClsHead',
+        num_classes=3,
+        in_channels=32,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        topk=(1, )))
+
+# The new cohort: every lesion folder under data_root (or a sheet), cut
+# into k lesions per class (support, training) and the rest (query, test).
+cohort = dict(
+    type='FewShotECNBIDataset',
+    data_root='../shared/datasets/ecdl-demo',
+    ann_file='',
+    sheet_name=None,
+    disjoint_with=[],
+    shots=4,
+    seed=0)
+train_dataloader = dict(
+    batch_size=8,
+    dataset=dict(cohort, subset='support'),
+    # (not DefaultSampler: mmengine sleeps 2 s at every restart of a finite
+    # loader, i.e. every iteration when the support set is one batch)
+    sampler=dict(type='InfiniteSampler', shuffle=True))
+test_dataloader = dict(dataset=dict(cohort, subset='query'))
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_evaluator = [
+    dict(type='LesionMetric', aggregation='mean', bootstrap_rounds=1000),
+    dict(type='Accuracy', topk=(1, )),
+]
+
+optim_wrapper = dict(
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', by_epoch=False, T_max=20, eta_min=0.)
+]
+train_cfg = dict(by_epoch=False, max_iters=20, val_interval=20)
+test_cfg = dict()
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(by_epoch=False, interval=20, max_keep_ckpts=1))
