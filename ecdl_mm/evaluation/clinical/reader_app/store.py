@@ -6,10 +6,12 @@ submit (double click, resent form, retry after a timeout) a no-op that keeps
 the first answer. ``synchronous=FULL``: a committed read survives the server
 being killed (and, with WAL, a power cut).
 """
+import contextlib
 import csv
 import io
 import os
 import os.path as osp
+import queue
 import secrets
 import sqlite3
 import time
@@ -53,6 +55,7 @@ class ReadStore:
     def __init__(self, study: Study):
         self.study = study
         self.path = study.db_path
+        self._pool = queue.LifoQueue()
         os.makedirs(osp.dirname(self.path) or '.', exist_ok=True)
         with self._connect() as conn:
             conn.execute('PRAGMA journal_mode=WAL')
@@ -69,32 +72,44 @@ class ReadStore:
         self._meta_default('created', repr(time.time()))
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None,
+            check_same_thread=False)
         conn.execute('PRAGMA synchronous=FULL')
         conn.execute('PRAGMA busy_timeout=30000')
         return conn
 
-    def _query(self, sql: str, args: tuple = ()) -> List[tuple]:
-        conn = self._connect()
+    @contextlib.contextmanager
+    def _conn(self):
+        """A pooled connection (the server runs each request in a new
+        thread; a connection is used by one thread at a time)."""
         try:
-            return conn.execute(sql, args).fetchall()
-        finally:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
             conn.close()
+            raise
+        else:
+            self._pool.put(conn)
+
+    def _query(self, sql: str, args: tuple = ()) -> List[tuple]:
+        with self._conn() as conn:
+            return conn.execute(sql, args).fetchall()
 
     def _write(self, sql: str, args: tuple = ()) -> int:
         """One statement in one committed transaction; the rows changed."""
-        conn = self._connect()
-        try:
+        with self._conn() as conn:
             conn.execute('BEGIN IMMEDIATE')
-            n = conn.execute(sql, args).rowcount
+            try:
+                n = conn.execute(sql, args).rowcount
+            except BaseException:
+                conn.execute('ROLLBACK')
+                raise
             conn.execute('COMMIT')
             return n
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute('ROLLBACK')
-            raise
-        finally:
-            conn.close()
 
     def _meta_default(self, key: str, value: str) -> str:
         self._write('INSERT OR IGNORE INTO meta VALUES (?, ?)', (key, value))
@@ -125,8 +140,12 @@ class ReadStore:
               phase: str):
         """Note when a lesion was first shown (the time spent counts from
         there, across reloads, zooms and a stop and resume)."""
-        self._write('INSERT OR IGNORE INTO views VALUES (?, ?, ?, ?, ?)',
-                    (reader_id, session, lesion_id, phase, time.time()))
+        key = (reader_id, session, lesion_id, phase)
+        if not self._query(
+                'SELECT 1 FROM views WHERE reader_id = ? AND session = ? '
+                'AND lesion_id = ? AND phase = ?', key):
+            self._write('INSERT OR IGNORE INTO views VALUES (?, ?, ?, ?, ?)',
+                        key + (time.time(), ))
 
     def answers(self, reader_id: str, session: str
                 ) -> Dict[Tuple[str, str], Tuple[str, int]]:
