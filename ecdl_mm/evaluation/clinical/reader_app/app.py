@@ -280,6 +280,10 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
     def home():
         return page('home.html')
 
+    @app.get('/favicon.ico')
+    def favicon():
+        return Response(status=204)
+
     # ------------------------------------------------------------ readers
     @app.get('/r/<secret>/')
     def reader_home(secret):
@@ -324,6 +328,7 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
             best = int(probs.argmax())
             ai = dict(
                 label=study.labels[study.classes[best]],
+                note=study.model_note.split(' (')[0],
                 uncertain=bool(study.model_uncertain[i]),
                 probs=[
                     dict(label=study.labels[c], value=float(p))

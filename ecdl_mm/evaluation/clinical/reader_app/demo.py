@@ -90,6 +90,11 @@ def write_demo_study(out_dir: str,
         ],
         sessions=dict(design=design, washout_days=washout_days),
         answer=dict(
+            labels={
+                'adenomas': 'Adenoma',
+                'invasive_cancer': 'Invasive cancer',
+                'non-neoplastic': 'Non-neoplastic'
+            },
             confidence=[1, 2, 3, 4, 5],
             confidence_labels={1: 'guess', 5: 'certain'}),
         analysis=dict(bootstrap_rounds=bootstrap_rounds))

@@ -80,7 +80,8 @@ READ = """{% extends "base.html" %}
 {% if first %}<p>Your first read: <b>{{ first.label }}</b>, confidence
 {{ first.confidence }}.</p>{% endif %}
 {% if ai %}
-<div class="ai" id="ai"><b>AI</b>: <span id="ai-class">{{ ai.label }}</span>
+<div class="ai" id="ai"><b>AI</b>{% if ai.note %} <i>({{ ai.note }})</i>{%
+endif %}: <span id="ai-class">{{ ai.label }}</span>
 {% if ai.uncertain %}<span class="uncertain" id="ai-uncertain">
 (uncertain: the AI abstains)</span>{% else %}<span id="ai-uncertain">
 (not flagged uncertain)</span>{% endif %}
