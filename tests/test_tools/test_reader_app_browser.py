@@ -167,7 +167,8 @@ def test_full_study_in_chromium(tmp_path, demo_root, browser, repo_root):
     assert open(download).read() == open(state.export_path).read()
     assert reads.sessions == ['unassisted', 'assisted']
     for (rid, session, token), (diag, conf) in given.items():
-        lid = study.lesions[state.lesion_tokens[rid][token]].lesion_id
+        lid = study.lesions[state.lesion_of_token(rid, session,
+                                                  token)].lesion_id
         s, r = reads.sessions.index(session), reads.readers.index(rid)
         l = reads.lesion_ids.index(lid)
         assert (reads.diagnosis[s, r, l], reads.confidence[s, r, l]) == (

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlparse
@@ -55,7 +56,14 @@ _REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
 READER_STUDY_TOOL = osp.join(_REPO_ROOT, 'tools', 'analysis',
                              'reader_study.py')
-_SECRET_IN_PATH = re.compile(r'^/(r|admin)/[^/]*')
+_SECRET_IN_PATH = re.compile(r'/(r|admin)/[^/ ?]*')
+#: Re-encoded images kept in memory (about 0.2 MB each at 1160x1009).
+IMAGE_CACHE = 256
+
+
+def mask_secrets(text: str) -> str:
+    """``/r/<secret>`` and ``/admin/<secret>`` with the secret masked."""
+    return _SECRET_IN_PATH.sub(lambda m: f'/{m.group(1)}/<secret>', text)
 
 
 class ReaderApp:
@@ -77,21 +85,23 @@ class ReaderApp:
         self._key = bytes.fromhex(self.store.salt)
         self._app_key = bytes.fromhex(self.store.app_key)
         self.by_secret = {r.secret: r for r in study.readers}
-        self.lesion_tokens: Dict[str, Dict[str, int]] = {}
+        self.lesion_tokens: Dict[Tuple[str, str], Dict[str, int]] = {}
         self.image_tokens: Dict[str, Dict[str, Tuple[int, int]]] = {}
         for r in study.readers:
-            self.lesion_tokens[r.reader_id] = {
-                self.token('lesion', r.reader_id, les.lesion_id): i
-                for i, les in enumerate(study.lesions)
-            }
+            for s in study.sessions:
+                self.lesion_tokens[(r.reader_id, s)] = {
+                    self.lesion_token(r.reader_id, s, les.lesion_id): i
+                    for i, les in enumerate(study.lesions)
+                }
             self.image_tokens[r.reader_id] = {
                 self.token('image', r.reader_id, f'{les.lesion_id}|{k}'):
                 (i, k)
                 for i, les in enumerate(study.lesions)
                 for k in range(len(les.images))
             }
-        self._images: Dict[Tuple[int, int], bytes] = {}
+        self._images: 'OrderedDict[Tuple[int, int], bytes]' = OrderedDict()
         self._lock = threading.Lock()
+        self._analysis_lock = threading.Lock()
         self.last_analysis: Optional[str] = None
         out = osp.splitext(study.db_path)[0]
         self.export_path = out + '_export/readers.csv'
@@ -101,6 +111,16 @@ class ReaderApp:
     def token(self, kind: str, reader_id: str, item: str) -> str:
         msg = f'{kind}|{reader_id}|{item}'.encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:24]
+
+    def lesion_token(self, reader_id: str, session: str,
+                     lesion_id: str) -> str:
+        """A lesion's token in a reader's session (another in each
+        session, so the two sessions' pages cannot be matched)."""
+        return self.token('lesion', reader_id, f'{session}|{lesion_id}')
+
+    def lesion_of_token(self, reader_id: str, session: str,
+                        token: str) -> Optional[int]:
+        return self.lesion_tokens.get((reader_id, session), {}).get(token)
 
     def csrf(self, who: str) -> str:
         return hmac.new(self._app_key, f'csrf|{who}'.encode(),
@@ -117,6 +137,8 @@ class ReaderApp:
         """The image re-encoded as a plain JPEG (cached)."""
         with self._lock:
             data = self._images.get((lesion, k))
+            if data is not None:
+                self._images.move_to_end((lesion, k))
         if data is None:
             from PIL import Image
             path = self.study.lesions[lesion].images[k]
@@ -127,6 +149,8 @@ class ReaderApp:
             data = buf.getvalue()
             with self._lock:
                 self._images[(lesion, k)] = data
+                while len(self._images) > IMAGE_CACHE:
+                    self._images.popitem(last=False)
         return data
 
     # ------------------------------------------------------------- sessions
@@ -162,8 +186,7 @@ class ReaderApp:
     def refuse(self, kind: str, detail: str):
         """Log a refused request (never with a secret in it)."""
         from flask import request
-        path = _SECRET_IN_PATH.sub(lambda m: f'/{m.group(1)}/<secret>',
-                                   request.path)
+        path = mask_secrets(request.path)
         text = (f'{request.method} {path} from {request.remote_addr}: '
                 f'{detail}')
         logger.warning('refused (%s) %s', kind, text)
@@ -180,7 +203,16 @@ class ReaderApp:
         ] + (['--note', study.model_note] if study.model_note else [])
 
     def run_analysis(self) -> Tuple[bool, str]:
-        """Export, then run ``reader_study.py`` on the export."""
+        """Export, then run ``reader_study.py`` on the export (one run at
+        a time)."""
+        if not self._analysis_lock.acquire(blocking=False):
+            return False, 'an analysis is running already'
+        try:
+            return self._run_analysis()
+        finally:
+            self._analysis_lock.release()
+
+    def _run_analysis(self) -> Tuple[bool, str]:
         self.store.export_csv(self.export_path)
         try:
             proc = subprocess.run(
@@ -354,7 +386,7 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
             first=first,
             action=f'/r/{secret}/s/{session}',
             csrf=state.csrf(f'reader|{rid}'),
-            lesion=state.token('lesion', rid, les.lesion_id),
+            lesion=state.lesion_token(rid, session, les.lesion_id),
             classes=[
                 dict(value=k, label=study.labels[c])
                 for k, c in enumerate(study.classes)
@@ -378,7 +410,7 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
         if not ok:
             state.refuse('closed session', f'{rid}: {session} {why}')
             return message(f'Session {session} {why}.', 403)
-        i = state.lesion_tokens[rid].get(request.form.get('lesion', ''))
+        i = state.lesion_of_token(rid, session, request.form.get('lesion', ''))
         if i is None:
             state.refuse('foreign lesion',
                          f'{rid}: lesion token not issued to this reader')
@@ -509,7 +541,11 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
     def report(secret, name):
         admin_or_403(secret)
         path = safe_join(state.analysis_dir, name)
-        if path is None or not osp.isfile(path):
+        if path is None:
+            state.refuse('bad path', f'report file {name!r} outside the '
+                         'analysis folder')
+            abort(404)
+        if not osp.isfile(path):
             abort(404)
         with open(path, 'rb') as f:
             data = f.read()
@@ -529,9 +565,17 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
 
 def make_server(app, host: str = '127.0.0.1', port: int = 8765):
     """A threaded Werkzeug server for ``app`` (``port=0``: any free port,
-    see ``server.server_port``); call ``serve_forever()``."""
+    see ``server.server_port``); call ``serve_forever()``. Its request log
+    masks the secrets in the paths."""
+    from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as _make
-    return _make(host, port, app, threaded=True)
+
+    class Handler(WSGIRequestHandler):
+
+        def log(self, type, message, *args):
+            super().log(type, mask_secrets(message % args))
+
+    return _make(host, port, app, threaded=True, request_handler=Handler)
 
 
 def reader_links(study: Study, base_url: str) -> List[str]:

@@ -65,7 +65,7 @@ class ReadStore:
         if self.meta('fingerprint') != fp:
             raise StudyError(
                 f'{self.path} holds the reads of another study (other '
-                f'lesions, readers or design than {study.path}); give the '
+                f'lesions or design than {study.path}); give the '
                 'study a new db file instead of changing it under its reads')
         self.salt = self._meta_default('salt', secrets.token_hex(32))
         self.app_key = self._meta_default('app_key', secrets.token_hex(32))

@@ -163,12 +163,12 @@ class Study:
         return {r.reader_id: r for r in self.readers}[reader_id]
 
     def fingerprint(self) -> str:
-        """What the reads database is tied to: the lesions, readers and
-        design (changing them under an existing database is refused)."""
+        """What the reads database is tied to: the lesions and the design
+        (changing them under an existing database is refused; readers may
+        be added)."""
         import hashlib
-        text = '\n'.join([self.design] + [les.lesion_id
-                                          for les in self.lesions] +
-                         [f'{r.reader_id}|{r.group}' for r in self.readers])
+        text = '\n'.join([self.design] +
+                         [les.lesion_id for les in self.lesions])
         return hashlib.sha256(text.encode()).hexdigest()
 
 
