@@ -78,25 +78,10 @@ class Client:
 def form_fields(html: bytes) -> dict:
     """The hidden fields of the reading form (csrf, lesion, phase)."""
     text = html.decode()
-    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"',
-                           text))
+    return dict(
+        re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
 
 
 def image_urls(html: bytes):
-    return sorted(set(re.findall(r'src="(/r/[^"]+/img/[^"]+)"',
-                                 html.decode())))
-
-
-def answer_current(client, secret, session, diagnosis, confidence,
-                   extra_headers=None):
-    """Read the next lesion's page and answer it; returns (fields, status of
-    the POST) or (None, None) when the session is done."""
-    status, _, html = client.get(f'/r/{secret}/s/{session}')
-    assert status == 200, html[:300]
-    if b'id="done"' in html:
-        return None, None
-    fields = form_fields(html)
-    fields.update(diagnosis=str(diagnosis), confidence=str(confidence))
-    status, headers, _ = client.post(f'/r/{secret}/s/{session}', fields,
-                                     extra_headers)
-    return fields, status
+    return sorted(
+        set(re.findall(r'src="(/r/[^"]+/img/[^"]+)"', html.decode())))

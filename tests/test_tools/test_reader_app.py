@@ -26,8 +26,8 @@ from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
 from ecdl_mm.evaluation.operating_point import OperatingPoint
 
 sys.path.insert(0, osp.dirname(__file__))
-from reader_app_client import (Client, answer_current, demo_study,  # noqa
-                               form_fields, image_urls, serving)
+from reader_app_client import (Client, demo_study, form_fields,  # noqa: E402
+                               image_urls, serving)
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
@@ -60,8 +60,8 @@ def read_session(client, app, reader, session):
         diag, conf = planned(reader.reader_id, session, les)
         fields.update(diagnosis=diag, confidence=conf)
         for _ in range(2):
-            status, headers, _ = client.post(
-                f'/r/{reader.secret}/s/{session}', fields)
+            status, headers, _ = client.post(f'/r/{reader.secret}/s/{session}',
+                                             fields)
             assert status == 303, status
         given[les.lesion_id] = (diag, conf)
 
@@ -71,10 +71,10 @@ def test_study_from_demo_sheet_and_operating_point(tmp_path, demo_root):
     study = demo_study(tmp_path, demo_root)
     sheet = pd.read_excel(
         osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
-    assert [les.lesion_id for les in study.lesions] == [
-        f'ecdl-demo/{x}' for x in sheet['lesion_index']]
-    assert [les.target for les in study.lesions] == sheet[
-        'class_index'].tolist()
+    assert [les.lesion_id for les in study.lesions
+            ] == [f'ecdl-demo/{x}' for x in sheet['lesion_index']]
+    assert [les.target
+            for les in study.lesions] == sheet['class_index'].tolist()
     for les, cls, idx in zip(study.lesions, sheet['class_english'],
                              sheet['lesion_index']):
         assert les.images == sorted(
@@ -82,8 +82,8 @@ def test_study_from_demo_sheet_and_operating_point(tmp_path, demo_root):
             for f in os.listdir(osp.join(demo_root, cls, str(idx), 'Images')))
 
     # a study naming an operating point shows its calibrated probabilities
-    op = OperatingPoint(classes=list(CLASSES), temperature=2.5,
-                        min_confidence=0.5)
+    op = OperatingPoint(
+        classes=list(CLASSES), temperature=2.5, min_confidence=0.5)
     op.save(str(tmp_path / 'op.json'))
     import yaml
     cfg = yaml.safe_load(open(study.path))
@@ -95,8 +95,7 @@ def test_study_from_demo_sheet_and_operating_point(tmp_path, demo_root):
     q = np.exp(np.log(p) / 2.5)
     q /= q.sum(1, keepdims=True)
     np.testing.assert_allclose(calibrated.model_probs, q, rtol=1e-12)
-    np.testing.assert_array_equal(calibrated.model_uncertain,
-                                  q.max(1) < 0.5)
+    np.testing.assert_array_equal(calibrated.model_uncertain, q.max(1) < 0.5)
     assert 0 < calibrated.model_uncertain.sum() < len(q)
     np.testing.assert_allclose(study.model_probs, p, rtol=1e-12)
     assert not study.model_uncertain.any()
@@ -120,11 +119,13 @@ def test_sheet_disagreeing_with_model_is_named(tmp_path, demo_root):
 
     check(df.drop(index=3), 'disagree', df['lesion_id'][3], 'no prediction')
     extra = df.iloc[[0]].assign(lesion_id='ecdl-demo/99999')
-    check(pd.concat([df, extra]), 'disagree', 'ecdl-demo/99999',
-          'not in the sheet')
+    check(
+        pd.concat([df, extra]), 'disagree', 'ecdl-demo/99999',
+        'not in the sheet')
     wrong = df.copy()
     wrong.loc[5, ['gt_label', 'gt_class']] = [
-        (df['gt_label'][5] + 1) % 3, CLASSES[(df['gt_label'][5] + 1) % 3]]
+        (df['gt_label'][5] + 1) % 3, CLASSES[(df['gt_label'][5] + 1) % 3]
+    ]
     check(wrong, 'disagree on the true class', df['lesion_id'][5])
 
 
@@ -158,11 +159,10 @@ def _write_study(tmp_path, root, sheet_csv, model_csv, name='s.yaml'):
     return str(tmp_path / name)
 
 
-def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root,
-                                              run_tool):
+def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_tool):
     root, sheet = _small_root(tmp_path, demo_root)
-    model = simulated_predictions(str(root / 'split.csv'), None, 'root',
-                                  str(tmp_path / 'model.csv'))
+    model = simulated_predictions(
+        str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
     path = _write_study(tmp_path, root, root / 'split.csv', model)
     study = load_study(path)
     assert len(study.lesions) == 3
@@ -174,8 +174,10 @@ def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root,
     data = open(img_dir / victim, 'rb').read()
     os.unlink(img_dir / victim)
     (img_dir / victim).write_bytes(data[:len(data) // 3])
-    res = run_tool(['tools/analysis/reader_app.py', '--study', path,
-                    '--check'], check=False, timeout=120)
+    res = run_tool(
+        ['tools/analysis/reader_app.py', '--study', path, '--check'],
+        check=False,
+        timeout=120)
     assert res.returncode == 2
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and 'unreadable or truncated image' in err[0]
@@ -206,8 +208,8 @@ def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root,
 
 def test_db_of_another_study_is_refused(tmp_path, demo_root):
     root, sheet = _small_root(tmp_path, demo_root)
-    model = simulated_predictions(str(root / 'split.csv'), None, 'root',
-                                  str(tmp_path / 'model.csv'))
+    model = simulated_predictions(
+        str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
     path = _write_study(tmp_path, root, root / 'split.csv', model)
     study = load_study(path)
     ReadStore(study).record('R1', 'unassisted', study.lesions[0].lesion_id,
@@ -215,8 +217,8 @@ def test_db_of_another_study_is_refused(tmp_path, demo_root):
     # the same db under a study of other lesions
     sheet.iloc[:2][['class_index', 'class_english', 'lesion_index']].to_csv(
         root / 'two.csv', index=False)
-    model2 = simulated_predictions(str(root / 'two.csv'), None, 'root',
-                                   str(tmp_path / 'model2.csv'))
+    model2 = simulated_predictions(
+        str(root / 'two.csv'), None, 'root', str(tmp_path / 'model2.csv'))
     other = load_study(
         _write_study(tmp_path, root, root / 'two.csv', model2, 'two.yaml'))
     other.db_path = study.db_path
@@ -227,8 +229,10 @@ def test_db_of_another_study_is_refused(tmp_path, demo_root):
 
 def test_demo_command(tmp_path, demo_root, run_tool):
     out = tmp_path / 'demo'
-    res = run_tool(['tools/analysis/reader_app.py', '--demo', '--demo-dir',
-                    str(out), '--data-root', demo_root, '--check'],
+    res = run_tool([
+        'tools/analysis/reader_app.py', '--demo', '--demo-dir',
+        str(out), '--data-root', demo_root, '--check'
+    ],
                    timeout=120)
     assert '20 lesions, 2 readers, sessions unassisted, assisted' in (
         res.stdout)
@@ -249,46 +253,52 @@ def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
         c = Client(base)
         given = {}
         for reader in study.readers:
-            given[(reader.reader_id, 'unassisted')] = read_session(
-                c, app, reader, 'unassisted')
+            given[(reader.reader_id,
+                   'unassisted')] = read_session(c, app, reader, 'unassisted')
             # wash-out: the assisted session is closed, GET and POST
             status, _, html = c.get(f'/r/{reader.secret}/s/assisted')
             assert status == 403 and b'wash-out' in html
             status, _, home = c.get(f'/r/{reader.secret}/')
             assert b'20 / 20' in home and b'(wash-out)' in home
-            fields = dict(csrf=state.csrf(f'reader|{reader.reader_id}'),
-                          lesion=state.lesion_token(
-                              reader.reader_id, 'assisted',
-                              study.lesions[0].lesion_id),
-                          phase='final', diagnosis=0, confidence=1)
-            assert c.post(f'/r/{reader.secret}/s/assisted',
-                          fields)[0] == 403
+            fields = dict(
+                csrf=state.csrf(f'reader|{reader.reader_id}'),
+                lesion=state.lesion_token(reader.reader_id, 'assisted',
+                                          study.lesions[0].lesion_id),
+                phase='final',
+                diagnosis=0,
+                confidence=1)
+            assert c.post(f'/r/{reader.secret}/s/assisted', fields)[0] == 403
             assert state.store.events()[-1][1] == 'closed session'
         # the admin overrides one reader's wash-out (recorded)
         adm = f'/admin/{study.admin_secret}'
         status, _, page = c.get(adm + '/')
         csrf = re.search(rb'name="csrf" value="(\w+)"', page).group(1)
         for reader in study.readers:
-            status, _, _ = c.post(adm + '/override', dict(
-                csrf=csrf.decode(), reader=reader.reader_id,
-                reason='test: wash-out waived'))
+            status, _, _ = c.post(
+                adm + '/override',
+                dict(
+                    csrf=csrf.decode(),
+                    reader=reader.reader_id,
+                    reason='test: wash-out waived'))
             assert status == 303
         assert [(o[0], o[3]) for o in state.store.overrides()] == [
-            (r.reader_id, 'test: wash-out waived') for r in study.readers]
+            (r.reader_id, 'test: wash-out waived') for r in study.readers
+        ]
         for reader in study.readers:
             # the assisted page shows the model's class and probabilities
             status, _, html = c.get(f'/r/{reader.secret}/s/assisted')
-            les = lesion_of(app, reader.reader_id, 'assisted', form_fields(html))
+            les = lesion_of(app, reader.reader_id, 'assisted',
+                            form_fields(html))
             i = study.lesion_index[les.lesion_id]
             shown = re.findall(rb'<td>([\d.]+) %</td>', html)
-            np.testing.assert_allclose(
-                [float(x) for x in shown], 100 * study.model.scores[i],
-                atol=0.051)
+            np.testing.assert_allclose([float(x) for x in shown],
+                                       100 * study.model.scores[i],
+                                       atol=0.051)
             best = CLASSES[int(study.model.scores[i].argmax())]
             assert study.labels[best].encode() in re.search(
                 rb'id="ai-class">([^<]+)<', html).group(1)
-            given[(reader.reader_id, 'assisted')] = read_session(
-                c, app, reader, 'assisted')
+            given[(reader.reader_id,
+                   'assisted')] = read_session(c, app, reader, 'assisted')
 
         status, headers, csv_bytes = c.get(adm + '/export')
         assert status == 200
@@ -302,17 +312,21 @@ def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
     assert reads.groups == {'E1': 'expert', 'N1': 'non-expert'}
     for s, session in enumerate(reads.sessions):
         for r, rid in enumerate(reads.readers):
-            for l, lid in enumerate(reads.lesion_ids):
+            for li, lid in enumerate(reads.lesion_ids):
                 diag, conf = given[(rid, session)][lid]
-                assert reads.diagnosis[s, r, l] == diag
-                assert reads.confidence[s, r, l] == conf
+                assert reads.diagnosis[s, r, li] == diag
+                assert reads.confidence[s, r, li] == conf
     # the export re-imports to the same rows (exact round trip)
     again = pd.read_csv(state.export_path, dtype=str)
-    rows = {(x.reader_id, x.session, x.lesion_id): (x.diagnosis,
-                                                    int(x.confidence))
-            for x in again.itertuples()}
-    assert rows == {(k[0], k[1], lid): (CLASSES[d], c)
-                    for k, v in given.items() for lid, (d, c) in v.items()}
+    rows = {
+        (x.reader_id, x.session, x.lesion_id): (x.diagnosis, int(x.confidence))
+        for x in again.itertuples()
+    }
+    assert rows == {
+        (k[0], k[1], lid): (CLASSES[d], c)
+        for k, v in given.items()
+        for lid, (d, c) in v.items()
+    }
     assert len(again) == 80
     # each read once in the db, with the time counted from its first view
     db = state.store.all_reads()
@@ -340,11 +354,16 @@ def test_sequential_design(tmp_path, demo_root):
         assert b'id="done"' in c.get(path)[2]
         store = app.extensions['reader_app'].store
         rows = store.export_rows()
-    assert {(r['session'], r['lesion_id']): (r['diagnosis'], r['confidence'])
-            for r in rows} == {
-                ({'first': 'sequential-first',
-                  'final': 'sequential-final'}[p], lid): v
-                for (p, lid), v in given.items()}
+    assert {
+        (r['session'], r['lesion_id']): (r['diagnosis'], r['confidence'])
+        for r in rows
+    } == {
+        ({
+            'first': 'sequential-first',
+            'final': 'sequential-final'
+        }[p], lid): v
+        for (p, lid), v in given.items()
+    }
 
 
 # --------------------------------------------------------------- blinding
@@ -359,8 +378,9 @@ def test_blinding_scan_of_every_page_and_image(tmp_path, demo_root):
     names = set()
     for c in CLASSES:
         names |= {c, c.replace('_', ' '), c.replace('_', '-')}
-    url_ok = re.compile(r'^/(r/[\w-]+/(s/(unassisted|assisted)|img/[0-9a-f]{24}'
-                        r')?/?|admin/[\w-]+/(export)?)?$')
+    url_ok = re.compile(
+        r'^/(r/[\w-]+/(s/(unassisted|assisted)|img/[0-9a-f]{24}'
+        r')?/?|admin/[\w-]+/(export)?)?$')
     seen = []  # (url, status, headers, body)
     tokens = {}  # session -> lesion tokens of its forms
     with serving(study) as (base, app):
@@ -386,8 +406,8 @@ def test_blinding_scan_of_every_page_and_image(tmp_path, demo_root):
                     tokens.setdefault(session, set()).add(fields['lesion'])
                     fields.update(diagnosis=0, confidence=3)
                     seen.append((url, ) + c.post(url, fields))
-                    seen.append((f'/r/{reader.secret}/', ) + c.get(
-                        f'/r/{reader.secret}/'))
+                    seen.append((f'/r/{reader.secret}/', ) +
+                                c.get(f'/r/{reader.secret}/'))
     # a lesion's token differs between sessions and readers
     assert len(tokens['unassisted']) == len(tokens['assisted']) == 40
     assert not tokens['unassisted'] & tokens['assisted']
@@ -402,8 +422,8 @@ def test_blinding_scan_of_every_page_and_image(tmp_path, demo_root):
         for h in ('Content-Disposition', 'Last-Modified', 'ETag'):
             assert h not in headers
         if 'Location' in headers:
-            assert url_ok.match(headers['Location'].replace(
-                base, '') or '/'), headers['Location']
+            assert url_ok.match(headers['Location'].replace(base, '')
+                                or '/'), headers['Location']
         if '/img/' in url:
             assert headers['Content-Type'] == 'image/jpeg'
             assert b'Exif' not in body and b'ICC_PROFILE' not in body
@@ -413,10 +433,10 @@ def test_blinding_scan_of_every_page_and_image(tmp_path, demo_root):
         text = body.decode()
         # the answer options and the AI panel name classes by design: take
         # them out, then nothing may name a class, a folder or a file
-        text = re.sub(r'<fieldset id="diagnosis">.*?</fieldset>', '', text,
-                      flags=re.S)
-        text = re.sub(r'<div class="ai" id="ai">.*?</div>', '', text,
-                      flags=re.S)
+        text = re.sub(
+            r'<fieldset id="diagnosis">.*?</fieldset>', '', text, flags=re.S)
+        text = re.sub(
+            r'<div class="ai" id="ai">.*?</div>', '', text, flags=re.S)
         for f in forbidden | names:
             assert f.lower() not in text.lower(), (url, f)
 
@@ -427,8 +447,10 @@ def test_blinding_scan_of_every_page_and_image(tmp_path, demo_root):
         return re.sub(r'lesion \d+ of|value="\d+"></progress>', 'POS', text)
 
     for reader in study.readers:
-        pages = {masked(h) for r, h in pages_by_session['unassisted']
-                 if r is reader}
+        pages = {
+            masked(h)
+            for r, h in pages_by_session['unassisted'] if r is reader
+        }
         assert len(pages) == 1
     # a served image is the study image (re-encoded, same pixels)
     les = study.lesions[0]
@@ -477,10 +499,13 @@ def test_refusals_are_refused_and_logged(tmp_path, demo_root):
         assert events()[-1] == 'csrf'
         # cross-site POSTs: no token, a foreign Origin, Sec-Fetch-Site
         good = dict(f1, diagnosis=0, confidence=3)
-        assert c.post(f'/r/{r1.secret}/s/unassisted',
-                      dict(good, csrf=''))[0] == 403
-        for h in ({'Origin': 'http://evil.example'},
-                  {'Sec-Fetch-Site': 'cross-site'}):
+        assert c.post(f'/r/{r1.secret}/s/unassisted', dict(good,
+                                                           csrf=''))[0] == 403
+        for h in ({
+                'Origin': 'http://evil.example'
+        }, {
+                'Sec-Fetch-Site': 'cross-site'
+        }):
             assert c.post(f'/r/{r1.secret}/s/unassisted', good, h)[0] == 403
             assert events()[-1] == 'cross-site'
         assert state.store.all_reads() == []
@@ -493,8 +518,7 @@ def test_refusals_are_refused_and_logged(tmp_path, demo_root):
         status, _, page = c.get(f'/admin/{study.admin_secret}/')
         assert status == 200
         for bad in ('..%2Freads.sqlite', '..%2F..%2Fstudy.yaml'):
-            assert c.get(f'/admin/{study.admin_secret}/report/{bad}'
-                         )[0] == 404
+            assert c.get(f'/admin/{study.admin_secret}/report/{bad}')[0] == 404
             assert events()[-1] == 'bad path'
         csrf = re.search(rb'name="csrf" value="(\w+)"', page).group(1)
         assert c.post(f'/admin/{study.admin_secret}/override',
@@ -504,16 +528,17 @@ def test_refusals_are_refused_and_logged(tmp_path, demo_root):
                       {'Origin': 'http://evil.example'})[0] == 403
         assert state.store.overrides() == []
         # the same-origin POST goes through
-        assert c.post(f'/r/{r1.secret}/s/unassisted',
-                      good, {'Origin': base})[0] == 303
+        assert c.post(f'/r/{r1.secret}/s/unassisted', good,
+                      {'Origin': base})[0] == 303
         assert len(state.store.all_reads()) == 1
         # no secret is written to the log
         log = json.dumps(state.store.events())
         for secret in [study.admin_secret] + [r.secret for r in study.readers]:
             assert secret not in log
     server_default = __import__('inspect').signature(
-        __import__('ecdl_mm.evaluation.clinical.reader_app',
-                   fromlist=['make_server']).make_server)
+        __import__(
+            'ecdl_mm.evaluation.clinical.reader_app',
+            fromlist=['make_server']).make_server)
     assert server_default.parameters['host'].default == '127.0.0.1'
 
 
@@ -567,16 +592,20 @@ def test_load_20_concurrent_readers(tmp_path, demo_root):
     assert len(latencies) == 20 * (n + 1 + n + (n + 3) // 4)
     keys = [(r[0], r[1], r[2], r[3]) for r in reads]
     assert len(keys) == len(set(keys)) == 20 * n
-    assert {k[:3] for k in keys} == {(r.reader_id, 'unassisted',
-                                      les.lesion_id)
-                                     for r in study.readers
-                                     for les in study.lesions}
+    assert {k[:3]
+            for k in keys} == {(r.reader_id, 'unassisted', les.lesion_id)
+                               for r in study.readers
+                               for les in study.lesions}
     rps = len(latencies) / wall
     p99 = float(np.percentile(latencies, 99)) * 1000
-    report = dict(readers=20, lesions=n, requests=len(latencies),
-                  wall_s=round(wall, 2), requests_per_s=round(rps, 1),
-                  p50_ms=round(float(np.median(latencies)) * 1000, 1),
-                  p99_ms=round(p99, 1))
+    report = dict(
+        readers=20,
+        lesions=n,
+        requests=len(latencies),
+        wall_s=round(wall, 2),
+        requests_per_s=round(rps, 1),
+        p50_ms=round(float(np.median(latencies)) * 1000, 1),
+        p99_ms=round(p99, 1))
     print('reader_app load:', json.dumps(report))
     out = os.environ.get('READER_APP_LOAD_JSON')
     if out:
@@ -587,11 +616,16 @@ def test_load_20_concurrent_readers(tmp_path, demo_root):
 # ------------------------------------------------------ SIGKILL, restart
 def _start_server(study_path, port, repo_root):
     env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
-    proc = subprocess.Popen(
-        [sys.executable, 'tools/analysis/reader_app.py', '--study',
-         study_path, '--port', str(port)],
-        cwd=repo_root, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([
+        sys.executable, 'tools/analysis/reader_app.py', '--study', study_path,
+        '--port',
+        str(port)
+    ],
+                            cwd=repo_root,
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL,
+                            text=True)
     lines = queue.Queue()
     threading.Thread(
         target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put('')],
@@ -638,8 +672,10 @@ def test_sigkill_mid_study_keeps_every_committed_read(tmp_path, demo_root,
 
     proc = _start_server(path, port, repo_root)
     try:
-        threads = [threading.Thread(target=submitter, args=(r, ))
-                   for r in study.readers]
+        threads = [
+            threading.Thread(target=submitter, args=(r, ))
+            for r in study.readers
+        ]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 60

@@ -38,12 +38,14 @@ def browser(tmp_path):
     for arg in ('--headless=new', '--no-sandbox', '--disable-gpu',
                 '--disable-dev-shm-usage', '--window-size=1100,900',
                 '--no-first-run', '--disable-extensions',
-                '--disable-background-networking', '--renderer-process-limit=2'):
+                '--disable-background-networking',
+                '--renderer-process-limit=2'):
         opts.add_argument(arg)
-    opts.add_experimental_option('prefs', {
-        'download.default_directory': str(tmp_path / 'downloads'),
-        'download.prompt_for_download': False,
-    })
+    opts.add_experimental_option(
+        'prefs', {
+            'download.default_directory': str(tmp_path / 'downloads'),
+            'download.prompt_for_download': False,
+        })
     driver = webdriver.Chrome(
         service=Service(executable_path=CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(300)
@@ -59,6 +61,7 @@ def planned(reader_id, session, position):
 
 
 def test_full_study_in_chromium(tmp_path, demo_root, browser, repo_root):
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -75,7 +78,11 @@ def test_full_study_in_chromium(tmp_path, demo_root, browser, repo_root):
         """Click what loads a new page and wait until it has."""
         page = css('html')
         css(sel).click()
-        wait.until(EC.staleness_of(page))
+        # mid-navigation, chromedriver may answer with an inspector error
+        # instead of a stale element: keep waiting through it
+        WebDriverWait(
+            browser, 60, ignored_exceptions=(WebDriverException, )).until(
+                EC.staleness_of(page))
 
     def answer(reader, session, position):
         diag, conf = planned(reader.reader_id, session, position)
@@ -170,8 +177,8 @@ def test_full_study_in_chromium(tmp_path, demo_root, browser, repo_root):
         lid = study.lesions[state.lesion_of_token(rid, session,
                                                   token)].lesion_id
         s, r = reads.sessions.index(session), reads.readers.index(rid)
-        l = reads.lesion_ids.index(lid)
-        assert (reads.diagnosis[s, r, l], reads.confidence[s, r, l]) == (
-            diag, conf)
+        li = reads.lesion_ids.index(lid)
+        got = reads.diagnosis[s, r, li], reads.confidence[s, r, li]
+        assert got == (diag, conf)
     assert len(given) == 2 * 2 * n
     assert osp.isfile(osp.join(state.analysis_dir, 'mrmc.csv'))

@@ -13,9 +13,9 @@ import os
 import os.path as osp
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.evaluation.clinical.reader_app import (StudyError, create_app,
-                                                    load_study, make_server,
-                                                    reader_links, ReadStore,
+from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
+                                                    create_app, load_study,
+                                                    make_server, reader_links,
                                                     write_demo_study)
 from ecdl_mm.utils.cli import run_cli
 
@@ -26,7 +26,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description='reader-study web app')
     parser.add_argument('--study', help='study YAML')
     parser.add_argument(
-        '--demo', action='store_true',
+        '--demo',
+        action='store_true',
         help='write (or reuse) a study of the demo lesions in --demo-dir '
         'and serve it')
     parser.add_argument(
@@ -38,7 +39,8 @@ def parse_args():
             osp.join(osp.dirname(REPO), 'shared', 'datasets', 'ecdl-demo')),
         help='demo images (default: ../shared/datasets/ecdl-demo)')
     parser.add_argument(
-        '--model', help="--demo: a real lesion_predictions.csv of the demo "
+        '--model',
+        help="--demo: a real lesion_predictions.csv of the demo "
         'lesions (default: SIMULATED model output)')
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=8765)
@@ -52,8 +54,8 @@ def parse_args():
 def main():
     args = parse_args()
     if args.demo:
-        args.study = write_demo_study(args.demo_dir, args.data_root,
-                                      model=args.model)
+        args.study = write_demo_study(
+            args.demo_dir, args.data_root, model=args.model)
     if not args.study:
         raise StudyError('give --study STUDY.yaml or --demo')
     study = load_study(args.study)
@@ -69,6 +71,9 @@ def main():
     server = make_server(create_app(study), args.host, args.port)
     base = f'http://{args.host}:{server.server_port}'
     print(f'{study.title}: {len(study.lesions)} lesions, db {study.db_path}')
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        print(f'WARNING: serving on {args.host}: anyone who can reach it '
+              'and has a link can read; prefer 127.0.0.1')
     print('\n'.join(reader_links(study, base)), flush=True)
     try:
         server.serve_forever()

@@ -10,6 +10,6 @@ from .study import Lesion, Reader, Study, StudyError, load_study
 
 __all__ = [
     'Study', 'Lesion', 'Reader', 'StudyError', 'load_study', 'ReadStore',
-    'EXPORT_COLUMNS', 'ReaderApp', 'create_app', 'make_server',
-    'reader_links', 'write_demo_study', 'simulated_predictions'
+    'EXPORT_COLUMNS', 'ReaderApp', 'create_app', 'make_server', 'reader_links',
+    'write_demo_study', 'simulated_predictions'
 ]

@@ -77,7 +77,9 @@ class ReaderApp:
             for ``reader_study.py``. Defaults to 600.
     """
 
-    def __init__(self, study: Study, store: Optional[ReadStore] = None,
+    def __init__(self,
+                 study: Study,
+                 store: Optional[ReadStore] = None,
                  analysis_timeout: float = 600):
         self.study = study
         self.store = store or ReadStore(study)
@@ -154,8 +156,7 @@ class ReaderApp:
         return data
 
     # ------------------------------------------------------------- sessions
-    def session_state(self, reader_id: str, session: str
-                      ) -> Tuple[bool, str]:
+    def session_state(self, reader_id: str, session: str) -> Tuple[bool, str]:
         """(open, why not) of a reader's session."""
         study = self.study
         if session != 'assisted':
@@ -172,8 +173,8 @@ class ReaderApp:
         when = datetime.fromtimestamp(opens, timezone.utc)
         return False, f'opens {when:%Y-%m-%d %H:%M} UTC (wash-out)'
 
-    def next_read(self, reader_id: str, session: str
-                  ) -> Optional[Tuple[int, int, str]]:
+    def next_read(self, reader_id: str,
+                  session: str) -> Optional[Tuple[int, int, str]]:
         """(position, lesion index, phase) of the next read, or None."""
         answers = self.store.answers(reader_id, session)
         for pos, i in enumerate(self.order(reader_id, session)):
@@ -225,13 +226,14 @@ class ReaderApp:
                            f'{self.analysis_timeout:.0f} s')
         if proc.returncode:
             lines = (proc.stderr or proc.stdout).strip().splitlines()
-            return False, 'analysis failed: ' + (lines[-1] if lines else
-                                                 f'exit {proc.returncode}')
+            return False, 'analysis failed: ' + (
+                lines[-1] if lines else f'exit {proc.returncode}')
         return True, 'analysis done: ' + ' | '.join(
             proc.stdout.strip().splitlines()[:3])
 
 
-def create_app(study: Study, store: Optional[ReadStore] = None,
+def create_app(study: Study,
+               store: Optional[ReadStore] = None,
                analysis_timeout: float = 600):
     """Build the Flask app of a study (see the module docstring).
 
@@ -239,8 +241,8 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
         flask.Flask: The app; ``app.extensions['reader_app']`` is its
         :class:`ReaderApp`.
     """
-    from flask import Flask, Response, abort, redirect, render_template
-    from flask import request
+    from flask import (Flask, Response, abort, redirect, render_template,
+                       request)
     from jinja2 import DictLoader
     from werkzeug.exceptions import HTTPException
     from werkzeug.utils import safe_join
@@ -279,10 +281,10 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
             site = request.headers.get('Sec-Fetch-Site')
             origin = request.headers.get('Origin')
             here = urlparse(request.host_url)
-            if site == 'cross-site' or (
-                    origin and origin != 'null' and
-                (urlparse(origin).scheme, urlparse(origin).netloc) !=
-                (here.scheme, here.netloc)):
+            if site == 'cross-site' or (origin and origin != 'null' and
+                                        (urlparse(origin).scheme,
+                                         urlparse(origin).netloc)
+                                        != (here.scheme, here.netloc)):
                 state.refuse('cross-site', f'Origin {origin!r}, '
                              f'Sec-Fetch-Site {site!r}')
                 abort(403)
@@ -304,8 +306,10 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
     def http_error(e):
         if e.code == 404 and request.endpoint is None:
             state.refuse('bad path', 'no such route')
-        text = {403: 'Not allowed.', 404: 'Not found.'}.get(
-            e.code, e.name + '.')
+        text = {
+            403: 'Not allowed.',
+            404: 'Not found.'
+        }.get(e.code, e.name + '.')
         return message(text, e.code)
 
     @app.get('/')
@@ -367,8 +371,8 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
                     for c, p in zip(study.classes, probs)
                 ])
         if session == 'sequential' and phase == 'final':
-            diag, conf = state.store.answers(rid, session)[(les.lesion_id,
-                                                            'first')]
+            diag, conf = state.store.answers(rid,
+                                             session)[(les.lesion_id, 'first')]
             first = dict(label=study.labels[diag], confidence=conf)
         return page(
             'read.html',
@@ -441,9 +445,10 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
         reader = reader_or_404(secret)
         hit = state.image_tokens[reader.reader_id].get(token)
         if hit is None:
-            state.refuse('foreign image',
-                         f'{reader.reader_id}: image token not issued to '
-                         'this reader')
+            state.refuse(
+                'foreign image',
+                f'{reader.reader_id}: image token not issued to '
+                'this reader')
             abort(404)
         try:
             data = state.image_bytes(*hit)
@@ -542,18 +547,22 @@ def create_app(study: Study, store: Optional[ReadStore] = None,
         admin_or_403(secret)
         path = safe_join(state.analysis_dir, name)
         if path is None:
-            state.refuse('bad path', f'report file {name!r} outside the '
-                         'analysis folder')
+            state.refuse(
+                'bad path', f'report file {name!r} outside the '
+                'analysis folder')
             abort(404)
         if not osp.isfile(path):
             abort(404)
         with open(path, 'rb') as f:
             data = f.read()
-        kind = {'.html': 'text/html', '.png': 'image/png',
-                '.csv': 'text/csv', '.json': 'application/json'}
+        kind = {
+            '.html': 'text/html',
+            '.png': 'image/png',
+            '.csv': 'text/csv',
+            '.json': 'application/json'
+        }
         resp = Response(
-            data,
-            mimetype=kind.get(osp.splitext(name)[1], 'text/plain'))
+            data, mimetype=kind.get(osp.splitext(name)[1], 'text/plain'))
         # the report embeds its figures; it is the admin's own output
         resp.headers['Content-Security-Policy'] = (
             "default-src 'none'; img-src 'self' data:; "

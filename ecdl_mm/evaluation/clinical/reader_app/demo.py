@@ -18,8 +18,12 @@ SIMULATED_NOTE = ('SIMULATED model output (no trained model; demo only): '
 DEMO_READERS = (('E1', 'expert'), ('N1', 'non-expert'))
 
 
-def simulated_predictions(split: str, sheet: str, cohort: str, out: str,
-                          accuracy: float = 0.75, seed: int = 0) -> str:
+def simulated_predictions(split: str,
+                          sheet: str,
+                          cohort: str,
+                          out: str,
+                          accuracy: float = 0.75,
+                          seed: int = 0) -> str:
     """Write a SIMULATED ``lesion_predictions.csv`` for a split sheet's
     lesions (ids ``'<cohort>/<lesion_index>'``); returns ``out``."""
     import pandas as pd
@@ -74,8 +78,11 @@ def write_demo_study(out_dir: str,
     note = ''
     if model is None:
         model = simulated_predictions(
-            split, sheet, cohort,
-            osp.join(out_dir, 'simulated_lesion_predictions.csv'), seed=seed)
+            split,
+            sheet,
+            cohort,
+            osp.join(out_dir, 'simulated_lesion_predictions.csv'),
+            seed=seed)
         note = SIMULATED_NOTE
     cfg = dict(
         title='EC-NBI reader study (demo lesions)',
@@ -96,7 +103,10 @@ def write_demo_study(out_dir: str,
                 'non-neoplastic': 'Non-neoplastic'
             },
             confidence=[1, 2, 3, 4, 5],
-            confidence_labels={1: 'guess', 5: 'certain'}),
+            confidence_labels={
+                1: 'guess',
+                5: 'certain'
+            }),
         analysis=dict(bootstrap_rounds=bootstrap_rounds))
     with open(path, 'w', encoding='utf-8') as f:
         f.write('# Reader study on the demo lesions, written by '

@@ -73,7 +73,9 @@ class ReadStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None,
+            self.path,
+            timeout=30,
+            isolation_level=None,
             check_same_thread=False)
         conn.execute('PRAGMA synchronous=FULL')
         conn.execute('PRAGMA busy_timeout=30000')
@@ -120,8 +122,8 @@ class ReadStore:
         return rows[0][0] if rows else None
 
     # ---------------------------------------------------------------- reads
-    def record(self, reader_id: str, session: str, lesion_id: str,
-               phase: str, diagnosis: str, confidence: int) -> bool:
+    def record(self, reader_id: str, session: str, lesion_id: str, phase: str,
+               diagnosis: str, confidence: int) -> bool:
         """Commit one answer; False when that read already exists (the
         first answer is kept)."""
         now = time.time()
@@ -133,11 +135,10 @@ class ReadStore:
         spent = None if shown_at is None else max(0.0, now - shown_at)
         return self._write(
             'INSERT OR IGNORE INTO reads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            (reader_id, session, lesion_id, phase, diagnosis,
-             int(confidence), shown_at, now, spent)) == 1
+            (reader_id, session, lesion_id, phase, diagnosis, int(confidence),
+             shown_at, now, spent)) == 1
 
-    def shown(self, reader_id: str, session: str, lesion_id: str,
-              phase: str):
+    def shown(self, reader_id: str, session: str, lesion_id: str, phase: str):
         """Note when a lesion was first shown (the time spent counts from
         there, across reloads, zooms and a stop and resume)."""
         key = (reader_id, session, lesion_id, phase)
@@ -147,8 +148,8 @@ class ReadStore:
             self._write('INSERT OR IGNORE INTO views VALUES (?, ?, ?, ?, ?)',
                         key + (time.time(), ))
 
-    def answers(self, reader_id: str, session: str
-                ) -> Dict[Tuple[str, str], Tuple[str, int]]:
+    def answers(self, reader_id: str,
+                session: str) -> Dict[Tuple[str, str], Tuple[str, int]]:
         """``(lesion_id, phase) -> (diagnosis, confidence)``."""
         rows = self._query(
             'SELECT lesion_id, phase, diagnosis, confidence FROM reads '
@@ -182,9 +183,10 @@ class ReadStore:
         return self._query('SELECT * FROM washout_overrides ORDER BY at')
 
     def has_override(self, reader_id: str, session: str) -> bool:
-        return bool(self._query(
-            'SELECT 1 FROM washout_overrides WHERE reader_id = ? AND '
-            'session = ?', (reader_id, session)))
+        return bool(
+            self._query(
+                'SELECT 1 FROM washout_overrides WHERE reader_id = ? AND '
+                'session = ?', (reader_id, session)))
 
     # --------------------------------------------------------------- events
     def event(self, kind: str, detail: str):
@@ -205,8 +207,8 @@ class ReadStore:
             for session in study.sessions:
                 for phase in study.phases(session):
                     for les in study.lesions:
-                        r = by_key.get((reader.reader_id, session,
-                                        les.lesion_id, phase))
+                        r = by_key.get(
+                            (reader.reader_id, session, les.lesion_id, phase))
                         if r is None:
                             continue
                         rows.append(
@@ -242,7 +244,9 @@ class ReadStore:
 def _csv(rows: List[dict], columns) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(
-        buf, fieldnames=list(columns), extrasaction='ignore',
+        buf,
+        fieldnames=list(columns),
+        extrasaction='ignore',
         lineterminator='\n')
     writer.writeheader()
     writer.writerows(rows)

@@ -237,17 +237,20 @@ def load_study(path: str) -> Study:
     model_cfg = cfg.get('model') or {}
     _need(isinstance(model_cfg, dict), path, 'model must be a mapping')
     lesion_cfg = cfg.get('lesions')
-    _need(isinstance(lesion_cfg, dict), path,
-          'lesions must be a mapping with data_root and split (+ sheet) or '
-          'predictions')
+    _need(
+        isinstance(lesion_cfg, dict), path,
+        'lesions must be a mapping with data_root and split (+ sheet) or '
+        'predictions')
     model_csv = _resolve(base, model_cfg.get('predictions'))
-    _need(model_csv is not None, path,
-          'model.predictions (a lesion_predictions.csv) is required: the '
-          "assisted session shows the model's answer")
+    _need(
+        model_csv is not None, path,
+        'model.predictions (a lesion_predictions.csv) is required: the '
+        "assisted session shows the model's answer")
     model = load_lesion_predictions(model_csv)
     from ecdl_mm.datasets import ECNBIDataset
-    classes = tuple(model.classes if model else
-                    cfg.get('classes', ECNBIDataset.METAINFO['classes']))
+    classes = tuple(
+        model.classes if model else cfg.get('classes', ECNBIDataset.
+                                            METAINFO['classes']))
 
     # --------------------------------------------------------- the lesions
     data_root = _resolve(base, lesion_cfg.get('data_root'))
@@ -255,18 +258,20 @@ def load_study(path: str) -> Study:
           'lesions.data_root (the folder of the images) is required')
     split = _resolve(base, lesion_cfg.get('split'))
     lesion_csv = _resolve(base, lesion_cfg.get('predictions'))
-    _need(bool(split) != bool(lesion_csv), path,
-          'lesions needs exactly one of split (a split sheet) or '
-          'predictions (a lesion_predictions.csv)')
+    _need(
+        bool(split) != bool(lesion_csv), path,
+        'lesions needs exactly one of split (a split sheet) or '
+        'predictions (a lesion_predictions.csv)')
     found = _dataset_lesions(path, data_root, split, lesion_cfg.get('sheet'),
                              classes, lesion_cfg.get('cohort'))
     if lesion_csv:
         listed = load_lesion_predictions(lesion_csv)
         by_id = {les.lesion_id: les for les in found}
         missing = [lid for lid in listed.lesion_ids if lid not in by_id]
-        _need(not missing, path,
-              f'{len(missing)} lesion(s) of {lesion_csv} have no folder '
-              f'under {data_root}: {name_list(missing)}')
+        _need(
+            not missing, path,
+            f'{len(missing)} lesion(s) of {lesion_csv} have no folder '
+            f'under {data_root}: {name_list(missing)}')
         lesions = [by_id[lid] for lid in listed.lesion_ids]
         sheet_name = lesion_csv
     else:
@@ -276,15 +281,17 @@ def load_study(path: str) -> Study:
     if model is not None:
         ids = {les.lesion_id for les in lesions}
         extra = [lid for lid in ids if lid not in set(model.lesion_ids)]
-        _need(not extra, path,
-              f'the lesion sheet {sheet_name} and the model predictions '
-              f'{model_csv} disagree: {len(extra)} lesion(s) of the sheet '
-              f'have no prediction: {name_list(sorted(extra))}')
+        _need(
+            not extra, path,
+            f'the lesion sheet {sheet_name} and the model predictions '
+            f'{model_csv} disagree: {len(extra)} lesion(s) of the sheet '
+            f'have no prediction: {name_list(sorted(extra))}')
         lacking = [lid for lid in model.lesion_ids if lid not in ids]
-        _need(not lacking, path,
-              f'the lesion sheet {sheet_name} and the model predictions '
-              f'{model_csv} disagree: {len(lacking)} predicted lesion(s) '
-              f'are not in the sheet: {name_list(lacking)}')
+        _need(
+            not lacking, path,
+            f'the lesion sheet {sheet_name} and the model predictions '
+            f'{model_csv} disagree: {len(lacking)} predicted lesion(s) '
+            f'are not in the sheet: {name_list(lacking)}')
         by_id = {les.lesion_id: les for les in lesions}
         lesions = [by_id[lid] for lid in model.lesion_ids]
         wrong = [
@@ -292,10 +299,11 @@ def load_study(path: str) -> Study:
             f'{classes[t]})' for les, t in zip(lesions, model.target)
             if les.target != t
         ]
-        _need(not wrong, path,
-              f'the lesion sheet {sheet_name} and the model predictions '
-              f'{model_csv} disagree on the true class of {len(wrong)} '
-              f'lesion(s): {", ".join(wrong[:10])}')
+        _need(
+            not wrong, path,
+            f'the lesion sheet {sheet_name} and the model predictions '
+            f'{model_csv} disagree on the true class of {len(wrong)} '
+            f'lesion(s): {", ".join(wrong[:10])}')
 
     # ------------------------------------------------- calibrated outputs
     probs = uncertain = None
@@ -304,31 +312,34 @@ def load_study(path: str) -> Study:
         from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                         OperatingPointError)
         try:
-            op = (OperatingPoint.load(op_path)
-                  if op_path else OperatingPoint(classes=list(classes)))
+            op = (
+                OperatingPoint.load(op_path) if op_path else OperatingPoint(
+                    classes=list(classes)))
             op.check_classes(classes, where=f'model file {model_csv}')
         except OperatingPointError as e:
             raise StudyError(f'{path}: model.operating_point: {e}') from None
         probs = op.calibrate(model.scores)
-        uncertain = op.is_uncertain(
-            probs, [len(les.images) for les in lesions])
+        uncertain = op.is_uncertain(probs,
+                                    [len(les.images) for les in lesions])
 
     # --------------------------------------------------------- the readers
     readers_cfg = cfg.get('readers')
-    _need(isinstance(readers_cfg, list) and readers_cfg, path,
-          'readers must be a non-empty list of {id, group, secret}')
+    _need(
+        isinstance(readers_cfg, list) and readers_cfg, path,
+        'readers must be a non-empty list of {id, group, secret}')
     readers, ids, secrets = [], set(), set()
     for i, r in enumerate(readers_cfg):
         where = f'readers[{i}]'
         _need(isinstance(r, dict), path, f'{where} must be a mapping')
-        rid, group, secret = (str(r.get(k, '')).strip()
-                              for k in ('id', 'group', 'secret'))
-        _need(bool(_ID.match(rid)), path,
-              f'{where}.id={rid!r} must be 1-64 letters, digits, ., _ or -')
+        rid, group, secret = (
+            str(r.get(k, '')).strip() for k in ('id', 'group', 'secret'))
+        _need(
+            bool(_ID.match(rid)), path,
+            f'{where}.id={rid!r} must be 1-64 letters, digits, ., _ or -')
         _need(bool(group), path, f'{where} ({rid}) has no group')
-        _need(len(secret) >= 16 and bool(re.match(r'^[A-Za-z0-9_-]+$',
-                                                  secret)), path,
-              f'{where} ({rid}): secret must be >= 16 URL-safe characters')
+        _need(
+            len(secret) >= 16 and bool(re.match(r'^[A-Za-z0-9_-]+$', secret)),
+            path, f'{where} ({rid}): secret must be >= 16 URL-safe characters')
         _need(rid not in ids, path, f'reader id {rid!r} is listed twice')
         _need(secret not in secrets, path,
               f'{where} ({rid}) shares its secret with another reader')
@@ -337,35 +348,44 @@ def load_study(path: str) -> Study:
         readers.append(Reader(rid, group, secret))
 
     admin = str(cfg.get('admin_secret', '')).strip()
-    _need(len(admin) >= 16 and admin not in secrets, path,
-          'admin_secret must be >= 16 characters, distinct from the '
-          "readers' secrets")
+    _need(
+        len(admin) >= 16 and admin not in secrets, path,
+        'admin_secret must be >= 16 characters, distinct from the '
+        "readers' secrets")
 
     sess = cfg.get('sessions') or {}
     design = sess.get('design', 'crossover')
     _need(design in DESIGNS, path,
           f'sessions.design={design!r} must be one of {DESIGNS}')
     washout = sess.get('washout_days', 14)
-    _need(isinstance(washout, (int, float)) and washout >= 0, path,
-          f'sessions.washout_days={washout!r} must be a number >= 0')
+    _need(
+        isinstance(washout, (int, float)) and washout >= 0, path,
+        f'sessions.washout_days={washout!r} must be a number >= 0')
 
     ans = cfg.get('answer') or {}
     labels = {c: c.replace('_', ' ').capitalize() for c in classes}
-    labels.update({str(k): str(v) for k, v in (ans.get('labels') or {}).items()})
+    labels.update({
+        str(k): str(v)
+        for k, v in (ans.get('labels') or {}).items()
+    })
     unknown = [k for k in labels if k not in classes]
-    _need(not unknown, path,
-          f'answer.labels names unknown class(es) {unknown} (classes: '
-          f'{", ".join(classes)})')
+    _need(
+        not unknown, path,
+        f'answer.labels names unknown class(es) {unknown} (classes: '
+        f'{", ".join(classes)})')
     conf = ans.get('confidence', [1, 2, 3, 4, 5])
-    _need(isinstance(conf, list) and len(conf) >= 2
-          and all(isinstance(c, int) for c in conf)
-          and conf == sorted(set(conf)), path,
-          f'answer.confidence={conf!r} must be >= 2 increasing integers')
-    conf_labels = {int(k): str(v)
-                   for k, v in (ans.get('confidence_labels') or {}).items()}
+    _need(
+        isinstance(conf, list) and len(conf) >= 2
+        and all(isinstance(c, int)
+                for c in conf) and conf == sorted(set(conf)), path,
+        f'answer.confidence={conf!r} must be >= 2 increasing integers')
+    conf_labels = {
+        int(k): str(v)
+        for k, v in (ans.get('confidence_labels') or {}).items()
+    }
 
-    db = _resolve(base, cfg.get('db')) or osp.splitext(
-        osp.abspath(path))[0] + '.sqlite'
+    db = _resolve(
+        base, cfg.get('db')) or osp.splitext(osp.abspath(path))[0] + '.sqlite'
     rounds = (cfg.get('analysis') or {}).get('bootstrap_rounds', 2000)
     return Study(
         path=osp.abspath(path),
