@@ -245,6 +245,30 @@ def test_demo_command(tmp_path, demo_root, run_tool):
     assert len(study.model.lesion_ids) == 20
 
 
+def test_run_analysis_button_says_why_it_failed(tmp_path, demo_root):
+    study = demo_study(tmp_path, demo_root)
+    reader = study.readers[0]
+    with serving(study) as (base, app):
+        state = app.extensions['reader_app']
+        c = Client(base)
+        url = f'/r/{reader.secret}/s/unassisted'
+        for k in range(2):
+            fields = form_fields(c.get(url)[2])
+            fields.update(diagnosis=k, confidence=2)
+            assert c.post(url, fields)[0] == 303
+        adm = f'/admin/{study.admin_secret}'
+        csrf = state.csrf('admin')
+        status, headers, _ = c.post(adm + '/analysis', dict(csrf=csrf))
+        assert status == 303
+        page = c.get(adm + '/')[2].decode()
+    flash = re.search(r'id="flash">([^<]*)<', page).group(1)
+    # reader_study.py's own one-line message about the missing session
+    assert flash.startswith('analysis failed: reader_study.py: error:')
+    assert 'assisted' in flash
+    assert 'id="report"' not in page
+    assert len(pd.read_csv(state.export_path)) == 2
+
+
 # ------------------------------------------------------------- full study
 def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
     study = demo_study(tmp_path, demo_root)
@@ -328,6 +352,20 @@ def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
         for lid, (d, c) in v.items()
     }
     assert len(again) == 80
+    # each reader and session has its own order (dicts keep the order the
+    # lesions were served in), the same after a restart and set by the seed
+    orders = {k: list(v) for k, v in given.items()}
+    ids = [les.lesion_id for les in study.lesions]
+    assert all(sorted(o) == sorted(ids) for o in orders.values())
+    assert len({tuple(o) for o in orders.values()}) == 4
+    assert all(o != ids for o in orders.values())
+    from ecdl_mm.evaluation.clinical.reader_app import ReaderApp
+    again_app = ReaderApp(load_study(study.path))
+    reseeded = ReaderApp(load_study(study.path))
+    reseeded.study.seed = 1
+    for (rid, session), o in orders.items():
+        assert [ids[i] for i in again_app.order(rid, session)] == o
+        assert [ids[i] for i in reseeded.order(rid, session)] != o
     # each read once in the db, with the time counted from its first view
     db = state.store.all_reads()
     assert len(db) == 80
