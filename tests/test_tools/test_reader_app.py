@@ -26,8 +26,8 @@ from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
 from ecdl_mm.evaluation.operating_point import OperatingPoint
 
 sys.path.insert(0, osp.dirname(__file__))
-from reader_app_client import (Client, demo_study, form_fields,  # noqa: E402
-                               image_urls, serving)
+from reader_app_client import Client, demo_study  # noqa: E402
+from reader_app_client import form_fields, image_urls, serving  # noqa: E402
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
@@ -327,6 +327,11 @@ def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
         status, headers, csv_bytes = c.get(adm + '/export')
         assert status == 200
     assert csv_bytes.decode() == open(state.export_path).read()
+    over = pd.read_csv(
+        state.export_path.replace('.csv', '_washout_overrides.csv'))
+    assert over[['reader_id', 'session', 'reason']].values.tolist() == [[
+        r.reader_id, 'assisted', 'test: wash-out waived'
+    ] for r in study.readers]
 
     # exactly the answers given, in the reader_study format
     model = load_lesion_predictions(study.model.path)

@@ -15,6 +15,7 @@ import queue
 import secrets
 import sqlite3
 import time
+from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from .study import Study, StudyError
@@ -226,7 +227,8 @@ class ReadStore:
     def export_csv(self, path: Optional[str] = None) -> str:
         """``readers.csv`` text (the columns of :data:`EXPORT_COLUMNS`),
         written to ``path`` when given; the reading times go beside it in
-        ``<stem>_times.csv``."""
+        ``<stem>_times.csv`` and the wash-out overrides (UTC time, reason)
+        in ``<stem>_washout_overrides.csv``."""
         rows = self.export_rows()
         text = _csv(rows, EXPORT_COLUMNS)
         if path:
@@ -238,6 +240,22 @@ class ReadStore:
                 f.write(
                     _csv(rows, ('reader_id', 'session', 'lesion_id',
                                 'time_spent_s', 'answered_at')))
+            overrides = [
+                dict(
+                    reader_id=o[0],
+                    session=o[1],
+                    at_utc=datetime.fromtimestamp(o[2],
+                                                  timezone.utc).isoformat(),
+                    reason=o[3]) for o in self.overrides()
+            ]
+            with open(
+                    osp.splitext(path)[0] + '_washout_overrides.csv',
+                    'w',
+                    newline='',
+                    encoding='utf-8') as f:
+                f.write(
+                    _csv(overrides,
+                         ('reader_id', 'session', 'at_utc', 'reason')))
         return text
 
 
