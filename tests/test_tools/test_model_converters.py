@@ -10,7 +10,7 @@ import torch
 from mmengine.runner import load_checkpoint
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.models.utils.ckpt_convert import main as convert_main
+from ecdl_mm.utils.model_converter import convert_file
 from mmpretrain.registry import MODELS
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
@@ -97,7 +97,7 @@ def test_mmpretrain_checkpoint(tmp_path, mmpretrain_vit):
     src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
     torch.save({'state_dict': mmpretrain_vit.state_dict(), 'meta': {}}, src)
     with pytest.warns(UserWarning, match='pos_embed dropped'):
-        meta = convert_main('mmpretrain', [str(src), str(dst)])
+        meta = convert_file(str(src), str(dst), 'mmpretrain')
     assert meta['keys'] == dict(missing=[], unexpected=[], shape_mismatch=[])
     assert meta['num_classes'] == 3
     assert meta['backbone']['arch']['num_layers'] == 2
@@ -108,7 +108,7 @@ def test_timm_checkpoint(tmp_path, mmpretrain_vit):
     src, dst = tmp_path / 'timm.pth', tmp_path / 'dst.pth'
     torch.save(to_timm_keys(mmpretrain_vit), src)  # timm: a bare state dict
     with pytest.warns(UserWarning, match='cls_token dropped'):
-        meta = convert_main('timm', [str(src), str(dst)])
+        meta = convert_file(str(src), str(dst), 'timm')
     assert not meta['keys']['missing'] and not meta['keys']['unexpected']
     assert any('pos_embed' in d for d in meta['report']['dropped'])
     check_logits(dst, mmpretrain_vit)
@@ -121,7 +121,7 @@ def test_timm_layer_scale_keys(tmp_path, mmpretrain_vit):
         sd[f'blocks.{i}.ls2.gamma'] = torch.full((32, ), 0.25)
     src, dst = tmp_path / 'timm_ls.pth', tmp_path / 'dst.pth'
     torch.save(sd, src)
-    meta = convert_main('timm', [str(src), str(dst)])
+    meta = convert_file(str(src), str(dst), 'timm')
     assert meta['backbone']['init_values'] > 0
     model = ecvit_classifier(init_values=0.1)
     load_checkpoint(model, str(dst), strict=True)
@@ -132,7 +132,7 @@ def test_mae_finetune_and_pretrain_checkpoints(tmp_path, mmpretrain_vit):
     ft = to_timm_keys(mmpretrain_vit)
     src, dst = tmp_path / 'mae_ft.pth', tmp_path / 'dst.pth'
     torch.save({'model': ft, 'epoch': 99}, src)
-    convert_main('mae', [str(src), str(dst)])
+    convert_file(str(src), str(dst), 'mae')
     check_logits(dst, mmpretrain_vit)
 
     # pre-training file: encoder + final norm + FAIR decoder, no head
@@ -146,7 +146,7 @@ def test_mae_finetune_and_pretrain_checkpoints(tmp_path, mmpretrain_vit):
         'decoder_pred.weight': torch.zeros(768, 16),
     })
     torch.save({'model': pt}, src)
-    meta = convert_main('mae', [str(src), str(dst)])
+    meta = convert_file(str(src), str(dst), 'mae')
     sd = torch.load(dst, weights_only=True)['state_dict']
     assert all(k.startswith('backbone.') for k in sd)
     assert 'backbone.ln1.weight' in sd and 'num_classes' not in meta
@@ -219,12 +219,11 @@ def test_refuses_arbitrary_pickles(tmp_path):
     src = tmp_path / 'evil.pth'
     torch.save({'model': {}, 'payload': Evil()}, src)
     with pytest.raises(Exception, match='(?i)unsafe|weights_only|global'):
-        convert_main('ecdl', [str(src), str(tmp_path / 'out.pth')])
+        convert_file(str(src), str(tmp_path / 'out.pth'), 'ecdl')
     assert not (tmp_path / 'out.pth').exists()
 
 
 def test_bad_format_and_not_a_vit(tmp_path):
-    from ecdl_mm.models.utils.ckpt_convert import convert_file
     src = tmp_path / 'x.pth'
     torch.save({'model': {'fc.weight': torch.zeros(2, 2)}}, src)
     with pytest.raises(ValueError, match="format 'onnx'"):

@@ -24,7 +24,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import ecdl_mm  # noqa: F401
 import ecdl_mm.utils.checkpoint as our_ckpt
 from ecdl_mm.apis import LesionInferencer
-from ecdl_mm.models.utils.ckpt_convert import main as convert_main
+from ecdl_mm.utils.model_converter import convert_file
 from ecdl_mm.utils import (CheckpointKindError, UnsafeCheckpointError,
                            safe_load)
 from mmpretrain.registry import MODELS
@@ -320,7 +320,7 @@ def test_model_converters(checkpoint_server, tmp_path, fmt):
     url = checkpoint_server.evil()
     dst = tmp_path / 'out.pth'
     with pytest.raises(UnsafeCheckpointError) as err:
-        convert_main(fmt, [url, str(dst)])
+        convert_file(url, str(dst), fmt)
     assert_refused(err, url, checkpoint_server)
     assert not dst.exists()
 
@@ -330,6 +330,6 @@ def test_model_converter_benign_url(checkpoint_server, tmp_path,
     url = checkpoint_server.save('vit.pth', to_timm_keys(mmpretrain_vit))
     dst = tmp_path / 'out.pth'
     with pytest.warns(UserWarning, match='cls_token dropped'):
-        meta = convert_main('timm', [url, str(dst)])
+        meta = convert_file(url, str(dst), 'timm')
     assert meta['source'] == 'vit.pth'
     check_logits(dst, mmpretrain_vit)
