@@ -22,7 +22,7 @@ from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import ecdl_mm  # noqa: F401
-import ecdl_mm.utils.checkpoint as our_ckpt
+import ecdl_mm.utils.checkpoint_loaders as our_loaders
 from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.utils.model_converter import convert_file
 from ecdl_mm.utils import (CheckpointKindError, UnsafeCheckpointError,
@@ -47,11 +47,16 @@ def assert_refused(err, url, server):
     assert server.cached_files() == []
 
 
-def test_every_mmengine_scheme_is_replaced():
+def test_every_mmengine_scheme_is_guarded():
+    # the two funnels every mmengine loader unpickles through are ours ...
+    assert mm_ckpt.load_url is our_loaders.load_url
+    assert mm_ckpt.torch.load is our_loaders._WeightsOnlyTorch.load
+    assert mm_ckpt.torch.nn is torch.nn  # ... and the rest is torch
+    # ... and every registered scheme is wrapped (errors name the source)
     schemes = CheckpointLoader._schemes
-    assert set(our_ckpt.SAFE_SCHEMES) <= set(schemes)
+    assert len(schemes) >= 11
     for prefix, loader in schemes.items():
-        assert loader.__module__ == 'ecdl_mm.utils.checkpoint', prefix
+        assert getattr(loader, 'ecdl_mm_guarded', False), prefix
 
 
 def test_safe_load_url(checkpoint_server):
@@ -145,7 +150,7 @@ def fake_sources(checkpoint_server, monkeypatch, tmp_path):
             with open(osp.join(server.root, name), 'rb') as f:
                 return f.read()
 
-    monkeypatch.setattr(our_ckpt, 'get_file_backend',
+    monkeypatch.setattr(mm_ckpt, 'get_file_backend',
                         lambda *args, **kwargs: Backend())
 
     class Model:

@@ -36,7 +36,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from ...utils.checkpoint import CheckpointKindError, safe_load
+from ...utils.checkpoint import CheckpointKindError
 
 FORMATS = ('ecdl', 'mae', 'timm', 'mmpretrain')
 
