@@ -162,3 +162,11 @@ def checkpoint_server(tmp_path, monkeypatch):
                               torch_home / 'hub' / 'checkpoints')
     yield server
     server.close()
+
+
+@pytest.fixture(scope='session')
+def mmpretrain_vit():
+    """mmpretrain's ViT classifier computing what a tiny ECViT computes
+    (``helpers.mmpretrain_reference_vit``), built once."""
+    from helpers import mmpretrain_reference_vit
+    return mmpretrain_reference_vit()

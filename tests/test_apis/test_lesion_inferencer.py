@@ -4,31 +4,14 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.dataset import default_collate
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.datasets import ECNBIDataset
-from mmpretrain.registry import MODELS
+from helpers import CLASSES, TINY_CONFIG, save_tiny_checkpoint
 
-CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
-CONFIG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
-
-
-def save_tiny_checkpoint(repo_root, path, seed=0):
-    """Randomly initialised demo model saved as an mmengine checkpoint."""
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(dataset_meta=dict(classes=CLASSES))), path)
-    return cfg
+CONFIG = TINY_CONFIG
 
 
 def write(path, size, mode, seed):

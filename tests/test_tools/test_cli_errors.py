@@ -22,8 +22,7 @@ from mmengine.registry import init_default_scope
 import ecdl_mm  # noqa: F401
 from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import CONFIG  # noqa: E402
+from helpers import TINY_CONFIG as CONFIG
 
 # the tiny stage-3 demo (fine-tuning from the stage-2 ECMAE demo)
 STAGE3 = 'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'

@@ -3,11 +3,9 @@ import os.path as osp
 
 import pandas as pd
 
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
+from helpers import TINY_CONFIG as CONFIG
+from helpers import save_tiny_checkpoint
 
 
 def test_infer_tool_on_demo_folders(run_tool, repo_root, demo_root, tmp_path):

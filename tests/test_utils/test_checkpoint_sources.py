@@ -27,16 +27,12 @@ from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.utils.model_converter import convert_file
 from ecdl_mm.utils import (CheckpointKindError, UnsafeCheckpointError,
                            safe_load)
+from helpers import (TINY_CONFIG, TINY_VIT_ARCH, check_logits,
+                     save_tiny_checkpoint, to_timm_keys)
 from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
-from test_tools.test_model_converters import (  # noqa: E402
-    check_logits, mmpretrain_vit, to_timm_keys)  # noqa: F401 (fixture)
 
 TINY_CFG = 'tests/data/tiny_resnet_demo.py'
-ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
 def assert_refused(err, url, server):
@@ -196,7 +192,7 @@ def test_other_schemes(fake_sources, checkpoint_server, source):
 
 def ecvit(**kwargs):
     return MODELS.build(
-        dict(type='ECViT', arch=ARCH, img_size=32, patch_size=16, **kwargs))
+        dict(type='ECViT', arch=TINY_VIT_ARCH, img_size=32, patch_size=16, **kwargs))
 
 
 def test_init_cfg_pretrained(checkpoint_server):
@@ -301,7 +297,7 @@ def test_load_checkpoint_and_lesion_inferencer(checkpoint_server, repo_root,
         load_checkpoint(torch.nn.Linear(2, 2), url)
     assert_refused(err, url, server)
     with pytest.raises(UnsafeCheckpointError) as err:
-        LesionInferencer(osp.join(repo_root, CONFIG), url, device='cpu')
+        LesionInferencer(osp.join(repo_root, TINY_CONFIG), url, device='cpu')
     assert_refused(err, url, server)
 
     local = str(tmp_path / 'tiny.pth')
@@ -309,7 +305,7 @@ def test_load_checkpoint_and_lesion_inferencer(checkpoint_server, repo_root,
     shutil.copy(local, osp.join(server.root, 'tiny.pth'))
     lesion = osp.join(demo_root, 'invasive_cancer')
     results = [
-        LesionInferencer(osp.join(repo_root, CONFIG), src,
+        LesionInferencer(osp.join(repo_root, TINY_CONFIG), src,
                          device='cpu')(lesion, show_progress=False)
         for src in (server.url('tiny.pth'), local)
     ]
@@ -331,7 +327,7 @@ def test_model_converters(checkpoint_server, tmp_path, fmt):
 
 
 def test_model_converter_benign_url(checkpoint_server, tmp_path,
-                                    mmpretrain_vit):  # noqa: F811
+                                    mmpretrain_vit):
     url = checkpoint_server.save('vit.pth', to_timm_keys(mmpretrain_vit))
     dst = tmp_path / 'out.pth'
     with pytest.warns(UserWarning, match='cls_token dropped'):
