@@ -80,9 +80,9 @@ def test_kfold_split_without_patients(cohort, tmp_path):
         lesion_splits.fold_split(df, 1, seed=0)
 
 
-def test_cli(run_tool, cohort, tmp_path):
+def test_cli(run_script, cohort, tmp_path):
     out = str(tmp_path / 'cli.xlsx')
-    proc = run_tool([
+    proc = run_script([
         'tools/dataset_converters/make_splits.py', cohort, '--out', out,
         '--lesions', 'lesions.csv', '--ratios', '0.6', '0.2', '0.2'
     ])

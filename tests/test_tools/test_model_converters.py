@@ -1,8 +1,5 @@
 """tools/model_converters: one small checkpoint per format, built here."""
 import argparse
-import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -111,15 +108,13 @@ def release_checkpoint():
     }
 
 
-def test_ecdl_release_checkpoint_cli(tmp_path, repo_root):
+def test_ecdl_release_checkpoint_cli(tmp_path, run_script):
     ckpt = release_checkpoint()
     src, dst = tmp_path / 'checkpoint-best.pth', tmp_path / 'ecdl.pth'
     torch.save(ckpt, src)
-    script = osp.join(repo_root, 'tools', 'model_converters',
-                      'ecdl_to_mmpretrain.py')
-    out = subprocess.run([sys.executable, script, str(src), str(dst)],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    out = run_script(
+        ['tools/model_converters/ecdl_to_mmpretrain.py', src, dst],
+        cwd=tmp_path)
     assert 'missing keys (0)' in out.stdout
     assert 'unexpected keys (0)' in out.stdout
     model = ecvit_classifier()
