@@ -93,7 +93,7 @@ import _common  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import REPO_ROOT, RESULTS_DIR, env_info
+from _common import RESULTS_DIR, env_info
 from PIL import Image
 from sklearn.datasets import load_digits
 
