@@ -16,7 +16,7 @@ images). The images (RGB PNG, 8x8) are written once to a temporary folder in
 the ``<class>/<lesion>/Images/*.png`` layout of ``ECNBIDataset``.
 
 Splits. Lesion-grouped, class-stratified 3-fold cross-validation
-(``fold_split`` of ``tools/dataset_converters/make_splits.py``, i.e.
+(``ecdl_mm.datasets.fold_split``, as ``make_splits.py`` splits, i.e.
 scikit-learn's ``StratifiedGroupKFold``; ``check_split_leakage`` on every
 fold): each lesion is tested exactly once per seed, so every run is
 evaluated on all 94 lesions (a single 60/20/20 split would test 19 lesions,
@@ -79,7 +79,6 @@ Writes benchmarks/results/bench_clustering_learning.json (with a
 Markdown table.
 """
 import argparse
-import importlib.util
 import json
 import logging
 import multiprocessing
@@ -94,12 +93,12 @@ import _common  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import REPO_ROOT, RESULTS_DIR, env_info
+from _common import RESULTS_DIR, env_info
 from PIL import Image
 from sklearn.datasets import load_digits
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.datasets import check_split_leakage
+from ecdl_mm.datasets import check_split_leakage, fold_split, write_splits
 from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.models.losses.cluster_center_loss import cluster_center_loss
 from mmengine.config import Config
@@ -112,15 +111,6 @@ LESIONS = (61, 14, 19)  # 13 / 3 / 4 of demo_train, scaled to 183 threes
 MARGIN = 0.02
 BATCH = 32
 WARMUP = 2  # epochs
-
-
-def load_make_splits():
-    """``tools/dataset_converters/make_splits.py`` as a module."""
-    path = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_splits.py')
-    spec = importlib.util.spec_from_file_location('make_splits', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_lesions(root, per_lesion, seed=0):
@@ -494,14 +484,13 @@ def parse_args():
 
 def main():
     args = parse_args()
-    make_splits = load_make_splits()
     t0 = time.perf_counter()
     runs, timings = {}, {}
     with tempfile.TemporaryDirectory() as data_root:
         lesions = write_lesions(data_root, args.per_lesion)
         folds = {}
         for seed in args.seeds:
-            splits = make_splits.fold_split(lesions, args.folds, seed)
+            splits = fold_split(lesions, args.folds, seed)
             for i in range(args.folds):
                 check_split_leakage(
                     {k: splits[f'fold{i}_{k}']
@@ -513,8 +502,7 @@ def main():
                     for c, lid in zip(splits[f'fold{i}_train'].class_index,
                                       splits[f'fold{i}_train'].lesion_index))
                 folds[seed, i] = -(-n_train // BATCH)  # iterations/epoch
-            make_splits.write_splits(splits, osp.join(data_root,
-                                                      f'seed{seed}'))
+            write_splits(splits, osp.join(data_root, f'seed{seed}'))
         jobs = [(form, seed) for seed in args.seeds for form in args.forms]
         with ProcessPoolExecutor(
                 max_workers=args.jobs,

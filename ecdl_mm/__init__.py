@@ -1,9 +1,25 @@
 """ecdl_mm: EC-DL for EC-NBI endocytoscopy as an mmpretrain 1.x plugin.
 
 Importing the package registers every component in mmpretrain's registries
-(scope ``mmpretrain``), allow-lists the classes mmengine checkpoints need for
-torch's ``weights_only`` loading and replaces every mmengine checkpoint loader
-(local files, URLs and the other schemes) by one that never unpickles code.
+(scope ``mmpretrain``) and changes mmengine in these ways, all of them here:
+
+- ``torch.serialization.add_safe_globals(SAFE_GLOBALS)``: the classes
+  mmengine checkpoints pickle (``HistoryBuffer``, numpy arrays and
+  scalars, ``argparse.Namespace``) may be rebuilt by weights-only loading
+  (:mod:`ecdl_mm.utils.weights_only`).
+- ``mmengine.runner.checkpoint.torch`` becomes a view of torch whose ``load``
+  always passes ``weights_only=True``, and
+  ``mmengine.runner.checkpoint.load_url`` a weights-only download into the
+  torch hub cache that deletes a refused file: the two funnels every
+  mmengine checkpoint scheme unpickles through
+  (:mod:`ecdl_mm.utils.checkpoint_loaders`).
+- Every loader registered with ``CheckpointLoader`` is re-registered
+  (``force=True``) wrapped: errors name the file or URL, and a missing local
+  file names the run that writes it. mmengine's loaders still do the work.
+- The file backend ``atomic_local`` is registered
+  (:mod:`ecdl_mm.fileio.backends.atomic_local_backend`).
+- Two warnings of the pinned dependencies about parts we do not use are
+  filtered by exact message (below).
 """
 import warnings
 
@@ -26,6 +42,7 @@ from .utils import (patch_checkpoint_loaders,  # noqa: E402
 register_safe_globals()
 patch_checkpoint_loaders()
 
-from . import apis, datasets, engine, evaluation, models  # noqa: F401,E402
+from . import (apis, datasets, engine, evaluation, fileio,  # noqa: F401,E402
+               models)
 
 __all__ = ['__version__']

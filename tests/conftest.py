@@ -162,3 +162,51 @@ def checkpoint_server(tmp_path, monkeypatch):
                               torch_home / 'hub' / 'checkpoints')
     yield server
     server.close()
+
+
+@pytest.fixture(scope='session')
+def mmpretrain_vit():
+    """mmpretrain's ViT classifier computing what a tiny ECViT computes
+    (``helpers.mmpretrain_reference_vit``), built once."""
+    from helpers import mmpretrain_reference_vit
+    return mmpretrain_reference_vit()
+
+
+@pytest.fixture
+def run_script(repo_root, monkeypatch, capfd):
+    """Run a repo script in this process, as ``python tools/x.py ARGS``
+    would (``runpy``), for tests of what a tool does rather than of its
+    process; returns ``returncode``, ``stdout`` and ``stderr`` like
+    ``run_tool``. The tool's global changes (threads, warning display) are
+    undone afterwards.
+    """
+    import runpy
+    import sys
+    import types
+    import warnings
+
+    def run(args, check=True, cwd=None):
+        script = osp.join(repo_root, args[0])
+        monkeypatch.setattr(sys, 'argv', [script] + [str(a) for a in args[1:]])
+        monkeypatch.setattr(warnings, 'showwarning', warnings.showwarning)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        threads = torch.get_num_threads()
+        capfd.readouterr()
+        code = 0
+        try:
+            runpy.run_path(script, run_name='__main__')
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(
+                exit_.code is not None)
+        finally:
+            torch.set_num_threads(threads)
+        out = capfd.readouterr()
+        proc = types.SimpleNamespace(
+            returncode=code, stdout=out.out, stderr=out.err)
+        if check and code != 0:
+            raise AssertionError(f'{" ".join(map(str, args))} exited {code}'
+                                 f'\n--- stderr ---\n{out.err[-4000:]}')
+        return proc
+
+    return run

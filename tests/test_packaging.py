@@ -94,7 +94,7 @@ def test_lock_pins_every_requirement_inside_its_range(repo_root):
         (spec, ) = req.specifier
         assert spec.operator == '==', f'lock.txt: {line!r} is not a pin'
         pins[canonicalize_name(req.name)] = Version(spec.version)
-    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt'):
+    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt', 'lint.txt'):
         for req in _read(repo_root, name):
             pin = pins.get(canonicalize_name(req.name))
             assert pin is not None, f'{req.name} ({name}) is not in lock.txt'

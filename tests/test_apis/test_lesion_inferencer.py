@@ -4,7 +4,6 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS, TRANSFORMS
@@ -15,30 +14,10 @@ from ecdl_mm.datasets import ECNBIDataset
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
+from helpers import CLASSES, TINY_CONFIG, save_tiny_checkpoint
+from helpers.images import write_image as write
 
-CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
-CONFIG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
-
-
-def save_tiny_checkpoint(repo_root, path, seed=0):
-    """Randomly initialised demo model saved as an mmengine checkpoint."""
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(dataset_meta=dict(classes=CLASSES))), path)
-    return cfg
-
-
-def write(path, size, mode, seed):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(arr).convert(mode).save(path)
+CONFIG = TINY_CONFIG
 
 
 @pytest.fixture

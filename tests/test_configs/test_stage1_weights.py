@@ -18,9 +18,10 @@ from mmengine.registry import init_default_scope
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.models.utils import build_1d_sincos_position_embedding
+from helpers import TINY_VIT_ARCH
 from mmpretrain.registry import MODELS
 
-TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+TINY = TINY_VIT_ARCH
 STAGE1 = {
     'mae': 'ecmae_vit-base-p16_mae-1600e-pre_headless.py',
     'mocov3': 'ecmae_vit-base-p16_mocov3-300e-pre_headless.py',

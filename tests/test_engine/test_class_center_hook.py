@@ -12,6 +12,7 @@ from PIL import Image
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine.hooks import ClassCenterHook
 from ecdl_mm.engine.hooks.class_center_hook import class_sums
+from helpers import TINY_VIT_ARCH
 from mmpretrain.registry import HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
@@ -197,11 +198,7 @@ def runner_cfg(data_root, work_dir, max_epochs, resume=None):
                     to_rgb=True),
                 backbone=dict(
                     type='VisionTransformer',
-                    arch=dict(
-                        embed_dims=32,
-                        num_layers=1,
-                        num_heads=2,
-                        feedforward_channels=64),
+                    arch=dict(TINY_VIT_ARCH, num_layers=1),
                     img_size=32,
                     patch_size=8,
                     out_type='avg_featmap'),

@@ -1,12 +1,10 @@
 import json
 import os.path as osp
-import sys
 
 import pandas as pd
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
+from helpers import TINY_CONFIG as CONFIG
+from helpers import save_tiny_checkpoint
 
 
 def test_test_tool_prints_both_levels_and_writes_outputs(

@@ -22,8 +22,8 @@ from mmengine.registry import init_default_scope
 import ecdl_mm  # noqa: F401
 from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import CONFIG  # noqa: E402
+from helpers import TINY_CONFIG as CONFIG
+from helpers.cli_checks import assert_one_line
 
 # the tiny stage-3 demo (fine-tuning from the stage-2 ECMAE demo)
 STAGE3 = 'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'
@@ -62,16 +62,6 @@ def demo_cwd(tmp_path, repo_root, demo_root):
     os.makedirs(tmp_path / 'shared' / 'datasets')
     os.symlink(demo_root, tmp_path / 'shared' / 'datasets' / 'ecdl-demo')
     return str(cwd)
-
-
-def assert_one_line(proc, *expected):
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr[-3000:]
-    assert lines[0].endswith('(--debug shows the traceback)')
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 def test_stage_run_before_its_source_stage(run_tool, repo_root, demo_cwd):

@@ -1,16 +1,15 @@
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (CLASSES, CONFIG,  # noqa: E402
-                                              save_tiny_checkpoint, write)
-from test_tools.test_cli_errors import assert_one_line  # noqa: E402
+from helpers import CLASSES, save_tiny_checkpoint
+from helpers import TINY_CONFIG as CONFIG
+from helpers.cli_checks import assert_one_line
+from helpers.images import write_image as write
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,3 @@
-import importlib.util
 import os
 import os.path as osp
 
@@ -7,17 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ecdl_mm.datasets import ECNBIDataset, check_split_leakage
-
-
-@pytest.fixture(scope='module')
-def make_splits(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        'make_splits',
-        osp.join(repo_root, 'tools', 'dataset_converters', 'make_splits.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ecdl_mm.datasets import (ECNBIDataset, check_split_leakage,
+                              lesion_splits)
 
 
 @pytest.fixture
@@ -41,35 +31,35 @@ def cohort(tmp_path):
     return root
 
 
-def test_ratio_split_grouped_by_patient(make_splits, cohort, tmp_path):
-    df = make_splits.collect_lesions(cohort, 'lesions.csv')
-    splits = make_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=3)
+def test_ratio_split_grouped_by_patient(cohort, tmp_path):
+    df = lesion_splits.collect_lesions(cohort, 'lesions.csv')
+    splits = lesion_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=3)
     assert list(splits) == ['train', 'val', 'test']
     check_split_leakage(splits)  # no lesion or patient in two splits
     assert sum(len(s) for s in splits.values()) == 30
     for part in splits.values():
         # stratified: every class in every split
         assert set(part['class_index']) == {0, 1, 2}
-    again = make_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=3)
+    again = lesion_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=3)
     assert all(splits[k].equals(again[k]) for k in splits)  # fixed seed
-    other = make_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=4)
+    other = lesion_splits.ratio_split(df, (0.5, 0.25, 0.25), seed=4)
     assert not all(splits[k].equals(other[k]) for k in splits)
 
     out = str(tmp_path / 's.xlsx')
-    make_splits.write_splits(splits, out)
+    lesion_splits.write_splits(splits, out)
     # the written sheets load, with the leakage check, as datasets
     ds = ECNBIDataset(
         cohort, out, sheet_name='train', disjoint_with=['val', 'test'])
     assert len(ds) == len(splits['train'])
     assert ds.get_data_info(0)['patient_id'].startswith('p')
     with pytest.raises(ValueError, match='must be >= 0 and sum to 1'):
-        make_splits.ratio_split(df, (0.5, 0.5, 0.5), seed=0)
+        lesion_splits.ratio_split(df, (0.5, 0.5, 0.5), seed=0)
 
 
-def test_kfold_split_without_patients(make_splits, cohort, tmp_path):
-    df = make_splits.collect_lesions(cohort)  # folders only: no patient ids
+def test_kfold_split_without_patients(cohort, tmp_path):
+    df = lesion_splits.collect_lesions(cohort)  # folders only: no patient ids
     assert df['patient_id'].isna().all() and len(df) == 30
-    splits = make_splits.fold_split(df, 3, seed=0)
+    splits = lesion_splits.fold_split(df, 3, seed=0)
     vals = [set(splits[f'fold{i}_val']['lesion_index']) for i in range(3)]
     assert set.union(*vals) == set(df['lesion_index'])
     assert sum(len(v) for v in vals) == 30  # each lesion validated once
@@ -82,17 +72,17 @@ def test_kfold_split_without_patients(make_splits, cohort, tmp_path):
                              minlength=3)
         assert counts.min() >= 3  # 10 per class -> 3 or 4 per fold
     out = str(tmp_path / 'folds')
-    make_splits.write_splits(splits, out)
+    lesion_splits.write_splits(splits, out)
     table = pd.read_csv(osp.join(out, 'fold0_val.csv'))
     assert list(table.columns) == ['class_index', 'class_english',
                                    'lesion_index']
     with pytest.raises(ValueError, match='--folds 1 must be at least 2'):
-        make_splits.fold_split(df, 1, seed=0)
+        lesion_splits.fold_split(df, 1, seed=0)
 
 
-def test_cli(run_tool, cohort, tmp_path):
+def test_cli(run_script, cohort, tmp_path):
     out = str(tmp_path / 'cli.xlsx')
-    proc = run_tool([
+    proc = run_script([
         'tools/dataset_converters/make_splits.py', cohort, '--out', out,
         '--lesions', 'lesions.csv', '--ratios', '0.6', '0.2', '0.2'
     ])

@@ -2,10 +2,12 @@
 configs through custom_imports: get_flops, vis_cam (ECViT, no class token),
 confusion_matrix on the lesion dataset and analyze_logs on our training log."""
 import glob
+import json
 import os.path as osp
 import re
 
 import mmpretrain
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -35,6 +37,18 @@ def vit_checkpoint(repo_root, tmp_path_factory):
     path = tmp_path_factory.mktemp('vit') / 'ecvit_tiny.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return str(path)
+
+
+def assert_drawn_png(path, size):
+    """A PNG of ``size`` pixels with a drawing on it: at least 3 colours
+    and 1 % of the pixels off the background colour."""
+    with Image.open(path) as img:
+        assert img.format == 'PNG' and img.size == size, (img.format,
+                                                          img.size)
+        pixels = np.asarray(img.convert('RGB')).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    assert len(colours) >= 3
+    assert 1 - counts.max() / len(pixels) >= 0.01
 
 
 def _parse_size(text, key):
@@ -98,7 +112,8 @@ def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
         str(work / 'epoch_1.pth'), '--show-path',
         str(out), '--include-values', '--cfg-options', *_data_opts(demo_root)
     ])
-    assert out.stat().st_size > 0
+    # ConfusionMatrix.plot: a 10 x 10 inch figure at 100 dpi, drawn
+    assert_drawn_png(out, (1000, 1000))
 
     log = glob.glob(f'{work}/*/vis_data/*.json')
     assert log, 'no json log written'
@@ -108,4 +123,8 @@ def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
         '--keys', 'loss', '--out',
         str(curve)
     ])
-    assert curve.stat().st_size > 0
+    # plot_curve: the default 12 x 7 inch window at 100 dpi, drawn
+    assert_drawn_png(curve, (1200, 700))
+    with open(log[0]) as f:
+        records = [json.loads(line) for line in f]
+    assert sum('loss' in r for r in records) >= 1  # what it plots

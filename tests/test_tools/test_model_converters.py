@@ -1,103 +1,23 @@
 """tools/model_converters: one small checkpoint per format, built here."""
 import argparse
-import os.path as osp
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 import torch
 from mmengine.runner import load_checkpoint
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.models.utils.ckpt_convert import main as convert_main
-from mmpretrain.registry import MODELS
+from ecdl_mm.utils.model_converter import convert_file
+from helpers import (IMG, TINY_VIT_ARCH, check_logits, ecvit_classifier,
+                     to_timm_keys)
 
-ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-IMG = 32
-
-
-def sinusoid(n, d):
-    t = np.array([[pos / np.power(10000, 2 * (j // 2) / d) for j in range(d)]
-                  for pos in range(n)])
-    t[:, 0::2] = np.sin(t[:, 0::2])
-    t[:, 1::2] = np.cos(t[:, 1::2])
-    return torch.tensor(t, dtype=torch.float32)[None]
-
-
-@pytest.fixture(scope='module')
-def mmpretrain_vit():
-    """An mmpretrain ViT classifier equivalent to ECViT except for names.
-
-    No class token, learnt position embedding set to the EC-DL table, random
-    fused qkv bias (its key part must be harmless once dropped).
-    """
-    torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(
-                type='VisionTransformer',
-                arch=ARCH,
-                img_size=IMG,
-                patch_size=16,
-                with_cls_token=False,
-                out_type='avg_featmap',
-                final_norm=False),
-            head=dict(type='LinearClsHead', num_classes=3, in_channels=32)))
-    model.init_weights()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith('bias') or 'ln' in name:
-                p.add_(torch.randn_like(p) * 0.1)
-        model.backbone.pos_embed.copy_(sinusoid(4, 32))
-    return model.eval()
-
-
-def to_timm_keys(model):
-    """mmpretrain names -> timm / FAIR names (written from their docs)."""
-    out = {}
-    for k, v in model.state_dict().items():
-        k = k.replace('backbone.', '').replace('head.fc.', 'head.')
-        k = k.replace('patch_embed.projection', 'patch_embed.proj')
-        k = k.replace('ffn.layers.0.0', 'mlp.fc1')
-        k = k.replace('ffn.layers.1', 'mlp.fc2')
-        k = k.replace('layers.', 'blocks.').replace('.ln1.', '.norm1.')
-        k = k.replace('.ln2.', '.norm2.')
-        if k.startswith('ln2.'):
-            k = 'fc_norm.' + k[4:]
-        if k == 'pos_embed':
-            # timm / FAIR store the class-token slot too
-            v = torch.cat([torch.zeros(1, 1, 32), v], dim=1)
-        out[k] = v
-    out['cls_token'] = torch.zeros(1, 1, 32)
-    return out
-
-
-def ecvit_classifier(**backbone_kw):
-    return MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(type='ECViT', arch=ARCH, img_size=IMG, **backbone_kw),
-            head=dict(type='LinearClsHead', num_classes=3,
-                      in_channels=32))).eval()
-
-
-def check_logits(dst, ref_model):
-    model = ecvit_classifier()
-    load_checkpoint(model, str(dst), strict=True)
-    x = torch.randn(2, 3, IMG, IMG)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            model(x, mode='tensor'), ref_model(x, mode='tensor'),
-            atol=1e-5, rtol=1e-5)
+ARCH = TINY_VIT_ARCH
 
 
 def test_mmpretrain_checkpoint(tmp_path, mmpretrain_vit):
     src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
     torch.save({'state_dict': mmpretrain_vit.state_dict(), 'meta': {}}, src)
     with pytest.warns(UserWarning, match='pos_embed dropped'):
-        meta = convert_main('mmpretrain', [str(src), str(dst)])
+        meta = convert_file(str(src), str(dst), 'mmpretrain')
     assert meta['keys'] == dict(missing=[], unexpected=[], shape_mismatch=[])
     assert meta['num_classes'] == 3
     assert meta['backbone']['arch']['num_layers'] == 2
@@ -108,7 +28,7 @@ def test_timm_checkpoint(tmp_path, mmpretrain_vit):
     src, dst = tmp_path / 'timm.pth', tmp_path / 'dst.pth'
     torch.save(to_timm_keys(mmpretrain_vit), src)  # timm: a bare state dict
     with pytest.warns(UserWarning, match='cls_token dropped'):
-        meta = convert_main('timm', [str(src), str(dst)])
+        meta = convert_file(str(src), str(dst), 'timm')
     assert not meta['keys']['missing'] and not meta['keys']['unexpected']
     assert any('pos_embed' in d for d in meta['report']['dropped'])
     check_logits(dst, mmpretrain_vit)
@@ -121,7 +41,7 @@ def test_timm_layer_scale_keys(tmp_path, mmpretrain_vit):
         sd[f'blocks.{i}.ls2.gamma'] = torch.full((32, ), 0.25)
     src, dst = tmp_path / 'timm_ls.pth', tmp_path / 'dst.pth'
     torch.save(sd, src)
-    meta = convert_main('timm', [str(src), str(dst)])
+    meta = convert_file(str(src), str(dst), 'timm')
     assert meta['backbone']['init_values'] > 0
     model = ecvit_classifier(init_values=0.1)
     load_checkpoint(model, str(dst), strict=True)
@@ -132,7 +52,7 @@ def test_mae_finetune_and_pretrain_checkpoints(tmp_path, mmpretrain_vit):
     ft = to_timm_keys(mmpretrain_vit)
     src, dst = tmp_path / 'mae_ft.pth', tmp_path / 'dst.pth'
     torch.save({'model': ft, 'epoch': 99}, src)
-    convert_main('mae', [str(src), str(dst)])
+    convert_file(str(src), str(dst), 'mae')
     check_logits(dst, mmpretrain_vit)
 
     # pre-training file: encoder + final norm + FAIR decoder, no head
@@ -146,7 +66,7 @@ def test_mae_finetune_and_pretrain_checkpoints(tmp_path, mmpretrain_vit):
         'decoder_pred.weight': torch.zeros(768, 16),
     })
     torch.save({'model': pt}, src)
-    meta = convert_main('mae', [str(src), str(dst)])
+    meta = convert_file(str(src), str(dst), 'mae')
     sd = torch.load(dst, weights_only=True)['state_dict']
     assert all(k.startswith('backbone.') for k in sd)
     assert 'backbone.ln1.weight' in sd and 'num_classes' not in meta
@@ -188,15 +108,13 @@ def release_checkpoint():
     }
 
 
-def test_ecdl_release_checkpoint_cli(tmp_path, repo_root):
+def test_ecdl_release_checkpoint_cli(tmp_path, run_script):
     ckpt = release_checkpoint()
     src, dst = tmp_path / 'checkpoint-best.pth', tmp_path / 'ecdl.pth'
     torch.save(ckpt, src)
-    script = osp.join(repo_root, 'tools', 'model_converters',
-                      'ecdl_to_mmpretrain.py')
-    out = subprocess.run([sys.executable, script, str(src), str(dst)],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    out = run_script(
+        ['tools/model_converters/ecdl_to_mmpretrain.py', src, dst],
+        cwd=tmp_path)
     assert 'missing keys (0)' in out.stdout
     assert 'unexpected keys (0)' in out.stdout
     model = ecvit_classifier()
@@ -219,12 +137,11 @@ def test_refuses_arbitrary_pickles(tmp_path):
     src = tmp_path / 'evil.pth'
     torch.save({'model': {}, 'payload': Evil()}, src)
     with pytest.raises(Exception, match='(?i)unsafe|weights_only|global'):
-        convert_main('ecdl', [str(src), str(tmp_path / 'out.pth')])
+        convert_file(str(src), str(tmp_path / 'out.pth'), 'ecdl')
     assert not (tmp_path / 'out.pth').exists()
 
 
 def test_bad_format_and_not_a_vit(tmp_path):
-    from ecdl_mm.models.utils.ckpt_convert import convert_file
     src = tmp_path / 'x.pth'
     torch.save({'model': {'fc.weight': torch.zeros(2, 2)}}, src)
     with pytest.raises(ValueError, match="format 'onnx'"):

@@ -26,10 +26,19 @@ def _weights(path):
     return safe_load(path)['state_dict']
 
 
-def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path):
-    full, killed = tmp_path / 'full', tmp_path / 'killed'
+@pytest.fixture(scope='module')
+def full_run(run_tool, demo_root, tmp_path_factory):
+    """One uninterrupted ``tools/train.py`` run of CFG (3 epochs), shared by
+    the resume and test-tool tests."""
+    full = tmp_path_factory.mktemp('full')
     run_tool(['tools/train.py', CFG, '--work-dir',
               str(full)] + _opts(demo_root))
+    return full
+
+
+def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path,
+                                                full_run):
+    full, killed = full_run, tmp_path / 'killed'
 
     # Same config, SIGKILLed right after epoch 2 was checkpointed.
     kill_cfg = tmp_path / 'kill_cfg.py'
@@ -70,15 +79,13 @@ def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path):
 
 
 def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
-                                                  tmp_path):
-    work = tmp_path / 'w'
-    run_tool(['tools/train.py', CFG, '--work-dir',
-              str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1'))
+                                                  tmp_path, full_run):
+    checkpoint = full_run / 'epoch_3.pth'
     out = tmp_path / 'metrics.json'
     proc = run_tool([
         'tools/test.py', CFG,
-        str(work / 'epoch_1.pth'), '--work-dir',
-        str(work), '--out',
+        str(checkpoint), '--work-dir',
+        str(tmp_path / 'w'), '--out',
         str(out), '--out-item', 'metrics'
     ] + _opts(demo_root))
     metrics = json.loads(out.read_text())
@@ -86,7 +93,7 @@ def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
     # Independently: the checkpoint's predictions on the test set, made
     # here image by image and scored by scikit-learn.
     assert metrics['accuracy/top1'] == pytest.approx(
-        100 * _sklearn_accuracy(work / 'epoch_1.pth', demo_root), abs=1e-4)
+        100 * _sklearn_accuracy(checkpoint, demo_root), abs=1e-4)
 
 
 def _sklearn_accuracy(checkpoint, demo_root):
@@ -149,9 +156,10 @@ def test_mmpretrain_stock_train_tool_runs_our_config(run_tool, demo_root,
     ('model.head.num_classes=0',
      'model.head.num_classes=0 must be a positive integer'),
 ])
-def test_bad_config_fails_before_training(run_tool, demo_root, tmp_path,
+def test_bad_config_fails_before_training(run_script, demo_root, tmp_path,
                                           option, message):
-    proc = run_tool(
+    # in-process: the config check runs before any runner (or logger)
+    proc = run_script(
         ['tools/train.py', CFG, '--work-dir',
          str(tmp_path)] + _opts(demo_root, option),
         check=False)

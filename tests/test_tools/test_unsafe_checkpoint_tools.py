@@ -9,7 +9,6 @@ its payload, the benign one loads. ``TORCH_HOME`` is the test's own.
 """
 import os.path as osp
 import shutil
-import sys
 
 import mmengine
 import mmpretrain
@@ -24,9 +23,8 @@ import ecdl_mm  # noqa: F401
 from ecdl_mm.apis import LesionInferencer
 from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
+from helpers import TINY_CONFIG as CONFIG
+from helpers import save_tiny_checkpoint
 
 MMPRETRAIN_TOOLS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools')
 CFG = 'tests/data/tiny_resnet_demo.py'

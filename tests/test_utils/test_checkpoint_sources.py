@@ -22,21 +22,17 @@ from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import ecdl_mm  # noqa: F401
-import ecdl_mm.utils.checkpoint as our_ckpt
+import ecdl_mm.utils.checkpoint_loaders as our_loaders
 from ecdl_mm.apis import LesionInferencer
-from ecdl_mm.models.utils.ckpt_convert import main as convert_main
+from ecdl_mm.utils.model_converter import convert_file
 from ecdl_mm.utils import (CheckpointKindError, UnsafeCheckpointError,
                            safe_load)
+from helpers import (TINY_CONFIG, TINY_VIT_ARCH, check_logits,
+                     save_tiny_checkpoint, to_timm_keys)
 from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
-from test_tools.test_model_converters import (  # noqa: E402
-    check_logits, mmpretrain_vit, to_timm_keys)  # noqa: F401 (fixture)
 
 TINY_CFG = 'tests/data/tiny_resnet_demo.py'
-ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
 def assert_refused(err, url, server):
@@ -47,11 +43,16 @@ def assert_refused(err, url, server):
     assert server.cached_files() == []
 
 
-def test_every_mmengine_scheme_is_replaced():
+def test_every_mmengine_scheme_is_guarded():
+    # the two funnels every mmengine loader unpickles through are ours ...
+    assert mm_ckpt.load_url is our_loaders.load_url
+    assert mm_ckpt.torch.load is our_loaders._WeightsOnlyTorch.load
+    assert mm_ckpt.torch.nn is torch.nn  # ... and the rest is torch
+    # ... and every registered scheme is wrapped (errors name the source)
     schemes = CheckpointLoader._schemes
-    assert set(our_ckpt.SAFE_SCHEMES) <= set(schemes)
+    assert len(schemes) >= 11
     for prefix, loader in schemes.items():
-        assert loader.__module__ == 'ecdl_mm.utils.checkpoint', prefix
+        assert getattr(loader, 'ecdl_mm_guarded', False), prefix
 
 
 def test_safe_load_url(checkpoint_server):
@@ -145,7 +146,7 @@ def fake_sources(checkpoint_server, monkeypatch, tmp_path):
             with open(osp.join(server.root, name), 'rb') as f:
                 return f.read()
 
-    monkeypatch.setattr(our_ckpt, 'get_file_backend',
+    monkeypatch.setattr(mm_ckpt, 'get_file_backend',
                         lambda *args, **kwargs: Backend())
 
     class Model:
@@ -191,7 +192,7 @@ def test_other_schemes(fake_sources, checkpoint_server, source):
 
 def ecvit(**kwargs):
     return MODELS.build(
-        dict(type='ECViT', arch=ARCH, img_size=32, patch_size=16, **kwargs))
+        dict(type='ECViT', arch=TINY_VIT_ARCH, img_size=32, patch_size=16, **kwargs))
 
 
 def test_init_cfg_pretrained(checkpoint_server):
@@ -296,7 +297,7 @@ def test_load_checkpoint_and_lesion_inferencer(checkpoint_server, repo_root,
         load_checkpoint(torch.nn.Linear(2, 2), url)
     assert_refused(err, url, server)
     with pytest.raises(UnsafeCheckpointError) as err:
-        LesionInferencer(osp.join(repo_root, CONFIG), url, device='cpu')
+        LesionInferencer(osp.join(repo_root, TINY_CONFIG), url, device='cpu')
     assert_refused(err, url, server)
 
     local = str(tmp_path / 'tiny.pth')
@@ -304,7 +305,7 @@ def test_load_checkpoint_and_lesion_inferencer(checkpoint_server, repo_root,
     shutil.copy(local, osp.join(server.root, 'tiny.pth'))
     lesion = osp.join(demo_root, 'invasive_cancer')
     results = [
-        LesionInferencer(osp.join(repo_root, CONFIG), src,
+        LesionInferencer(osp.join(repo_root, TINY_CONFIG), src,
                          device='cpu')(lesion, show_progress=False)
         for src in (server.url('tiny.pth'), local)
     ]
@@ -320,16 +321,16 @@ def test_model_converters(checkpoint_server, tmp_path, fmt):
     url = checkpoint_server.evil()
     dst = tmp_path / 'out.pth'
     with pytest.raises(UnsafeCheckpointError) as err:
-        convert_main(fmt, [url, str(dst)])
+        convert_file(url, str(dst), fmt)
     assert_refused(err, url, checkpoint_server)
     assert not dst.exists()
 
 
 def test_model_converter_benign_url(checkpoint_server, tmp_path,
-                                    mmpretrain_vit):  # noqa: F811
+                                    mmpretrain_vit):
     url = checkpoint_server.save('vit.pth', to_timm_keys(mmpretrain_vit))
     dst = tmp_path / 'out.pth'
     with pytest.warns(UserWarning, match='cls_token dropped'):
-        meta = convert_main('timm', [url, str(dst)])
+        meta = convert_file(url, str(dst), 'timm')
     assert meta['source'] == 'vit.pth'
     check_logits(dst, mmpretrain_vit)

@@ -15,18 +15,9 @@
 #   dict(type='ECNBIDataset', ann_file='splits.xlsx', sheet_name='train',
 #        disjoint_with=['test'])
 import argparse
-import os
-import os.path as osp
-from collections import OrderedDict
 
-import numpy as np
-import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
-
-from ecdl_mm.datasets import ECNBIDataset, check_split_leakage
+from ecdl_mm.datasets import make_splits
 from ecdl_mm.utils.cli import run_cli
-
-COLUMNS = ['class_index', 'class_english', 'lesion_index', 'patient_id']
 
 
 def parse_args():
@@ -51,111 +42,11 @@ def parse_args():
     return parser.parse_args()
 
 
-def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
-    """One row per lesion, checked against the folders by ECNBIDataset."""
-    metainfo = dict(classes=tuple(classes)) if classes else None
-    ds = ECNBIDataset(
-        data_root, ann_file=lesions or '', sheet_name=sheet_name,
-        metainfo=metainfo, check_images=False)
-    names = ds.metainfo['classes']
-    rows = OrderedDict()
-    for i in range(len(ds)):
-        info = ds.get_data_info(i)
-        rows.setdefault(
-            info['lesion_index'],
-            dict(class_index=info['gt_label'],
-                 class_english=names[info['gt_label']],
-                 lesion_index=info['lesion_index'],
-                 patient_id=info['patient_id']))
-    return pd.DataFrame(list(rows.values()), columns=COLUMNS)
-
-
-def _groups(df):
-    # lesions without a patient id form their own group
-    return np.array([
-        p if p is not None and p == p else f'lesion:{l}'
-        for p, l in zip(df['patient_id'], df['lesion_index'])
-    ])
-
-
-def ratio_split(df, ratios, seed):
-    """Assign whole groups to train/val/test, stratified by class.
-
-    Each group (patient, else lesion) takes the class of most of its lesions;
-    within each class the groups are shuffled with ``seed`` and dealt so the
-    lesion counts follow ``ratios`` as closely as the groups allow.
-    """
-    ratios = np.asarray(ratios, float)
-    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1):
-        raise ValueError(f'--ratios {tuple(ratios)} must be >= 0 and sum to 1')
-    rng = np.random.default_rng(seed)
-    groups = _groups(df)
-    labels = df['class_index'].to_numpy()
-    group_ids = list(dict.fromkeys(groups))
-    size = {g: int((groups == g).sum()) for g in group_ids}
-    major = {g: np.bincount(labels[groups == g]).argmax() for g in group_ids}
-    assign = {}
-    for cls in sorted(set(major.values())):
-        members = [g for g in group_ids if major[g] == cls]
-        members = [members[i] for i in rng.permutation(len(members))]
-        total = sum(size[g] for g in members)
-        target = ratios * total
-        done = np.zeros(3)
-        for g in members:
-            # the split furthest below its target share takes the group
-            k = int(np.argmax(target - done))
-            assign[g] = k
-            done[k] += size[g]
-    split_of = np.array([assign[g] for g in groups])
-    names = ('train', 'val', 'test')
-    return OrderedDict((names[k], df[split_of == k].reset_index(drop=True))
-                       for k in range(3) if ratios[k] > 0)
-
-
-def fold_split(df, folds, seed):
-    """k folds by scikit-learn's StratifiedGroupKFold; fold i's test part is
-    the val sheet of fold i."""
-    if folds < 2:
-        raise ValueError(f'--folds {folds} must be at least 2')
-    skf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = OrderedDict()
-    for i, (tr, va) in enumerate(
-            skf.split(df, df['class_index'], groups=_groups(df))):
-        out[f'fold{i}_train'] = df.iloc[tr].reset_index(drop=True)
-        out[f'fold{i}_val'] = df.iloc[va].reset_index(drop=True)
-    return out
-
-
-def write_splits(splits, out):
-    has_patient = any(s['patient_id'].notna().any() for s in splits.values())
-    cols = COLUMNS if has_patient else COLUMNS[:3]
-    if out.lower().endswith('.xlsx'):
-        if osp.dirname(out):
-            os.makedirs(osp.dirname(out), exist_ok=True)
-        with pd.ExcelWriter(out) as writer:
-            for name, df in splits.items():
-                df[cols].to_excel(writer, sheet_name=name, index=False)
-    else:
-        os.makedirs(out, exist_ok=True)
-        for name, df in splits.items():
-            df[cols].to_csv(osp.join(out, f'{name}.csv'), index=False)
-
-
 def main():
     args = parse_args()
-    df = collect_lesions(args.data_root, args.lesions, args.sheet_name,
+    splits = make_splits(args.data_root, args.out, args.lesions,
+                         args.sheet_name, args.ratios, args.folds, args.seed,
                          args.classes)
-    if args.folds:
-        splits = fold_split(df, args.folds, args.seed)
-        for i in range(args.folds):
-            check_split_leakage({
-                k: splits[f'fold{i}_{k}']
-                for k in ('train', 'val')
-            })
-    else:
-        splits = ratio_split(df, args.ratios, args.seed)
-        check_split_leakage(splits)
-    write_splits(splits, args.out)
     for name, part in splits.items():
         counts = part['class_english'].value_counts().to_dict()
         print(f'{name}: {len(part)} lesions {counts}')

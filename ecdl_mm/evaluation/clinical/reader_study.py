@@ -265,6 +265,324 @@ def consensus(diagnosis: np.ndarray, confidence: Optional[np.ndarray],
     return key.argmax(1), tied
 
 
+def interval_row(leading: Dict[str, object], value: float,
+                 ci: Tuple[float, float],
+                 **trailing) -> 'OrderedDict[str, object]':
+    """The row shape of every estimate of the study: ``leading`` fields,
+    ``value``, ``ci_lower``, ``ci_upper``, then ``trailing`` fields.
+
+    :func:`ecdl_mm.evaluation.report.reader_report.interval_cell` reads it
+    back.
+    """
+    return OrderedDict(
+        **leading, value=value, ci_lower=ci[0], ci_upper=ci[1], **trailing)
+
+
+@dataclass
+class _Study:
+    """What every table of :func:`run_reader_study` is computed from."""
+    reads: ReaderReads
+    pred: np.ndarray  # the model's diagnosis of the ``L`` lesions read
+    scores: np.ndarray  # (L, C)
+    target: np.ndarray
+    members: 'OrderedDict[str, List[int]]'  # group -> reader indices
+    parts: List[Tuple[int, int]]  # (session, reader) that took part
+    ci_level: float
+    exact_below: int
+
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        return self.reads.classes
+
+    @property
+    def metrics(self) -> List[str]:
+        return rate_metric_names(self.classes)
+
+    def sessions_of(self, js: Sequence[int], s: int) -> List[int]:
+        """The readers of ``js`` who took part in session ``s``."""
+        return [j for j in js if (s, j) in self.parts]
+
+
+def _make_study(model: LesionPredictions, reads: ReaderReads, ci_level: float,
+                exact_below: int) -> _Study:
+    m = model.subset(reads.lesion_ids)
+    group_names = reads.group_names
+    members = OrderedDict(
+        (g, [j for j, r in enumerate(reads.readers) if reads.groups[r] == g])
+        for g in group_names)
+    if len(group_names) > 1:
+        members[ALL_READERS] = list(range(len(reads.readers)))
+    parts = [(s, j) for j in range(len(reads.readers))
+             for s in range(len(reads.sessions)) if reads.took_part(s, j)]
+    return _Study(reads, m.pred, m.scores, m.target, members, parts,
+                  ci_level, exact_below)
+
+
+def bootstrap_study(st: _Study, rounds: int, seed: int) -> Tuple[dict, dict]:
+    """One pass of paired lesion-bootstrap resamples for every estimate.
+
+    Returns:
+        tuple: The model's resampled rates and AUCs (``{metric: (B, )}``)
+        and each reader's and session's rates
+        (``{(s, j): {metric: (B, )}}``).
+    """
+    classes, target = st.classes, st.target
+    onehot = np.eye(len(classes), dtype=bool)[target]
+    boot_model, boot_reader = {}, {p: {} for p in st.parts}
+    for w in bootstrap_multiplicities(len(target), rounds, seed):
+        for key, val in _boot_rates(st.pred, target, w, classes).items():
+            boot_model.setdefault(key, []).append(val)
+        for k, c in enumerate(classes):
+            boot_model.setdefault(f'auc_{c}', []).append(
+                weighted_auc(st.scores[:, k], onehot[:, k], w))
+        for (s, j) in st.parts:
+            rates = _boot_rates(st.reads.diagnosis[s, j], target, w, classes)
+            for key, val in rates.items():
+                boot_reader[(s, j)].setdefault(key, []).append(val)
+    boot_model = {k: np.concatenate(v) for k, v in boot_model.items()}
+    boot_reader = {
+        p: {k: np.concatenate(v)
+            for k, v in d.items()}
+        for p, d in boot_reader.items()
+    }
+    return boot_model, boot_reader
+
+
+def model_table(st: _Study, boot_model: dict) -> List[dict]:
+    """The model: rates with Wilson intervals, AUCs with bootstrap ones."""
+    rows = []
+    for metric in st.metrics:
+        succ, total = _rate_counts(metric, st.classes, st.target, st.pred)
+        rows.append(
+            interval_row(
+                dict(metric=metric),
+                succ / total if total else float('nan'),
+                wilson_interval(succ, total, st.ci_level),
+                interval='Wilson'))
+    from sklearn.metrics import roc_auc_score
+    for k, c in enumerate(st.classes):
+        pos = st.target == k
+        val = (roc_auc_score(pos, st.scores[:, k])
+               if 0 < pos.sum() < len(pos) else float('nan'))
+        rows.append(
+            interval_row(
+                dict(metric=f'auc_{c}'),
+                float(val),
+                percentile_interval(boot_model[f'auc_{c}'], st.ci_level),
+                interval='bootstrap'))
+    return rows
+
+
+def reader_table(st: _Study) -> List[dict]:
+    """Every reader and session: rates with Wilson intervals."""
+    reads, rows = st.reads, []
+    for (s, j) in st.parts:
+        for metric in st.metrics:
+            succ, total = _rate_counts(metric, st.classes, st.target,
+                                       reads.diagnosis[s, j])
+            rows.append(
+                interval_row(
+                    dict(
+                        reader=reads.readers[j],
+                        group=reads.groups[reads.readers[j]],
+                        session=reads.sessions[s],
+                        metric=metric),
+                    succ / total if total else float('nan'),
+                    wilson_interval(succ, total, st.ci_level),
+                    successes=succ,
+                    total=total))
+    return rows
+
+
+def _reader_values(st: _Study, reader_rows: List[dict]) -> dict:
+    """``{(s, j, metric): value}`` of :func:`reader_table`'s rows."""
+    reads = st.reads
+    return {(reads.sessions.index(r['session']),
+             reads.readers.index(r['reader']), r['metric']): r['value']
+            for r in reader_rows}
+
+
+def group_table(st: _Study, reader_values: dict,
+                boot_reader: dict) -> Tuple[List[dict], dict]:
+    """Reader means per group and session, lesion-bootstrap intervals.
+
+    Returns:
+        tuple: The rows and the resampled means
+        ``{(group, s, metric): (B, )}``.
+    """
+    rows, group_boot = [], {}
+    for g, js in st.members.items():
+        for s in range(len(st.reads.sessions)):
+            js_s = st.sessions_of(js, s)
+            if not js_s:
+                continue
+            for metric in st.metrics:
+                val = float(
+                    np.mean([reader_values[(s, j, metric)] for j in js_s]))
+                boot = np.mean([boot_reader[(s, j)][metric] for j in js_s],
+                               axis=0)
+                group_boot[(g, s, metric)] = boot
+                rows.append(
+                    interval_row(
+                        dict(
+                            group=g,
+                            session=st.reads.sessions[s],
+                            num_readers=len(js_s),
+                            metric=metric), val,
+                        percentile_interval(boot, st.ci_level)))
+    return rows, group_boot
+
+
+def _paired(st: _Study, metric: str, pred_a: np.ndarray, pred_b: np.ndarray,
+            boot_diff: np.ndarray, only: Tuple[str, str], against: str = ''):
+    """McNemar on the paired lesions and the bootstrap interval of the
+    difference: the fields every paired row shares."""
+    cases, right_a, right_b = paired_outcomes(metric, st.classes, st.target,
+                                              pred_a, pred_b)
+    mc = mcnemar_test(right_a[cases], right_b[cases], st.exact_below)
+    lo, hi = percentile_interval(boot_diff, st.ci_level)
+    fields = OrderedDict(
+        ci_lower=lo,
+        ci_upper=hi,
+        test=f'McNemar {mc["method"]}{against}',
+        statistic=mc['statistic'],
+        p_value=mc['p_value'])
+    fields[only[0]], fields[only[1]] = mc['a_only'], mc['b_only']
+    return fields, cases, right_b
+
+
+def model_vs_readers_table(st: _Study, model_rows: List[dict],
+                           reader_values: dict, group_rows: List[dict],
+                           boot_model: dict, boot_reader: dict,
+                           group_boot: dict) -> List[dict]:
+    """Model minus reader (McNemar on the paired lesions) and model minus
+    group mean (bootstrap interval; McNemar against the group's plurality
+    diagnosis)."""
+    reads, num_c = st.reads, len(st.classes)
+    model_values = {r['metric']: r['value'] for r in model_rows}
+    group_values = {(r['group'], reads.sessions.index(r['session']),
+                     r['metric']): r['value']
+                    for r in group_rows}
+    vs_only = ('model_only', 'readers_only')
+    rows = []
+    for (s, j) in st.parts:
+        for metric in st.metrics:
+            fields, _, _ = _paired(
+                st, metric, st.pred, reads.diagnosis[s, j],
+                boot_model[metric] - boot_reader[(s, j)][metric], vs_only)
+            rv = reader_values[(s, j, metric)]
+            rows.append(
+                OrderedDict(
+                    versus='reader',
+                    name=reads.readers[j],
+                    session=reads.sessions[s],
+                    metric=metric,
+                    model=model_values[metric],
+                    readers=rv,
+                    difference=model_values[metric] - rv,
+                    **fields))
+    for g, js in st.members.items():
+        for s in range(len(reads.sessions)):
+            js_s = st.sessions_of(js, s)
+            if not js_s:
+                continue
+            conf = (reads.confidence[s, js_s]
+                    if reads.confidence is not None else None)
+            cons, tied = consensus(reads.diagnosis[s, js_s], conf, num_c)
+            for metric in st.metrics:
+                fields, cases, right_c = _paired(
+                    st, metric, st.pred, cons,
+                    boot_model[metric] - group_boot[(g, s, metric)],
+                    vs_only, against=' vs consensus')
+                gv = group_values[(g, s, metric)]
+                rows.append(
+                    OrderedDict(
+                        versus='group',
+                        name=g,
+                        session=reads.sessions[s],
+                        metric=metric,
+                        model=model_values[metric],
+                        readers=gv,
+                        difference=model_values[metric] - gv,
+                        **fields,
+                        consensus_value=float(right_c[cases].mean())
+                        if cases.any() else float('nan'),
+                        consensus_ties=tied))
+    return rows
+
+
+def session_table(st: _Study, pair: Tuple[str, str], reader_values: dict,
+                  boot_reader: dict) -> List[dict]:
+    """Per reader, session ``pair[1]`` minus ``pair[0]`` (McNemar,
+    bootstrap interval)."""
+    reads, rows = st.reads, []
+    s0, s1 = (reads.sessions.index(x) for x in pair)
+    for j, reader in enumerate(reads.readers):
+        for metric in st.metrics:
+            fields, _, _ = _paired(
+                st, metric, reads.diagnosis[s1, j], reads.diagnosis[s0, j],
+                boot_reader[(s1, j)][metric] - boot_reader[(s0, j)][metric],
+                ('new_only', 'reference_only'))
+            v0 = reader_values[(s0, j, metric)]
+            v1 = reader_values[(s1, j, metric)]
+            rows.append(
+                OrderedDict(
+                    reader=reader,
+                    group=reads.groups[reader],
+                    metric=metric,
+                    reference=v0,
+                    new=v1,
+                    difference=v1 - v0,
+                    **fields))
+    return rows
+
+
+def mrmc_table(st: _Study, pair: Tuple[str, str],
+               foms: List[Tuple[str, Optional[int]]]) -> List[dict]:
+    """Per group and figure of merit, Obuchowski-Rockette with jackknife
+    covariances and Hillis' df (random readers and cases; also fixed
+    readers)."""
+    sessions = tuple(st.reads.sessions.index(x) for x in pair)
+    return [
+        _mrmc_row(st.reads, st.target, sessions, js, g, fom_kind, k,
+                  st.ci_level) for g, js in st.members.items()
+        for fom_kind, k in foms
+    ]
+
+
+def agreement_table(st: _Study) -> List[dict]:
+    """Per session, Fleiss' kappa per group and of all readers, pairwise
+    Cohen's kappa (readers and the model)."""
+    reads, num_c, agreement = st.reads, len(st.classes), []
+    for s, session in enumerate(reads.sessions):
+        js = [j for j in range(len(reads.readers)) if reads.took_part(s, j)]
+        fleiss = []
+        for g, gjs in st.members.items():
+            gjs = [j for j in gjs if j in js]
+            if len(gjs) < 2:
+                fleiss.append(
+                    OrderedDict(
+                        group=g, num_readers=len(gjs), kappa=float('nan'),
+                        note='needs >= 2 readers'))
+                continue
+            fleiss.append(
+                OrderedDict(
+                    group=g,
+                    num_readers=len(gjs),
+                    kappa=fleiss_kappa(reads.diagnosis[s, gjs].T, num_c)))
+        names = [reads.readers[j] for j in js] + ['model']
+        ratings = np.concatenate(
+            [reads.diagnosis[s, js].T, st.pred[:, None]], axis=1)
+        cohen = pairwise_cohen_kappa(ratings, range(num_c))
+        agreement.append(
+            OrderedDict(
+                session=session,
+                fleiss=fleiss,
+                cohen_names=names,
+                cohen=cohen.tolist()))
+    return agreement
+
+
 def run_reader_study(model: LesionPredictions,
                      reads: ReaderReads,
                      sessions: Optional[Sequence[str]] = None,
@@ -275,22 +593,16 @@ def run_reader_study(model: LesionPredictions,
                      exact_below: int = 25) -> Dict[str, object]:
     """All analyses of a reader study, JSON-ready.
 
-    * ``model``: the model on the lesions read (rates with Wilson
-      intervals, AUCs with lesion-bootstrap intervals).
+    * ``model``: the model on the lesions read (:func:`model_table`).
     * ``reader_metrics``: accuracy and per-class sensitivity and
-      specificity of every reader and session, Wilson intervals.
+      specificity of every reader and session (:func:`reader_table`).
     * ``group_metrics``: the same averaged over the readers of each group
       (and all readers), lesion-bootstrap intervals (a resample keeps all
-      reads of a lesion together).
-    * ``model_vs_readers``: model minus reader (McNemar on the paired
-      lesions) and model minus group mean (bootstrap interval; McNemar
-      against the group's plurality diagnosis).
-    * ``session_comparison`` (when two sessions are compared): per reader,
-      new minus reference (McNemar, bootstrap interval); ``mrmc``: per
-      group and FOM, Obuchowski-Rockette with jackknife covariances and
-      Hillis' df (random readers and cases; also fixed readers).
-    * ``agreement``: per session, Fleiss' kappa per group and of all
-      readers, pairwise Cohen's kappa (readers and the model).
+      reads of a lesion together; :func:`group_table`).
+    * ``model_vs_readers``: :func:`model_vs_readers_table`.
+    * ``session_comparison`` (when two sessions are compared):
+      :func:`session_table`; ``mrmc``: :func:`mrmc_table`.
+    * ``agreement``: :func:`agreement_table`.
 
     Args:
         model (LesionPredictions): The model's predictions (a superset of
@@ -311,229 +623,19 @@ def run_reader_study(model: LesionPredictions,
     pair = resolve_sessions(reads, sessions)
     foms = _check_foms(foms, reads, pair)
     classes = reads.classes
-    num_c = len(classes)
-    m = model.subset(reads.lesion_ids)
-    target = m.target
-    metrics = rate_metric_names(classes)
-    group_names = reads.group_names
-    members = OrderedDict(
-        (g, [j for j, r in enumerate(reads.readers) if reads.groups[r] == g])
-        for g in group_names)
-    if len(group_names) > 1:
-        members[ALL_READERS] = list(range(len(reads.readers)))
-    parts = [(s, j) for j in range(len(reads.readers))
-             for s in range(len(reads.sessions)) if reads.took_part(s, j)]
-
-    # ---- one pass of paired bootstrap resamples for everything -------- #
-    onehot = np.eye(num_c, dtype=bool)[target]
-    boot_model, boot_reader = {}, {p: {} for p in parts}
-    for w in bootstrap_multiplicities(len(target), bootstrap_rounds, seed):
-        for key, val in _boot_rates(m.pred, target, w, classes).items():
-            boot_model.setdefault(key, []).append(val)
-        for k, c in enumerate(classes):
-            boot_model.setdefault(f'auc_{c}', []).append(
-                weighted_auc(m.scores[:, k], onehot[:, k], w))
-        for (s, j) in parts:
-            rates = _boot_rates(reads.diagnosis[s, j], target, w, classes)
-            for key, val in rates.items():
-                boot_reader[(s, j)].setdefault(key, []).append(val)
-    boot_model = {k: np.concatenate(v) for k, v in boot_model.items()}
-    boot_reader = {
-        p: {k: np.concatenate(v)
-            for k, v in d.items()}
-        for p, d in boot_reader.items()
-    }
-
-    # ---- the model ----------------------------------------------------- #
-    model_rows = []
-    for metric in metrics:
-        succ, total = _rate_counts(metric, classes, target, m.pred)
-        lo, hi = wilson_interval(succ, total, ci_level)
-        model_rows.append(
-            OrderedDict(
-                metric=metric,
-                value=succ / total if total else float('nan'),
-                ci_lower=lo,
-                ci_upper=hi,
-                interval='Wilson'))
-    from sklearn.metrics import roc_auc_score
-    for k, c in enumerate(classes):
-        pos = target == k
-        val = (roc_auc_score(pos, m.scores[:, k])
-               if 0 < pos.sum() < len(pos) else float('nan'))
-        lo, hi = percentile_interval(boot_model[f'auc_{c}'], ci_level)
-        model_rows.append(
-            OrderedDict(
-                metric=f'auc_{c}',
-                value=float(val),
-                ci_lower=lo,
-                ci_upper=hi,
-                interval='bootstrap'))
-    model_values = {r['metric']: r['value'] for r in model_rows}
-
-    # ---- readers, groups ----------------------------------------------- #
-    reader_rows, reader_values = [], {}
-    for (s, j) in parts:
-        for metric in metrics:
-            succ, total = _rate_counts(metric, classes, target,
-                                       reads.diagnosis[s, j])
-            lo, hi = wilson_interval(succ, total, ci_level)
-            val = succ / total if total else float('nan')
-            reader_values[(s, j, metric)] = val
-            reader_rows.append(
-                OrderedDict(
-                    reader=reads.readers[j],
-                    group=reads.groups[reads.readers[j]],
-                    session=reads.sessions[s],
-                    metric=metric,
-                    value=val,
-                    ci_lower=lo,
-                    ci_upper=hi,
-                    successes=succ,
-                    total=total))
-    group_rows, group_values, group_boot = [], {}, {}
-    for g, js in members.items():
-        for s in range(len(reads.sessions)):
-            js_s = [j for j in js if (s, j) in boot_reader]
-            if not js_s:
-                continue
-            for metric in metrics:
-                val = float(
-                    np.mean([reader_values[(s, j, metric)] for j in js_s]))
-                boot = np.mean([boot_reader[(s, j)][metric] for j in js_s],
-                               axis=0)
-                group_values[(g, s, metric)] = val
-                group_boot[(g, s, metric)] = boot
-                lo, hi = percentile_interval(boot, ci_level)
-                group_rows.append(
-                    OrderedDict(
-                        group=g,
-                        session=reads.sessions[s],
-                        num_readers=len(js_s),
-                        metric=metric,
-                        value=val,
-                        ci_lower=lo,
-                        ci_upper=hi))
-
-    def paired(metric, pred_a, pred_b, boot_diff, only, against=''):
-        """McNemar on the paired lesions and the bootstrap interval of the
-        difference: the fields every paired row shares."""
-        cases, right_a, right_b = paired_outcomes(metric, classes, target,
-                                                  pred_a, pred_b)
-        mc = mcnemar_test(right_a[cases], right_b[cases], exact_below)
-        lo, hi = percentile_interval(boot_diff, ci_level)
-        fields = OrderedDict(
-            ci_lower=lo,
-            ci_upper=hi,
-            test=f'McNemar {mc["method"]}{against}',
-            statistic=mc['statistic'],
-            p_value=mc['p_value'])
-        fields[only[0]], fields[only[1]] = mc['a_only'], mc['b_only']
-        return fields, cases, right_b
-
-    # ---- model against readers and groups ------------------------------ #
-    vs_only = ('model_only', 'readers_only')
-    vs_rows = []
-    for (s, j) in parts:
-        for metric in metrics:
-            fields, _, _ = paired(
-                metric, m.pred, reads.diagnosis[s, j],
-                boot_model[metric] - boot_reader[(s, j)][metric], vs_only)
-            rv = reader_values[(s, j, metric)]
-            vs_rows.append(
-                OrderedDict(
-                    versus='reader',
-                    name=reads.readers[j],
-                    session=reads.sessions[s],
-                    metric=metric,
-                    model=model_values[metric],
-                    readers=rv,
-                    difference=model_values[metric] - rv,
-                    **fields))
-    for g, js in members.items():
-        for s in range(len(reads.sessions)):
-            js_s = [j for j in js if (s, j) in boot_reader]
-            if not js_s:
-                continue
-            conf = (reads.confidence[s, js_s]
-                    if reads.confidence is not None else None)
-            cons, tied = consensus(reads.diagnosis[s, js_s], conf, num_c)
-            for metric in metrics:
-                fields, cases, right_c = paired(
-                    metric, m.pred, cons,
-                    boot_model[metric] - group_boot[(g, s, metric)],
-                    vs_only, against=' vs consensus')
-                gv = group_values[(g, s, metric)]
-                vs_rows.append(
-                    OrderedDict(
-                        versus='group',
-                        name=g,
-                        session=reads.sessions[s],
-                        metric=metric,
-                        model=model_values[metric],
-                        readers=gv,
-                        difference=model_values[metric] - gv,
-                        **fields,
-                        consensus_value=float(right_c[cases].mean())
-                        if cases.any() else float('nan'),
-                        consensus_ties=tied))
-
-    # ---- sessions ------------------------------------------------------ #
+    st = _make_study(model, reads, ci_level, exact_below)
+    boot_model, boot_reader = bootstrap_study(st, bootstrap_rounds, seed)
+    model_rows = model_table(st, boot_model)
+    reader_rows = reader_table(st)
+    reader_values = _reader_values(st, reader_rows)
+    group_rows, group_boot = group_table(st, reader_values, boot_reader)
+    vs_rows = model_vs_readers_table(st, model_rows, reader_values,
+                                     group_rows, boot_model, boot_reader,
+                                     group_boot)
     session_rows, mrmc_rows = [], []
     if pair is not None:
-        s0, s1 = (reads.sessions.index(x) for x in pair)
-        for j, reader in enumerate(reads.readers):
-            for metric in metrics:
-                fields, _, _ = paired(
-                    metric, reads.diagnosis[s1, j], reads.diagnosis[s0, j],
-                    boot_reader[(s1, j)][metric] -
-                    boot_reader[(s0, j)][metric],
-                    ('new_only', 'reference_only'))
-                v0 = reader_values[(s0, j, metric)]
-                v1 = reader_values[(s1, j, metric)]
-                session_rows.append(
-                    OrderedDict(
-                        reader=reader,
-                        group=reads.groups[reader],
-                        metric=metric,
-                        reference=v0,
-                        new=v1,
-                        difference=v1 - v0,
-                        **fields))
-        for g, js in members.items():
-            for fom_kind, k in foms:
-                mrmc_rows.append(
-                    _mrmc_row(reads, target, (s0, s1), js, g, fom_kind, k,
-                              ci_level))
-
-    # ---- agreement ------------------------------------------------------ #
-    agreement = []
-    for s, session in enumerate(reads.sessions):
-        js = [j for j in range(len(reads.readers)) if reads.took_part(s, j)]
-        fleiss = []
-        for g, gjs in members.items():
-            gjs = [j for j in gjs if j in js]
-            if len(gjs) < 2:
-                fleiss.append(
-                    OrderedDict(
-                        group=g, num_readers=len(gjs), kappa=float('nan'),
-                        note='needs >= 2 readers'))
-                continue
-            fleiss.append(
-                OrderedDict(
-                    group=g,
-                    num_readers=len(gjs),
-                    kappa=fleiss_kappa(reads.diagnosis[s, gjs].T, num_c)))
-        names = [reads.readers[j] for j in js] + ['model']
-        ratings = np.concatenate(
-            [reads.diagnosis[s, js].T, m.pred[:, None]], axis=1)
-        cohen = pairwise_cohen_kappa(ratings, range(num_c))
-        agreement.append(
-            OrderedDict(
-                session=session,
-                fleiss=fleiss,
-                cohen_names=names,
-                cohen=cohen.tolist()))
+        session_rows = session_table(st, pair, reader_values, boot_reader)
+        mrmc_rows = mrmc_table(st, pair, foms)
 
     return OrderedDict(
         classes=list(classes),
@@ -541,7 +643,7 @@ def run_reader_study(model: LesionPredictions,
         readers_path=reads.path,
         num_lesions=len(reads.lesion_ids),
         class_counts={
-            c: int((target == k).sum())
+            c: int((st.target == k).sum())
             for k, c in enumerate(classes)
         },
         readers=[
@@ -562,7 +664,7 @@ def run_reader_study(model: LesionPredictions,
         model_vs_readers=vs_rows,
         session_comparison=session_rows,
         mrmc=mrmc_rows,
-        agreement=agreement)
+        agreement=agreement_table(st))
 
 
 def _fom_name(kind: str, k: Optional[int], classes: Sequence[str]) -> str:

@@ -46,6 +46,20 @@ def _label(metric: str) -> str:
     return metric
 
 
+def interval_cell(row: dict, key: list, field: str = 'value') -> Cell:
+    """``row[field]`` with the row's interval, as a table cell.
+
+    ``row`` is one of the study's estimate rows
+    (:func:`~ecdl_mm.evaluation.clinical.reader_study.interval_row`, or a
+    paired row with ``difference``), ``key`` its JSON path.
+    """
+    return Cell(
+        row[field],
+        key=key + [field],
+        ci=(row['ci_lower'], row['ci_upper']),
+        ci_keys=(key + ['ci_lower'], key + ['ci_upper']))
+
+
 def _wide(rows, id_fields, metrics, json_name):
     """Pivot long metric rows into one row per ``id_fields`` value."""
     table, index = [], {}
@@ -56,9 +70,7 @@ def _wide(rows, id_fields, metrics, json_name):
             table.append(list(ident) + [None] * len(metrics))
         key = [json_name, i]
         table[index[ident]][len(id_fields) + metrics.index(r['metric'])] = \
-            Cell(r['value'], key=key + ['value'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper']))
+            interval_cell(r, key)
     return table
 
 
@@ -78,13 +90,9 @@ def _summary(rep: HtmlReport, results: dict, level: float) -> None:
         key, gkey = ['model_vs_readers', i], ['group_metrics', g]
         rows.append([
             r['name'], r['session'], gr['num_readers'],
-            Cell(gr['value'], key=gkey + ['value'],
-                 ci=(gr['ci_lower'], gr['ci_upper']),
-                 ci_keys=(gkey + ['ci_lower'], gkey + ['ci_upper'])),
+            interval_cell(gr, gkey),
             Cell(r['model'], key=['model', model_i, 'value']),
-            Cell(r['difference'], key=key + ['difference'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            interval_cell(r, key, 'difference'),
             Cell(r['p_value'], 'p', key=key + ['p_value'],
                  highlight=r['p_value'] < 0.05)
         ])
@@ -102,9 +110,7 @@ def _summary(rep: HtmlReport, results: dict, level: float) -> None:
             r['group'], r['num_readers'],
             Cell(r['reference'], key=key + ['reference']),
             Cell(r['new'], key=key + ['new']),
-            Cell(r['difference'], key=key + ['difference'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            interval_cell(r, key, 'difference'),
             Cell(r['p_value'], 'p', key=key + ['p_value'],
                  highlight=r['p_value'] < 0.05)
         ])
@@ -178,9 +184,7 @@ def build_reader_report(results: dict,
         key = ['model', i]
         rows.append([
             r['metric'],
-            Cell(r['value'], key=key + ['value'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            interval_cell(r, key),
             r['interval']
         ])
     rep.table(['metric', f'model ({level:.0%} CI)', 'interval'], rows,
@@ -206,9 +210,7 @@ def build_reader_report(results: dict,
             f'{r["versus"]} {r["name"]}', r['session'], r['metric'],
             Cell(r['model'], key=key + ['model']),
             Cell(r['readers'], key=key + ['readers']),
-            Cell(r['difference'], key=key + ['difference'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+            interval_cell(r, key, 'difference'),
             f'{r["model_only"]} vs {r["readers_only"]}', r['test'],
             Cell(r['p_value'], 'p', key=key + ['p_value'],
                  highlight=r['p_value'] < 0.05)
@@ -233,9 +235,7 @@ def build_reader_report(results: dict,
                 r['reader'], r['group'], r['metric'],
                 Cell(r['reference'], key=key + ['reference']),
                 Cell(r['new'], key=key + ['new']),
-                Cell(r['difference'], key=key + ['difference'],
-                     ci=(r['ci_lower'], r['ci_upper']),
-                     ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+                interval_cell(r, key, 'difference'),
                 f'{r["new_only"]} vs {r["reference_only"]}',
                 Cell(r['p_value'], 'p', key=key + ['p_value'],
                      highlight=r['p_value'] < 0.05)
@@ -264,9 +264,7 @@ def build_reader_report(results: dict,
                 r['group'], r['fom'], r['num_readers'],
                 Cell(r['reference'], key=key + ['reference']),
                 Cell(r['new'], key=key + ['new']),
-                Cell(r['difference'], key=key + ['difference'],
-                     ci=(r['ci_lower'], r['ci_upper']),
-                     ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
+                interval_cell(r, key, 'difference'),
                 Cell(r['f'], key=key + ['f'], digits=2),
                 Cell(r['df2'], key=key + ['df2'], digits=1),
                 Cell(r['p_value'], 'p', key=key + ['p_value'],

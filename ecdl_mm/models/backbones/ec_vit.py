@@ -9,7 +9,9 @@ from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
-from mmpretrain.models.backbones.beit import BEiTViT
+from mmpretrain.models.backbones.beit import (BEiTTransformerEncoderLayer,
+                                              BEiTViT)
+from mmpretrain.models.backbones.vision_transformer import VisionTransformer
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
@@ -22,14 +24,29 @@ _FOREIGN_SUFFIXES = ('attn.qkv.bias', 'attn.gamma1.weight', 'ffn.gamma2.weight')
 _FOREIGN_NAMES = ('cls_token', 'pos_embed', 'mask_token')
 
 
-class ECViTLayer(BaseModule):
+class ECViTLayer(BEiTTransformerEncoderLayer):
     """One pre-norm encoder block of the EC-DL ViT.
 
     ``x + drop_path(gamma_1 * attn(ln1(x)))`` then
-    ``x + drop_path(gamma_2 * ffn(ln2(x)))``, with :class:`QVBiasAttention`
-    (``qkv`` without bias plus ``q_bias`` / ``v_bias``) and a GELU MLP. Names
-    follow mmpretrain's ``BEiTTransformerEncoderLayer`` (``ln1``, ``attn``,
-    ``ln2``, ``ffn.layers.0.0``, ``ffn.layers.1``, ``gamma_1``, ``gamma_2``).
+    ``x + drop_path(gamma_2 * ffn(ln2(x)))``: mmpretrain's
+    :class:`BEiTTransformerEncoderLayer`, whose forward, ``norm1`` / ``norm2``
+    and parameter names (``ln1``, ``attn``, ``ln2``, ``ffn.layers.0.0``,
+    ``ffn.layers.1``, ``gamma_1``, ``gamma_2``) it inherits.
+
+    Differences from mmpretrain's layer:
+
+    - the attention is :class:`QVBiasAttention` (no relative position bias;
+      ``rel_pos_bias`` must stay None) with fused scaled-dot-product kernels;
+    - the FFN applies no stochastic depth of its own (BEiT's FFN drops its
+      path once inside the FFN and once more in the layer);
+    - ``drop_path`` is an identity at rate 0;
+    - the constructor builds only these modules: the parent constructors
+      would also build, and throw away, a ``MultiheadAttention``, a
+      ``BEiTAttention`` and two FFNs per layer, which draws from the random
+      generator and so would change the weights of every seeded model;
+    - :meth:`init_weights` leaves the FFN to :class:`ECViT`, which
+      initialises every linear layer itself (``TransformerEncoderLayer``'s
+      Xavier FFN init would be overwritten).
 
     Args:
         embed_dims (int): The feature dimension.
@@ -62,7 +79,8 @@ class ECViTLayer(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        # BaseModule's constructor, not the parents' (see the class doc).
+        BaseModule.__init__(self, init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.ln1 = build_norm_layer(norm_cfg, embed_dims)
         self.attn = QVBiasAttention(
@@ -89,26 +107,28 @@ class ECViTLayer(BaseModule):
         else:
             self.gamma_1, self.gamma_2 = None, None
 
-    @property
-    def norm1(self):
-        return self.ln1
+    def forward(self,
+                x: torch.Tensor,
+                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Forward of ``BEiTTransformerEncoderLayer``, without position bias.
 
-    @property
-    def norm2(self):
-        return self.ln2
+        Args:
+            x (torch.Tensor): Tokens, shape ``(B, N, C)``.
+            rel_pos_bias (None): Kept for the parent's signature; must be
+                None. Defaults to None.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gamma_1 is None:
-            x = x + self.drop_path(self.attn(self.ln1(x)))
-            x = x + self.drop_path(self.ffn(self.ln2(x)))
-        else:
-            x = x + self.drop_path(self.gamma_1 * self.attn(self.ln1(x)))
-            x = x + self.drop_path(self.gamma_2 * self.ffn(self.ln2(x)))
-        return x
+        Returns:
+            torch.Tensor: Shape ``(B, N, C)``.
+        """
+        return super().forward(x, rel_pos_bias)
+
+    def init_weights(self) -> None:
+        """Only ``init_cfg``: ECViT initialises the linear layers."""
+        BaseModule.init_weights(self)
 
 
 @MODELS.register_module()
-class ECViT(BaseBackbone):
+class ECViT(BEiTViT):
     """The vision transformer of EC-DL.
 
     A ViT without class token whose position embedding is the fixed 1-D
@@ -120,6 +140,15 @@ class ECViT(BaseBackbone):
     of all tokens followed by ``fc_norm`` (stored as ``ln2``, as in mmpretrain's
     ``VisionTransformer``), which neck-free mmpretrain heads such as
     ``LinearClsHead`` and ``VisionTransformerClsHead`` consume directly.
+
+    A :class:`BEiTViT` with no class token, so mmpretrain's accessors
+    (``norm1``, ``norm2``), output formatting and layer-decay depths
+    (``get_layer_depth``) apply unchanged. Differences from ``BEiTViT``:
+    the fixed position table instead of a learnt one and no relative
+    position bias (so its constructor, position-embedding init and
+    checkpoint hooks are not used: :class:`ECViTLayer` blocks are built
+    here), ``frozen_stages`` also accepts values above the depth, and
+    mmpretrain ViT weights are converted while loading.
 
     Args:
         arch (str | dict): Architecture, one of ``'tiny'``, ``'small'``,
@@ -162,31 +191,15 @@ class ECViT(BaseBackbone):
         init_cfg (dict, optional): Initialization config dict.
             Defaults to None.
     """
+    # mmpretrain's ViT presets; 's' / 'small' are DeiT-S (384 wide, as the
+    # EC-DL and timm small), not mmpretrain's 768-wide 'small'.
     arch_zoo = {
-        **dict.fromkeys(['t', 'tiny'], {
-            'embed_dims': 192,
-            'num_layers': 12,
-            'num_heads': 3,
-            'feedforward_channels': 768
-        }),
-        **dict.fromkeys(['s', 'small'], {
-            'embed_dims': 384,
-            'num_layers': 12,
-            'num_heads': 6,
-            'feedforward_channels': 1536
-        }),
-        **dict.fromkeys(['b', 'base'], {
-            'embed_dims': 768,
-            'num_layers': 12,
-            'num_heads': 12,
-            'feedforward_channels': 3072
-        }),
-        **dict.fromkeys(['l', 'large'], {
-            'embed_dims': 1024,
-            'num_layers': 24,
-            'num_heads': 16,
-            'feedforward_channels': 4096
-        }),
+        **dict.fromkeys(['t', 'tiny'],
+                        dict(VisionTransformer.arch_zoo['deit-tiny'])),
+        **dict.fromkeys(['s', 'small'],
+                        dict(VisionTransformer.arch_zoo['deit-small'])),
+        **{k: dict(VisionTransformer.arch_zoo[k])
+           for k in ('b', 'base', 'l', 'large')},
     }
     # No class token: CAM tools read this to reshape tokens into a map.
     num_extra_tokens = 0
@@ -209,7 +222,8 @@ class ECViT(BaseBackbone):
                  frozen_stages: int = -1,
                  layer_cfgs: Union[Sequence[dict], dict] = dict(),
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg)
+        # BaseBackbone's constructor, not BEiTViT's (see the class doc).
+        BaseBackbone.__init__(self, init_cfg)
         if isinstance(arch, str):
             if arch.lower() not in self.arch_zoo:
                 raise ValueError(f'arch={arch!r} is not one of '
@@ -304,25 +318,29 @@ class ECViT(BaseBackbone):
             self._freeze_stages()
         self._register_load_state_dict_pre_hook(self._convert_foreign_keys)
 
-    # Same names, layout and layer depths as mmpretrain's BEiTViT (without a
-    # class token), so its accessors, output formatting and layer-decay depths
-    # apply unchanged.
-    norm1 = BEiTViT.norm1
-    norm2 = BEiTViT.norm2
-    _format_output = BEiTViT._format_output
-    get_layer_depth = BEiTViT.get_layer_depth
-
     @property
     def fc_norm(self):
         """The norm of the pooled feature (``fc_norm`` in EC-DL's names)."""
         return self.ln2
 
     def init_weights(self) -> None:
-        """Truncated-normal linear layers, as the EC-DL / BEiT ViT."""
-        super().init_weights()
+        """``init_cfg``, then (unless pretrained) :meth:`init_linear_weights`.
+
+        ``BEiTViT.init_weights`` is skipped: it would draw the position
+        table, which here is fixed.
+        """
+        BaseBackbone.init_weights(self)
         if isinstance(self.init_cfg, dict) and \
                 self.init_cfg.get('type') == 'Pretrained':
             return
+        self.init_linear_weights()
+
+    def init_linear_weights(self) -> None:
+        """Truncated-normal linear layers, as the EC-DL / BEiT ViT.
+
+        The hook subclasses override to initialise differently (see
+        ``ECMAEViT``).
+        """
         for m in self.layers.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)

@@ -136,7 +136,11 @@ class SupervisedClusteringHead(LinearClsHead):
         """CE (and accuracy) as :class:`ClsHead`, plus the centre loss.
 
         ``ClsHead.loss`` never exposes the pooled feature to ``_get_loss``, so
-        this computes it once and adds the centre term here. Hard labels
+        this computes it once, lets ``ClsHead._get_loss`` unpack the targets
+        for CE and accuracy, and adds the centre term here. ``ClsHead``
+        unpacks inline and returns only the losses, so the centre term reads
+        the targets again, with a rule ``ClsHead`` lacks (the hard label to
+        bank). Hard labels
         (``gt_label``) are banked; with batch augmentations that only give
         ``gt_score`` the arg-max class is banked and the centre loss uses the
         score as a soft target.

@@ -51,12 +51,9 @@ class ECMAEViT(ECViT):
             **kwargs)
         self.mask_ratio = mask_ratio
 
-    def init_weights(self) -> None:
-        """Xavier-uniform linear layers, as the reference MAE encoder."""
-        super().init_weights()
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            return
+    def init_linear_weights(self) -> None:
+        """Xavier-uniform linear layers and patch projection, as the
+        reference MAE encoder."""
         for m in self.layers.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)

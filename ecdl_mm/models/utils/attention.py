@@ -1,4 +1,6 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils import BEiTAttention
@@ -52,15 +54,23 @@ class QVBiasAttention(BEiTAttention):
             init_cfg=init_cfg)
         self.attn_drop_rate = attn_drop_rate
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor,
+                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Forward.
 
         Args:
             x (torch.Tensor): Tokens, shape ``(B, N, C)``.
+            rel_pos_bias (None): ``BEiTAttention``'s argument, which
+                ``BEiTTransformerEncoderLayer`` passes; this attention has no
+                relative position bias, so it must be None. Defaults to None.
 
         Returns:
             torch.Tensor: Shape ``(B, N, C)``.
         """
+        if rel_pos_bias is not None:
+            raise ValueError('QVBiasAttention has no relative position bias: '
+                             'rel_pos_bias must be None')
         B, N, C = x.shape
         if self.bias == 'qv_bias':
             qkv_bias = torch.cat(

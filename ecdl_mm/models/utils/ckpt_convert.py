@@ -4,11 +4,11 @@
 Every converter returns ``(state_dict, report)``: the state dict has keys
 ``backbone.*`` (``ECViT``), ``head.fc.*`` (``LinearClsHead``) and, for MAE
 pre-training checkpoints whose decoder matches ours, ``neck.*``
-(``ECMAEPretrainDecoder``); the report lists what was dropped and why.
-:func:`convert_file` adds an architecture guess and the keys an ``ECViT`` of
-that architecture would miss or not expect, then saves
-``{'state_dict': ..., 'meta': ...}``. The scripts in
-``tools/model_converters/`` are thin wrappers around :func:`main`.
+(``ECMAEPretrainDecoder``); the report lists what was dropped and why;
+:func:`infer_ecvit_arch` guesses the ``ECViT`` config from converted keys.
+This module only maps keys (no file I/O, no model): reading, checking against
+an ``ECViT`` and saving live in :mod:`ecdl_mm.utils.model_converter`, which
+the scripts in ``tools/model_converters/`` call.
 
 Supported formats:
 
@@ -29,16 +29,14 @@ softmax ignores). Learnt position embeddings and class tokens have no place
 in ``ECViT`` (fixed 1-D sinusoid table, no class token): they are dropped with
 a warning, as the converted model then computes different features.
 """
-import argparse
-import os.path as osp
 import re
 import warnings
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 
-from ...utils.checkpoint import CheckpointKindError, safe_load
+from ...utils.checkpoint import CheckpointKindError
 
 FORMATS = ('ecdl', 'mae', 'timm', 'mmpretrain')
 
@@ -307,90 +305,3 @@ def infer_ecvit_arch(state_dict: dict) -> dict:
         # Any positive value creates the layer scales; the weights replace it.
         cfg['init_values'] = 0.1
     return cfg
-
-
-def check_against_ecvit(state_dict: dict, backbone_cfg: dict) -> dict:
-    """Keys an ``ECViT`` built from ``backbone_cfg`` misses or does not expect.
-
-    The model is built on the meta device, so this costs no memory.
-    """
-    from ..backbones import ECViT
-    cfg = {k: v for k, v in backbone_cfg.items() if k != 'type'}
-    with torch.device('meta'):
-        model = ECViT(**cfg)
-    expected = {f'backbone.{k}': v for k, v in model.state_dict().items()}
-    given = {k: v for k, v in state_dict.items() if k.startswith('backbone.')}
-    return dict(
-        missing=sorted(set(expected) - set(given)),
-        unexpected=sorted(set(given) - set(expected)),
-        shape_mismatch=sorted(
-            k for k in set(given) & set(expected)
-            if tuple(given[k].shape) != tuple(expected[k].shape)))
-
-
-def load_checkpoint_file(path: str):
-    """Load a checkpoint (path, URL or any mmengine scheme) without running
-    arbitrary pickled code; a URL is downloaded to the torch hub cache."""
-    return safe_load(path, map_location='cpu')
-
-
-def convert_file(src: str, dst: str, fmt: str) -> dict:
-    """Convert ``src`` of format ``fmt`` and save it to ``dst``.
-
-    Returns:
-        dict: The ``meta`` written beside the state dict (source format,
-        ``ECViT`` config guess, ``num_classes``, conversion report and the
-        missing / unexpected keys against that ``ECViT``).
-    """
-    if fmt not in CONVERTERS:
-        raise ValueError(f'format {fmt!r} is not one of {FORMATS}')
-    ckpt = load_checkpoint_file(src)
-    state_dict, report = CONVERTERS[fmt](ckpt)
-    if 'backbone.patch_embed.projection.weight' not in state_dict:
-        raise CheckpointKindError(
-            f'{src!r} does not look like a {fmt} ViT checkpoint: no patch '
-            'embedding found')
-    backbone_cfg = infer_ecvit_arch(state_dict)
-    meta = dict(
-        source=osp.basename(src),
-        source_format=fmt,
-        backbone=backbone_cfg,
-        report=report,
-        keys=check_against_ecvit(state_dict, backbone_cfg))
-    if 'head.fc.weight' in state_dict:
-        meta['num_classes'] = int(state_dict['head.fc.weight'].shape[0])
-    torch.save(dict(state_dict=state_dict, meta=meta), dst)
-    return meta
-
-
-def format_report(meta: dict) -> str:
-    keys = meta['keys']
-    report = meta['report']
-    lines = [
-        f"source format: {meta['source_format']}",
-        f"ECViT config guess: {meta['backbone']}",
-        f"num_classes: {meta.get('num_classes', '- (encoder only)')}",
-        f"missing keys ({len(keys['missing'])}): {keys['missing']}",
-        f"unexpected keys ({len(keys['unexpected'])}): {keys['unexpected']}",
-        f"shape mismatches: {keys['shape_mismatch']}",
-        f"dropped source keys ({len(report['dropped'])}):",
-    ] + [f'  - {d}' for d in report['dropped']] + [
-        f'note: {n}' for n in report['notes']
-    ] + [f'WARNING: {w}' for w in report['warnings']]
-    return '\n'.join(lines)
-
-
-def main(fmt: str, argv: List[str] = None) -> dict:
-    """CLI shared by ``tools/model_converters/*``: ``SRC DST``."""
-    parser = argparse.ArgumentParser(
-        description=f'Convert a {fmt} ViT checkpoint to ecdl_mm keys '
-        '(backbone.* for ECViT, head.fc.* for LinearClsHead).')
-    parser.add_argument(
-        'src', help='source checkpoint: a path or a URL (downloaded to the '
-        'torch hub cache)')
-    parser.add_argument('dst', help='output path')
-    args = parser.parse_args(argv)
-    meta = convert_file(args.src, args.dst, fmt)
-    print(format_report(meta))
-    print(f'saved to {args.dst}')
-    return meta

@@ -1,5 +1,6 @@
 """The CLIs of tools/analysis (run in-process) and their HTML reports: every
 number a report shows equals the JSON the same run writes."""
+import io
 import json
 import math
 import os.path as osp
@@ -19,6 +20,17 @@ from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.evaluation.clinical import (compare_models, jsonable,
                                          load_lesion_predictions,
                                          load_readers, run_reader_study)
+from ecdl_mm.evaluation.report import (auc_difference_figure, figure_png,
+                                       reader_roc_figure)
+
+
+def assert_same_png(path, png):
+    """The file is the PNG of ``png`` (the figure drawn from the reference
+    results), pixel for pixel."""
+    with Image.open(path) as got, Image.open(io.BytesIO(png)) as want:
+        assert got.format == 'PNG' and got.size == want.size
+        assert np.array_equal(np.asarray(got), np.asarray(want))
+
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -190,7 +202,8 @@ def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
     assert list(prov['inputs']) == ['A', 'B', 'C']
     assert doc == jsonable(ref)
     assert len(pd.read_csv(out / 'comparison.csv')) == 33
-    assert osp.getsize(out / 'auc_differences.png') > 0
+    assert_same_png(out / 'auc_differences.png',
+                    figure_png(auc_difference_figure(ref)))
     page = parse(out / 'report.html')
     assert_offline(page)
     assert check_page_against_json(
@@ -221,8 +234,8 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
             '--bootstrap-rounds', 50, '--note', 'SIMULATED readers')
     doc = json.load(open(out / 'reader_study.json'))
     model = load_lesion_predictions(model_csv)
-    ref = run_reader_study(model, load_readers(readers_csv, model),
-                           bootstrap_rounds=50)
+    reads = load_readers(readers_csv, model)
+    ref = run_reader_study(model, reads, bootstrap_rounds=50)
     prov = doc.pop('provenance')
     assert prov['inputs']['readers']['path'] == osp.abspath(str(readers_csv))
     assert prov['inputs']['model']['path'] == osp.abspath(str(model_csv))
@@ -230,7 +243,8 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
     for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
                  'session_comparison', 'mrmc'):
         assert len(pd.read_csv(out / f'{name}.csv')) == len(doc[name])
-    assert osp.getsize(out / 'roc_readers.png') > 0
+    assert_same_png(out / 'roc_readers.png',
+                    figure_png(reader_roc_figure(ref, model, reads)))
     page = parse(out / 'report.html')
     assert_offline(page)
     n = check_page_against_json(page, doc, [

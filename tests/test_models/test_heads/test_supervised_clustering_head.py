@@ -5,6 +5,7 @@ import torch
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.models.heads import SupervisedClusteringHead
+from helpers import TINY_VIT_ARCH
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -31,11 +32,7 @@ def tiny_vit_classifier(head):
             type='ImageClassifier',
             backbone=dict(
                 type='VisionTransformer',
-                arch=dict(
-                    embed_dims=32,
-                    num_layers=2,
-                    num_heads=2,
-                    feedforward_channels=64),
+                arch=TINY_VIT_ARCH,
                 img_size=32,
                 patch_size=8,
                 out_type='avg_featmap'),

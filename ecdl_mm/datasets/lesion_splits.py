@@ -1,0 +1,161 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Stratified, lesion-grouped (patient-grouped when patient ids are known)
+split sheets for :class:`ECNBIDataset`, with a fixed seed.
+
+``tools/dataset_converters/make_splits.py`` is the command line of
+:func:`make_splits`. Columns: ``class_index``, ``class_english``,
+``lesion_index`` [, ``patient_id``]; read back with
+``dict(type='ECNBIDataset', ann_file='splits.xlsx', sheet_name='train',
+disjoint_with=['test'])``.
+"""
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from .ecnbi_dataset import ECNBIDataset
+from .split_sheet import check_split_leakage
+
+COLUMNS = ['class_index', 'class_english', 'lesion_index', 'patient_id']
+
+
+def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
+    """One row per lesion, checked against the folders by ECNBIDataset."""
+    metainfo = dict(classes=tuple(classes)) if classes else None
+    ds = ECNBIDataset(
+        data_root, ann_file=lesions or '', sheet_name=sheet_name,
+        metainfo=metainfo, check_images=False)
+    names = ds.metainfo['classes']
+    rows = OrderedDict()
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        rows.setdefault(
+            info['lesion_index'],
+            dict(class_index=info['gt_label'],
+                 class_english=names[info['gt_label']],
+                 lesion_index=info['lesion_index'],
+                 patient_id=info['patient_id']))
+    return pd.DataFrame(list(rows.values()), columns=COLUMNS)
+
+
+def _groups(df):
+    # lesions without a patient id form their own group
+    return np.array([
+        p if p is not None and p == p else f'lesion:{l}'
+        for p, l in zip(df['patient_id'], df['lesion_index'])
+    ])
+
+
+def ratio_split(df, ratios, seed):
+    """Assign whole groups to train/val/test, stratified by class.
+
+    Each group (patient, else lesion) takes the class of most of its lesions;
+    within each class the groups are shuffled with ``seed`` and dealt so the
+    lesion counts follow ``ratios`` as closely as the groups allow.
+    """
+    ratios = np.asarray(ratios, float)
+    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1):
+        raise ValueError(f'--ratios {tuple(ratios)} must be >= 0 and sum to 1')
+    rng = np.random.default_rng(seed)
+    groups = _groups(df)
+    labels = df['class_index'].to_numpy()
+    group_ids = list(dict.fromkeys(groups))
+    size = {g: int((groups == g).sum()) for g in group_ids}
+    major = {g: np.bincount(labels[groups == g]).argmax() for g in group_ids}
+    assign = {}
+    for cls in sorted(set(major.values())):
+        members = [g for g in group_ids if major[g] == cls]
+        members = [members[i] for i in rng.permutation(len(members))]
+        total = sum(size[g] for g in members)
+        target = ratios * total
+        done = np.zeros(3)
+        for g in members:
+            # the split furthest below its target share takes the group
+            k = int(np.argmax(target - done))
+            assign[g] = k
+            done[k] += size[g]
+    split_of = np.array([assign[g] for g in groups])
+    names = ('train', 'val', 'test')
+    return OrderedDict((names[k], df[split_of == k].reset_index(drop=True))
+                       for k in range(3) if ratios[k] > 0)
+
+
+def fold_split(df, folds, seed):
+    """k folds by scikit-learn's StratifiedGroupKFold; fold i's test part is
+    the val sheet of fold i."""
+    if folds < 2:
+        raise ValueError(f'--folds {folds} must be at least 2')
+    skf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = OrderedDict()
+    for i, (tr, va) in enumerate(
+            skf.split(df, df['class_index'], groups=_groups(df))):
+        out[f'fold{i}_train'] = df.iloc[tr].reset_index(drop=True)
+        out[f'fold{i}_val'] = df.iloc[va].reset_index(drop=True)
+    return out
+
+
+def write_splits(splits, out):
+    """Write ``splits`` (name -> lesion table) to ``out``.
+
+    ``out`` ending in ``.xlsx`` is one workbook with one sheet per split;
+    any other ``out`` is a folder that gets one ``<split>.csv`` per split.
+    The ``patient_id`` column is written only when some lesion has one.
+    """
+    has_patient = any(s['patient_id'].notna().any() for s in splits.values())
+    cols = COLUMNS if has_patient else COLUMNS[:3]
+    if out.lower().endswith('.xlsx'):
+        if osp.dirname(out):
+            os.makedirs(osp.dirname(out), exist_ok=True)
+        with pd.ExcelWriter(out) as writer:
+            for name, df in splits.items():
+                df[cols].to_excel(writer, sheet_name=name, index=False)
+    else:
+        os.makedirs(out, exist_ok=True)
+        for name, df in splits.items():
+            df[cols].to_csv(osp.join(out, f'{name}.csv'), index=False)
+
+
+def make_splits(data_root: str,
+                out: str,
+                lesions: Optional[str] = None,
+                sheet_name: Optional[str] = None,
+                ratios: Sequence[float] = (0.7, 0.1, 0.2),
+                folds: Optional[int] = None,
+                seed: int = 0,
+                classes: Optional[Sequence[str]] = None) -> OrderedDict:
+    """Split the lesions of ``data_root``, check for leakage and write them.
+
+    Args:
+        data_root (str): Root of ``<class>/<lesion>/Images``.
+        out (str): ``.xlsx`` workbook, or a folder for ``.csv`` files.
+        lesions (str, optional): Lesion list (``.csv`` / ``.xlsx`` sheet with
+            an optional ``patient_id`` column) instead of every lesion folder;
+            relative to ``data_root``. Defaults to None.
+        sheet_name (str, optional): Sheet of ``lesions``. Defaults to None.
+        ratios (Sequence[float]): Train / val / test shares, used when
+            ``folds`` is None. Defaults to ``(0.7, 0.1, 0.2)``.
+        folds (int, optional): k-fold cross-validation (sheets
+            ``fold{i}_train`` / ``fold{i}_val``). Defaults to None.
+        seed (int): Random seed. Defaults to 0.
+        classes (Sequence[str], optional): Class names in order. Defaults to
+            None (``ECNBIDataset``'s).
+
+    Returns:
+        OrderedDict: Split name -> lesion table, as written.
+    """
+    df = collect_lesions(data_root, lesions, sheet_name, classes)
+    if folds:
+        splits = fold_split(df, folds, seed)
+        for i in range(folds):
+            check_split_leakage(
+                {k: splits[f'fold{i}_{k}']
+                 for k in ('train', 'val')})
+    else:
+        splits = ratio_split(df, ratios, seed)
+        check_split_leakage(splits)
+    write_splits(splits, out)
+    return splits

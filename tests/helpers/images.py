@@ -1,0 +1,14 @@
+"""Small synthetic images for inference and dataset tests."""
+import os
+import os.path as osp
+
+import numpy as np
+from PIL import Image
+
+
+def write_image(path, size, mode, seed):
+    """Write a random ``size=(w, h)`` image in PIL ``mode`` at ``path``."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).convert(mode).save(path)
