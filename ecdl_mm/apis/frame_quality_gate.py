@@ -55,7 +55,7 @@ class FrameQualityGate:
         max_halation (float): Most share of saturated field pixels.
             Defaults to 0.15.
         min_focus (float): Least normalised focus. Defaults to 0.3.
-        max_motion (float): Most normalised motion. Defaults to 0.35.
+        max_motion (float): Most normalised motion. Defaults to 0.04.
         field_level (int): Grey level (0-255) above which a pixel belongs to
             the field (a channel level for ``halation_level``). Defaults to 12.
         halation_level (int): Grey level counted as saturated.
@@ -70,7 +70,7 @@ class FrameQualityGate:
                  min_brightness: float = 0.07,
                  max_halation: float = 0.15,
                  min_focus: float = 0.3,
-                 max_motion: float = 0.35,
+                 max_motion: float = 0.04,
                  field_level: int = 12,
                  halation_level: int = 250,
                  corner: float = 0.03,
