@@ -56,8 +56,8 @@ class FrameSource:
     with ``kind``, ``index`` and a ``message``), and reported through
     ``on_fault`` as they happen:
 
-    - ``'corrupt_frame'``: a folder image that does not decode, or a video
-      frame the decoder could not read; the frame is skipped.
+    - ``'corrupt_frame'``: a folder image that does not decode, or video
+      frames the decoder could not read before it read one again; skipped.
     - ``'truncated'``: a file that ends before the frame count its header
       declares (the frames read are kept).
     - ``'resolution_change'``: a frame of another size than the one before;
@@ -135,7 +135,11 @@ class FrameSource:
         else:
             self._cap = self._open()
             if self._cap is None:
-                raise SourceError(f'cannot open source {source!r}')
+                what = dict(file='video file (truncated, or not a video: '
+                            'FFmpeg cannot read its header)',
+                            device='capture device', url='stream URL')
+                raise SourceError(
+                    f'cannot open source {source!r} as a {what[self.kind]}')
             if self.kind == 'file':
                 cap_fps = self._cap.get(cv2.CAP_PROP_FPS)
                 if not fps and cap_fps and cap_fps > 0:
@@ -214,7 +218,14 @@ class FrameSource:
         while not self._stopped:
             ok, img = self._cap.read()
             if ok and img is not None and img.size:
-                corrupt_run = 0
+                if corrupt_run:
+                    # unreadable frames followed by readable ones: corrupt
+                    first = index - corrupt_run
+                    self._fault(
+                        'corrupt_frame', first,
+                        f'frame(s) {first}-{index - 1} of {self.source} '
+                        'could not be decoded; skipped')
+                    corrupt_run = 0
                 if img.ndim == 2:
                     img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
                 if live:
@@ -235,17 +246,14 @@ class FrameSource:
                     index >= self.declared_frames:
                 return
             corrupt_run += 1
-            if corrupt_run == 1:
-                self._fault('corrupt_frame', index,
-                            f'frame {index} of {self.source} could not be '
-                            'decoded; skipped')
             index += 1
-            if corrupt_run >= self.max_corrupt_run:
+            if corrupt_run >= self.max_corrupt_run or \
+                    index >= self.declared_frames:
                 self._fault(
-                    'truncated', index,
-                    f'{self.source} ends after {self.frames_read} readable '
-                    f'frames although its header declares '
-                    f'{self.declared_frames}')
+                    'truncated', index - corrupt_run,
+                    f'{self.source} is truncated: it ends after '
+                    f'{self.frames_read} readable frames although its '
+                    f'header declares {self.declared_frames}')
                 return
 
     def _reconnect(self, index: int) -> bool:

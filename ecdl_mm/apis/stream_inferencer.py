@@ -379,7 +379,10 @@ class _Writer:
 
 
 def open_video_writer(path: str, fps: float, width: int, height: int):
-    """An OpenCV video writer (mp4v for ``.mp4``, MJPG for ``.avi``)."""
+    """An OpenCV video writer (mp4v for ``.mp4``, MJPG for ``.avi``), of even
+    width and height (what the codecs take); write frames through
+    :func:`fit_to` with its ``size``."""
+    width, height = int(width) // 2 * 2, int(height) // 2 * 2
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     fourcc = 'MJPG' if path.lower().endswith('.avi') else 'mp4v'
@@ -391,8 +394,8 @@ def open_video_writer(path: str, fps: float, width: int, height: int):
 
 
 def fit_to(img: np.ndarray, size) -> np.ndarray:
-    """``img`` resized to ``size = (w, h)`` when it differs (a resolution
-    change mid-stream keeps the output video's size)."""
+    """``img`` at ``size = (w, h)``: cropped by the odd pixel, or resized
+    (a resolution change mid-stream keeps the output video's size)."""
     if (img.shape[1], img.shape[0]) != tuple(size):
         return cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA)
     return img

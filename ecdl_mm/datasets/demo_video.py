@@ -149,7 +149,7 @@ def make_demo_video(demo_root: str,
         (``lesion_id``, ``patient_id``, ``gt_class``) and ``meta_json``.
     """
     import pandas as pd
-    from ..apis.stream_inferencer import open_video_writer
+    from ..apis.stream_inferencer import fit_to, open_video_writer
     rng = np.random.default_rng(seed)
     lesions = pick_lesions(demo_root, num_lesions, seed)
     stem = osp.splitext(out)[0]
@@ -165,8 +165,7 @@ def make_demo_video(demo_root: str,
             w = width or still.shape[1]
             size = (int(w) // 2 * 2,
                     int(round(w * still.shape[0] / still.shape[1])) // 2 * 2)
-        still = cv2.resize(still, size, interpolation=cv2.INTER_AREA) \
-            if (still.shape[1], still.shape[0]) != size else still
+        still = fit_to(still, size)
         field = (cv2.cvtColor(still, cv2.COLOR_BGR2GRAY) > 12).astype(
             np.uint8)
         labels.append(dict(lesion_id=str(n), patient_id=key, gt_class=cls))
@@ -175,7 +174,7 @@ def make_demo_video(demo_root: str,
                 img, gt = _frame(still, field, phase, k, count, rng)
                 if writer is None:
                     writer = open_video_writer(out, fps, size[0], size[1])
-                writer.write(img)
+                writer.write(fit_to(img, writer.size))
                 rows.append(
                     dict(frame=index, time=round(index / fps, 6),
                          lesion_id=str(n), gt_class=cls, source=key,
