@@ -63,6 +63,44 @@ class NewestSlot:
             self._cond.notify_all()
 
 
+class AsyncVideoWriter:
+    """Encode the annotated video in its own thread, so that encoding never
+    holds up the display. Every frame is written (the queue blocks when
+    ``max_queue`` frames wait, it never drops one)."""
+
+    def __init__(self, path: str, fps: float, width: int, height: int,
+                 max_queue: int = 64) -> None:
+        import queue
+        self._writer = open_video_writer(path, fps, width, height)
+        self.size = self._writer.size
+        self._queue = queue.Queue(maxsize=max_queue)
+        self.written = 0
+        self.error: Optional[str] = None
+        self._thread = threading.Thread(target=self._run,
+                                        name='ecdl-video-writer',
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            img = self._queue.get()
+            if img is None:
+                return
+            try:
+                self._writer.write(img)
+                self.written += 1
+            except Exception as e:  # keep draining: never block the caller
+                self.error = f'{type(e).__name__}: {e}'
+
+    def write(self, img: np.ndarray) -> None:
+        self._queue.put(fit_to(img, self.size))
+
+    def release(self, timeout: float = 60.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._writer.release()
+
+
 class JsonlWriter:
     """Thread-safe JSON lines, flushed per line (a kill loses at most the
     line being written)."""
@@ -190,6 +228,7 @@ class LiveSession:
         self.worker_error: Optional[str] = None
         self.latencies: List[float] = []
         self.model_times: List[float] = []
+        self.loop_times: List[float] = []
         self.counts: Counter = Counter()
         self.late_frames = 0
         source.on_fault = self._on_fault
@@ -387,17 +426,16 @@ class LiveSession:
                     img = draw_overlay(frame.image, call, meta, age)
                     if self.out_video:
                         if writer is None:
-                            writer = open_video_writer(
+                            writer = AsyncVideoWriter(
                                 self.out_video, self.source.fps,
                                 img.shape[1], img.shape[0])
-                        writer.write(fit_to(img, writer.size))
-                        self.counts['written'] += 1
+                        writer.write(img)
                     if self.show:
                         self._show(img)
-                if self.pace and time.perf_counter() > \
-                        t_start + frame.timestamp + period:
-                    self.late_frames += 1
                 now = time.perf_counter()
+                self.loop_times.append(now - frame.read_time)
+                if self.pace and now > t_start + frame.timestamp + period:
+                    self.late_frames += 1
                 if self.progress_every and \
                         now - last_progress >= self.progress_every:
                     last_progress = now
@@ -420,6 +458,7 @@ class LiveSession:
             self._emit_ready(final=True)
             if writer is not None:
                 writer.release()
+                self.counts['written'] = writer.written
             if self.show:
                 cv2.destroyAllWindows()
             self.write_lesions_csv()
@@ -452,6 +491,7 @@ class LiveSession:
     def summary(self, status: str, elapsed: float) -> dict:
         lat = np.asarray(self.latencies) * 1000
         mt = np.asarray(self.model_times) * 1000
+        lt = np.asarray(self.loop_times) * 1000
         pct = (lambda a, q: round(float(np.percentile(a, q)), 3)
                if len(a) else None)
         return dict(
@@ -466,5 +506,7 @@ class LiveSession:
             latency_ms_p50=pct(lat, 50),
             latency_ms_p99=pct(lat, 99),
             model_ms_p50=pct(mt, 50),
+            display_ms_p50=pct(lt, 50),
+            display_ms_p99=pct(lt, 99),
             faults=[f['kind'] for f in self.source.faults] +
             (['model_error'] if self.worker_error else []))
