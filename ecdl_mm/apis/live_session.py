@@ -136,9 +136,12 @@ def _jsonable(v):
 
 
 def read_labels(path: str) -> Dict[str, dict]:
-    """``lesion_id`` -> ``gt_class`` / ``gt_label`` / ``patient_id`` of a
-    labels CSV (columns ``lesion_id`` and ``gt_class`` or ``gt_label``,
-    optionally ``patient_id``)."""
+    """``lesion_id`` -> ``gt_class`` / ``gt_label`` / ``patient_id`` /
+    ``study_id`` of a labels CSV (columns ``lesion_id`` (the live session's
+    lesion number) and ``gt_class`` or ``gt_label``; optionally
+    ``patient_id``, and ``study_id``, the lesion's id in another study,
+    which ``lesions.csv`` then uses so that it pairs with that study's
+    ``lesion_predictions.csv``)."""
     import pandas as pd
     if not osp.isfile(path):
         raise FileNotFoundError(f'labels file {path} not found')
@@ -151,7 +154,8 @@ def read_labels(path: str) -> Dict[str, dict]:
     return {
         str(r['lesion_id']).strip(): {
             k: r[k]
-            for k in ('gt_class', 'gt_label', 'patient_id') if k in r
+            for k in ('gt_class', 'gt_label', 'patient_id', 'study_id')
+            if k in r
             and isinstance(r[k], str)
         }
         for _, r in df.iterrows()
@@ -347,7 +351,7 @@ class LiveSession:
             if gt_label is not None and gt_class is None:
                 gt_class = classes[int(gt_label)]
             row = OrderedDict(
-                lesion_id=call['lesion_id'],
+                lesion_id=gt.get('study_id', call['lesion_id']),
                 patient_id=gt.get('patient_id'),
                 num_images=call['num_images'],
                 gt_label=None if gt_label is None else int(gt_label),

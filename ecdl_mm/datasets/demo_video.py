@@ -32,9 +32,18 @@ PHASES: Tuple[Tuple[str, int], ...] = (
 USABLE_PHASES = ('contact', )
 
 
-def _demo_stills(demo_root: str) -> List[Tuple[str, str, str]]:
-    """``(lesion_key, class_name, image_path)`` of every demo lesion, in
-    class then lesion order."""
+def _demo_stills(demo_root: str,
+                 split: Optional[str] = None) -> List[Tuple[str, str, str]]:
+    """``(lesion_key, class_name, image_path)`` of every demo lesion (of the
+    ``split`` sheet of ``dataset_divide.xlsx`` when given), in class then
+    lesion order."""
+    keep = None
+    if split is not None:
+        from .split_sheet import load_split_sheet
+        sheet = load_split_sheet(
+            osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name=split)
+        keep = {f'{c}/{les}' for c, les in zip(sheet['class_english'],
+                                               sheet['lesion_index'])}
     out = []
     for cls in sorted(os.listdir(demo_root)):
         cdir = osp.join(demo_root, cls)
@@ -45,7 +54,7 @@ def _demo_stills(demo_root: str) -> List[Tuple[str, str, str]]:
             if not osp.isdir(img_dir):
                 continue
             imgs = sorted(os.listdir(img_dir))
-            if imgs:
+            if imgs and (keep is None or f'{cls}/{les}' in keep):
                 out.append((f'{cls}/{les}', cls, osp.join(img_dir, imgs[0])))
     if not out:
         raise FileNotFoundError(
@@ -53,24 +62,22 @@ def _demo_stills(demo_root: str) -> List[Tuple[str, str, str]]:
     return out
 
 
-def pick_lesions(demo_root: str, num_lesions: int,
-                 seed: int = 0) -> List[Tuple[str, str, str]]:
-    """``num_lesions`` stills cycling over the classes (seeded order)."""
-    stills = _demo_stills(demo_root)
+def pick_lesions(demo_root: str, num_lesions: int, seed: int = 0,
+                 split: Optional[str] = None) -> List[Tuple[str, str, str]]:
+    """``num_lesions`` stills taken in turn from each class (seeded order),
+    each once before any is taken again."""
+    stills = _demo_stills(demo_root, split)
     rng = np.random.default_rng(seed)
     by_class: Dict[str, list] = {}
     for s in stills:
         by_class.setdefault(s[1], []).append(s)
     for v in by_class.values():
         rng.shuffle(v)
-    classes = sorted(by_class)
-    picked = []
-    i = 0
-    while len(picked) < num_lesions:
-        pool = by_class[classes[i % len(classes)]]
-        picked.append(pool[(i // len(classes)) % len(pool)])
-        i += 1
-    return picked
+    order, rnd = [], 0
+    while len(order) < len(stills):
+        order += [v[rnd] for _, v in sorted(by_class.items()) if rnd < len(v)]
+        rnd += 1
+    return [order[i % len(order)] for i in range(num_lesions)]
 
 
 def _shift(img, dx, dy):
@@ -127,7 +134,8 @@ def make_demo_video(demo_root: str,
                     fps: float = 30.0,
                     width: Optional[int] = None,
                     seed: int = 0,
-                    phases: Sequence[Tuple[str, int]] = PHASES) -> dict:
+                    phases: Sequence[Tuple[str, int]] = PHASES,
+                    split: Optional[str] = 'demo_test') -> dict:
     """Write the synthetic video and its ground truth.
 
     Args:
@@ -140,6 +148,9 @@ def make_demo_video(demo_root: str,
         seed (int): Seed of the lesion choice and jitter. Defaults to 0.
         phases (Sequence[tuple]): ``(phase, frames)`` per lesion.
             Defaults to :data:`PHASES`.
+        split (str, optional): Take the lesions of this sheet of
+            ``dataset_divide.xlsx`` only (the demo model never trained on
+            ``demo_test``); None for all. Defaults to 'demo_test'.
 
     Returns:
         dict: Paths of the ``video``, the per-frame ground truth
@@ -151,8 +162,10 @@ def make_demo_video(demo_root: str,
     import pandas as pd
     from ..apis.stream_inferencer import fit_to, open_video_writer
     rng = np.random.default_rng(seed)
-    lesions = pick_lesions(demo_root, num_lesions, seed)
+    lesions = pick_lesions(demo_root, num_lesions, seed, split)
     stem = osp.splitext(out)[0]
+    # the ids LesionMetric gives these lesions in a still-image test
+    cohort = osp.basename(osp.normpath(demo_root))
     rows, labels = [], []
     writer = None
     index = 0
@@ -168,7 +181,9 @@ def make_demo_video(demo_root: str,
         still = fit_to(still, size)
         field = (cv2.cvtColor(still, cv2.COLOR_BGR2GRAY) > 12).astype(
             np.uint8)
-        labels.append(dict(lesion_id=str(n), patient_id=key, gt_class=cls))
+        labels.append(
+            dict(lesion_id=str(n), study_id=f'{cohort}/{key.split("/")[-1]}',
+                 gt_class=cls))
         for phase, count in phases:
             for k in range(count):
                 img, gt = _frame(still, field, phase, k, count, rng)
@@ -187,6 +202,7 @@ def make_demo_video(demo_root: str,
     meta = dict(
         video=out, fps=fps, frames=index, size=list(size),
         lesions=labels, phases=[list(p) for p in phases], seed=seed,
+        split=split,
         note='synthesized from the real demo stills: real mucosa, simulated '
         'approach, contact, motion blur, halation and lesion changes')
     meta_json = stem + '.json'

@@ -2,7 +2,7 @@
 # ground truth (approach defocus -> focus, contact, motion blur, halation,
 # moves between lesions):
 #   python tools/misc/make_demo_video.py OUT.mp4 [--demo-root DIR]
-#       [--lesions N] [--fps 30] [--width W] [--seed 0]
+#       [--lesions N] [--fps 30] [--width W] [--seed 0] [--split demo_test]
 # Writes OUT.mp4, OUT.frames.csv (per frame), OUT.labels.csv (per lesion, for
 # tools/realtime.py --labels) and OUT.json.
 import argparse
@@ -28,11 +28,16 @@ def main():
                         help='frame width (default: the stills\' 1160; the '
                         'gate\'s focus thresholds are for that resolution)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--split', default='demo_test',
+                        help="lesions of this sheet of dataset_divide.xlsx "
+                        "(default demo_test, which the demo model never "
+                        "trained on); 'all' for every lesion")
     args = parser.parse_args()
     if not osp.isdir(args.demo_root):
         raise FileNotFoundError(f'demo data {args.demo_root} not found')
     out = make_demo_video(args.demo_root, args.out, args.lesions, args.fps,
-                          args.width, args.seed)
+                          args.width, args.seed,
+                          split=None if args.split == 'all' else args.split)
     print(f"{out['video']}: {out['frames']} frames; ground truth "
           f"{out['frames_csv']}, {out['labels_csv']} (synthesized from the "
           'real demo stills)')
