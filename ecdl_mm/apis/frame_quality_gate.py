@@ -111,8 +111,8 @@ class FrameQualityGate:
         if small.ndim == 2:
             return small, small
         b, g, r = cv2.split(small)
-        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cv2.max(cv2.max(b, g),
-                                                               r)
+        peak = cv2.max(cv2.max(b, g), r)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), peak
 
     def field_mask(self, grey: np.ndarray) -> Tuple[np.ndarray, bool]:
         """The octagonal field of a working grey image.

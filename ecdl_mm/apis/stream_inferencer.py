@@ -1,6 +1,6 @@
 """Diagnosis of lesions from a video stream (the live EC-NBI CAD)."""
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np

@@ -124,3 +124,17 @@ def test_call_on_demo_video(inferencer, demo_root, tmp_path):
     cap = cv2.VideoCapture(out['visualization'])
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(truth)
     cap.release()
+
+
+def test_gate_thresholds_from_the_config(repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
+    cfg.live_gate = dict(type='FrameQualityGate', min_focus=0.9)
+    cfg.live_tracker = dict(new_lesion_after=4, ema=0.5)
+    inf = StreamInferencer(cfg, pretrained=False, device='cpu',
+                           classes=CLASSES)
+    assert inf.gate.min_focus == 0.9
+    tracker = inf.new_tracker()
+    assert (tracker.new_lesion_after, tracker.ema) == (4, 0.5)
+    assert tracker.op.min_confidence == 0.5 and tracker.op.min_images == 3
+    with pytest.raises(ValueError, match='backend'):
+        StreamInferencer(cfg, pretrained=False, backend='tensorrt')
