@@ -152,7 +152,7 @@ def bench_live(cases, demo_root, rows, threads, num_lesions):
     from ecdl_mm.datasets.demo_video import make_demo_video
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        video = osp.join(tmp, 'demo.mp4')
+        video = osp.join(tmp, 'demo.avi')
         make_demo_video(demo_root, video, num_lesions=num_lesions)
         for name, config, backend in cases:
             inf = build(config, backend, threads)

@@ -140,7 +140,11 @@ def make_demo_video(demo_root: str,
 
     Args:
         demo_root (str): The demo data (``<class>/<lesion>/Images/*.jpg``).
-        out (str): Video path (``.mp4``: mp4v; ``.avi``: MJPG).
+        out (str): Video path. ``.avi`` (MJPG, every frame coded on its
+            own) is the faithful one; ``.mp4`` (mp4v, the only mp4 codec of
+            OpenCV's wheels, at its fixed bitrate) leaves block residue of
+            the sharp frames in the blurred ones that follow, enough to make
+            the first motion-blurred frame look sharp to the gate.
         num_lesions (int): Lesions in the video. Defaults to 4.
         fps (float): Frame rate. Defaults to 30.
         width (int, optional): Frame width (aspect kept); defaults to the

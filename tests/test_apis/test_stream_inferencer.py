@@ -99,7 +99,7 @@ def test_frames_match_the_still_image_path(repo_root, tiny, inferencer,
 
 
 def test_call_on_demo_video(inferencer, demo_root, tmp_path):
-    gt = make_demo_video(demo_root, str(tmp_path / 'v.mp4'), num_lesions=2,
+    gt = make_demo_video(demo_root, str(tmp_path / 'v.avi'), num_lesions=2,
                          phases=SHORT_PHASES)
     out = inferencer(gt['video'], batch_size=4,
                      out_video=str(tmp_path / 'annotated.mp4'))
