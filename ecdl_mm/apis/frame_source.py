@@ -78,6 +78,9 @@ class FrameSource:
         max_backoff (float): Longest wait. Defaults to 4.
         max_corrupt_run (int): Consecutive unreadable frames of a file after
             which it is taken to have ended. Defaults to 25.
+        timeout (float): Longest wait, seconds, to open a device or URL and
+            for each of its frames (OpenCV's open and read timeouts).
+            Defaults to 5.
         capture_factory (Callable, optional): ``f(source, kind)`` returning
             a ``cv2.VideoCapture``-like object (``isOpened``, ``read``,
             ``get``, ``release``); for tests. Defaults to OpenCV's.
@@ -91,6 +94,7 @@ class FrameSource:
                  backoff: float = 0.5,
                  max_backoff: float = 4.0,
                  max_corrupt_run: int = 25,
+                 timeout: float = 5.0,
                  capture_factory: Optional[Callable] = None,
                  on_fault: Optional[Callable[[dict], None]] = None) -> None:
         if fps is not None and not fps > 0:
@@ -112,6 +116,7 @@ class FrameSource:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_corrupt_run = max_corrupt_run
+        self.timeout = timeout
         self.capture_factory = capture_factory or self._open_cv
         self.on_fault = on_fault
         self.faults: List[dict] = []
@@ -148,12 +153,16 @@ class FrameSource:
                 self.declared_frames = count if count > 0 else None
 
     # ------------------------------------------------------------- opening
-    @staticmethod
-    def _open_cv(source, kind):
+    def _open_cv(self, source, kind):
+        # bounded waits: a stalled device or stream returns a failed read
+        # (then a reconnect) instead of blocking the run
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.timeout * 1000),
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.timeout * 1000)]
         if kind == 'device':
             dev = int(re.sub(r'\D', '', str(source)))
-            return cv2.VideoCapture(dev, cv2.CAP_V4L2)
-        return cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
+            return cv2.VideoCapture(dev, cv2.CAP_V4L2, timeouts)
+        return cv2.VideoCapture(str(source), cv2.CAP_FFMPEG,
+                                timeouts if kind == 'url' else [])
 
     def _open(self):
         cap = self.capture_factory(self.source, self.kind)

@@ -218,3 +218,17 @@ def test_lesions_csv_reads_as_lesion_predictions(inferencer, tmp_path,  # noqa
                       'gt_class', 'prob_adenomas', 'prob_invasive_cancer',
                       'prob_non-neoplastic', 'pred_label', 'pred_class']
     assert not os.path.exists(tmp_path / 'nothing')
+
+
+def test_source_kinds_and_open_errors(tmp_path):
+    # nothing listens on the discard port of the loopback: refused at once
+    with pytest.raises(SourceError, match='as a stream URL'):
+        FrameSource('rtsp://127.0.0.1:9/none', timeout=1.0)
+    with pytest.raises(FileNotFoundError, match='neither a file'):
+        FrameSource(str(tmp_path / 'nothing.mp4'))
+    kinds = []
+    FrameSource('/dev/video3', capture_factory=lambda s, k: kinds.append(
+        k) or FakeCapture(None, 1))
+    FrameSource(2, capture_factory=lambda s, k: kinds.append(
+        k) or FakeCapture(None, 1))
+    assert kinds == ['device', 'device']
