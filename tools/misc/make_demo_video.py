@@ -3,9 +3,10 @@
 # moves between lesions):
 #   python tools/misc/make_demo_video.py OUT.avi [--demo-root DIR]
 #       [--lesions N] [--fps 30] [--width W] [--seed 0] [--split demo_test]
-# Writes OUT.avi (MJPG; .mp4 works too, but OpenCV's mp4v leaves block residue
-# that can make a blurred frame look sharp), OUT.frames.csv (per frame), OUT.labels.csv (per lesion, for
-# tools/realtime.py --labels) and OUT.json.
+# Writes OUT.avi (MJPG; .mp4 works too, but OpenCV's mp4v leaves block
+# residue that can make a blurred frame look sharp), OUT.frames.csv (per
+# frame), OUT.labels.csv (per lesion, for tools/realtime.py --labels) and
+# OUT.json.
 import argparse
 import os.path as osp
 import sys
@@ -18,8 +19,11 @@ DEFAULT_ROOT = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('out', help='video path (.avi: MJPG, faithful; .mp4: mp4v)')
+    parser = argparse.ArgumentParser(
+        description='EC-NBI demo video synthesized from the real demo '
+        'stills, with per-frame ground truth')
+    parser.add_argument('out',
+                        help='video path (.avi: MJPG, faithful; .mp4: mp4v)')
     parser.add_argument('--demo-root', default=DEFAULT_ROOT,
                         help='demo data (default ../shared/datasets/'
                         'ecdl-demo)')
