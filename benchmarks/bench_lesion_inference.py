@@ -107,8 +107,8 @@ def main():
         [TRANSFORMS.build(t) for t in fast_pipeline
          if t['type'] != 'PackInputs'])
     lesion_images = [
-        LesionInferencer.find_lesions(d)[osp.basename(d)]['images']
-        for d in lesion_dirs
+        next(iter(LesionInferencer.find_lesions(
+            d, inferencer.classes).values()))['images'] for d in lesion_dirs
     ]
     n_img = sum(len(x) for x in lesion_images)
 

@@ -1,16 +1,24 @@
 # Lesion-level inference: one diagnosis per lesion from its images.
 #   python tools/infer.py CONFIG CKPT PATH... [--out-csv F] [--out-json F]
 #                         [--batch-size N] [--device cpu] [--aggregation mean]
-#                         [--threads N]
+#                         [--threads N] [--lesion-per-folder]
+#                         [--operating-point op.json]
 # PATH: an image, a lesion folder (images inside or in Images/), or a folder of
-# lesion folders such as <root>/<class>/<lesion>/Images.
+# lesion folders such as <root>/<class>/<lesion>/Images. Lesion ids are
+# <cohort>/<lesion> as in LesionMetric (ecdl-demo/730); when the layout gives
+# the class, the CSV has gt_label / gt_class and feeds compare_models.py and
+# reader_study.py. Loose images in a folder are each their own lesion (with a
+# warning) unless --lesion-per-folder.
 import argparse
 import os.path as osp
+import warnings
 
 import torch
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
-from ecdl_mm.apis import LesionInferencer
+from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
+from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
+from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -27,47 +35,73 @@ def parse_args():
         '--out-json', help='write lesion and image results here')
     parser.add_argument(
         '--batch-size', type=int, default=16,
-        help='most images of one lesion per forward pass (default 16)')
+        help='images per forward pass (default 16)')
     parser.add_argument(
         '--device', default=None,
         help='cpu, cuda or cuda:N (default: cuda if available, else cpu)')
     parser.add_argument(
-        '--aggregation', default='mean', choices=['mean', 'vote', 'max'],
-        help='image-to-lesion aggregation (default: mean of probabilities)')
+        '--aggregation', default='mean', choices=AGGREGATIONS,
+        help='image-to-lesion aggregation, as LesionMetric (default: mean '
+        'of probabilities)')
+    parser.add_argument(
+        '--lesion-per-folder', action='store_true',
+        help='the images lying directly in any folder are one lesion '
+        '(default: one lesion each, with a warning, unless the folder is an '
+        'Images/ folder or sits in a class folder)')
+    parser.add_argument(
+        '--operating-point', metavar='OP_JSON',
+        help='operating point (tools/analysis/fit_operating_point.py): '
+        'test-time view, calibrated probabilities and an `uncertain` column')
     parser.add_argument(
         '--threads', type=int, default=None,
         help='CPU threads (default: torch\'s, one per physical core); on a '
         'shared machine or for tiny models 1-2 is often fastest')
     parser.add_argument(
-        '--no-progress', action='store_true', help='hide the progress bar')
+        '--no-progress', action='store_true',
+        help='hide the progress bar (it goes to stderr, and only when '
+        'stderr is a terminal)')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    for path in args.paths:  # before the model is loaded
+    if args.batch_size < 1:
+        raise LesionInputError(
+            f'--batch-size {args.batch_size} must be a positive integer')
+    # before the model is loaded: input mistakes show at once
+    for path in args.paths:
         if not osp.exists(path):
             raise FileNotFoundError(f'input {path!r} does not exist')
+    with warnings.catch_warnings():  # warned once, below, with the classes
+        warnings.simplefilter('ignore', LooseImagesWarning)
+        LesionInferencer.find_lesions(args.paths)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
         args.config, args.checkpoint, device=device,
-        aggregation=args.aggregation, num_threads=args.threads)
+        aggregation=args.aggregation, num_threads=args.threads,
+        lesion_per_folder=args.lesion_per_folder,
+        operating_point=args.operating_point)
     results = inferencer(
         args.paths, batch_size=args.batch_size,
-        show_progress=not args.no_progress)
+        show_progress=False if args.no_progress else None)
     width = max(len(r['lesion_id']) for r in results)
-    print(f'\n{len(results)} lesion(s), aggregation={args.aggregation}')
+    op = f', operating point {args.operating_point} (calibrated)' \
+        if args.operating_point else ''
+    print(f'{len(results)} lesion(s), aggregation={args.aggregation}{op}')
     for r in results:
-        probs = '  '.join(f'{c}={p:.3f}' for c, p in r['probs'].items())
+        probs = '  '.join(
+            f'{c}={p:.3f}'
+            for c, p in zip(inferencer.classes, r['pred_scores']))
+        flag = '  uncertain' if r.get('uncertain') else ''
         print(f'{r["lesion_id"]:<{width}}  {r["pred_class"]:<16} '
-              f'({r["num_images"]} image(s))  {probs}')
+              f'({r["num_images"]} image(s))  {probs}{flag}')
     if args.out_csv:
-        LesionInferencer.dump_csv(results, args.out_csv)
+        inferencer.dump_csv(results, args.out_csv)
         print(f'wrote {args.out_csv}')
     if args.out_json:
-        LesionInferencer.dump_json(results, args.out_json)
+        inferencer.dump_json(results, args.out_json)
         print(f'wrote {args.out_json}')
 
 
 if __name__ == '__main__':
-    run_cli(main)
+    run_cli(main, user_errors=(LesionInputError, OperatingPointError))

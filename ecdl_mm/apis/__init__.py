@@ -1,6 +1,13 @@
-from .lesion_inferencer import LesionInferencer  # noqa: F401
-from .frame_quality_gate import FrameQualityGate  # noqa: F401
-from .frame_source import Frame, FrameSource, SourceError  # noqa: F401
-from .lesion_tracker import LesionTracker  # noqa: F401
-from .live_session import LiveSession, NewestSlot  # noqa: F401
-from .stream_inferencer import StreamInferencer  # noqa: F401
+from .frame_quality_gate import FrameQualityGate
+from .frame_source import Frame, FrameSource, SourceError
+from .lesion_inferencer import (LesionInferencer, LesionInputError,
+                                LooseImagesWarning)
+from .lesion_tracker import LesionTracker
+from .live_session import LiveSession, NewestSlot
+from .stream_inferencer import StreamInferencer
+
+__all__ = [
+    'LesionInferencer', 'LesionInputError', 'LooseImagesWarning',
+    'FrameQualityGate', 'Frame', 'FrameSource', 'SourceError',
+    'LesionTracker', 'LiveSession', 'NewestSlot', 'StreamInferencer'
+]

@@ -8,8 +8,7 @@ from ._warnings import quiet_deprecations
 from .backend import BACKENDS, load_backend
 from .evaluation import evaluate, lesion_batches
 from .export_wrapper import ExportWrapper
-from .exporter import (FORMATS, build_model, classes_of, export,
-                       input_size_of)
+from .exporter import FORMATS, build_model, classes_of, export, input_size_of
 from .onnx_export import export_onnx, onnx_runner, onnxruntime_available
 from .quantization import quantize_int8
 from .qv_bias_fusion import fuse_qv_bias

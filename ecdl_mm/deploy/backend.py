@@ -49,7 +49,7 @@ def _onnx_session(model: nn.Module, example: torch.Tensor, device):
         raise ValueError(f"backend 'onnx' runs on cpu or cuda, not {device}")
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, 'model.onnx')
-        export_onnx(model, example.detach().cpu().float(), path)
+        export_onnx(model, example, path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -122,14 +122,19 @@ def load_backend(model: nn.Module,
 
     wrapper = copy.deepcopy(ExportWrapper(model, normalize=False)).eval()
     fuse_qv_bias(wrapper)
+    if backend == 'onnx':
+        # exported and checked on the CPU; onnxruntime runs it on device
+        wrapper, example = wrapper.cpu(), example_input.detach().to(
+            'cpu', torch.float32)
+        fn = _onnx_session(wrapper, example, device)
+        check_exported(f'backend {backend!r}', lambda x: fn(x).cpu(),
+                       wrapper, [example], 1e-4, tuple(example.shape))
+        return _Backend(backend, fn, device)
     wrapper = wrapper.to(device)
     if backend == 'torchscript-int8':
         wrapper = quantize_int8(wrapper)
     example = example_input.to(device, torch.float32)
-    if backend == 'onnx':
-        fn = _onnx_session(wrapper, example, device)
-    else:
-        fn = trace(wrapper, example)
+    fn = trace(wrapper, example)
     # The int8 model is checked against eager int8: the file must compute
     # what was quantised (quantisation error is reported elsewhere).
     check_exported(f'backend {backend!r}', fn, wrapper, [example], 1e-4,

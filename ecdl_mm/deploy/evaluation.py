@@ -75,9 +75,10 @@ def evaluate(variants: Dict[str, Callable], lesions, rounds: int = 3) -> dict:
         img_pred = torch.cat(p).argmax(-1)
         lesion_pred = torch.stack([q.mean(0) for q in p]).argmax(-1)
         best = min(times[name])
+        median = sorted(times[name])[len(times[name]) // 2]
         results[name] = dict(
             img_per_s=n_img / best,
-            img_per_s_median=n_img / sorted(times[name])[len(times[name]) // 2],
+            img_per_s_median=n_img / median,
             lesion_accuracy=float((lesion_pred == labels).float().mean()),
             image_agreement=float((img_pred == ref_img).float().mean()),
             lesion_agreement=float(

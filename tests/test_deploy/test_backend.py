@@ -4,9 +4,9 @@ import sys
 
 import pytest
 import torch
+from test_exporter import _randomise_qv_bias, _tiny_cfg  # noqa: I100
 
 from ecdl_mm.deploy import TraceMismatchError, build_model, load_backend
-from test_exporter import _randomise_qv_bias, _tiny_cfg  # noqa: I100
 
 
 @pytest.fixture(scope='module')

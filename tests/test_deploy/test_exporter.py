@@ -274,10 +274,9 @@ def test_check_exported_names_a_failing_input():
         return eager(t)
 
     assert deploy.check_exported('f.ts', frozen, eager, x[:1], 1e-4,
-                                      (2, 3, 8, 8)) == {'3 x 3 x 8 x 8': 0.0}
+                                 (2, 3, 8, 8)) == {'3 x 3 x 8 x 8': 0.0}
     with pytest.raises(
             deploy.TraceMismatchError,
             match=r'f\.ts \(traced on input shape \(2, 3, 8, 8\)\) on input '
             r'shape \(2, 3, 16, 16\) fails: RuntimeError: The size of tensor'):
-        deploy.check_exported('f.ts', frozen, eager, x, 1e-4,
-                                   (2, 3, 8, 8))
+        deploy.check_exported('f.ts', frozen, eager, x, 1e-4, (2, 3, 8, 8))

@@ -1,31 +1,43 @@
 import json
+import os
 import os.path as osp
-
-import pandas as pd
-
 import sys
 
+import numpy as np
+import pandas as pd
+import pytest
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_apis.test_lesion_inferencer import (  # noqa: E402
-    CONFIG, save_tiny_checkpoint)
+from test_apis.test_lesion_inferencer import (CLASSES, CONFIG,  # noqa: E402
+                                              save_tiny_checkpoint, write)
+from test_tools.test_cli_errors import assert_one_line  # noqa: E402
 
 
-def test_infer_tool_on_demo_folders(run_tool, repo_root, demo_root, tmp_path):
-    ckpt = str(tmp_path / 'tiny.pth')
-    save_tiny_checkpoint(repo_root, ckpt)
+@pytest.fixture(scope='module')
+def ckpt(repo_root, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
+    save_tiny_checkpoint(repo_root, path)
+    return path
+
+
+def _infer(run_tool, ckpt, *args, check=True):
+    return run_tool(['tools/infer.py', CONFIG, ckpt, *args, '--device',
+                     'cpu', '--threads', '1'], check=check)
+
+
+def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
     out_csv, out_json = str(tmp_path / 'l.csv'), str(tmp_path / 'l.json')
-    proc = run_tool([
-        'tools/infer.py', CONFIG, ckpt,
-        osp.join(demo_root, 'invasive_cancer'),
-        osp.join(demo_root, 'adenomas', '2'), '--out-csv', out_csv,
-        '--out-json', out_json, '--batch-size', '4', '--device', 'cpu',
-        '--threads', '1'
-    ])
+    proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
+                  osp.join(demo_root, 'adenomas', '2'), '--out-csv',
+                  out_csv, '--out-json', out_json, '--batch-size', '4')
     assert '8 lesion(s), aggregation=mean' in proc.stdout
     table = pd.read_csv(out_csv, dtype={'lesion_id': str})
+    # LesionMetric's ids, whichever folder is given
     assert list(table['lesion_id']) == [
-        '14', '17', '18', '736', '740', '746', '750', '2'
+        f'ecdl-demo/{i}' for i in (14, 17, 18, 736, 740, 746, 750, 2)
     ]
+    assert list(table['gt_class']) == ['invasive_cancer'] * 7 + ['adenomas']
+    assert list(table['gt_label']) == [1] * 7 + [0]
     probs = table[[c for c in table.columns if c.startswith('prob_')]]
     assert (abs(probs.sum(axis=1) - 1) < 1e-5).all()
     for _, row in table.iterrows():
@@ -33,3 +45,146 @@ def test_infer_tool_on_demo_folders(run_tool, repo_root, demo_root, tmp_path):
     results = json.load(open(out_json))
     assert results[0]['images'][0]['img_path'].endswith('.jpg')
     assert results[-1]['path'] == osp.join(demo_root, 'adenomas', '2')
+    # not a terminal: no progress bar anywhere, nothing on stderr
+    assert proc.stderr == ''
+    assert 'task/s' not in proc.stdout
+
+
+def test_infer_csv_feeds_compare_models(run_tool, repo_root, ckpt, demo_root,
+                                        tmp_path):
+    from ecdl_mm.apis import LesionInferencer
+    csvs = [str(tmp_path / 'lesions_a.csv'), str(tmp_path / 'lesions_b.csv')]
+    _infer(run_tool, ckpt, demo_root, '--out-csv', csvs[0])
+    # the second model in-process: the same dump_csv as infer.py's
+    other = str(tmp_path / 'other.pth')
+    save_tiny_checkpoint(repo_root, other, seed=3)
+    inferencer = LesionInferencer(
+        osp.join(repo_root, CONFIG), other, device='cpu')
+    inferencer.dump_csv(inferencer(demo_root), csvs[1])
+    table = pd.read_csv(csvs[0], dtype={'lesion_id': str})
+    assert len(table) == 40 and table['lesion_id'][0].startswith('ecdl-demo/')
+    out = tmp_path / 'cmp'
+    run_tool([
+        'tools/analysis/compare_models.py', *csvs, '--names', 'a', 'b',
+        '--out-dir',
+        str(out), '--bootstrap-rounds', '50'
+    ])
+    metrics = pd.read_csv(out / 'model_metrics.csv')
+    # compare_models' accuracy of model a equals one computed from the CSV
+    acc = float(np.mean(table['pred_class'] == table['gt_class']))
+    got = metrics[(metrics['model'] == 'a')
+                  & (metrics['metric'] == 'accuracy')]['value']
+    assert float(got.iloc[0]) == pytest.approx(acc)
+
+
+def _truncated_jpeg(demo_root, path):
+    src = osp.join(demo_root, 'adenomas', '2', 'Images')
+    data = open(osp.join(src, os.listdir(src)[0]), 'rb').read()
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+
+
+def _video(path):
+    import cv2
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    out = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 5, (32, 32))
+    for i in range(3):
+        out.write(np.full((32, 32, 3), 40 * i, np.uint8))
+    out.release()
+
+
+@pytest.mark.parametrize('case', ['empty', 'broken_jpeg', 'video',
+                                  'video_folder', 'unreadable', 'not_image'])
+def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
+                                      tmp_path):
+    root = str(tmp_path / 'in')
+    if case == 'empty':
+        os.makedirs(root)
+        target, expected = root, 'no image with extension'
+    elif case == 'broken_jpeg':
+        target = f'{root}/adenomas/9/Images/x.jpg'
+        _truncated_jpeg(demo_root, target)
+        expected = f'cannot read image {target} (lesion in/9)'
+    elif case == 'video':
+        target = f'{root}/clip.mp4'
+        _video(target)
+        expected = f'{target} is a video'
+    elif case == 'video_folder':
+        _video(f'{root}/clip.mp4')
+        target, expected = root, 'clip.mp4 is a video'
+    elif case == 'not_image':
+        target = f'{root}/notes.txt'
+        os.makedirs(root)
+        open(target, 'w').write('x')
+        expected = f'{target} is not an image'
+    else:  # a file no decoder reads
+        target = f'{root}/scan.png'
+        os.makedirs(root)
+        with open(target, 'wb') as f:
+            f.write(b'not an image at all')
+        expected = f'cannot read image {target}'
+    proc = _infer(run_tool, ckpt, target, check=False)
+    assert_one_line(proc, 'infer.py: error: ', expected)
+
+
+def test_infer_loose_images_and_lesion_per_folder(run_tool, ckpt, tmp_path):
+    flat = str(tmp_path / 'flat')
+    write(f'{flat}/a.jpg', (40, 40), 'RGB', 0)
+    write(f'{flat}/b.jpg', (50, 40), 'RGB', 1)
+    csv = str(tmp_path / 'l.csv')
+    proc = _infer(run_tool, ckpt, flat, '--out-csv', csv)
+    assert f'2 images lie directly in {flat}: each is diagnosed as its own ' \
+        'lesion' in proc.stdout
+    assert proc.stdout.count('LooseImagesWarning') == 1  # warned once
+    assert list(pd.read_csv(csv)['lesion_id']) == ['flat/a.jpg', 'flat/b.jpg']
+    assert 'gt_label' not in pd.read_csv(csv).columns  # no class in layout
+    proc = _infer(run_tool, ckpt, flat, '--out-csv', csv,
+                  '--lesion-per-folder')
+    assert 'LooseImagesWarning' not in proc.stdout
+    table = pd.read_csv(csv)
+    assert list(table['lesion_id']) == [f'{tmp_path.name}/flat']
+    assert list(table['num_images']) == [2]
+
+
+def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    op = OperatingPoint(classes=list(CLASSES), temperature=0.5,
+                        min_confidence=0.6)
+    op.save(str(tmp_path / 'op.json'))
+    raw, cal = str(tmp_path / 'raw.csv'), str(tmp_path / 'cal.csv')
+    lesions = osp.join(demo_root, 'non-neoplastic')
+    _infer(run_tool, ckpt, lesions, '--out-csv', raw)
+    proc = _infer(run_tool, ckpt, lesions, '--out-csv', cal,
+                  '--operating-point', str(tmp_path / 'op.json'))
+    assert 'calibrated' in proc.stdout
+    raw, cal = pd.read_csv(raw), pd.read_csv(cal)
+    assert 'uncertain' not in raw.columns
+    cols = [f'prob_{c}' for c in CLASSES]
+    # one image per demo lesion: the lesion's calibrated probabilities are
+    # softmax(log p / T) of its raw ones, by hand
+    z = np.log(raw[cols].to_numpy()) / 0.5
+    z = np.exp(z - z.max(1, keepdims=True))
+    z /= z.sum(1, keepdims=True)
+    np.testing.assert_allclose(cal[cols].to_numpy(), z, rtol=1e-5, atol=1e-7)
+    assert list(cal['uncertain']) == list(z.max(1) < 0.6)
+    assert 'uncertain' in proc.stdout or not cal['uncertain'].any()
+    # an operating point for other classes: one line, exit 2
+    OperatingPoint(classes=['x', 'y', 'z']).save(str(tmp_path / 'bad.json'))
+    proc = _infer(run_tool, ckpt, lesions, '--operating-point',
+                  str(tmp_path / 'bad.json'), check=False)
+    assert_one_line(proc, 'was fitted for classes')
+
+
+def test_progress_goes_to_stderr(repo_root, ckpt, demo_root, capsys):
+    from ecdl_mm.apis import LesionInferencer
+    inferencer = LesionInferencer(
+        osp.join(repo_root, CONFIG), ckpt, device='cpu')
+    capsys.readouterr()
+    inferencer(osp.join(demo_root, 'invasive_cancer'), show_progress=True)
+    out = capsys.readouterr()
+    assert '7/7' in out.err and '7/7' not in out.out
+    # auto: off when stderr is not a terminal (pytest captures it)
+    inferencer(osp.join(demo_root, 'invasive_cancer'))
+    out = capsys.readouterr()
+    assert out.err == '' and out.out == ''

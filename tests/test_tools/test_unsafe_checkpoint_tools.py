@@ -118,13 +118,14 @@ def test_infer_tool(run_tool, checkpoint_server, repo_root, demo_root,
         '--threads', '1', '--no-progress'
     ])
     table = pd.read_csv(csv, dtype={'lesion_id': str})
-    ref = LesionInferencer(
-        osp.join(repo_root, CONFIG), local, device='cpu')(
-            lesions, show_progress=False)
-    assert list(table['lesion_id']) == [r['lesion_id'] for r in ref]
-    for (_, row), r in zip(table.iterrows(), ref):
-        for name, prob in r['probs'].items():
-            assert row[f'prob_{name}'] == pytest.approx(prob, abs=1e-5)
+    ref = LesionInferencer(osp.join(repo_root, CONFIG), local, device='cpu')
+    rows = ref.results_to_rows(ref(lesions, show_progress=False))
+    assert list(table['lesion_id']) == [r['lesion_id'] for r in rows]
+    assert list(table['lesion_id'])[0].startswith('ecdl-demo/')
+    for (_, row), r in zip(table.iterrows(), rows):
+        for name, prob in r.items():
+            if name.startswith('prob_'):
+                assert row[name] == pytest.approx(prob, abs=1e-5)
 
 
 def test_train_tool_resume_url(run_tool, checkpoint_server, demo_root,

@@ -311,7 +311,7 @@ def test_load_checkpoint_and_lesion_inferencer(checkpoint_server, repo_root,
     assert [r['lesion_id'] for r in results[0]] == \
         [r['lesion_id'] for r in results[1]]
     for a, b in zip(*results):
-        assert a['probs'] == pytest.approx(b['probs'], abs=1e-6)
+        assert a['pred_scores'] == pytest.approx(b['pred_scores'], abs=1e-6)
     assert server.cached_files() == ['tiny.pth']
 
 

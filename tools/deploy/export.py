@@ -56,9 +56,8 @@ import torch
 
 from ecdl_mm.deploy import (FORMATS, ExportWrapper, build_model, evaluate,
                             export, fuse_qv_bias, input_size_of,
-                            lesion_batches, onnx_runner,
-                            onnxruntime_available, quantize_int8,
-                            quiet_deprecations)
+                            lesion_batches, onnx_runner, onnxruntime_available,
+                            quantize_int8, quiet_deprecations)
 from ecdl_mm.utils import set_inference_threads
 from ecdl_mm.utils.cli import run_cli
 
