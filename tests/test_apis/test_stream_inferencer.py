@@ -91,7 +91,7 @@ def test_frames_match_the_still_image_path(repo_root, tiny, inferencer,
     lesion = LesionInferencer(osp.join(repo_root, CONFIG), tiny,
                               device='cpu')
     res = lesion(stills, batch_size=8, show_progress=False)
-    ref = np.array([[r['probs'][c] for c in CLASSES] for r in res])
+    ref = np.stack([np.asarray(r['pred_scores']) for r in res])
     data = inferencer.collate([cv2.imread(p) for p in stills])
     live = inferencer.predict_probs(data)
     np.testing.assert_allclose(live, ref, atol=0.03)
