@@ -8,14 +8,17 @@
 # frame), OUT.labels.csv (per lesion, for tools/realtime.py --labels) and
 # OUT.json.
 import argparse
+import os
 import os.path as osp
 import sys
 
 from ecdl_mm.datasets.demo_video import make_demo_video
 from ecdl_mm.utils.cli import run_cli
 
-DEFAULT_ROOT = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
-                        'datasets', 'ecdl-demo')
+DEFAULT_ROOT = os.environ.get(
+    'ECDL_DEMO_ROOT',
+    osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'shared',
+             'datasets', 'ecdl-demo'))
 
 
 def main():
@@ -25,8 +28,8 @@ def main():
     parser.add_argument('out',
                         help='video path (.avi: MJPG, faithful; .mp4: mp4v)')
     parser.add_argument('--demo-root', default=DEFAULT_ROOT,
-                        help='demo data (default ../shared/datasets/'
-                        'ecdl-demo)')
+                        help='demo data (default $ECDL_DEMO_ROOT, else '
+                        '../shared/datasets/ecdl-demo)')
     parser.add_argument('--lesions', type=int, default=6)
     parser.add_argument('--fps', type=float, default=30.0)
     parser.add_argument('--width', type=int, default=None,
