@@ -62,6 +62,10 @@ class NewestSlot:
             self._closed = True
             self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
 
 class AsyncVideoWriter:
     """Encode the annotated video in its own thread, so that encoding never
@@ -256,7 +260,7 @@ class LiveSession:
         while True:
             item = self.slot.get()
             if item is None:
-                if self.slot._closed:
+                if self.slot.closed:
                     return
                 continue
             frame, lid, meta = item
@@ -287,7 +291,6 @@ class LiveSession:
                 with self._lock:
                     self._pending[lid] -= 1
                 self.request_stop(self.worker_error)
-                self.slot.done()
                 return
             finally:
                 self.slot.done()
