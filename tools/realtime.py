@@ -66,8 +66,7 @@ def main():
         import os
         if not (os.environ.get('DISPLAY') or
                 os.environ.get('WAYLAND_DISPLAY')):
-            print('realtime.py: no display; running headless',
-                  file=sys.stderr)
+            print('realtime.py: --show: no display; running headless')
             args.show = False
     labels = read_labels(args.labels) if args.labels else None
     inferencer = StreamInferencer(
