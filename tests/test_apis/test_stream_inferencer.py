@@ -138,3 +138,13 @@ def test_gate_thresholds_from_the_config(repo_root):
     assert tracker.op.min_confidence == 0.5 and tracker.op.min_images == 3
     with pytest.raises(ValueError, match='backend'):
         StreamInferencer(cfg, pretrained=False, backend='tensorrt')
+
+
+def test_torchscript_backend_matches_eager(repo_root, tiny, inferencer,
+                                           stills):
+    traced = StreamInferencer(osp.join(repo_root, CONFIG), tiny,
+                              device='cpu', backend='torchscript')
+    data = inferencer.collate([cv2.imread(p) for p in stills[:2]])
+    np.testing.assert_allclose(traced.predict_probs(data),
+                               inferencer.predict_probs(data), atol=1e-5)
+    assert traced.backend.name == 'torchscript'
