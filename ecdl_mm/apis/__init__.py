@@ -1,9 +1,16 @@
 from .few_shot_curve import run_fewshot_curve
+from .frame_quality_gate import FrameQualityGate
+from .frame_source import Frame, FrameSource, SourceError
 from .lesion_inferencer import (LesionInferencer, LesionInputError,
                                 LooseImagesWarning)
+from .lesion_tracker import LesionTracker
+from .live_session import LiveSession, NewestSlot
 from .model_benchmark import prepare_config, run_benchmark, write_comparison
+from .stream_inferencer import StreamInferencer
 
 __all__ = [
     'LesionInferencer', 'LesionInputError', 'LooseImagesWarning',
+    'FrameQualityGate', 'Frame', 'FrameSource', 'SourceError',
+    'LesionTracker', 'LiveSession', 'NewestSlot', 'StreamInferencer',
     'prepare_config', 'run_benchmark', 'write_comparison', 'run_fewshot_curve'
 ]

@@ -36,7 +36,8 @@ TOOLS = [
     'tools/model_converters/ecdl_to_mmpretrain.py',
     'tools/model_converters/mae_to_mmpretrain.py',
     'tools/model_converters/mmpretrain_vit_to_ecvit.py',
-    'tools/model_converters/timm_to_mmpretrain.py'
+    'tools/model_converters/timm_to_mmpretrain.py', 'tools/realtime.py',
+    'tools/misc/make_demo_video.py'
 ]
 
 
@@ -149,6 +150,11 @@ def _missing_file_cases(repo_root, demo_root, tmp):
         'tools/dataset_converters/make_splits.py':
         ([f'{tmp}/nowhere', '--out', f'{tmp}/s.xlsx'], f'{tmp}/nowhere'),
         'tools/deploy/export.py': ([missing_cfg], missing_cfg),
+        'tools/realtime.py': ([CONFIG, missing_ckpt, '--source', demo_root],
+                              missing_ckpt),
+        'tools/misc/make_demo_video.py':
+        ([f'{tmp}/v.avi', '--demo-root', f'{tmp}/nowhere'],
+         f'{tmp}/nowhere'),
     }
     for tool in _tools(repo_root):
         if tool.startswith('tools/model_converters/'):

@@ -1,0 +1,519 @@
+"""One live CAD session: source -> gate -> model thread -> lesion calls, with
+the annotated video, ``events.jsonl`` and ``lesions.csv`` written as it
+goes."""
+import json
+import os
+import os.path as osp
+import threading
+import time
+import traceback
+from collections import Counter, OrderedDict
+from typing import Callable, Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from .frame_source import Frame, FrameSource
+from .live_overlay import draw_overlay
+from .stream_inferencer import StreamInferencer, fit_to, open_video_writer
+
+
+class NewestSlot:
+    """A bounded queue of one where the newest item wins.
+
+    :meth:`put` never blocks: it replaces the waiting item and returns it
+    (the item the model will never see), so the producer keeps the source's
+    pace whatever the consumer's speed.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self._closed = False
+        self.busy = False
+
+    def put(self, item):
+        with self._cond:
+            old, self._item = self._item, item
+            self._cond.notify()
+            return old
+
+    def get(self, timeout: float = 0.1):
+        """The waiting item (marks the consumer busy), or None after
+        ``timeout`` or once closed and empty."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            self.busy = item is not None
+            return item
+
+    def done(self) -> None:
+        with self._cond:
+            self.busy = False
+            self._cond.notify_all()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._item is None and not self.busy
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class AsyncVideoWriter:
+    """Encode the annotated video in its own thread, so that encoding never
+    holds up the display. Every frame is written (the queue blocks when
+    ``max_queue`` frames wait, it never drops one)."""
+
+    def __init__(self, path: str, fps: float, width: int, height: int,
+                 max_queue: int = 64) -> None:
+        import queue
+        self._writer = open_video_writer(path, fps, width, height)
+        self.size = self._writer.size
+        self._queue = queue.Queue(maxsize=max_queue)
+        self.written = 0
+        self.error: Optional[str] = None
+        self._thread = threading.Thread(target=self._run,
+                                        name='ecdl-video-writer',
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            img = self._queue.get()
+            if img is None:
+                return
+            try:
+                self._writer.write(img)
+                self.written += 1
+            except Exception as e:  # keep draining: never block the caller
+                self.error = f'{type(e).__name__}: {e}'
+
+    def write(self, img: np.ndarray) -> None:
+        self._queue.put(fit_to(img, self.size))
+
+    def release(self, timeout: float = 60.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._writer.release()
+
+
+class JsonlWriter:
+    """Thread-safe JSON lines, flushed per line (a kill loses at most the
+    line being written)."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self._f = None
+        self._lock = threading.Lock()
+        if path:
+            if osp.dirname(path):
+                os.makedirs(osp.dirname(path), exist_ok=True)
+            self._f = open(path, 'w', encoding='utf-8')
+
+    def write(self, record: dict) -> None:
+        if self._f is None:
+            return
+        line = json.dumps(record, allow_nan=False, default=_jsonable)
+        with self._lock:
+            self._f.write(line + '\n')
+            self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f'{type(v)} is not JSON serialisable')
+
+
+def read_labels(path: str) -> Dict[str, dict]:
+    """``lesion_id`` -> ``gt_class`` / ``gt_label`` / ``patient_id`` /
+    ``study_id`` of a labels CSV (columns ``lesion_id`` (the live session's
+    lesion number) and ``gt_class`` or ``gt_label``; optionally
+    ``patient_id``, and ``study_id``, the lesion's id in another study,
+    which ``lesions.csv`` then uses so that it pairs with that study's
+    ``lesion_predictions.csv``)."""
+    import pandas as pd
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'labels file {path} not found')
+    df = pd.read_csv(path, dtype=str)
+    if 'lesion_id' not in df.columns or not (
+            {'gt_class', 'gt_label'} & set(df.columns)):
+        raise ValueError(f'labels file {path} needs the columns lesion_id and '
+                         f'gt_class (or gt_label); it has '
+                         f'{", ".join(df.columns)}')
+    return {
+        str(r['lesion_id']).strip(): {
+            k: r[k]
+            for k in ('gt_class', 'gt_label', 'patient_id', 'study_id')
+            if k in r
+            and isinstance(r[k], str)
+        }
+        for _, r in df.iterrows()
+    }
+
+
+class LiveSession:
+    """Run the live CAD on one source.
+
+    The main thread reads frames, gates them, segments lesions, draws the
+    overlay and writes the annotated video at the source's frame rate. The
+    model runs in a worker thread fed through a :class:`NewestSlot`: while
+    it is busy, newer accepted frames replace the waiting one. Every result
+    the worker produces updates the lesion's running call; the overlay shows
+    the latest call and how old it is.
+
+    Faults end the run cleanly, with everything so far written: the source's
+    own faults (see :class:`FrameSource`), an exception in the model thread,
+    and :meth:`request_stop` (SIGINT in ``tools/realtime.py``).
+
+    Args:
+        inferencer (StreamInferencer): Model, gate, tracker settings.
+        source (FrameSource): The opened source.
+        out_video (str, optional): Annotated video path.
+        events (str, optional): ``events.jsonl`` path.
+        lesions_csv (str, optional): ``lesions.csv`` path (the columns of
+            ``lesion_predictions.csv``).
+        labels (dict, optional): Ground truth by lesion id (see
+            :func:`read_labels`).
+        pace (bool): Read a file or folder at its frame rate, as a camera
+            delivers (the replayer of a recorded video); False reads as fast
+            as possible. Defaults to True.
+        show (bool): Show a window (key ``n``: new lesion, ``q``: quit).
+            Defaults to False.
+        log (Callable): Where progress and fault lines go. Defaults to
+            print.
+        progress_every (float): Seconds between progress lines; 0 for none.
+            Defaults to 2.
+        drain_timeout (float): Longest wait for the model thread at the end.
+            Defaults to 30.
+    """
+
+    def __init__(self,
+                 inferencer: StreamInferencer,
+                 source: FrameSource,
+                 out_video: Optional[str] = None,
+                 events: Optional[str] = None,
+                 lesions_csv: Optional[str] = None,
+                 labels: Optional[Dict[str, dict]] = None,
+                 pace: bool = True,
+                 show: bool = False,
+                 log: Callable[[str], None] = print,
+                 progress_every: float = 2.0,
+                 drain_timeout: float = 30.0) -> None:
+        self.inf = inferencer
+        self.source = source
+        self.out_video = out_video
+        self.lesions_csv = lesions_csv
+        self.labels = labels
+        self.pace = pace and source.kind in ('file', 'folder')
+        self.show = show
+        self.log = log
+        self.progress_every = progress_every
+        self.drain_timeout = drain_timeout
+        self.events = JsonlWriter(events)
+        self.tracker = inferencer.new_tracker()
+        inferencer.tracker = self.tracker
+        self.slot = NewestSlot()
+        self._lock = threading.Lock()
+        self._pending: Counter = Counter()
+        self._emitted: 'OrderedDict[str, dict]' = OrderedDict()
+        self._latest: Optional[tuple] = None  # (call, read_time)
+        self._stop_reason: Optional[str] = None
+        self.worker_error: Optional[str] = None
+        self.latencies: List[float] = []
+        self.model_times: List[float] = []
+        self.loop_times: List[float] = []
+        self.counts: Counter = Counter()
+        self.late_frames = 0
+        source.on_fault = self._on_fault
+
+    # -------------------------------------------------------------- control
+    def request_stop(self, reason: str = 'stopped') -> None:
+        """End the run after the current frame (thread- and signal-safe)."""
+        self._stop_reason = self._stop_reason or reason
+        self.source.stop()
+
+    def mark_new_lesion(self) -> None:
+        with self._lock:
+            self.tracker.mark()
+
+    def _on_fault(self, fault: dict) -> None:
+        self.events.write(dict(type='fault', **fault))
+        self.log(f"[{fault['kind']}] {fault['message']}")
+
+    # --------------------------------------------------------------- worker
+    def _worker(self) -> None:
+        while True:
+            item = self.slot.get()
+            if item is None:
+                if self.slot.closed:
+                    return
+                continue
+            frame, lid, meta = item
+            try:
+                t0 = time.perf_counter()
+                data = self.inf.collate([frame.image])
+                probs = self.inf.predict_probs(data)[0]
+                t1 = time.perf_counter()
+                with self._lock:
+                    self.tracker.update(lid, frame.index, frame.timestamp,
+                                        probs)
+                    self._latest = (lid, frame.read_time)
+                    self._pending[lid] -= 1
+                    self.model_times.append(t1 - t0)
+                    latency = time.perf_counter() - frame.read_time
+                    self.latencies.append(latency)
+                    self.counts['used'] += 1
+                self._frame_event(frame, lid, meta, used=True, probs=probs,
+                                  latency=latency)
+            except Exception as e:  # the run must end, not hang
+                self.worker_error = (f'model thread failed on frame '
+                                     f'{frame.index}: {type(e).__name__}: '
+                                     f'{e}')
+                self.events.write(
+                    dict(type='fault', kind='model_error',
+                         index=frame.index, message=self.worker_error,
+                         traceback=traceback.format_exc()))
+                with self._lock:
+                    self._pending[lid] -= 1
+                self.request_stop(self.worker_error)
+                return
+            finally:
+                self.slot.done()
+
+    def _frame_event(self, frame: Frame, lid, meta, used, probs=None,
+                     latency=None, why=None) -> None:
+        rec = dict(
+            type='frame', frame=frame.index, time=round(frame.timestamp, 6),
+            accepted=meta['accepted'], reason=meta['reason'],
+            quality={k: round(v, 5)
+                     for k, v in meta['quality'].items()},
+            lesion_id=lid, used=used,
+            probs=None if probs is None else [float(p) for p in probs])
+        if why:
+            rec['not_used'] = why
+        if latency is not None:
+            rec['latency_ms'] = round(latency * 1000, 3)
+        self.events.write(rec)
+
+    # -------------------------------------------------------------- lesions
+    def _emit_ready(self, final: bool = False) -> None:
+        with self._lock:
+            ready = [
+                lid for lid in self.tracker.closed_ids()
+                if lid not in self._emitted and (
+                    final or self._pending[lid] <= 0)
+            ]
+            calls = [self.tracker.lesion_call(lid) for lid in ready]
+        for call in calls:
+            self._emitted[call['lesion_id']] = call
+            self.events.write(dict(type='lesion', **call))
+            if call['diagnosed']:
+                self.log(f"lesion {call['lesion_id']}: {call['pred_class']} "
+                         f"confidence {call['confidence']:.2f} "
+                         f"({call['num_images']} frames"
+                         f"{', uncertain' if call['uncertain'] else ''})")
+            else:
+                self.log(f"lesion {call['lesion_id']}: no diagnosis (no "
+                         'frame passed the quality gate)')
+
+    def write_lesions_csv(self) -> Optional[str]:
+        """Rows of the diagnosed lesions, columns of
+        ``lesion_predictions.csv``."""
+        if not self.lesions_csv:
+            return None
+        import pandas as pd
+        classes = list(self.inf.classes)
+        cols = ['lesion_id', 'patient_id', 'num_images', 'gt_label',
+                'gt_class'] + [f'prob_{c}' for c in classes] + \
+            ['pred_label', 'pred_class']
+        rows = []
+        for call in self._emitted.values():
+            if not call['diagnosed']:
+                continue
+            gt = (self.labels or {}).get(call['lesion_id'], {})
+            gt_class = gt.get('gt_class')
+            gt_label = gt.get('gt_label')
+            if gt_class is not None and gt_label is None and \
+                    gt_class in classes:
+                gt_label = classes.index(gt_class)
+            if gt_label is not None and gt_class is None:
+                gt_class = classes[int(gt_label)]
+            row = OrderedDict(
+                lesion_id=gt.get('study_id', call['lesion_id']),
+                patient_id=gt.get('patient_id'),
+                num_images=call['num_images'],
+                gt_label=None if gt_label is None else int(gt_label),
+                gt_class=gt_class)
+            row.update({f'prob_{c}': p
+                        for c, p in zip(classes, call['pred_scores'])})
+            row.update(pred_label=call['pred_label'],
+                       pred_class=call['pred_class'])
+            rows.append(row)
+        if osp.dirname(self.lesions_csv):
+            os.makedirs(osp.dirname(self.lesions_csv), exist_ok=True)
+        df = pd.DataFrame(rows, columns=cols)
+        if len(df):
+            df['gt_label'] = df['gt_label'].astype('Int64')
+        df.to_csv(self.lesions_csv, index=False)
+        return self.lesions_csv
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        """Process the whole source; returns the summary (also the last
+        line of the events file)."""
+        self.events.write(
+            dict(type='session', source=str(self.source.source),
+                 kind=self.source.kind, fps=self.source.fps,
+                 classes=list(self.inf.classes), gate=self.inf.gate_cfg,
+                 backend=self.inf.backend_name,
+                 operating_point=self.inf.operating_point.to_dict()))
+        self.inf.gate.reset()
+        _ = self.inf.backend  # build (trace, quantise) before the clock
+        worker = threading.Thread(target=self._worker, name='ecdl-model',
+                                  daemon=True)
+        worker.start()
+        writer = None
+        period = 1.0 / self.source.fps
+        t_start = time.perf_counter()
+        last_progress = t_start
+        status = 'end'
+        try:
+            for frame in self.source:
+                if self.pace:
+                    due = t_start + frame.timestamp
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    frame.read_time = time.perf_counter()
+                self.counts['read'] += 1
+                meta = self.inf.gate(frame.image)
+                with self._lock:
+                    lid = self.tracker.observe(frame.index, frame.timestamp,
+                                               meta['out_of_contact'])
+                if meta['accepted'] and lid is not None:
+                    with self._lock:
+                        self._pending[lid] += 1
+                    old = self.slot.put((frame, lid, meta))
+                    if old is not None:
+                        with self._lock:
+                            self._pending[old[1]] -= 1
+                        self.counts['superseded'] += 1
+                        self._frame_event(old[0], old[1], old[2], used=False,
+                                          why='model_busy')
+                else:
+                    self.counts[f"rejected_{meta['reason']}"
+                                if not meta['accepted'] else
+                                'between_lesions'] += 1
+                    self._frame_event(frame, lid, meta, used=False,
+                                      why=None if meta['accepted'] else
+                                      'gate')
+                self._emit_ready()
+                with self._lock:
+                    call = self.tracker.running_call(lid)
+                    latest = self._latest
+                age = (time.perf_counter() - latest[1]) \
+                    if call is not None and latest and latest[0] == lid \
+                    else None
+                if self.out_video or self.show:
+                    img = draw_overlay(frame.image, call, meta, age)
+                    if self.out_video:
+                        if writer is None:
+                            writer = AsyncVideoWriter(
+                                self.out_video, self.source.fps,
+                                img.shape[1], img.shape[0])
+                        writer.write(img)
+                    if self.show:
+                        self._show(img)
+                now = time.perf_counter()
+                self.loop_times.append(now - frame.read_time)
+                if self.pace and now > t_start + frame.timestamp + period:
+                    self.late_frames += 1
+                if self.progress_every and \
+                        now - last_progress >= self.progress_every:
+                    last_progress = now
+                    self.log(self._progress_line(now - t_start))
+            if self.source.stop_reason not in (None, 'end', 'stopped'):
+                status = 'source_lost'
+                self._stop_reason = self._stop_reason or \
+                    self.source.stop_reason
+        except KeyboardInterrupt:
+            self._stop_reason = self._stop_reason or 'interrupted (SIGINT)'
+        finally:
+            with self._lock:
+                self.tracker.finish()
+            deadline = time.perf_counter() + self.drain_timeout
+            while not self.slot.idle() and worker.is_alive() and \
+                    time.perf_counter() < deadline:
+                worker.join(0.05)
+            self.slot.close()
+            worker.join(max(0.0, deadline - time.perf_counter()))
+            self._emit_ready(final=True)
+            if writer is not None:
+                writer.release()
+                self.counts['written'] = writer.written
+            if self.show:
+                cv2.destroyAllWindows()
+            self.write_lesions_csv()
+            if self.worker_error:
+                status = 'model_error'
+            elif self._stop_reason and status == 'end':
+                status = 'interrupted' if 'SIGINT' in self._stop_reason \
+                    else 'stopped'
+            summary = self.summary(status, time.perf_counter() - t_start)
+            self.events.write(dict(type='end', **summary))
+            self.events.close()
+        return summary
+
+    def _show(self, img) -> None:
+        cv2.imshow('ecdl_mm live CAD', img)
+        key = cv2.waitKey(1) & 0xFF
+        if key == ord('n'):
+            self.mark_new_lesion()
+        elif key in (ord('q'), 27):
+            self.request_stop('quit from the window')
+
+    def _progress_line(self, elapsed: float) -> str:
+        c = self.counts
+        rejected = sum(v for k, v in c.items() if k.startswith('rejected'))
+        return (f'{c["read"]} frames in {elapsed:.1f} s '
+                f'({c["read"] / max(elapsed, 1e-9):.1f} fps), '
+                f'{c["used"]} diagnosed, {rejected} rejected by the gate, '
+                f'{len(self.tracker.lesions)} lesions')
+
+    def summary(self, status: str, elapsed: float) -> dict:
+        lat = np.asarray(self.latencies) * 1000
+        mt = np.asarray(self.model_times) * 1000
+        lt = np.asarray(self.loop_times) * 1000
+        pct = (lambda a, q: round(float(np.percentile(a, q)), 3)
+               if len(a) else None)
+        return dict(
+            status=status,
+            reason=self._stop_reason or self.source.stop_reason,
+            elapsed_s=round(elapsed, 3),
+            counts=dict(self.counts),
+            late_frames=self.late_frames,
+            lesions=len(self._emitted),
+            diagnosed_lesions=sum(
+                1 for c in self._emitted.values() if c['diagnosed']),
+            latency_ms_p50=pct(lat, 50),
+            latency_ms_p99=pct(lat, 99),
+            model_ms_p50=pct(mt, 50),
+            display_ms_p50=pct(lt, 50),
+            display_ms_p99=pct(lt, 99),
+            faults=[f['kind'] for f in self.source.faults] +
+            (['model_error'] if self.worker_error else []))

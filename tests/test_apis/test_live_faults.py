@@ -1,0 +1,234 @@
+"""Faults of the live CAD, each survived: the run ends, writes what it has and
+says what happened."""
+import glob
+import json
+import os
+import os.path as osp
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from ecdl_mm.apis import FrameSource, LiveSession, NewestSlot, SourceError
+from ecdl_mm.apis.stream_inferencer import fit_to, open_video_writer
+from ecdl_mm.evaluation.clinical.predictions import load_lesion_predictions
+from test_stream_inferencer import CONFIG, inferencer, tiny  # noqa: F401
+
+
+@pytest.fixture(scope='module')
+def still(demo_root):
+    path = sorted(glob.glob(osp.join(demo_root, '*', '*', 'Images', '*')))[0]
+    return cv2.imread(path)
+
+
+def read_events(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def run_session(inferencer, source, tmp_path, **kw):  # noqa: F811
+    logs = []
+    session = LiveSession(
+        inferencer, source, out_video=str(tmp_path / 'out.avi'),
+        events=str(tmp_path / 'events.jsonl'),
+        lesions_csv=str(tmp_path / 'lesions.csv'), pace=False,
+        log=logs.append, drain_timeout=10, **kw)
+    summary = session.run()
+    return summary, read_events(tmp_path / 'events.jsonl'), logs
+
+
+def write_video(path, frames, fps=30):
+    w = open_video_writer(str(path), fps, frames[0].shape[1],
+                          frames[0].shape[0])
+    for f in frames:
+        w.write(fit_to(f, w.size))
+    w.release()
+
+
+def test_newest_slot_replaces_the_waiting_item():
+    slot = NewestSlot()
+    assert slot.put(1) is None
+    assert slot.put(2) == 1
+    assert slot.get(timeout=0.01) == 2 and not slot.idle()
+    slot.done()
+    assert slot.idle() and slot.get(timeout=0.01) is None
+
+
+def test_truncated_file(tmp_path, still):
+    small = cv2.resize(still, (290, 252), interpolation=cv2.INTER_AREA)
+    path = tmp_path / 'cut.avi'
+    write_video(path, [small] * 30)
+    size = osp.getsize(path)
+    with open(path, 'r+b') as f:
+        f.truncate(size // 2)
+    src = FrameSource(str(path), max_corrupt_run=5)
+    n = sum(1 for _ in src)
+    assert 0 < n < 30
+    assert [f['kind'] for f in src.faults] == ['truncated']
+    assert f'after {n} readable frames' in src.faults[0]['message']
+    # an mp4 cut before its index cannot be opened: one clear error
+    mp4 = tmp_path / 'cut.mp4'
+    write_video(mp4, [small] * 10)
+    with open(mp4, 'r+b') as f:
+        f.truncate(osp.getsize(mp4) // 2)
+    with pytest.raises(SourceError, match='truncated, or not a video'):
+        FrameSource(str(mp4))
+
+
+def test_corrupt_and_resized_frames(inferencer, tmp_path, still):  # noqa
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(folder / f'{i:03d}.png'), still)
+    # a corrupt frame and a resolution change mid-stream
+    (folder / '002.png').write_bytes(b'\x89PNG not really')
+    for i in range(6, 9):
+        cv2.imwrite(str(folder / f'{i:03d}.png'),
+                    cv2.resize(still, (580, 504)))
+    summary, events, logs = run_session(inferencer, FrameSource(str(folder)),
+                                        tmp_path)
+    assert summary['status'] == 'end'
+    assert summary['faults'] == ['corrupt_frame', 'resolution_change']
+    frames = [e for e in events if e['type'] == 'frame']
+    assert sorted(e['frame'] for e in frames) == [0, 1, 3, 4, 5, 6, 7, 8]
+    assert any('[corrupt_frame] frame 2 (002.png)' in line for line in logs)
+    cap = cv2.VideoCapture(str(tmp_path / 'out.avi'))
+    sizes = set()
+    count = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        count += 1
+        sizes.add(img.shape)
+    cap.release()
+    assert count == 8 and sizes == {(still.shape[0] // 2 * 2,
+                                     still.shape[1] // 2 * 2, 3)}
+
+
+class FakeCapture:
+    """A capture device that delivers ``frames`` frames, then nothing."""
+
+    def __init__(self, img, frames):
+        self.img, self.left = img, frames
+
+    def isOpened(self):
+        return self.left is not None
+
+    def read(self):
+        if self.left:
+            self.left -= 1
+            return True, self.img
+        return False, None
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        pass
+
+
+def test_device_stops_reconnects_then_gives_up(inferencer, tmp_path,  # noqa
+                                               still):
+    opens = []
+
+    def factory(source, kind):
+        opens.append(kind)
+        # first open: 5 frames; reopening 1: 3 more; then the device is gone
+        return FakeCapture(still, {1: 5, 2: 3}.get(len(opens)))
+
+    src = FrameSource(0, max_reconnects=3, backoff=0.01, max_backoff=0.02,
+                      capture_factory=factory)
+    assert src.kind == 'device'
+    summary, events, logs = run_session(inferencer, src, tmp_path)
+    assert summary['status'] == 'source_lost'
+    assert 'no frame after 3 reconnects' in summary['reason']
+    kinds = [f['kind'] for f in src.faults]
+    assert kinds == ['reconnect'] * 4 + ['source_lost']
+    assert len(opens) == 1 + 4
+    assert summary['counts']['read'] == 8
+    assert events[-1]['type'] == 'end'
+    assert osp.isfile(tmp_path / 'lesions.csv')
+
+
+def test_exception_in_model_thread(inferencer, tmp_path, still,  # noqa
+                                   monkeypatch):
+    calls = []
+    real = inferencer.predict_probs
+
+    def flaky(data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError('simulated device fault')
+        return real(data)
+
+    monkeypatch.setattr(inferencer, 'predict_probs', flaky)
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(40):
+        cv2.imwrite(str(folder / f'{i:03d}.jpg'), still)
+    done = threading.Event()
+    result = {}
+
+    def target():
+        result['out'] = run_session(inferencer, FrameSource(str(folder)),
+                                    tmp_path)
+        done.set()
+
+    threading.Thread(target=target, daemon=True).start()
+    assert done.wait(60), 'the session hung after a model exception'
+    summary, events, logs = result['out']
+    assert summary['status'] == 'model_error'
+    assert 'simulated device fault' in summary['reason']
+    assert summary['counts']['read'] < 40
+    faults = [e for e in events if e['type'] == 'fault']
+    assert faults[0]['kind'] == 'model_error'
+    # what was diagnosed before the fault is kept
+    lesions = [e for e in events if e['type'] == 'lesion']
+    assert len(lesions) == 1 and lesions[0]['num_images'] == 2
+
+
+def test_lesions_csv_reads_as_lesion_predictions(inferencer, tmp_path,  # noqa
+                                                 still):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    black = np.zeros_like(still)
+    seq = [still] * 5 + [black] * 16 + [still] * 5
+    for i, img in enumerate(seq):
+        cv2.imwrite(str(folder / f'{i:03d}.png'), img)
+    labels = {'1': dict(gt_class='adenomas'),
+              '2': dict(gt_class='non-neoplastic')}
+    summary, events, _ = run_session(inferencer, FrameSource(str(folder)),
+                                     tmp_path, labels=labels)
+    preds = load_lesion_predictions(str(tmp_path / 'lesions.csv'))
+    assert preds.lesion_ids == ['1', '2']
+    assert preds.target.tolist() == [0, 2]
+    lesions = {e['lesion_id']: e for e in events if e['type'] == 'lesion'}
+    for i, lid in enumerate(preds.lesion_ids):
+        used = [e['probs'] for e in events
+                if e['type'] == 'frame' and e['used'] and
+                e['lesion_id'] == lid]
+        np.testing.assert_allclose(preds.scores[i], np.mean(used, 0),
+                                   atol=1e-9)
+        assert lesions[lid]['num_images'] == len(used)
+    with open(tmp_path / 'lesions.csv') as f:
+        header = f.readline().strip().split(',')
+    assert header == ['lesion_id', 'patient_id', 'num_images', 'gt_label',
+                      'gt_class', 'prob_adenomas', 'prob_invasive_cancer',
+                      'prob_non-neoplastic', 'pred_label', 'pred_class']
+    assert not os.path.exists(tmp_path / 'nothing')
+
+
+def test_source_kinds_and_open_errors(tmp_path):
+    # nothing listens on the discard port of the loopback: refused at once
+    with pytest.raises(SourceError, match='as a stream URL'):
+        FrameSource('rtsp://127.0.0.1:9/none', timeout=1.0)
+    with pytest.raises(FileNotFoundError, match='neither a file'):
+        FrameSource(str(tmp_path / 'nothing.mp4'))
+    kinds = []
+    FrameSource('/dev/video3', capture_factory=lambda s, k: kinds.append(
+        k) or FakeCapture(None, 1))
+    FrameSource(2, capture_factory=lambda s, k: kinds.append(
+        k) or FakeCapture(None, 1))
+    assert kinds == ['device', 'device']
