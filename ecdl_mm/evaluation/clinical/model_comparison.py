@@ -4,9 +4,8 @@ from collections import OrderedDict
 from typing import Dict, List, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
-
-from ..metrics.lesion_metric import weighted_auc
+from ..functional import (confusion_matrix, confusion_rates, nanmean_or_nan,
+                          one_vs_rest_auc, weighted_auc)
 from ..stats import (bootstrap_multiplicities, holm_adjust, mcnemar_test,
                      paired_auc_tests, percentile_interval, weighted_rates)
 from .predictions import LesionPredictions, align_predictions
@@ -23,23 +22,16 @@ def metric_names(classes: Sequence[str]) -> List[str]:
 def point_metrics(p: LesionPredictions) -> 'OrderedDict[str, float]':
     """Accuracy, per-class sensitivity / specificity / AUC and macro AUC
     (NaN where a class has no positives or no negatives)."""
-    out = OrderedDict(accuracy=float(np.mean(p.pred == p.target)))
-    aucs = []
+    num_c = len(p.classes)
+    rates = confusion_rates(confusion_matrix(p.pred, p.target, num_c))
+    aucs = one_vs_rest_auc(p.scores, p.target, num_c)
+    out = OrderedDict(accuracy=float(rates['accuracy']))
     for k, c in enumerate(p.classes):
-        pos = p.target == k
-        said = p.pred == k
-        out[f'sensitivity_{c}'] = float(said[pos].mean()) if pos.any() \
-            else float('nan')
-        out[f'specificity_{c}'] = float((~said[~pos]).mean()) \
-            if (~pos).any() else float('nan')
+        out[f'sensitivity_{c}'] = float(rates['sensitivity'][k])
+        out[f'specificity_{c}'] = float(rates['specificity'][k])
     for k, c in enumerate(p.classes):
-        pos = p.target == k
-        auc = (roc_auc_score(pos, p.scores[:, k])
-               if 0 < pos.sum() < len(pos) else float('nan'))
-        out[f'auc_{c}'] = float(auc)
-        aucs.append(auc)
-    out['auc_macro'] = float(np.nanmean(aucs)) \
-        if not np.all(np.isnan(aucs)) else float('nan')
+        out[f'auc_{c}'] = float(aucs[k])
+    out['auc_macro'] = float(nanmean_or_nan(aucs))
     return out
 
 

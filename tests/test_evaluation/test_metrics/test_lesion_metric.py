@@ -104,7 +104,11 @@ def test_values_equal_sklearn_at_both_levels():
     check_level(metrics, 'lesion', sklearn_reference(l_scores, l_labels))
     assert metrics['lesion/num_lesions'] == 24
     assert metrics['image/num_images'] == len(labels)
-    assert not any(k.endswith('_ci_lower') for k in metrics)
+    # no bootstrap: the AUCs, F1 and macro means have no interval, the
+    # proportions keep theirs (Wilson / cluster-adjusted Wilson)
+    assert 'lesion/auc_macro_ci_lower' not in metrics
+    assert 'lesion/f1_adenomas_ci_lower' not in metrics
+    assert 'lesion/accuracy_ci_lower' in metrics
 
 
 def test_aggregations_against_reference():
@@ -159,22 +163,21 @@ def test_bootstrap_intervals_match_reference_loop():
         [scores[lesion_of == j].astype(np.float64).mean(0)
          for j in range(len(ids))])
     l_labels = np.array([labels[lesion_of == j][0] for j in range(len(ids))])
-    img_acc, img_auc0, les_acc, les_sens1 = [], [], [], []
+    img_auc0, les_auc1, les_f1_2 = [], [], []
     for d in draws:
         img = np.concatenate([np.flatnonzero(lesion_of == j) for j in d])
-        img_acc.append(accuracy_score(labels[img], scores[img].argmax(1)))
         y = labels[img] == 0
         if 0 < y.sum() < len(y):
             img_auc0.append(roc_auc_score(y, scores[img, 0]))
-        les_acc.append(accuracy_score(l_labels[d], l_scores[d].argmax(1)))
-        les_sens1.append(
-            recall_score(
-                l_labels[d] == 1, l_scores[d].argmax(1) == 1,
-                zero_division=0))
-    for key, vals in [('image/accuracy', img_acc),
-                      ('image/auc_adenomas', img_auc0),
-                      ('lesion/accuracy', les_acc),
-                      ('lesion/sensitivity_invasive_cancer', les_sens1)]:
+        y = l_labels[d] == 1
+        if 0 < y.sum() < len(y):
+            les_auc1.append(roc_auc_score(y, l_scores[d, 1]))
+        said, y = l_scores[d].argmax(1) == 2, l_labels[d] == 2
+        if said.any() or y.any():  # F1 undefined (NaN) otherwise
+            les_f1_2.append(f1_score(y, said))
+    for key, vals in [('image/auc_adenomas', img_auc0),
+                      ('lesion/auc_invasive_cancer', les_auc1),
+                      ('lesion/f1_non-neoplastic', les_f1_2)]:
         lo, hi = np.percentile(vals, [5, 95])
         assert metrics[f'{key}_ci_lower'] == pytest.approx(lo), key
         assert metrics[f'{key}_ci_upper'] == pytest.approx(hi), key
