@@ -16,6 +16,8 @@ from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook
+from ecdl_mm.evaluation.operating_point import (OperatingPoint,
+                                                OperatingPointError)
 from ecdl_mm.evaluation.report import (enable_lesion_report,
                                        write_lesion_reports)
 from ecdl_mm.utils import (check_checkpoint_paths, check_config,
@@ -74,6 +76,10 @@ def parse_args():
         action='store_true',
         help='also write report.html (tools/analysis/lesion_report.py) in '
         'the LesionMetric out_dir (default <work-dir>/lesion_eval)')
+    parser.add_argument(
+        '--operating-point',
+        help='operating-point JSON (tools/analysis/fit_operating_point.py): '
+        'its test-time view, and raw, calibrated and selective metrics')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -151,6 +157,10 @@ def main():
                          'path of the output file before using `--out-item`.')
 
     cfg = Config.fromfile(args.config)
+    if args.operating_point:
+        op = OperatingPoint.load(args.operating_point)
+        op.apply_to_config(cfg)
+        args.tta = args.tta or bool(op.view.get('flip'))
     cfg = merge_args(cfg, args)
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise missing_checkpoint_error(args.checkpoint)
@@ -178,4 +188,4 @@ def main():
 
 
 if __name__ == '__main__':
-    run_cli(main)
+    run_cli(main, user_errors=(OperatingPointError, ))
