@@ -1,3 +1,3 @@
 from .lesion_inferencer import LesionInferencer  # noqa: F401
-from .split_predictions import (predict_views,  # noqa: F401
-                                validation_dataset_cfg)
+from .split_predictions import (dataset_classes,  # noqa: F401
+                                predict_views, validation_dataset_cfg)

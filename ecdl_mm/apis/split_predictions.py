@@ -64,6 +64,21 @@ def validation_dataset_cfg(cfg,
     return ds
 
 
+def dataset_classes(dataset_cfg: dict) -> list:
+    """Class names of a dataset config without building it: its
+    ``metainfo`` or the dataset type's default ``METAINFO``."""
+    from mmpretrain.registry import DATASETS
+    ds = dataset_cfg
+    while isinstance(ds, dict) and 'dataset' in ds and 'type' in ds and \
+            'ann_file' not in ds:
+        ds = ds['dataset']
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is None:
+        cls = DATASETS.get(str(ds.get('type', '')))
+        classes = getattr(cls, 'METAINFO', {}).get('classes')
+    return list(classes or [])
+
+
 def predict_views(cfg,
                   checkpoint: str,
                   dataset_cfg: dict,

@@ -15,7 +15,8 @@ import argparse
 from mmengine.config import Config, DictAction
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis import predict_views, validation_dataset_cfg
+from ecdl_mm.apis import (dataset_classes, predict_views,
+                          validation_dataset_cfg)
 from ecdl_mm.evaluation.functional import parse_target
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.evaluation.operating_point_fit import fit_operating_point
@@ -48,12 +49,10 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     ds_cfg = validation_dataset_cfg(cfg, args.sheet, args.ann_file)
-    classes = cfg.get('test_dataloader', {}).get('dataset', {}).get(
-        'metainfo', {}) or {}
+    classes = dataset_classes(ds_cfg)
     for t in args.targets:  # a typo stops before the model runs
         try:
-            parse_target(t, classes.get('classes') or [
-                t.partition(':')[2].partition('=')[0]])
+            parse_target(t, classes)
         except ValueError as e:
             raise OperatingPointError(str(e)) from None
     aggregation = 'mean'
