@@ -44,23 +44,39 @@ def validation_dataset_cfg(cfg,
             'the config has no validation split (val_dataloader is None): '
             'give the validation sheet with --sheet (e.g. one written by '
             'tools/dataset_converters/make_splits.py)')
+    from_test = not (val_loader and val_loader.get('dataset'))
     ds = dict(ds)
+    ds['disjoint_with'] = list(ds.get('disjoint_with') or [])
+    root, test_file, test_sheet = _sheet(test_ds)
+    if from_test:
+        # the test dataset's own disjointness (e.g. from the training sheet
+        # a validation split may be carved from) does not apply
+        ds['disjoint_with'] = []
     if ann_file:
+        # sheet names of the old workbook keep pointing at it
+        ds['disjoint_with'] = [
+            dict(ann_file=ds.get('ann_file'), sheet_name=d) if isinstance(
+                d, str) else d for d in ds.get('disjoint_with') or []
+        ]
         ds['ann_file'] = ann_file
     if sheet:
         ds['sheet_name'] = sheet
     ds['pipeline'] = deepcopy(test_ds['pipeline'])
-    root, test_file, test_sheet = _sheet(test_ds)
     v_root, v_file, v_sheet = _sheet(ds)
     if (v_root, v_file, v_sheet) == (root, test_file, test_sheet):
         raise ConfigError(
             f'refusing to fit an operating point on the config\'s test '
             f'sheet {test_sheet!r} of {test_file!r}: fit on a validation '
             'split (--sheet), never on the lesions you report')
-    if v_file == test_file and test_sheet:
-        disjoint = list(ds.get('disjoint_with') or [])
-        if test_sheet not in disjoint:
-            ds['disjoint_with'] = disjoint + [test_sheet]
+    if test_sheet:
+        # the split must share no lesion with the test sheet (checked by
+        # ECNBIDataset when it is built)
+        item = test_sheet if v_file == test_file else dict(
+            ann_file=test_file, sheet_name=test_sheet)
+        if item not in ds['disjoint_with']:
+            ds['disjoint_with'] = list(ds.get('disjoint_with') or []) + [
+                item
+            ]
     return ds
 
 
