@@ -28,6 +28,7 @@ import numpy as np
 from . import functional as F
 from .operating_point import OperatingPoint
 
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 VIEW_CANDIDATES = (
     dict(name='whole', crop_ratio=None, flip=False),
     dict(name='center_crop', crop_ratio=0.95, flip=False),
@@ -97,7 +98,7 @@ def fit_operating_point(view_probs: Dict[str, Tuple[dict, np.ndarray]],
 
     views = []
     for key, (view, probs) in view_probs.items():
-        temp = F.fit_temperature(probs, target)
+        temp = F.fit_temperature(probs, target, TEMPERATURE_BOUNDS)
         cal = F.temperature_scale(probs, temp)
         views.append(OrderedDict(
             key=key, view=dict(view), temperature=temp,
@@ -160,5 +161,10 @@ def fit_operating_point(view_probs: Dict[str, Tuple[dict, np.ndarray]],
                          lesion_raw=lesion_raw,
                          lesion_calibrated=lesion_cal),
         lesion_nll_improved=bool(lesion_cal['nll'] <= lesion_raw['nll']),
+        # at a bound of the search the fit is not a minimum (e.g. a model
+        # whose probabilities carry no information: T -> infinity)
+        temperature_at_bound=bool(
+            not TEMPERATURE_BOUNDS[0] * 1.001 < temp <
+            TEMPERATURE_BOUNDS[1] / 1.001),
         selective=sel, unmet=unmet)
     return op

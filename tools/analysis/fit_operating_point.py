@@ -89,6 +89,9 @@ def summary(op) -> str:
         f"{cal['lesion_calibrated']['ece']:.3f}, lesion NLL "
         f"{cal['lesion_raw']['nll']:.3f} -> "
         f"{cal['lesion_calibrated']['nll']:.3f}")
+    if v.get('temperature_at_bound'):
+        lines.append('the temperature sits at a bound of its search: the '
+                     'validation probabilities carry little information')
     lines.append(f'min_confidence {op.min_confidence:.4f} (thresholds: '
                  f'{op.thresholds or "no targets"})')
     if v['unmet']:
