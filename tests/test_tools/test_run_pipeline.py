@@ -93,12 +93,14 @@ def test_pipeline_runs_every_stage(run_tool, demo_root, tmp_path):
     doc = json.loads((out / 'lesion_eval' / 'metrics.json').read_text())
     assert doc['operating_point']['min_confidence'] == op['min_confidence']
     accepted = (lesions.confidence >= op['min_confidence']).sum()
-    line = next(x for x in proc.stdout.splitlines()
-                if x.strip().startswith('coverage '))
-    assert line.rstrip().endswith(f' {accepted}/20'), line
+    # the fit prints the validation coverage (k/5), the summary the test's
+    lines = [x for x in proc.stdout.splitlines()
+             if x.strip().startswith('coverage ')]
+    assert lines[0].rstrip().endswith('/5'), lines
+    assert lines[-1].rstrip().endswith(f' {accepted}/20'), lines
     assert doc['counts']['selective/coverage'] == dict(
         k=int(accepted), n=20, interval='wilson')
     assert '20 test lesions (5 validation lesions) decide nothing' in \
         proc.stdout
     html = (out / 'lesion_eval' / 'report.html').read_text()
-    assert 'Clinical decision table' in html and 'Reliability' in html
+    assert 'Clinical decision table' in html and 'Calibration' in html
