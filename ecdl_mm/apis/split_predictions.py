@@ -121,7 +121,11 @@ def predict_views(cfg,
     from ..evaluation.operating_point_fit import view_key
     from ..utils.checkpoint import load_model_checkpoint
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
+    model_cfg = deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        # as mmengine's Runner: a top-level data_preprocessor fills the model's
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     load_model_checkpoint(model, checkpoint)
     model.to(device).eval()
 

@@ -91,6 +91,23 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
     accepted = lesions.confidence >= op['min_confidence']
     assert doc['metrics']['selective/coverage'] == pytest.approx(
         accepted.mean())
+    # the test saw the view the operating point was fitted for: its image
+    # probabilities equal predict_views' for that view on demo_test
+    from mmengine.config import Config
+
+    from ecdl_mm.apis import predict_views
+    from ecdl_mm.evaluation.operating_point_fit import view_key
+    cfg = Config.fromfile(CFG)
+    cfg.test_dataloader.dataset.data_root = demo_root
+    ratio = op['view']['crop_ratio']
+    views = predict_views(cfg, tiny_checkpoint, cfg.test_dataloader.dataset,
+                          crop_ratios=[ratio])
+    _, probs = views['views'][view_key(op['view'])]
+    images = pd.read_csv(work / 'lesion_eval' / 'image_predictions.csv')
+    assert list(images.img_path) == views['img_paths']
+    np.testing.assert_allclose(
+        images[[c for c in images if c.startswith('prob_')]], probs,
+        atol=1e-5)
     html = (work / 'lesion_eval' / 'report.html').read_text()
     for part in ('Operating point and selective metrics',
                  'Clinical decision table', 'Calibration'):
