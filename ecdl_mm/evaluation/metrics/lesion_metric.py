@@ -1,4 +1,3 @@
-import json
 import os
 import warnings
 import os.path as osp

@@ -238,9 +238,10 @@ def _operating_point_section(rep, info, lesions, frame, classes) -> None:
     op = info.get('operating_point', {})
     rep.section('Operating point and selective metrics', 'selective')
     view = op.get('view', {})
+    crop = view.get('crop_ratio')
     rep.text(
         f"Operating point {op.get('path')}: view {view.get('name')}"
-        f"{' ' + str(view.get('crop_ratio')) if view.get('crop_ratio') else ''}"
+        f"{' ' + str(crop) if crop else ''}"
         f"{' + flip' if view.get('flip') else ''}, temperature "
         f"{op.get('temperature', 1):.3f}, a lesion is uncertain below "
         f"confidence {op.get('min_confidence', 0):.3f} or with fewer than "
@@ -270,8 +271,8 @@ def _operating_point_section(rep, info, lesions, frame, classes) -> None:
 def _decision_section(rep, table, classes, with_op) -> None:
     rep.section('Clinical decision table', 'decisions')
     actions = table['actions']
-    rep.text('Actions: ' + '; '.join(f'{c} \u2192 {a}'
-                                       for c, a in actions.items()) +
+    rep.text('Actions: ' +
+             '; '.join(f'{c} \u2192 {a}' for c, a in actions.items()) +
              ('. Uncertain lesions are deferred (no optical diagnosis).'
               if with_op else '.') +
              ' Each cell: lesions given the action (row) among lesions of '
