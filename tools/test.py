@@ -144,9 +144,6 @@ def merge_args(cfg, args):
             cfg[field]['pin_memory'] = False
 
     set_default_dataloader_cfg(cfg, 'test_dataloader')
-
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return cfg
 
 
@@ -157,6 +154,10 @@ def main():
                          'path of the output file before using `--out-item`.')
 
     cfg = Config.fromfile(args.config)
+    # --cfg-options first (as mmpretrain's tool): merged after the TTA
+    # wrapper, a `model.backbone...` option would land in the wrapper
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     if args.operating_point:
         op = OperatingPoint.load(args.operating_point)
         op.apply_to_config(cfg)

@@ -186,3 +186,24 @@ def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
         np.mean(np.cumsum(wrong) / np.arange(1, len(wrong) + 1)))
     for name in ('reliability_lesion.png', 'risk_coverage.png'):
         assert (out / name).stat().st_size > 0
+
+
+def test_flip_view_with_model_cfg_options(run_tool, demo_root,
+                                          tiny_checkpoint, tmp_path):
+    """A flip view turns on flip TTA; a `model.` option still reaches the
+    model, not the TTA wrapper."""
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    op = tmp_path / 'op.json'
+    OperatingPoint(classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
+                   view=dict(name='center_crop', crop_ratio=0.875,
+                             flip=True)).save(str(op))
+    work = tmp_path / 'test'
+    proc = run_tool(['tools/test.py', CFG, tiny_checkpoint, '--work-dir',
+                     str(work), '--operating-point', str(op)] +
+                    _opts(demo_root) +
+                    ['model.head.num_classes=3',
+                     f'test_evaluator.0.out_dir={work}/le'])
+    assert "type='mmpretrain.AverageClsScoreTTA'" in proc.stdout
+    assert "type='CenterCropRatio'" in proc.stdout
+    doc = json.loads((work / 'le' / 'metrics.json').read_text())
+    assert doc['operating_point']['view']['flip'] is True
