@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The whole EC-DL demo on CPU in a few minutes, on the demo data in ../shared:
+#   0. a lesion-grouped, stratified validation split carved out of demo_train
+#      (make_splits.py: train 15 / val 5 lesions; demo_test is untouched),
 #   1. in-domain MAE pre-training (tiny ECMAE) on the demo_train images only
 #      (labels unused; the demo_test images are never seen before testing),
-#   2. fine-tuning of its encoder with supervised deep clustering on demo_train
-#      (CE + class-centre loss, centres recomputed every epoch),
-#   3. image- and lesion-level test on demo_test (report, CSVs, plots),
-#   4. a PCA plot of the demo_test features before vs after fine-tuning.
+#   2. fine-tuning of its encoder with supervised deep clustering on the
+#      carved train split (CE + class-centre loss, centres recomputed every
+#      epoch),
+#   3. the operating point (view, temperature, abstention threshold) fitted on
+#      the carved val split only (fit_operating_point.py),
+#   4. image- and lesion-level test on demo_test with that operating point
+#      (report with calibration, selective metrics and decision table),
+#   5. a PCA plot of the demo_test features before vs after fine-tuning.
+# Nothing is fitted or selected on the demo_test lesions it reports.
 #
 #   bash tools/run_pipeline.sh [WORK_DIR]        (default work_dirs/ecdl_demo_pipeline)
 #
@@ -30,31 +37,47 @@ DEMO=$(cd "$DEMO" && pwd)
 start=$(date +%s)
 step() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
-step "1/4 in-domain MAE pre-training ($MAE_EPOCHS epochs) on demo_train images"
+step "0/5 validation split carved out of demo_train (lesion-grouped, stratified)"
+"$PYTHON" tools/dataset_converters/make_splits.py "$DEMO" \
+    --lesions dataset_divide.xlsx --sheet-name demo_train \
+    --ratios 0.75 0.25 0 --seed 0 --out "$OUT/splits.xlsx"
+SPLITS="$OUT/splits.xlsx"
+TARGETS=${TARGETS:-accuracy=0.80}
+
+step "1/5 in-domain MAE pre-training ($MAE_EPOCHS epochs) on demo_train images"
 "$PYTHON" tools/train.py "$MAE_CFG" --work-dir "$OUT/ecmae" --cfg-options \
     train_dataloader.dataset.data_root="$DEMO" \
     train_cfg.max_epochs="$MAE_EPOCHS" \
     default_hooks.checkpoint.interval="$MAE_EPOCHS"
 MAE_CKPT="$OUT/ecmae/epoch_${MAE_EPOCHS}.pth"
 
-# The demo has no validation sheet: the fine-tune config has no validation
-# and the test evaluates the last epoch (nothing is selected on demo_test).
+# The fine-tune config has no validation loop and the test evaluates the last
+# epoch; the carved val split serves only the operating point.
 DATA_OPTS=(train_dataloader.dataset.dataset.data_root="$DEMO"
            test_dataloader.dataset.data_root="$DEMO"
            model.backbone.init_cfg.checkpoint="$MAE_CKPT")
 
-step "2/4 fine-tuning with supervised deep clustering ($FT_EPOCHS epochs) on demo_train"
+step "2/5 fine-tuning with supervised deep clustering ($FT_EPOCHS epochs) on the carved train split"
 "$PYTHON" tools/train.py "$FT_CFG" --work-dir "$OUT/finetune" --cfg-options \
     "${DATA_OPTS[@]}" train_cfg.max_epochs="$FT_EPOCHS" \
+    train_dataloader.dataset.dataset.ann_file="$SPLITS" \
+    train_dataloader.dataset.dataset.sheet_name=train \
+    train_dataloader.dataset.dataset.disjoint_with="[val]" \
     default_hooks.checkpoint.interval="$FT_EPOCHS"
 FT_CKPT="$OUT/finetune/epoch_${FT_EPOCHS}.pth"
 
-step "3/4 image- and lesion-level test on demo_test"
+step "3/5 operating point fitted on the carved val split ($TARGETS)"
+"$PYTHON" tools/analysis/fit_operating_point.py "$FT_CFG" "$FT_CKPT" \
+    --out "$OUT/operating_point.json" --ann-file "$SPLITS" --sheet val \
+    --targets $TARGETS --cfg-options "${DATA_OPTS[@]}"
+
+step "4/5 image- and lesion-level test on demo_test with the operating point"
 "$PYTHON" tools/test.py "$FT_CFG" "$FT_CKPT" --work-dir "$OUT/test" \
     --out "$OUT/test/predictions.pkl" --cfg-options "${DATA_OPTS[@]}" \
-    test_evaluator.0.out_dir="$OUT/lesion_eval"
+    test_evaluator.0.out_dir="$OUT/lesion_eval" \
+    --operating-point "$OUT/operating_point.json" --report
 
-step "4/4 demo_test features before vs after clustering fine-tuning (PCA)"
+step "5/5 demo_test features before vs after clustering fine-tuning (PCA)"
 "$PYTHON" tools/analysis/plot_features.py "$FT_CFG" \
     --checkpoints init "$FT_CKPT" \
     --titles "in-domain MAE encoder" "clustering fine-tuned" \
@@ -62,22 +85,46 @@ step "4/4 demo_test features before vs after clustering fine-tuning (PCA)"
 
 step "done in $(( $(date +%s) - start ))s; outputs in $OUT:"
 ls "$OUT/lesion_eval" | sed 's/^/  lesion_eval\//'
-echo "  features_pca.png features_pca.json"
+echo "  features_pca.png features_pca.json operating_point.json splits.xlsx"
 "$PYTHON" - "$OUT/lesion_eval/metrics.json" "$OUT/features_pca.json" <<'PY'
 import json
 import sys
 
-metrics = json.load(open(sys.argv[1]))['metrics']
+doc = json.load(open(sys.argv[1]))
+metrics = doc['metrics']
 for level in ('image', 'lesion'):
     m = {k.split('/', 1)[1]: v for k, v in metrics.items()
          if k.startswith(level + '/')}
     for key in ('accuracy', 'auc_macro', 'sensitivity_macro'):
-        if key in m:
+        if m.get(key) is not None:
             ci = ''
-            if f'{key}_ci_lower' in m:
+            if m.get(f'{key}_ci_lower') is not None:
                 ci = (f" (95% CI {m[f'{key}_ci_lower']:.3f}-"
                       f"{m[f'{key}_ci_upper']:.3f})")
             print(f'  {level} {key}: {m[key]:.3f}{ci}')
+op = doc.get('operating_point')
+if op:
+    v = op['view']
+    view = v['name'] + (f" {v['crop_ratio']}" if v.get('crop_ratio') else '')
+    print(f"  operating point (fitted on the carved val split): view {view}"
+          f"{' + flip' if v.get('flip') else ''}, temperature "
+          f"{op['temperature']:.3f}, uncertain below confidence "
+          f"{op['min_confidence']:.3f}")
+    counts = doc['counts']
+    print('  selective lesion metrics on demo_test (accepted lesions, '
+          '95% Wilson CI, k/n):')
+    keys = ['coverage', 'accuracy'] + [
+        f'{n}_{c}' for n in ('sensitivity', 'specificity', 'npv')
+        for c in doc['classes']]
+    for key in keys:
+        val = metrics[f'selective/{key}']
+        lo = metrics[f'selective/{key}_ci_lower']
+        hi = metrics[f'selective/{key}_ci_upper']
+        c = counts[f'selective/{key}']
+        text = ('   n/a' if val is None else f'{val:6.3f} ({lo:.3f}-{hi:.3f})')
+        print(f"    {key:<30} {text} {c['k']}/{c['n']}")
+    print('  caveat: 20 test lesions (5 validation lesions) decide nothing; '
+          'the intervals say how little.')
 for title, info in json.load(open(sys.argv[2])).items():
     print(f"  silhouette (cosine) of demo_test features, {title}: "
           f"{info['silhouette_cosine']:.3f}")

@@ -17,6 +17,8 @@ from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
+from ecdl_mm.evaluation.operating_point import (OperatingPoint,
+                                                OperatingPointError)
 from ecdl_mm.evaluation.report import (enable_lesion_report,
                                        lesion_out_dirs, write_lesion_reports)
 from ecdl_mm.utils import (ConfigError, check_cfg_options,
@@ -77,6 +79,10 @@ def parse_args():
         action='store_true',
         help='also write report.html (tools/analysis/lesion_report.py) in '
         'the LesionMetric out_dir (default <work-dir>/lesion_eval)')
+    parser.add_argument(
+        '--operating-point',
+        help='operating-point JSON (tools/analysis/fit_operating_point.py): '
+        'its test-time view, and raw, calibrated and selective metrics')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -142,9 +148,6 @@ def merge_args(cfg, args):
 
     set_default_dataloader_cfg(cfg, 'test_dataloader')
 
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
     # the metrics' own tables stay readable: no 150-key line
     summarise_metric_logs(cfg)
     return cfg
@@ -156,6 +159,15 @@ def main():
         raise ConfigError('--out-item needs --out (the file to write)')
 
     cfg = Config.fromfile(args.config)
+    # --cfg-options first (as mmpretrain's tool): merged after the TTA
+    # wrapper, a `model.backbone...` option would land in the wrapper
+    if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    if args.operating_point:
+        op = OperatingPoint.load(args.operating_point)
+        op.apply_to_config(cfg)
+        args.tta = args.tta or bool(op.view.get('flip'))
     cfg = merge_args(cfg, args)
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise missing_checkpoint_error(args.checkpoint)
@@ -191,4 +203,4 @@ def main():
 
 
 if __name__ == '__main__':
-    run_cli(main)
+    run_cli(main, user_errors=(OperatingPointError, ))

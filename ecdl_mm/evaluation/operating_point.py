@@ -26,6 +26,12 @@ File format (JSON object; unknown keys are kept and written back)::
 the input size (the EC-DL release's test transform), ``'center_crop'`` takes a
 centre crop of ``crop_ratio`` of the shorter side first; ``flip`` adds
 horizontal-flip test-time augmentation (probabilities averaged).
+
+Order of operations (every consumer): image probabilities are calibrated
+(:meth:`OperatingPoint.calibrate`), *then* aggregated into a lesion (the
+metric's aggregation, mean by default), and the lesion is ``uncertain``
+when its calibrated top probability is under ``min_confidence``
+(:meth:`OperatingPoint.decide` does all three).
 """
 import json
 import math
@@ -190,6 +196,59 @@ class OperatingPoint:
         if num_images is not None:
             out |= np.asarray(num_images) < self.min_images
         return out
+
+    def decide(self, image_probs: np.ndarray, lesion_ids: Sequence[str],
+               aggregation: str = 'mean') -> Dict[str, object]:
+        """Calibrate image probabilities, aggregate them into lesions and
+        flag the uncertain lesions.
+
+        Args:
+            image_probs (np.ndarray): ``(N, C)`` raw probabilities.
+            lesion_ids (Sequence[str]): The lesion of every image.
+            aggregation (str): 'mean', 'vote' or 'max'. Defaults to 'mean'.
+
+        Returns:
+            dict: ``lesion_ids`` (first-appearance order), ``probs``
+            ``(L, C)`` calibrated lesion probabilities, ``pred (L, )``,
+            ``confidence (L, )``, ``num_images (L, )``, ``uncertain (L, )``
+            and ``image_probs`` ``(N, C)`` calibrated.
+        """
+        from .functional import aggregate_lesions
+        cal = self.calibrate(image_probs)
+        ids, agg, pred, inverse = aggregate_lesions(
+            np.atleast_2d(cal), lesion_ids, aggregation)
+        n_images = np.bincount(inverse, minlength=len(ids))
+        return dict(lesion_ids=ids, probs=agg, pred=pred,
+                    confidence=agg.max(1), num_images=n_images,
+                    uncertain=self.is_uncertain(agg, n_images),
+                    image_probs=np.atleast_2d(cal))
+
+    def apply_to_config(self, cfg) -> None:
+        """Prepare a test config for this operating point (in place): the
+        test pipeline gets the view (:meth:`test_pipeline`) and every
+        ``LesionMetric`` of ``test_evaluator`` gets ``operating_point`` (the
+        file's path). Flip TTA is left to the caller (``tools/test.py``
+        turns on its ``--tta`` flip averaging when ``view.flip``)."""
+        ds = cfg.test_dataloader.dataset
+        while 'pipeline' not in ds and 'dataset' in ds:
+            ds = ds['dataset']
+        ds['pipeline'] = self.test_pipeline(ds['pipeline'])
+        evaluator = cfg.get('test_evaluator')
+        if isinstance(evaluator, dict) and 'metrics' in evaluator:
+            evaluator = evaluator['metrics']
+        metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
+            evaluator
+        ]
+        found = False
+        for metric in metrics:
+            if isinstance(metric, dict) and str(metric.get(
+                    'type', '')).split('.')[-1] == 'LesionMetric':
+                metric['operating_point'] = self.path
+                found = True
+        if not found:
+            raise OperatingPointError(
+                '--operating-point needs a LesionMetric in test_evaluator '
+                f'(got {cfg.get("test_evaluator")!r})')
 
     def test_pipeline(self, pipeline: Sequence[dict]) -> List[dict]:
         """The config's test pipeline with this view applied.

@@ -14,7 +14,7 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     # run once per session (tests/test_tools/conftest.py), 2 epochs a stage
     out, proc = demo_pipeline
     log = proc.stdout + proc.stderr
-    for step in ('1/4', '2/4', '3/4', '4/4'):
+    for step in ('0/5', '1/5', '2/5', '3/5', '4/5', '5/5'):
         assert f'] {step}' in log
     # the fine-tune really started from the ECMAE encoder of stage 1
     assert f'load backbone. in model from: {out}/ecmae/epoch_2.pth' in log
@@ -69,3 +69,32 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     with Image.open(out / 'features_pca.png') as im:
         assert min(im.size) > 100
     assert 'lesion accuracy:' in proc.stdout
+
+    # honest demo: the operating point is fitted on a validation split
+    # carved out of demo_train (lesion-grouped), disjoint from the lesions
+    # trained on and from the lesions reported
+    train = pd.read_excel(out / 'splits.xlsx', sheet_name='train')
+    val = pd.read_excel(out / 'splits.xlsx', sheet_name='val')
+    demo_train = pd.read_excel(f'{demo_root}/dataset_divide.xlsx',
+                               sheet_name='demo_train')
+    assert (len(train), len(val)) == (15, 5)
+    assert set(train.lesion_index) | set(val.lesion_index) == set(
+        demo_train.lesion_index)
+    assert not set(train.lesion_index) & set(val.lesion_index)
+    assert not set(val.lesion_index) & set(sheet.lesion_index)
+    op = json.loads((out / 'operating_point.json').read_text())
+    assert op['validation']['num_lesions'] == 5
+    doc = json.loads((out / 'lesion_eval' / 'metrics.json').read_text())
+    assert doc['operating_point']['min_confidence'] == op['min_confidence']
+    accepted = (lesions.confidence >= op['min_confidence']).sum()
+    # the fit prints the validation coverage (k/5), the summary the test's
+    lines = [x for x in proc.stdout.splitlines()
+             if x.strip().startswith('coverage ')]
+    assert lines[0].rstrip().endswith('/5'), lines
+    assert lines[-1].rstrip().endswith(f' {accepted}/20'), lines
+    assert doc['counts']['selective/coverage'] == dict(
+        k=int(accepted), n=20, interval='wilson')
+    assert '20 test lesions (5 validation lesions) decide nothing' in \
+        proc.stdout
+    html = (out / 'lesion_eval' / 'report.html').read_text()
+    assert 'Clinical decision table' in html and 'Calibration' in html

@@ -1,3 +1,4 @@
+from .center_crop_ratio import CenterCropRatio
 from .load_resized_image import LoadResizedImage, resize_edge_size
 
-__all__ = ['LoadResizedImage', 'resize_edge_size']
+__all__ = ['LoadResizedImage', 'resize_edge_size', 'CenterCropRatio']

@@ -4,9 +4,8 @@ from collections import OrderedDict
 from typing import Dict, List, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
-
-from ..metrics.lesion_metric import weighted_auc
+from ..functional import (confusion_matrix, confusion_rates, nanmean_or_nan,
+                          one_vs_rest_auc, proportion_interval, weighted_auc)
 from ..stats import (bootstrap_multiplicities, holm_adjust, mcnemar_test,
                      paired_auc_tests, percentile_interval, weighted_rates)
 from .predictions import LesionPredictions, align_predictions
@@ -23,23 +22,16 @@ def metric_names(classes: Sequence[str]) -> List[str]:
 def point_metrics(p: LesionPredictions) -> 'OrderedDict[str, float]':
     """Accuracy, per-class sensitivity / specificity / AUC and macro AUC
     (NaN where a class has no positives or no negatives)."""
-    out = OrderedDict(accuracy=float(np.mean(p.pred == p.target)))
-    aucs = []
+    num_c = len(p.classes)
+    rates = confusion_rates(confusion_matrix(p.pred, p.target, num_c))
+    aucs = one_vs_rest_auc(p.scores, p.target, num_c)
+    out = OrderedDict(accuracy=float(rates['accuracy']))
     for k, c in enumerate(p.classes):
-        pos = p.target == k
-        said = p.pred == k
-        out[f'sensitivity_{c}'] = float(said[pos].mean()) if pos.any() \
-            else float('nan')
-        out[f'specificity_{c}'] = float((~said[~pos]).mean()) \
-            if (~pos).any() else float('nan')
+        out[f'sensitivity_{c}'] = float(rates['sensitivity'][k])
+        out[f'specificity_{c}'] = float(rates['specificity'][k])
     for k, c in enumerate(p.classes):
-        pos = p.target == k
-        auc = (roc_auc_score(pos, p.scores[:, k])
-               if 0 < pos.sum() < len(pos) else float('nan'))
-        out[f'auc_{c}'] = float(auc)
-        aucs.append(auc)
-    out['auc_macro'] = float(np.nanmean(aucs)) \
-        if not np.all(np.isnan(aucs)) else float('nan')
+        out[f'auc_{c}'] = float(aucs[k])
+    out['auc_macro'] = float(nanmean_or_nan(aucs))
     return out
 
 
@@ -91,7 +83,8 @@ def compare_models(preds: Sequence[LesionPredictions],
     accuracy and per-class sensitivity and specificity with McNemar's test
     (exact binomial below ``exact_below`` discordant lesions). Every value
     and every difference gets a paired lesion-bootstrap percentile
-    interval. Differences are ``model_a - model_b``, ``a`` the earlier of
+    interval; each model's rates get Wilson intervals (with ``k``, ``n``),
+    its AUCs the lesion bootstrap. Differences are ``model_a - model_b``, ``a`` the earlier of
     the pair in ``preds``. p-values are not adjusted for multiplicity.
 
     Args:
@@ -127,13 +120,21 @@ def compare_models(preds: Sequence[LesionPredictions],
     boots = bootstrap_metrics(preds, bootstrap_rounds, seed)
 
     model_rows = []
-    for name, pt, bt in zip(names, points, boots):
+    for name, p, pt, bt in zip(names, preds, points, boots):
         for m in metrics:
-            lo, hi = percentile_interval(bt[m], ci_level)
-            model_rows.append(
-                OrderedDict(
-                    model=name, metric=m, value=pt[m], ci_lower=lo,
-                    ci_upper=hi))
+            row = OrderedDict(model=name, metric=m, value=pt[m])
+            if m.startswith('auc_'):
+                lo, hi = percentile_interval(bt[m], ci_level)
+                row.update(ci_lower=lo, ci_upper=hi, interval='bootstrap')
+            else:
+                # a proportion of independent lesions: Wilson, with k/n
+                cases, right, _ = paired_outcomes(m, classes, ref.target,
+                                                  p.pred, p.pred)
+                k, n = int(right[cases].sum()), int(cases.sum())
+                lo, hi = proportion_interval(k, n, ci_level)
+                row.update(ci_lower=lo, ci_upper=hi, interval='Wilson', k=k,
+                           n=n)
+            model_rows.append(row)
 
     comparisons = []
     num_c = len(classes)

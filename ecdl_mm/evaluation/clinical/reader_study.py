@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..metrics.lesion_metric import weighted_auc
+from ..functional import weighted_auc
 from ..stats import (bootstrap_multiplicities, fleiss_kappa, mcnemar_test,
                      obuchowski_rockette, pairwise_cohen_kappa,
                      percentile_interval, reader_fom, weighted_rates,

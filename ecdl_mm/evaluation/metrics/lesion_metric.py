@@ -1,4 +1,3 @@
-import json
 import os
 import warnings
 import os.path as osp
@@ -8,75 +7,35 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-from sklearn.metrics import roc_auc_score
 
-from mmpretrain.evaluation import ConfusionMatrix
 from mmpretrain.registry import METRICS
+from .. import functional as F
+from ..functional import (AGGREGATIONS, CALIBRATION_BINS, RATES,  # noqa: F401
+                          weighted_auc)
 
-AGGREGATIONS = ('mean', 'vote', 'max')
 PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
-
-
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0 where den == 0 (scikit-learn's ``zero_division=0``)."""
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
+# rates that are proportions (Wilson / cluster-adjusted Wilson intervals);
+# the others (F1, AUCs, macro means) get the lesion bootstrap
+PROPORTIONS = ('accuracy', ) + RATES
+CALIBRATION = ('ece', 'ece_classwise', 'brier', 'nll')
+INTERVALS = dict(
+    lesion='Wilson score interval (lesions are independent)',
+    image='cluster-adjusted Wilson interval (effective sample size = '
+    'images / design effect of the lesion clustering)',
+    bootstrap='percentile lesion bootstrap (a lesion drawn with all its '
+    'images)')
 
 
 def _rates(cm: np.ndarray) -> Dict[str, np.ndarray]:
-    """Per-class rates of confusion matrices ``(..., C, C)`` (rows = truth)."""
-    cm = np.asarray(cm, float)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    fn = cm.sum(-1) - tp
-    fp = cm.sum(-2) - tp
-    tn = cm.sum((-2, -1))[..., None] - tp - fn - fp
-    return dict(
-        accuracy=_safe_div(tp.sum(-1), cm.sum((-2, -1))),
-        sensitivity=_safe_div(tp, tp + fn),
-        specificity=_safe_div(tn, tn + fp),
-        ppv=_safe_div(tp, tp + fp),
-        npv=_safe_div(tn, tn + fn),
-        f1=_safe_div(2 * tp, 2 * tp + fp + fn))
-
-
-def weighted_auc(score: np.ndarray, positive: np.ndarray,
-                 weights: np.ndarray) -> np.ndarray:
-    """Binary ROC AUC for many weightings of the same scores at once.
-
-    Equals ``sklearn.metrics.roc_auc_score(positive, score,
-    sample_weight=w)`` for every row ``w`` of ``weights`` (ties count 1/2),
-    via the Mann-Whitney statistic on score groups, so a bootstrap of
-    R rounds costs one sort plus O(R * N).
-
-    Args:
-        score (np.ndarray): Scores of shape ``(N, )``.
-        positive (np.ndarray): Bool labels of shape ``(N, )``.
-        weights (np.ndarray): Non-negative weights of shape ``(R, N)``.
-
-    Returns:
-        np.ndarray: AUC of shape ``(R, )``; NaN for a row whose weighted
-        positives or negatives are all zero.
-    """
-    order = np.argsort(score, kind='mergesort')
-    s = score[order]
-    pos = positive[order].astype(float)
-    w = weights[:, order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    wp = np.add.reduceat(w * pos, starts, axis=1)
-    wn = np.add.reduceat(w * (1 - pos), starts, axis=1)
-    below = np.cumsum(wn, axis=1) - wn
-    num = (wp * (below + 0.5 * wn)).sum(1)
-    den = wp.sum(1) * wn.sum(1)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    """Per-class rates of confusion matrices (kept for old imports; see
+    :func:`ecdl_mm.evaluation.functional.confusion_rates`)."""
+    return F.confusion_rates(cm)
 
 
 @METRICS.register_module()
 class LesionMetric(BaseMetric):
-    """Image- and lesion-level metrics with lesion-bootstrap confidence
-    intervals.
+    """Image- and lesion-level metrics with confidence intervals, counts,
+    calibration and (with an operating point) selective metrics.
 
     Image predictions are grouped by the ``lesion_id`` found in each data
     sample's metainfo (see :class:`ecdl_mm.datasets.ECNBIDataset` for the
@@ -84,23 +43,31 @@ class LesionMetric(BaseMetric):
     ``'<cohort>/<lesion_index>'``, distinct across concatenated cohorts) and
     aggregated per lesion. A lesion whose images disagree on the label is an
     error; one whose images come from several folders gets a warning (two
-    lesions merged under one id). Both levels report accuracy; per-class sensitivity, specificity,
-    PPV, NPV, F1 and one-vs-rest ROC AUC with their macro means; micro
-    one-vs-rest AUC; and the confusion matrix. Keys are prefixed ``image/``
-    and ``lesion/`` (``lesion/accuracy``, ``lesion/sensitivity_adenomas``,
-    ``lesion/auc_macro``, ...), so a checkpoint hook can select on
-    ``lesion/accuracy``.
+    lesions merged under one id). Both levels report accuracy; per-class
+    sensitivity, specificity, PPV, NPV, F1 and one-vs-rest ROC AUC with
+    their macro means; micro one-vs-rest AUC; the calibration of the
+    probabilities (``ece``: top-label ECE over 15 equal-width bins,
+    ``ece_classwise``, ``brier``, ``nll``); and the confusion matrix. Keys
+    are prefixed ``image/`` and ``lesion/`` (``lesion/accuracy``,
+    ``lesion/sensitivity_adenomas``, ``lesion/auc_macro``, ...), so a
+    checkpoint hook can select on ``lesion/accuracy``. Every number comes
+    from :mod:`ecdl_mm.evaluation.functional`.
 
-    With ``bootstrap_rounds > 0`` every rate also gets
-    ``<key>_ci_lower`` / ``<key>_ci_upper``: percentile intervals over
-    bootstrap samples of lesions (a lesion is drawn with all its images, so
-    the image-level intervals account for images of one lesion being
-    correlated). Rounds where a class is absent give no AUC and are left out
-    of that AUC's interval.
+    Intervals (``<key>_ci_lower`` / ``<key>_ci_upper``): accuracy and the
+    per-class sensitivity, specificity, PPV and NPV are proportions; at
+    lesion level they get Wilson score intervals, at image level a
+    cluster-adjusted Wilson interval (images of one lesion are correlated;
+    :func:`~ecdl_mm.evaluation.functional.clustered_proportion_interval`).
+    Neither collapses to zero width at 0 or 1. Their counts ``k/n`` go to
+    the log table and ``metrics.json`` (``counts``). With
+    ``bootstrap_rounds > 0`` the AUCs, F1 and the macro means get
+    percentile intervals over bootstrap samples of lesions (a lesion is
+    drawn with all its images); rounds where a value is undefined are left
+    out.
 
-    Counting conventions: a rate whose denominator is zero is 0 (as
-    scikit-learn's ``zero_division=0``); a class without positives or without
-    negatives has AUC NaN and the macro AUC averages the defined classes.
+    Counting convention (:mod:`~ecdl_mm.evaluation.functional`): a rate
+    whose denominator is zero is undefined (NaN); macro means average the
+    defined classes.
 
     Args:
         aggregation (str): How image scores become a lesion score:
@@ -109,17 +76,32 @@ class LesionMetric(BaseMetric):
             ``'max'``, the per-class maximum probability, renormalised to sum
             to 1. Defaults to 'mean'.
         bootstrap_rounds (int): Bootstrap resamples of lesions for the
-            confidence intervals; 0 disables them. Defaults to 1000.
+            intervals of AUCs, F1 and macro means; 0 disables them.
+            Defaults to 1000.
         ci_level (float): Confidence level of the intervals.
             Defaults to 0.95.
         seed (int): Seed of the bootstrap. Defaults to 0.
         out_dir (str, optional): When set, writes ``image_predictions.csv``,
-            ``lesion_predictions.csv``, ``metrics.json``,
-            ``confusion_matrix_{image,lesion}.png`` and
-            ``roc_{image,lesion}.png`` there (overwritten at every
-            evaluation). Defaults to None.
+            ``lesion_predictions.csv``, ``metrics.json`` and the figures
+            (``confusion_matrix_{image,lesion}.png``,
+            ``roc_{image,lesion}.png``, ``reliability_{image,lesion}.png``,
+            with an operating point ``risk_coverage.png``) there
+            (overwritten at every evaluation). Defaults to None.
         classes (Sequence[str], optional): Class names; defaults to the
             dataset's ``classes`` (``dataset_meta``), else ``class_<i>``.
+        operating_point (str, optional): An operating-point JSON
+            (:class:`~ecdl_mm.evaluation.operating_point.OperatingPoint`):
+            adds the calibrated figures (``{level}/calibrated/...``), the
+            selective lesion metrics among confident lesions
+            (``selective/...``: coverage, accuracy, per-class rates, AURC)
+            and ``uncertain`` / calibrated columns in the lesion CSV.
+            Defaults to None.
+        actions (dict, optional): Class name to clinical action for the
+            decision table (``metrics.json`` ``decisions``); defaults to
+            :data:`ecdl_mm.evaluation.clinical.decisions.DEFAULT_ACTIONS`
+            when the classes are the EC-DL ones, else no table.
+        npv_target (float): PIVI NPV target of the "leave in situ" calls.
+            Defaults to 0.90.
         collect_device (str): Device for collecting results across ranks,
             'cpu' or 'gpu'. Defaults to 'cpu'.
         prefix (str, optional): Extra prefix before ``image/`` and
@@ -135,6 +117,9 @@ class LesionMetric(BaseMetric):
                  seed: int = 0,
                  out_dir: Optional[str] = None,
                  classes: Optional[Sequence[str]] = None,
+                 operating_point: Optional[str] = None,
+                 actions: Optional[Dict[str, str]] = None,
+                 npv_target: float = 0.90,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -146,12 +131,20 @@ class LesionMetric(BaseMetric):
                              'a non-negative integer')
         if not 0 < ci_level < 1:
             raise ValueError(f'ci_level={ci_level!r} must be in (0, 1)')
+        if not 0 < npv_target <= 1:
+            raise ValueError(f'npv_target={npv_target!r} must be in (0, 1]')
         self.aggregation = aggregation
         self.bootstrap_rounds = bootstrap_rounds
         self.ci_level = ci_level
         self.seed = seed
         self.out_dir = out_dir
         self.classes = tuple(classes) if classes is not None else None
+        self.operating_point = None
+        if operating_point is not None:
+            from ..operating_point import OperatingPoint
+            self.operating_point = OperatingPoint.load(operating_point)
+        self.actions = dict(actions) if actions else None
+        self.npv_target = npv_target
 
     # ------------------------------------------------------------------ #
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
@@ -183,51 +176,14 @@ class LesionMetric(BaseMetric):
     def aggregate(scores: np.ndarray, lesion_ids: Sequence[str],
                   method: str = 'mean'
                   ) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
-        """Aggregate image scores into lesion scores.
-
-        Args:
-            scores (np.ndarray): Image class probabilities ``(N, C)``.
-            lesion_ids (Sequence[str]): The lesion of every image, ``(N, )``.
-            method (str): 'mean', 'vote' or 'max' (see the class docstring).
-                Defaults to 'mean'.
+        """Aggregate image scores into lesion scores
+        (:func:`ecdl_mm.evaluation.functional.aggregate_lesions`).
 
         Returns:
             tuple: ``(ids, lesion_scores (L, C), lesion_pred (L, ),
             image_to_lesion (N, ))``; lesions in order of first appearance.
         """
-        if method not in AGGREGATIONS:
-            raise ValueError(
-                f'aggregation={method!r} must be one of {AGGREGATIONS}')
-        scores = np.asarray(scores, dtype=np.float64)
-        ids, inverse = [], []
-        index = {}
-        for lid in lesion_ids:
-            if lid not in index:
-                index[lid] = len(ids)
-                ids.append(lid)
-            inverse.append(index[lid])
-        inverse = np.asarray(inverse, dtype=np.int64)
-        num_l, num_c = len(ids), scores.shape[1]
-        counts = np.bincount(inverse, minlength=num_l)[:, None]
-        mean = np.zeros((num_l, num_c))
-        np.add.at(mean, inverse, scores)
-        mean /= counts
-        if method == 'mean':
-            agg = mean
-            pred = agg.argmax(1)
-        elif method == 'vote':
-            votes = np.zeros((num_l, num_c))
-            np.add.at(votes, (inverse, scores.argmax(1)), 1)
-            agg = votes / counts
-            # most votes first, then the highest mean probability: vote
-            # counts differ by >= 1 while 0.5 * mean differs by < 1
-            pred = (votes + 0.5 * mean).argmax(1)
-        else:
-            agg = np.full((num_l, num_c), -np.inf)
-            np.maximum.at(agg, inverse, scores)
-            agg = agg / agg.sum(1, keepdims=True)
-            pred = agg.argmax(1)
-        return ids, agg, pred.astype(np.int64), inverse
+        return F.aggregate_lesions(scores, lesion_ids, method)
 
     @staticmethod
     def calculate(scores: np.ndarray,
@@ -247,29 +203,18 @@ class LesionMetric(BaseMetric):
             confusion matrix under ``confusion_matrix`` as an int array.
         """
         num_c = len(classes)
-        cm = ConfusionMatrix.calculate(
-            np.asarray(pred), np.asarray(target),
-            num_classes=num_c).numpy()
-        rates = _rates(cm)
+        cm = F.confusion_matrix(pred, target, num_c).astype(np.int64)
+        rates = F.confusion_rates(cm)
+        rates['auc'] = F.one_vs_rest_auc(scores, target, num_c)
         out = OrderedDict(accuracy=float(rates['accuracy']))
-        aucs = np.full(num_c, np.nan)
-        for k in range(num_c):
-            positive = np.asarray(target) == k
-            if 0 < positive.sum() < len(positive):
-                aucs[k] = roc_auc_score(positive, scores[:, k])
-        rates['auc'] = aucs
         for name in PER_CLASS:
             for k, cls in enumerate(classes):
                 out[f'{name}_{cls}'] = float(rates[name][k])
-            vals = rates[name]
-            out[f'{name}_macro'] = float(np.nanmean(vals)) \
-                if not np.all(np.isnan(vals)) else float('nan')
-        onehot = np.eye(num_c)[np.asarray(target)]
-        if 0 < onehot.sum() < onehot.size and len(np.unique(target)) > 1:
-            out['auc_micro'] = float(
-                roc_auc_score(onehot.ravel(), np.asarray(scores).ravel()))
-        else:
-            out['auc_micro'] = float('nan')
+            out[f'{name}_macro'] = float(F.nanmean_or_nan(rates[name]))
+        out['auc_micro'] = F.micro_auc(scores, target, num_c)
+        if scores.shape[1] == num_c and np.allclose(
+                np.asarray(scores).sum(1), 1, atol=1e-4):
+            out.update(F.calibration_metrics(scores, target))
         out['confusion_matrix'] = cm
         return out
 
@@ -291,17 +236,10 @@ class LesionMetric(BaseMetric):
             ``auc`` of shape ``(R, C)``.
         """
         num_c = scores.shape[1]
-        pair = np.zeros((len(target), num_c * num_c))
-        pair[np.arange(len(target)), target * num_c + pred] = 1
-        cm = (weights @ pair).reshape(-1, num_c, num_c)
-        rates = _rates(cm)
-        onehot = np.eye(num_c, dtype=bool)[target]
-        rates['auc'] = np.stack([
-            weighted_auc(scores[:, k], onehot[:, k], weights)
-            for k in range(num_c)
-        ], axis=1)
-        rates['auc_micro'] = weighted_auc(scores.ravel(), onehot.ravel(),
-                                          np.repeat(weights, num_c, axis=1))
+        rates = F.confusion_rates(
+            F.confusion_matrix(pred, target, num_c, weights))
+        rates['auc'] = F.one_vs_rest_auc(scores, target, num_c, weights)
+        rates['auc_micro'] = F.micro_auc(scores, target, num_c, weights)
         return rates
 
     # ------------------------------------------------------------------ #
@@ -349,15 +287,26 @@ class LesionMetric(BaseMetric):
         metrics['image/num_images'] = len(target)
         metrics['lesion/num_lesions'] = len(ids)
 
+        self.extras = OrderedDict()
+        self._add_proportion_intervals(metrics, levels, cms, inverse,
+                                       classes)
         if self.bootstrap_rounds:
             self._add_intervals(metrics, levels, inverse, classes)
         for level in levels:
             metrics[f'{level}/confusion_matrix'] = cms[level]
 
+        op_out = None
+        if self.operating_point is not None:
+            op_out = self._operating_point_metrics(metrics, scores, target,
+                                                   lesion_ids, l_target,
+                                                   classes)
+        self._add_decisions(l_pred, l_target, classes, op_out)
+
         print_log(self._table(metrics, classes), logger='current')
         if self.out_dir:
             self._write_outputs(results, scores, i_pred, ids, l_scores,
-                                l_pred, l_target, inverse, classes, metrics)
+                                l_pred, l_target, inverse, classes, metrics,
+                                op_out)
         return metrics
 
     @staticmethod
@@ -385,42 +334,54 @@ class LesionMetric(BaseMetric):
             warnings.warn(msg)
             print_log(msg, logger='current', level=30)
 
-    def _add_intervals(self, metrics, levels, inverse, classes) -> None:
-        num_l = int(inverse.max()) + 1
-        rng = np.random.default_rng(self.seed)
-        alpha = (1 - self.ci_level) / 2 * 100
-        collected = {level: {} for level in levels}
-        chunk = max(1, 2_000_000 // max(len(inverse) * len(classes), 1))
-        for start in range(0, self.bootstrap_rounds, chunk):
-            rounds = min(chunk, self.bootstrap_rounds - start)
-            draws = rng.integers(0, num_l, size=(rounds, num_l))
-            mult = np.bincount(
-                (draws + np.arange(rounds)[:, None] * num_l).ravel(),
-                minlength=rounds * num_l).reshape(rounds, num_l).astype(float)
-            for level, (s, p, t) in levels.items():
-                w = mult[:, inverse] if level == 'image' else mult
-                rates = self.bootstrap_stats(s, p, t, w)
-                store = collected[level]
-                store.setdefault('accuracy', []).append(rates['accuracy'])
-                store.setdefault('auc_micro', []).append(rates['auc_micro'])
-                for name in PER_CLASS:
-                    vals = rates[name]
-                    for k, cls in enumerate(classes):
-                        store.setdefault(f'{name}_{cls}', []).append(vals[:,
-                                                                          k])
-                    with warnings.catch_warnings():
-                        # all-NaN rows (no AUC defined) stay NaN, silently
-                        warnings.simplefilter('ignore', RuntimeWarning)
-                        macro = np.nanmean(vals, axis=1)
-                    store.setdefault(f'{name}_macro', []).append(macro)
+    # ------------------------------------------------------------------ #
+    def _add_proportion_intervals(self, metrics, levels, cms, inverse,
+                                  classes) -> None:
+        """Wilson (lesion) and cluster-adjusted Wilson (image) intervals
+        and the ``k/n`` of every proportion."""
+        counts = OrderedDict()
         intervals = {}
-        for level, store in collected.items():
-            for key, chunks in store.items():
-                vals = np.concatenate(chunks)
-                vals = vals[~np.isnan(vals)]
-                lo, hi = (np.percentile(vals, [alpha, 100 - alpha])
-                          if len(vals) else (float('nan'), float('nan')))
-                intervals[f'{level}/{key}'] = (float(lo), float(hi))
+        for level, (s, p, t) in levels.items():
+            fr = F.rate_fractions(cms[level])
+            for name in PROPORTIONS:
+                k_all, n_all = fr[name]
+                for k in ([None] if name == 'accuracy' else
+                          range(len(classes))):
+                    key = (f'{level}/{name}' if k is None else
+                           f'{level}/{name}_{classes[k]}')
+                    kk = float(k_all if k is None else k_all[k])
+                    nn = float(n_all if k is None else n_all[k])
+                    entry = dict(k=int(kk), n=int(nn))
+                    if level == 'lesion':
+                        lo, hi = F.proportion_interval(kk, nn, self.ci_level)
+                        entry['interval'] = 'wilson'
+                    else:
+                        succ, counted = self._image_cases(name, k, p, t)
+                        ci = F.clustered_proportion_interval(
+                            succ, counted, inverse, self.ci_level)
+                        lo, hi = ci['ci_lower'], ci['ci_upper']
+                        entry.update(interval='cluster-wilson',
+                                     deff=ci['deff'], n_eff=ci['n_eff'])
+                    intervals[key] = (lo, hi)
+                    counts[key] = entry
+        self.extras['counts'] = counts
+        self._insert_intervals(metrics, intervals)
+
+    @staticmethod
+    def _image_cases(name, k, pred, target):
+        """Success and denominator indicators of one rate, per image."""
+        if name == 'accuracy':
+            return pred == target, np.ones(len(target), bool)
+        if name == 'sensitivity':
+            return pred == k, target == k
+        if name == 'specificity':
+            return pred != k, target != k
+        if name == 'ppv':
+            return target == k, pred == k
+        return target != k, pred != k  # npv
+
+    @staticmethod
+    def _insert_intervals(metrics, intervals) -> None:
         # each interval right after its metric, in the logs and metrics.json
         ordered = list(metrics.items())
         metrics.clear()
@@ -430,10 +391,92 @@ class LesionMetric(BaseMetric):
                 metrics[f'{key}_ci_lower'], metrics[f'{key}_ci_upper'] = \
                     intervals[key]
 
+    def _add_intervals(self, metrics, levels, inverse, classes) -> None:
+        """Lesion-bootstrap intervals of AUCs, F1 and macro means."""
+        num_l = int(inverse.max()) + 1
+        collected = {level: {} for level in levels}
+        chunk = max(1, 2_000_000 // max(len(inverse) * len(classes), 1))
+        for mult in F.bootstrap_multiplicities(num_l, self.bootstrap_rounds,
+                                               self.seed, chunk):
+            for level, (s, p, t) in levels.items():
+                w = mult[:, inverse] if level == 'image' else mult
+                rates = self.bootstrap_stats(s, p, t, w)
+                store = collected[level]
+                store.setdefault('auc_micro', []).append(rates['auc_micro'])
+                for name in PER_CLASS:
+                    vals = rates[name]
+                    if name in ('f1', 'auc'):
+                        for k, cls in enumerate(classes):
+                            store.setdefault(f'{name}_{cls}',
+                                             []).append(vals[:, k])
+                    store.setdefault(f'{name}_macro', []).append(
+                        F.nanmean_or_nan(vals, axis=1))
+        intervals = {}
+        for level, store in collected.items():
+            for key, chunks in store.items():
+                intervals[f'{level}/{key}'] = F.percentile_interval(
+                    np.concatenate(chunks), self.ci_level)
+        self._insert_intervals(metrics, intervals)
+
+    # ------------------------------------------------------------------ #
+    def _operating_point_metrics(self, metrics, scores, target, lesion_ids,
+                                 l_target, classes) -> dict:
+        """Calibrated and selective metrics under the operating point."""
+        op = self.operating_point
+        op.check_classes(classes, where='evaluated dataset')
+        cal = op.calibrate(scores)
+        ids, l_cal, l_pred, inverse = self.aggregate(cal, lesion_ids,
+                                                     self.aggregation)
+        n_images = np.bincount(inverse, minlength=len(ids))
+        conf = l_cal.max(1)
+        uncertain = op.is_uncertain(l_cal, n_images)
+        for level, (p, t) in dict(image=(cal, target),
+                                  lesion=(l_cal, l_target)).items():
+            pred = p.argmax(1) if level == 'image' else l_pred
+            metrics[f'{level}/calibrated/accuracy'] = float(
+                np.mean(pred == t))
+            for key, val in F.calibration_metrics(p, t).items():
+                metrics[f'{level}/calibrated/{key}'] = val
+        sel = F.selective_rates(l_pred, l_target, ~uncertain, classes,
+                                self.ci_level)
+        for key, entry in sel.items():
+            metrics[f'selective/{key}'] = entry['value']
+            metrics[f'selective/{key}_ci_lower'] = entry['ci_lower']
+            metrics[f'selective/{key}_ci_upper'] = entry['ci_upper']
+            self.extras['counts'][f'selective/{key}'] = dict(
+                k=entry['k'], n=entry['n'], interval='wilson')
+        rc = F.risk_coverage(conf, l_pred == l_target)
+        metrics['selective/aurc'] = rc['aurc']
+        self.extras['operating_point'] = dict(
+            path=op.path, temperature=op.temperature,
+            min_confidence=op.min_confidence, min_images=op.min_images,
+            view=op.view)
+        self.extras['risk_coverage'] = dict(
+            threshold=rc['threshold'], coverage=rc['coverage'],
+            risk=rc['risk'], aurc=rc['aurc'],
+            operating_coverage=sel['coverage']['value'])
+        return dict(cal=cal, l_cal=l_cal, l_pred=l_pred, conf=conf,
+                    uncertain=uncertain, l_target=l_target)
+
+    def _add_decisions(self, l_pred, l_target, classes, op_out) -> None:
+        from ..clinical.decisions import decision_table
+        if op_out is not None:
+            l_pred, uncertain = op_out['l_pred'], op_out['uncertain']
+        else:
+            uncertain = None
+        table = decision_table(
+            l_pred, l_target, classes, actions=self.actions,
+            uncertain=uncertain, npv_target=self.npv_target,
+            ci_level=self.ci_level)
+        if table is not None:
+            self.extras['decisions'] = table
+
+    # ------------------------------------------------------------------ #
     def _table(self, metrics, classes) -> str:
         names = ['accuracy'] + [
             f'{n}_{c}' for n in PER_CLASS for c in list(classes) + ['macro']
-        ] + ['auc_micro']
+        ] + ['auc_micro'] + list(CALIBRATION)
+        counts = self.extras.get('counts', {})
 
         def cell(level, name):
             val = metrics.get(f'{level}/{name}', float('nan'))
@@ -442,31 +485,47 @@ class LesionMetric(BaseMetric):
             if lo is not None:
                 hi = metrics[f'{level}/{name}_ci_upper']
                 text += f' [{lo:.4f}, {hi:.4f}]'
+            c = counts.get(f'{level}/{name}')
+            if c is not None:
+                text += f' {c["k"]}/{c["n"]}'
             return text
 
         width = max(len(n) for n in names) + 2
-        ci = (f', {self.ci_level:.0%} CI over {self.bootstrap_rounds} '
-              'lesion bootstrap rounds' if self.bootstrap_rounds else '')
+        boot = (f'; AUC, F1, macro: {self.bootstrap_rounds} lesion '
+                'bootstrap rounds' if self.bootstrap_rounds else '')
         lines = [
-            f'LesionMetric (aggregation={self.aggregation}{ci}): '
+            f'LesionMetric (aggregation={self.aggregation}, '
+            f'{self.ci_level:.0%} CI: lesion rates Wilson, image rates '
+            f'cluster-adjusted Wilson{boot}; ECE over {CALIBRATION_BINS} '
+            'equal-width bins): '
             f'{metrics["image/num_images"]} images, '
             f'{metrics["lesion/num_lesions"]} lesions',
-            f'{"metric":<{width}}{"image":<28}lesion'
+            f'{"metric":<{width}}{"image":<36}lesion'
         ]
         for name in names:
             lines.append(
-                f'{name:<{width}}{cell("image", name):<28}'
+                f'{name:<{width}}{cell("image", name):<36}'
                 f'{cell("lesion", name)}')
         for level in ('image', 'lesion'):
             lines.append(f'{level} confusion matrix (rows true, columns '
                          f'predicted; {", ".join(classes)}):')
             for row in metrics[f'{level}/confusion_matrix']:
                 lines.append('  ' + ' '.join(f'{int(v):6d}' for v in row))
+        if 'selective/coverage' in metrics:
+            lines.append('selective (confident lesions under the operating '
+                         'point):')
+            for key in ['coverage', 'accuracy'] + [
+                    f'{n}_{c}' for n in RATES for c in classes]:
+                lines.append(f'  {key:<{width}}{cell("selective", key)}')
+            lines.append(f'  {"aurc":<{width}}'
+                         f'{metrics["selective/aurc"]:.4f}')
         return '\n'.join(lines)
 
     def _write_outputs(self, results, scores, i_pred, ids, l_scores, l_pred,
-                       l_target, inverse, classes, metrics) -> None:
+                       l_target, inverse, classes, metrics, op_out) -> None:
         import pandas as pd
+
+        from ..clinical.outputs import save_json
         os.makedirs(self.out_dir, exist_ok=True)
         image_rows = []
         for r, s, p in zip(results, scores, i_pred):
@@ -498,67 +557,68 @@ class LesionMetric(BaseMetric):
                 {f'prob_{c}': float(v)
                  for c, v in zip(classes, l_scores[i])})
             row.update(pred_label=int(l_pred[i]), pred_class=classes[l_pred[i]])
+            if op_out is not None:
+                # the decision under the operating point (calibrated)
+                row.update({
+                    f'cal_prob_{c}': float(v)
+                    for c, v in zip(classes, op_out['l_cal'][i])
+                })
+                k = int(op_out['l_pred'][i])
+                row.update(cal_pred_label=k, cal_pred_class=classes[k],
+                           confidence=float(op_out['conf'][i]),
+                           uncertain=bool(op_out['uncertain'][i]))
             lesion_rows.append(row)
         pd.DataFrame(lesion_rows).to_csv(
             osp.join(self.out_dir, 'lesion_predictions.csv'), index=False)
 
-        def jsonable(v):
-            return v.tolist() if isinstance(v, np.ndarray) else v
-
-        with open(osp.join(self.out_dir, 'metrics.json'), 'w') as f:
-            json.dump(
-                dict(
-                    aggregation=self.aggregation,
-                    bootstrap_rounds=self.bootstrap_rounds,
-                    ci_level=self.ci_level,
-                    classes=list(classes),
-                    metrics={k: jsonable(v)
-                             for k, v in metrics.items()}),
-                f,
-                indent=2)
-        self._plot(scores, np.array([r['gt_label'] for r in results]),
-                   metrics['image/confusion_matrix'], classes, 'image')
-        self._plot(l_scores, l_target, metrics['lesion/confusion_matrix'],
-                   classes, 'lesion')
-
-    def _plot(self, scores, target, cm, classes, level) -> None:
-        import matplotlib
-        matplotlib.use('Agg', force=False)
-        import matplotlib.pyplot as plt
-        import torch
-        from sklearn.metrics import roc_curve
-
-        with warnings.catch_warnings():
-            # matplotlib's numpy-2 copy warning on the tensor mmpretrain wants
-            warnings.simplefilter('ignore', DeprecationWarning)
-            fig = ConfusionMatrix.plot(
-                torch.as_tensor(cm),
-                include_values=True,
+        calibration = OrderedDict()
+        level_probs = dict(image=(scores, np.array(
+            [r['gt_label'] for r in results])), lesion=(l_scores, l_target))
+        if op_out is not None:
+            level_probs['image_calibrated'] = (op_out['cal'],
+                                               level_probs['image'][1])
+            level_probs['lesion_calibrated'] = (op_out['l_cal'], l_target)
+        for name, (p, t) in level_probs.items():
+            calibration[name] = F.reliability_bins(
+                p.max(1), p.argmax(1) == t)
+        save_json(
+            OrderedDict(
+                aggregation=self.aggregation,
+                bootstrap_rounds=self.bootstrap_rounds,
+                ci_level=self.ci_level,
                 classes=list(classes),
-                show=False)
-        fig.axes[0].set_title(f'{level}-level confusion matrix')
-        fig.savefig(osp.join(self.out_dir, f'confusion_matrix_{level}.png'))
-        plt.close(fig)
+                intervals=INTERVALS,
+                calibration_bins=CALIBRATION_BINS,
+                metrics=metrics,
+                calibration=calibration,
+                **self.extras), osp.join(self.out_dir, 'metrics.json'))
+        self._plot(level_probs, metrics, classes)
 
-        fig, ax = plt.subplots(figsize=(6, 6))
-        onehot = np.eye(len(classes))[target]
-        for k, cls in enumerate(classes):
-            if 0 < onehot[:, k].sum() < len(target):
-                fpr, tpr, _ = roc_curve(onehot[:, k], scores[:, k])
-                auc = roc_auc_score(onehot[:, k], scores[:, k])
-                ax.plot(fpr, tpr, label=f'{cls} (AUC {auc:.3f})')
-        if len(np.unique(target)) > 1:
-            fpr, tpr, _ = roc_curve(onehot.ravel(), scores.ravel())
-            auc = roc_auc_score(onehot.ravel(), scores.ravel())
-            ax.plot(fpr, tpr, linestyle=':', label=f'micro (AUC {auc:.3f})')
-        ax.plot([0, 1], [0, 1], color='grey', linewidth=0.5)
-        ax.set(
-            xlabel='1 - specificity',
-            ylabel='sensitivity',
-            title=f'{level}-level one-vs-rest ROC',
-            xlim=(0, 1),
-            ylim=(0, 1.01))
-        ax.legend(loc='lower right')
-        fig.savefig(osp.join(self.out_dir, f'roc_{level}.png'), dpi=100)
-        plt.close(fig)
+    def _plot(self, level_probs, metrics, classes) -> None:
+        from ..report import figures
+        plt = figures._plt()
 
+        def save(fig, name):
+            fig.savefig(osp.join(self.out_dir, name), dpi=100)
+            plt.close(fig)
+
+        for level in ('image', 'lesion'):
+            p, t = level_probs[level]
+            save(figures.confusion_figure(
+                metrics[f'{level}/confusion_matrix'], classes,
+                f'{level}-level confusion matrix'),
+                f'confusion_matrix_{level}.png')
+            save(figures.roc_models(t, {f'{level} score': p}, classes),
+                 f'roc_{level}.png')
+            curves = {'raw': (p.max(1), p.argmax(1) == t)}
+            if f'{level}_calibrated' in level_probs:
+                pc, tc = level_probs[f'{level}_calibrated']
+                curves['calibrated'] = (pc.max(1), pc.argmax(1) == tc)
+            save(figures.reliability_diagram(
+                curves, f'{level}-level reliability (top label, '
+                f'{CALIBRATION_BINS} bins)'), f'reliability_{level}.png')
+        if 'risk_coverage' in self.extras:
+            rc = self.extras['risk_coverage']
+            save(figures.risk_coverage_figure(
+                rc['coverage'], rc['risk'], rc['aurc'],
+                rc['operating_coverage']), 'risk_coverage.png')

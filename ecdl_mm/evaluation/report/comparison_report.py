@@ -70,10 +70,12 @@ def build_comparison_report(results: dict,
                 Cell(r['value'], key=['model_metrics', i, 'value'],
                      ci=(r['ci_lower'], r['ci_upper']),
                      ci_keys=(['model_metrics', i, 'ci_lower'],
-                              ['model_metrics', i, 'ci_upper'])))
+                              ['model_metrics', i, 'ci_upper']),
+                     counts=(r['k'], r['n']) if 'k' in r else None))
         rows.append(row)
     rep.table(['metric'] + names, rows, 'model_metrics',
-              caption=f'value ({level:.0%} bootstrap CI)')
+              caption=f'value ({level:.0%} CI: Wilson with k/n for rates, '
+              'lesion bootstrap for AUCs)')
 
     rep.section('Paired differences', 'comparisons')
     rows = []

@@ -178,3 +178,54 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], title: str):
     ax.set(xlabel='predicted', ylabel='true', title=title)
     fig.tight_layout()
     return fig
+
+
+def reliability_diagram(curves: Dict[str, tuple], title: str,
+                        n_bins: int = 15):
+    """Reliability diagram: per equal-width bin of the top probability,
+    the accuracy against the mean confidence, one line per entry of
+    ``curves`` (name -> ``(confidence (N, ), correct (N, ))``), with the
+    ECE in the legend and the bin counts below."""
+    from ..functional import binned_ece, reliability_bins
+    plt = _plt()
+    fig, (ax, axc) = plt.subplots(
+        2, 1, figsize=(5.2, 6.2), sharex=True,
+        gridspec_kw=dict(height_ratios=(3, 1)))
+    width = 1.0 / n_bins
+    for i, (name, (conf, correct)) in enumerate(curves.items()):
+        b = reliability_bins(conf, correct, n_bins)
+        full = b['count'] > 0
+        ece = binned_ece(conf, correct, n_bins)
+        ax.plot(b['confidence'][full], b['accuracy'][full], 'o-',
+                label=f'{name} (ECE {ece:.3f})')
+        centres = b['edges'][:-1] + width / 2
+        shift = (i - (len(curves) - 1) / 2) * width / max(len(curves), 1)
+        axc.bar(centres + shift, b['count'], width / max(len(curves), 1),
+                label=name)
+    ax.plot([0, 1], [0, 1], color='grey', linewidth=0.6, linestyle='--')
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel='accuracy in bin',
+           title=title)
+    ax.legend(loc='upper left', fontsize=8)
+    axc.set(xlabel='confidence (top-label probability)', ylabel='cases')
+    fig.tight_layout()
+    return fig
+
+
+def risk_coverage_figure(coverage: np.ndarray, risk: np.ndarray,
+                         aurc: float, operating_coverage=None):
+    """Risk (error rate of the accepted lesions) against coverage, most
+    confident first; a vertical line at the operating point's coverage."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.step(np.r_[0, coverage], np.r_[risk[:1], risk], where='post',
+            color='#1f3a5f', label=f'AURC {aurc:.3f}')
+    if operating_coverage is not None and np.isfinite(operating_coverage):
+        ax.axvline(operating_coverage, color='#b03030', linestyle='--',
+                   label=f'operating point ({operating_coverage:.0%} '
+                   'accepted)')
+    ax.set(xlim=(0, 1.02), ylim=(-0.02, 1.02), xlabel='coverage',
+           ylabel='risk (error rate of accepted)',
+           title='Risk-coverage (lesions)')
+    ax.legend(loc='upper left', fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -65,6 +65,8 @@ class Cell:
         ci_keys (tuple, optional): JSON paths of the bounds.
         digits (int): Decimals of ``'num'``. Defaults to 3.
         highlight (bool): Shade the cell (e.g. p < 0.05).
+        counts (tuple, optional): ``(k, n)`` of a proportion, shown as
+            ``k/n`` after the value.
     """
     value: object
     kind: str = 'num'
@@ -73,6 +75,7 @@ class Cell:
     ci_keys: Optional[tuple] = None
     digits: int = 3
     highlight: bool = False
+    counts: Optional[tuple] = None
 
 
 def _isnan(v) -> bool:
@@ -125,6 +128,10 @@ def _render_cell(c: Union[Cell, object]) -> str:
                 f"data-ci-lower-key='{html.escape(json.dumps(c.ci_keys[0]))}'",
                 f"data-ci-upper-key='{html.escape(json.dumps(c.ci_keys[1]))}'"
             ]
+    if c.counts is not None:
+        text += f' {int(c.counts[0])}/{int(c.counts[1])}'
+        attrs.append(f'data-k="{int(c.counts[0])}" '
+                     f'data-n="{int(c.counts[1])}"')
     cls = 'num sig' if c.highlight else 'num'
     return f'<td class="{cls}" {" ".join(attrs)}>{html.escape(text)}</td>'
 

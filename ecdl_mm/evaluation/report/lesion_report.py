@@ -16,14 +16,25 @@ SUMMARY = ('accuracy', 'sensitivity_macro', 'specificity_macro', 'ppv_macro',
            'npv_macro', 'f1_macro', 'auc_macro', 'auc_micro')
 
 
-def _metric_cell(metrics: dict, key: str) -> Cell:
+def _metric_cell(metrics: dict, key: str, counts: Optional[dict] = None
+                 ) -> Cell:
     lo, hi = f'{key}_ci_lower', f'{key}_ci_upper'
     has_ci = lo in metrics and hi in metrics
+    c = (counts or {}).get(key)
     return Cell(
         metrics.get(key),
         key=['metrics', key] if key in metrics else None,
         ci=(metrics[lo], metrics[hi]) if has_ci else None,
-        ci_keys=(['metrics', lo], ['metrics', hi]) if has_ci else None)
+        ci_keys=(['metrics', lo], ['metrics', hi]) if has_ci else None,
+        counts=(c['k'], c['n']) if c else None)
+
+
+def _entry_cell(entry: dict, key: list) -> Cell:
+    """A ``value/k/n/ci_lower/ci_upper`` entry of metrics.json."""
+    return Cell(entry.get('value'), key=key + ['value'],
+                ci=(entry.get('ci_lower'), entry.get('ci_upper')),
+                ci_keys=(key + ['ci_lower'], key + ['ci_upper']),
+                counts=(entry['k'], entry['n']) if 'k' in entry else None)
 
 
 def build_lesion_report(out_dir: str,
@@ -72,13 +83,23 @@ def build_lesion_report(out_dir: str,
     rep.section('Overview', 'overview')
     ci = info.get('ci_level', 0.95)
     rounds = info.get('bootstrap_rounds', 0)
+    counts = info.get('counts', {})
+    if counts:
+        boot = (f'AUCs, F1 and macro means: percentile bootstrap, {rounds} '
+                'lesion rounds' if rounds else 'AUCs, F1, macro: none')
+        intervals = (f'{ci:.0%}; lesion-level proportions: Wilson score; '
+                     'image-level proportions: cluster-adjusted Wilson '
+                     '(effective n = images / design effect of lesions); '
+                     f'{boot}; k/n beside every proportion')
+    else:  # a metrics.json of an older version
+        intervals = (f'{ci:.0%} percentile, {rounds} lesion-bootstrap '
+                     'rounds' if rounds else 'none')
     rep.table(['item', 'value'], [
         ['lesions', Cell(num_l, 'int', key=['metrics', 'lesion/num_lesions'])],
         ['images', Cell(num_i, 'int', key=['metrics', 'image/num_images'])],
         ['lesion score', f'{info.get("aggregation", "mean")} of the image '
          'probabilities'],
-        ['intervals', f'{ci:.0%} percentile, {rounds} lesion-bootstrap '
-         'rounds' if rounds else 'none'],
+        ['intervals', intervals],
     ] + [[f'lesions of class {c}',
           int((lesions.target == k).sum())] for k, c in enumerate(classes)],
         'overview')
@@ -87,14 +108,14 @@ def build_lesion_report(out_dir: str,
     rep.text('Every value with its confidence interval; macro = mean over '
              'classes (one-vs-rest).', note=True)
     rep.table(['metric', 'image level', 'lesion level'],
-              [[name] + [_metric_cell(metrics, f'{lv}/{name}')
+              [[name] + [_metric_cell(metrics, f'{lv}/{name}', counts)
                          for lv in ('image', 'lesion')]
                for name in SUMMARY], 'summary')
 
     rep.section('Per class', 'per-class')
     for level in ('lesion', 'image'):
         rep.table(['class'] + list(PER_CLASS),
-                  [[c] + [_metric_cell(metrics, f'{level}/{n}_{c}')
+                  [[c] + [_metric_cell(metrics, f'{level}/{n}_{c}', counts)
                           for n in PER_CLASS] for c in classes],
                   f'per_class_{level}', caption=f'{level} level')
 
@@ -118,6 +139,15 @@ def build_lesion_report(out_dir: str,
                                      {'lesion score': lesions.scores},
                                      classes)),
                'Lesion-level one-vs-rest ROC curves.')
+
+    frame = pd.read_csv(paths['lesion_predictions.csv'],
+                        dtype={'lesion_id': str})
+    _calibration_section(rep, info, lesions, images, frame, classes)
+    if 'selective/coverage' in metrics:
+        _operating_point_section(rep, info, lesions, frame, classes)
+    if info.get('decisions'):
+        _decision_section(rep, info['decisions'], classes,
+                          'selective/coverage' in metrics)
 
     rep.section('Worst-misclassified lesions', 'gallery')
     wrong = np.flatnonzero(lesions.pred != lesions.target)
@@ -154,6 +184,127 @@ def build_lesion_report(out_dir: str,
     if cards:
         rep.gallery(cards)
     return rep
+
+
+def _calibration_section(rep, info, lesions, images, frame,
+                         classes) -> None:
+    from .figures import reliability_diagram
+    metrics = info['metrics']
+    if 'lesion/ece' not in metrics:
+        return
+    bins = info.get('calibration_bins', 15)
+    rep.section('Calibration', 'calibration')
+    rep.text(f'Top-label ECE over {bins} equal-width confidence bins; '
+             'class-wise ECE = mean over classes of the one-vs-rest ECE; '
+             'Brier = mean of sum over classes of (p - y)^2 (0 to 2); '
+             'NLL = mean -log p(true class).', note=True)
+    names = ('ece', 'ece_classwise', 'brier', 'nll')
+    cal = 'image/calibrated/ece' in metrics
+    header = ['measure', 'image', 'lesion'] + (
+        ['image calibrated', 'lesion calibrated'] if cal else [])
+    rows = []
+    for n in names:
+        row = [n] + [_metric_cell(metrics, f'{lv}/{n}')
+                     for lv in ('image', 'lesion')]
+        if cal:
+            row += [_metric_cell(metrics, f'{lv}/calibrated/{n}')
+                    for lv in ('image', 'lesion')]
+        rows.append(row)
+    rep.table(header, rows, 'calibration')
+    prob_cols = [f'prob_{c}' for c in classes]
+    curves = {}
+    for level, table in (('image', images), ('lesion', None)):
+        if table is None:
+            p = lesions.scores
+            t = lesions.target
+        else:
+            p = table[prob_cols].to_numpy(float)
+            t = table['gt_label'].to_numpy(int)
+        curves[f'{level} raw'] = (p.max(1), p.argmax(1) == t)
+    if cal and f'cal_prob_{classes[0]}' in frame:
+        pc = frame[[f'cal_prob_{c}' for c in classes]].to_numpy(
+            float)
+        curves['lesion calibrated'] = (pc.max(1),
+                                       pc.argmax(1) == lesions.target)
+    rep.figure(figure_png(reliability_diagram(
+        curves, f'Reliability (top label, {bins} bins)', bins)),
+        'Accuracy against confidence per bin; the diagonal is perfect '
+        'calibration; bars: cases per bin.', width=460)
+
+
+def _operating_point_section(rep, info, lesions, frame, classes) -> None:
+    from ..functional import risk_coverage
+    from .figures import risk_coverage_figure
+    metrics = info['metrics']
+    op = info.get('operating_point', {})
+    rep.section('Operating point and selective metrics', 'selective')
+    view = op.get('view', {})
+    crop = view.get('crop_ratio')
+    rep.text(
+        f"Operating point {op.get('path')}: view {view.get('name')}"
+        f"{' ' + str(crop) if crop else ''}"
+        f"{' + flip' if view.get('flip') else ''}, temperature "
+        f"{op.get('temperature', 1):.3f}, a lesion is uncertain below "
+        f"confidence {op.get('min_confidence', 0):.3f} or with fewer than "
+        f"{op.get('min_images', 1)} image(s). Fitted on a validation split; "
+        'the rates below are among the accepted (confident) lesions, with '
+        'Wilson intervals.', note=True)
+    counts = info.get('counts', {})
+    keys = ['coverage', 'accuracy'] + [
+        f'{n}_{c}' for n in ('sensitivity', 'specificity', 'npv')
+        for c in classes]
+    rep.table(['selective metric', 'value'],
+              [[k, _metric_cell(metrics, f'selective/{k}', counts)]
+               for k in keys] +
+              [['AURC (risk-coverage area)',
+                _metric_cell(metrics, 'selective/aurc')]], 'selective')
+    if 'confidence' in frame:
+        conf = frame['confidence'].to_numpy(float)
+        pred = frame['cal_pred_label'].to_numpy(int)
+        rc = risk_coverage(conf, pred == lesions.target)
+        rep.figure(figure_png(risk_coverage_figure(
+            rc['coverage'], rc['risk'], rc['aurc'],
+            metrics.get('selective/coverage'))),
+            'Risk (error rate) of the accepted lesions as the confidence '
+            'threshold falls; dashed: the operating point.', width=460)
+
+
+def _decision_section(rep, table, classes, with_op) -> None:
+    rep.section('Clinical decision table', 'decisions')
+    actions = table['actions']
+    rep.text('Actions: ' +
+             '; '.join(f'{c} \u2192 {a}' for c, a in actions.items()) +
+             ('. Uncertain lesions are deferred (no optical diagnosis).'
+              if with_op else '.') +
+             ' Each cell: lesions given the action (row) among lesions of '
+             'the true class (column), rate with Wilson interval.',
+             note=True)
+    rows = []
+    for i, r in enumerate(table['rows']):
+        rows.append([r['action'], Cell(r['total'], 'int')] + [
+            _entry_cell(r['rates'][c], ['decisions', 'rows', i, 'rates', c])
+            for c in classes
+        ])
+    rep.table(['action', 'lesions'] + [f'true {c}' for c in classes], rows,
+              'decisions')
+    if 'pivi_npv' in table:
+        npv = table['pivi_npv']
+        if npv['n'] == 0:
+            rep.banner("No confident 'leave in situ' call: the PIVI NPV is "
+                       'undefined; nothing supports diagnose-and-leave.')
+        elif npv['flag']:
+            rep.banner(
+                "PIVI NPV of the confident 'leave in situ' calls: lower "
+                f"bound {npv['ci_lower']:.3f} is under the target "
+                f"{npv['target']:.2f} ({npv['k']}/{npv['n']}): do not "
+                'diagnose and leave on this evidence.')
+        rep.table(['measure', 'value'], [
+            ["PIVI NPV (confident 'leave in situ' calls truly "
+             'non-neoplastic)', _entry_cell(npv, ['decisions', 'pivi_npv'])],
+            ['target', Cell(npv['target'])],
+        ] + [[f'miss rate of {c} (confidently given another action)',
+              _entry_cell(e, ['decisions', 'miss_rate', c])]
+             for c, e in table['miss_rate'].items()], 'pivi')
 
 
 def write_lesion_report(out_dir: str, path: Optional[str] = None,

@@ -1,10 +1,14 @@
 """Paired tests of proportions, Wilson intervals and the lesion bootstrap."""
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
+
+# the lesion bootstrap and its intervals live in the evaluation core
+from ..functional import (bootstrap_multiplicities,  # noqa: F401
+                          confusion_matrix, confusion_rates,
+                          percentile_interval, proportion_interval)
 
 
 def mcnemar_test(correct_a: np.ndarray,
@@ -52,57 +56,18 @@ def mcnemar_test(correct_a: np.ndarray,
 def wilson_interval(successes: int, total: int,
                     ci_level: float = 0.95) -> Tuple[float, float]:
     """Wilson score interval of a proportion (statsmodels); NaN if
-    ``total == 0``."""
-    if total == 0:
-        return float('nan'), float('nan')
-    lo, hi = proportion_confint(
-        successes, total, alpha=1 - ci_level, method='wilson')
-    return float(lo), float(hi)
-
-
-def bootstrap_multiplicities(num: int,
-                             rounds: int,
-                             seed: int = 0,
-                             chunk: int = 500) -> Iterator[np.ndarray]:
-    """Multiplicities of ``num`` units (lesions) in bootstrap resamples.
-
-    Yields arrays ``(r, num)`` of how often each unit is drawn, ``r <=
-    chunk`` rows at a time, ``rounds`` rows in all; weights for paired
-    statistics (every model or reader is evaluated on the same resample).
-
-    Args:
-        num (int): Number of units.
-        rounds (int): Bootstrap rounds.
-        seed (int): Seed of ``numpy.random.default_rng``. Defaults to 0.
-        chunk (int): Rows per yielded array. Defaults to 500.
-    """
-    rng = np.random.default_rng(seed)
-    for start in range(0, rounds, chunk):
-        r = min(chunk, rounds - start)
-        draws = rng.integers(0, num, size=(r, num))
-        yield np.bincount(
-            (draws + np.arange(r)[:, None] * num).ravel(),
-            minlength=r * num).reshape(r, num).astype(np.float64)
-
-
-def percentile_interval(values: np.ndarray,
-                        ci_level: float = 0.95) -> Tuple[float, float]:
-    """Percentile interval of bootstrap values, NaN rounds left out."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if not len(values):
-        return float('nan'), float('nan')
-    alpha = (1 - ci_level) / 2 * 100
-    lo, hi = np.percentile(values, [alpha, 100 - alpha])
-    return float(lo), float(hi)
+    ``total == 0``. See :func:`ecdl_mm.evaluation.functional.
+    proportion_interval`."""
+    return proportion_interval(successes, total, ci_level, 'wilson')
 
 
 def weighted_rates(pred: np.ndarray, target: np.ndarray, weights: np.ndarray,
                    num_classes: int) -> Dict[str, np.ndarray]:
     """Accuracy and per-class sensitivity / specificity under weightings.
 
-    Unlike a zero-division convention, a rate whose denominator is zero in
-    a round is NaN, so bootstrap intervals leave such rounds out.
+    A rate whose denominator is zero in a round is NaN (the package's
+    convention, :mod:`ecdl_mm.evaluation.functional`), so bootstrap
+    intervals leave such rounds out.
 
     Args:
         pred (np.ndarray): Predicted classes ``(N, )``.
@@ -114,20 +79,11 @@ def weighted_rates(pred: np.ndarray, target: np.ndarray, weights: np.ndarray,
         dict: ``accuracy (R, )``, ``sensitivity (R, C)``,
         ``specificity (R, C)``.
     """
-    pred, target = np.asarray(pred), np.asarray(target)
-    eye = np.eye(num_classes)
-    is_pos, said_pos = eye[target], eye[pred]
-    correct = (pred == target).astype(float)
-    total = weights.sum(1)
-    pos = weights @ is_pos
-    neg = total[:, None] - pos
-    tp = weights @ (is_pos * said_pos)
-    tn = weights @ ((1 - is_pos) * (1 - said_pos))
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return dict(
-            accuracy=np.where(total > 0, weights @ correct / total, np.nan),
-            sensitivity=np.where(pos > 0, tp / pos, np.nan),
-            specificity=np.where(neg > 0, tn / neg, np.nan))
+    rates = confusion_rates(
+        confusion_matrix(pred, target, num_classes, weights))
+    return dict(accuracy=rates['accuracy'],
+                sensitivity=rates['sensitivity'],
+                specificity=rates['specificity'])
 
 
 def holm_adjust(p_values) -> np.ndarray:

@@ -103,9 +103,13 @@ def check_page_against_json(page, doc, tables):
             assert shown == 'nan'
         else:
             assert float(shown) == value, (cell, value)
-        parts = re.fullmatch(r'(\S+)(?: \((\S+) to (\S+)\))?',
-                             cell['text'].strip())
+        parts = re.fullmatch(
+            r'(\S+)(?: \((\S+) to (\S+)\))?(?: (\d+)/(\d+))?',
+            cell['text'].strip())
         assert parts, cell['text']
+        if parts.group(4) is not None:  # k/n of a proportion
+            assert (parts.group(4), parts.group(5)) == (cell['data-k'],
+                                                        cell['data-n'])
         check_shown(parts.group(1), value)
         if 'data-ci-lower-key' in cell:
             for attr, group in (('lower', 2), ('upper', 3)):
@@ -165,7 +169,20 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
         page, doc, ['summary', 'per_class_lesion', 'per_class_image',
                     'confusion_lesion', 'confusion_image'])
     # 8 summary x 2 levels + 2 x 3 classes x 6 rates + 2 x 9 + 2 counts
-    assert n == 16 + 36 + 18 + 2
+    # + calibration 4 x 2 levels + decision table 3 actions x 3 classes
+    # + PIVI NPV + invasive-cancer miss rate
+    assert n == 16 + 36 + 18 + 2 + 8 + 9 + 2
+    # k/n beside every proportion, equal to metrics.json's counts and to a
+    # recount from the lesion CSV
+    shown = {json.loads(c['data-key'])[1]: (int(c['data-k']), int(c['data-n']))
+             for c in page.cells if 'data-k' in c and c['table'] in (
+                 'per_class_lesion', 'per_class_image', 'summary')}
+    assert len(shown) == 2 * (1 + 3 * 4)
+    for key, (k, n_) in shown.items():
+        assert (doc['counts'][key]['k'], doc['counts'][key]['n']) == (k, n_)
+    pos = lesions.gt_label == 2
+    assert shown['lesion/sensitivity_non-neoplastic'] == (
+        int((lesions.pred_label[pos] == 2).sum()), int(pos.sum()))
     wrong = lesions[lesions.pred_label != lesions.gt_label]
     thumbs = [x for x in page.links if x.startswith('data:image/jpeg')]
     expected = sum(1 + int(lid[1:]) % 2 for lid in wrong.lesion_id

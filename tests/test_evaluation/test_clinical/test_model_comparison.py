@@ -150,3 +150,18 @@ def test_named_errors(three_models, tmp_path):
         compare_models([a, load_lesion_predictions(two)], ['A', 'two'])
     with pytest.raises(StudyDataError, match='not found'):
         load_lesion_predictions(tmp_path / 'nope.csv')
+
+
+def test_model_rates_get_wilson_with_counts(three_models):
+    from statsmodels.stats.proportion import proportion_confint
+    preds = [load_lesion_predictions(f) for f in three_models[:2]]
+    res = compare_models(preds, ['A', 'B'], bootstrap_rounds=50)
+    rows = {(r['model'], r['metric']): r for r in res['model_metrics']}
+    df = pd.read_csv(three_models[1])
+    pos = df.gt_label == 2
+    k, n = int((df.pred_label[pos] == 2).sum()), int(pos.sum())
+    row = rows[('B', 'sensitivity_non-neoplastic')]
+    assert (row['k'], row['n'], row['interval']) == (k, n, 'Wilson')
+    assert (row['ci_lower'], row['ci_upper']) == pytest.approx(
+        proportion_confint(k, n, method='wilson'))
+    assert rows[('A', 'auc_macro')]['interval'] == 'bootstrap'

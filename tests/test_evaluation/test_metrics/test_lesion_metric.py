@@ -104,7 +104,11 @@ def test_values_equal_sklearn_at_both_levels():
     check_level(metrics, 'lesion', sklearn_reference(l_scores, l_labels))
     assert metrics['lesion/num_lesions'] == 24
     assert metrics['image/num_images'] == len(labels)
-    assert not any(k.endswith('_ci_lower') for k in metrics)
+    # no bootstrap: the AUCs, F1 and macro means have no interval, the
+    # proportions keep theirs (Wilson / cluster-adjusted Wilson)
+    assert 'lesion/auc_macro_ci_lower' not in metrics
+    assert 'lesion/f1_adenomas_ci_lower' not in metrics
+    assert 'lesion/accuracy_ci_lower' in metrics
 
 
 def test_aggregations_against_reference():
@@ -159,22 +163,21 @@ def test_bootstrap_intervals_match_reference_loop():
         [scores[lesion_of == j].astype(np.float64).mean(0)
          for j in range(len(ids))])
     l_labels = np.array([labels[lesion_of == j][0] for j in range(len(ids))])
-    img_acc, img_auc0, les_acc, les_sens1 = [], [], [], []
+    img_auc0, les_auc1, les_f1_2 = [], [], []
     for d in draws:
         img = np.concatenate([np.flatnonzero(lesion_of == j) for j in d])
-        img_acc.append(accuracy_score(labels[img], scores[img].argmax(1)))
         y = labels[img] == 0
         if 0 < y.sum() < len(y):
             img_auc0.append(roc_auc_score(y, scores[img, 0]))
-        les_acc.append(accuracy_score(l_labels[d], l_scores[d].argmax(1)))
-        les_sens1.append(
-            recall_score(
-                l_labels[d] == 1, l_scores[d].argmax(1) == 1,
-                zero_division=0))
-    for key, vals in [('image/accuracy', img_acc),
-                      ('image/auc_adenomas', img_auc0),
-                      ('lesion/accuracy', les_acc),
-                      ('lesion/sensitivity_invasive_cancer', les_sens1)]:
+        y = l_labels[d] == 1
+        if 0 < y.sum() < len(y):
+            les_auc1.append(roc_auc_score(y, l_scores[d, 1]))
+        said, y = l_scores[d].argmax(1) == 2, l_labels[d] == 2
+        if said.any() or y.any():  # F1 undefined (NaN) otherwise
+            les_f1_2.append(f1_score(y, said))
+    for key, vals in [('image/auc_adenomas', img_auc0),
+                      ('lesion/auc_invasive_cancer', les_auc1),
+                      ('lesion/f1_non-neoplastic', les_f1_2)]:
         lo, hi = np.percentile(vals, [5, 95])
         assert metrics[f'{key}_ci_lower'] == pytest.approx(lo), key
         assert metrics[f'{key}_ci_upper'] == pytest.approx(hi), key
@@ -254,3 +257,52 @@ def test_clear_errors():
         LesionMetric(bootstrap_rounds=-1)
     with pytest.raises(ValueError, match=r'ci_level=1\.5'):
         LesionMetric(ci_level=1.5)
+
+
+def test_proportion_intervals_counts_and_calibration():
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import log_loss
+    from statsmodels.stats.proportion import proportion_confint
+    scores, labels, lesion_ids = fake_predictions(num_lesions=24, seed=2)
+    metric = LesionMetric(bootstrap_rounds=0, classes=CLASSES)
+    metrics = metric.compute_metrics(results_of(scores, labels, lesion_ids))
+    counts = metric.extras['counts']
+    frame = pd.DataFrame(scores.astype(np.float64))
+    frame['lesion'], frame['y'] = lesion_ids, labels
+    grouped = frame.groupby('lesion', sort=False).mean()
+    l_scores = grouped[[0, 1, 2]].to_numpy()
+    l_labels = grouped['y'].to_numpy().astype(int)
+    l_pred = l_scores.argmax(1)
+    # lesion level: Wilson on k/n of independent lesions
+    pos = l_labels == 1
+    k, n = int((l_pred[pos] == 1).sum()), int(pos.sum())
+    assert counts['lesion/sensitivity_invasive_cancer'] == dict(
+        k=k, n=n, interval='wilson')
+    assert (metrics['lesion/sensitivity_invasive_cancer_ci_lower'],
+            metrics['lesion/sensitivity_invasive_cancer_ci_upper']
+            ) == pytest.approx(proportion_confint(k, n, method='wilson'))
+    # image level: Wilson on the effective sample of the clustered images
+    correct = scores.argmax(1) == labels
+    lesion_of = pd.factorize(pd.Series(lesion_ids))[0]
+    k_j = np.bincount(lesion_of, weights=correct)
+    n_j = np.bincount(lesion_of)
+    p = correct.mean()
+    deff = max(1.0, ((k_j - p * n_j)**2).sum() / (len(labels) * p * (1 - p)))
+    n_eff = len(labels) / deff
+    assert counts['image/accuracy']['deff'] == pytest.approx(deff)
+    assert (metrics['image/accuracy_ci_lower'],
+            metrics['image/accuracy_ci_upper']) == pytest.approx(
+                proportion_confint(p * n_eff, n_eff, method='wilson'))
+    # calibration at both levels
+    conf = l_scores.max(1)
+    hit = l_pred == l_labels
+    prob_true, prob_pred = calibration_curve(hit, conf, n_bins=15)
+    edges = np.linspace(0, 1, 16)
+    size = np.bincount(np.searchsorted(edges[1:-1], conf), minlength=15)
+    ece = (size[size > 0] / len(conf) * np.abs(prob_true - prob_pred)).sum()
+    assert metrics['lesion/ece'] == pytest.approx(ece)
+    assert metrics['image/nll'] == pytest.approx(
+        log_loss(labels, scores / scores.sum(1, keepdims=True),
+                 labels=[0, 1, 2]), rel=1e-5)
+    assert metrics['lesion/brier'] == pytest.approx(
+        ((l_scores - np.eye(3)[l_labels])**2).sum(1).mean())

@@ -1,0 +1,209 @@
+"""fit_operating_point.py end to end on the demo (tiny untrained ResNet), its
+refusal of the test sheet, and tools/test.py --operating-point."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, recall_score
+from statsmodels.stats.proportion import proportion_confint
+
+CFG = 'tests/data/tiny_resnet_lesion_demo.py'
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import ecdl_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(CFG).model)
+    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+def _opts(demo_root):
+    return ['--cfg-options', f'test_dataloader.dataset.data_root={demo_root}']
+
+
+def run_fit(monkeypatch, *args):
+    import runpy
+    import sys
+    script = 'tools/analysis/fit_operating_point.py'
+    monkeypatch.setattr(sys, 'argv', [script] + [str(a) for a in args])
+    runpy.run_path(script, run_name='__main__')
+
+
+def test_refuses_the_test_sheet_and_a_missing_split(monkeypatch, capsys,
+                                                    demo_root,
+                                                    tiny_checkpoint,
+                                                    tmp_path):
+    out = str(tmp_path / 'op.json')
+    for extra, words in ((['--sheet', 'demo_test'],
+                          "refusing to fit an operating point on the "
+                          "config's test sheet 'demo_test'"),
+                         ([], 'the config has no validation split'),
+                         (['--sheet', 'demo_train', '--targets',
+                           'sensitivity:polyp=0.9'], "class 'polyp'")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            run_fit(monkeypatch, CFG, tiny_checkpoint, '--out', out, *extra,
+                    *_opts(demo_root))
+        assert exc.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], lines
+    assert not (tmp_path / 'op.json').exists()
+
+
+def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
+                                                tiny_checkpoint, tmp_path,
+                                                monkeypatch, capsys):
+    op_path = tmp_path / 'op.json'
+    run_fit(monkeypatch, CFG, tiny_checkpoint, '--out', op_path, '--sheet',
+            'demo_train', '--targets', 'accuracy=0.6', *_opts(demo_root))
+    stdout = capsys.readouterr().out
+    op = json.loads(op_path.read_text())
+    assert op['format'] == 'ecdl_mm.operating_point/1'
+    assert op['validation']['num_lesions'] == 20  # demo_train
+    assert len(op['validation']['views']) == 6
+    chosen = min(op['validation']['views'], key=lambda v: v['lesion_nll'])
+    assert op['validation']['chosen_view'] == chosen['key']
+    assert f"* {chosen['key']}" in stdout
+    sel = op['validation']['selective']['target accuracy=0.6']
+    if op['thresholds']['accuracy=0.6'] is not None:
+        assert sel['value'] >= 0.6
+
+    work = tmp_path / 'test'
+    run_tool(['tools/test.py', CFG, tiny_checkpoint, '--work-dir', str(work),
+              '--operating-point', str(op_path), '--report'] +
+             _opts(demo_root) +
+             [f'test_evaluator.0.out_dir={work}/lesion_eval'])
+    doc = json.loads((work / 'lesion_eval' / 'metrics.json').read_text())
+    assert doc['operating_point']['temperature'] == pytest.approx(
+        op['temperature'])
+    assert doc['operating_point']['view'] == op['view']
+    lesions = pd.read_csv(work / 'lesion_eval' / 'lesion_predictions.csv')
+    accepted = lesions.confidence >= op['min_confidence']
+    assert doc['metrics']['selective/coverage'] == pytest.approx(
+        accepted.mean())
+    # the test saw the view the operating point was fitted for: its image
+    # probabilities equal predict_views' for that view on demo_test
+    from mmengine.config import Config
+
+    from ecdl_mm.apis import predict_views
+    from ecdl_mm.evaluation.operating_point_fit import view_key
+    cfg = Config.fromfile(CFG)
+    cfg.test_dataloader.dataset.data_root = demo_root
+    ratio = op['view']['crop_ratio']
+    views = predict_views(cfg, tiny_checkpoint, cfg.test_dataloader.dataset,
+                          crop_ratios=[ratio])
+    _, probs = views['views'][view_key(op['view'])]
+    images = pd.read_csv(work / 'lesion_eval' / 'image_predictions.csv')
+    assert list(images.img_path) == views['img_paths']
+    np.testing.assert_allclose(
+        images[[c for c in images if c.startswith('prob_')]], probs,
+        atol=1e-5)
+    html = (work / 'lesion_eval' / 'report.html').read_text()
+    for part in ('Operating point and selective metrics',
+                 'Clinical decision table', 'Calibration'):
+        assert part in html
+
+
+def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
+    """LesionMetric with an operating point, recomputed from
+    image_predictions.csv with numpy / scikit-learn / statsmodels."""
+    from ecdl_mm.evaluation import LesionMetric
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    classes = ['adenomas', 'invasive_cancer', 'non-neoplastic']
+    rng = np.random.default_rng(7)
+    results = []
+    for i in range(40):
+        y = i % 3
+        for j in range(1 + i % 3):
+            logit = rng.normal(size=3) + 1.5 * np.eye(3)[y]
+            results.append(dict(score=np.exp(logit) / np.exp(logit).sum(),
+                                gt_label=y, lesion_id=f'L{i}',
+                                patient_id=None, img_path=f'/x/L{i}/{j}.jpg'))
+    op = OperatingPoint(classes=classes, temperature=1.6,
+                        min_confidence=0.55)
+    op.save(str(tmp_path / 'op.json'))
+    out = tmp_path / 'eval'
+    metrics = LesionMetric(bootstrap_rounds=0, classes=classes,
+                           operating_point=str(tmp_path / 'op.json'),
+                           out_dir=str(out)).compute_metrics(results)
+
+    images = pd.read_csv(out / 'image_predictions.csv')
+    p = images[[f'prob_{c}' for c in classes]].to_numpy()
+    z = np.log(p) / 1.6
+    cal = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    frame = pd.DataFrame(cal, columns=classes)
+    frame['lesion'] = images.lesion_id
+    frame['y'] = images.gt_label
+    per = frame.groupby('lesion', sort=False).mean()
+    conf = per[classes].max(axis=1).to_numpy()
+    pred = per[classes].to_numpy().argmax(1)
+    y = per['y'].to_numpy().astype(int)
+    acc = conf >= 0.55
+    assert 0 < acc.sum() < len(acc)
+    assert metrics['selective/coverage'] == pytest.approx(acc.mean())
+    assert metrics['selective/accuracy'] == pytest.approx(
+        accuracy_score(y[acc], pred[acc]))
+    k = int((y[acc] == pred[acc]).sum())
+    assert (metrics['selective/accuracy_ci_lower'],
+            metrics['selective/accuracy_ci_upper']) == pytest.approx(
+                proportion_confint(k, int(acc.sum()), method='wilson'))
+    sens = recall_score(y[acc], pred[acc], average=None, labels=[0, 1, 2])
+    for c, s in zip(classes, sens):
+        assert metrics[f'selective/sensitivity_{c}'] == pytest.approx(s)
+    for i, c in enumerate(classes):
+        neg = y[acc] != i
+        assert metrics[f'selective/specificity_{c}'] == pytest.approx(
+            np.mean(pred[acc][neg] != i))
+        said_not = pred[acc] != i
+        assert metrics[f'selective/npv_{c}'] == pytest.approx(
+            np.mean(y[acc][said_not] != i))
+    lesions = pd.read_csv(out / 'lesion_predictions.csv')
+    np.testing.assert_array_equal(lesions.uncertain, ~acc)
+    np.testing.assert_allclose(lesions.confidence, conf)
+    doc = json.loads((out / 'metrics.json').read_text())
+    assert doc['counts']['selective/accuracy'] == dict(
+        k=k, n=int(acc.sum()), interval='wilson')
+    # the decision table counts the confident calls against the truth
+    leave = doc['decisions']['rows'][0]
+    assert leave['action'] == 'leave in situ'
+    assert leave['counts']['adenomas'] == int(((pred == 2) & acc &
+                                               (y == 0)).sum())
+    assert doc['decisions']['num_deferred'] == int((~acc).sum())
+    # AURC equals the mean risk over acceptance sizes (no ties here)
+    order = np.argsort(-conf)
+    wrong = (pred != y)[order]
+    assert metrics['selective/aurc'] == pytest.approx(
+        np.mean(np.cumsum(wrong) / np.arange(1, len(wrong) + 1)))
+    for name in ('reliability_lesion.png', 'risk_coverage.png'):
+        assert (out / name).stat().st_size > 0
+
+
+def test_flip_view_with_model_cfg_options(run_tool, demo_root,
+                                          tiny_checkpoint, tmp_path):
+    """A flip view turns on flip TTA; a `model.` option still reaches the
+    model, not the TTA wrapper."""
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    op = tmp_path / 'op.json'
+    OperatingPoint(classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
+                   view=dict(name='center_crop', crop_ratio=0.875,
+                             flip=True)).save(str(op))
+    work = tmp_path / 'test'
+    proc = run_tool(['tools/test.py', CFG, tiny_checkpoint, '--work-dir',
+                     str(work), '--operating-point', str(op)] +
+                    _opts(demo_root) +
+                    ['model.head.num_classes=3',
+                     f'test_evaluator.0.out_dir={work}/le'])
+    assert "type='mmpretrain.AverageClsScoreTTA'" in proc.stdout
+    assert "type='CenterCropRatio'" in proc.stdout
+    doc = json.loads((work / 'le' / 'metrics.json').read_text())
+    assert doc['operating_point']['view']['flip'] is True
