@@ -20,6 +20,7 @@ from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import collect_provenance, write_sidecar
 
 
 def parse_args():
@@ -95,11 +96,20 @@ def main():
         flag = '  uncertain' if r.get('uncertain') else ''
         print(f'{r["lesion_id"]:<{width}}  {r["pred_class"]:<16} '
               f'({r["num_images"]} image(s))  {probs}{flag}')
+    # where the predictions came from, beside each file (the CSV stays a
+    # plain table that compare_models.py and pandas read)
+    provenance = collect_provenance(
+        config=args.config, checkpoint=args.checkpoint,
+        data_root=osp.commonpath([osp.abspath(p) for p in args.paths]))
+    if args.operating_point:
+        provenance['operating_point'] = osp.abspath(args.operating_point)
     if args.out_csv:
         inferencer.dump_csv(results, args.out_csv)
+        write_sidecar(args.out_csv, provenance)
         print(f'wrote {args.out_csv}')
     if args.out_json:
         inferencer.dump_json(results, args.out_json)
+        write_sidecar(args.out_json, provenance)
         print(f'wrote {args.out_json}')
 
 

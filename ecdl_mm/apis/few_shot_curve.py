@@ -126,6 +126,12 @@ def t_interval(values: Sequence[float], level: float = 0.95):
     return mean, mean - half, mean + half
 
 
+def _metric(run: dict, key: str) -> float:
+    """A run's metric; NaN when missing or undefined (None in the JSON)."""
+    value = run['metrics'].get(key)
+    return np.nan if value is None else value
+
+
 def summarise(runs: Sequence[dict], level: float = 0.95) -> List[dict]:
     """One row per method, k and metric: mean over seeds with the t
     interval, and the mean of the runs' own lesion-bootstrap intervals."""
@@ -137,10 +143,9 @@ def summarise(runs: Sequence[dict], level: float = 0.95) -> List[dict]:
     for (method, shots), rs in sorted(
             groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         for m in METRICS:
-            mean, lo, hi = t_interval(
-                [r['metrics'].get(m, np.nan) for r in rs], level)
-            boot_lo = [r['metrics'].get(f'{m}_ci_lower', np.nan) for r in rs]
-            boot_hi = [r['metrics'].get(f'{m}_ci_upper', np.nan) for r in rs]
+            mean, lo, hi = t_interval([_metric(r, m) for r in rs], level)
+            boot_lo = [_metric(r, f'{m}_ci_lower') for r in rs]
+            boot_hi = [_metric(r, f'{m}_ci_upper') for r in rs]
             rows.append(
                 dict(
                     method=method,
@@ -155,10 +160,8 @@ def summarise(runs: Sequence[dict], level: float = 0.95) -> List[dict]:
                     mean_bootstrap_ci_upper=float(np.nanmean(boot_hi))
                     if not np.all(np.isnan(boot_hi)) else float('nan'),
                     query_lesions=float(
-                        np.mean([
-                            r['metrics'].get('lesion/num_lesions', np.nan)
-                            for r in rs
-                        ]))))
+                        np.mean([_metric(r, 'lesion/num_lesions')
+                                 for r in rs]))))
     return rows
 
 
@@ -248,7 +251,7 @@ def run_fewshot_curve(configs: Sequence[str],
         dict: ``runs``, ``summary`` (see :func:`summarise`), ``skipped``,
         ``lesions_per_class``.
     """
-    from ..evaluation.clinical import save_csv, save_json
+    from ..evaluation.clinical import jsonable, save_csv, save_json
     if not configs:
         raise ValueError('no few-shot config given')
     names = [config_name(c) for c in configs]
@@ -278,15 +281,18 @@ def run_fewshot_curve(configs: Sequence[str],
                 log(f'[{name} k={k} seed={seed}] training')
                 cfg = run_config(config, k, seed, run_dir, cohort, pretrained,
                                  cfg_options)
-                record = dict(
-                    method=name,
-                    config=osp.abspath(config),
-                    shots=k,
-                    seed=seed,
-                    metrics=train_and_test_run(cfg))
+                # strict JSON (undefined rates as None), the same in
+                # memory as when read back by a later run
+                record = jsonable(
+                    dict(
+                        method=name,
+                        config=osp.abspath(config),
+                        shots=k,
+                        seed=seed,
+                        metrics=train_and_test_run(cfg)))
                 os.makedirs(run_dir, exist_ok=True)
                 with open(result + '.tmp', 'w') as f:
-                    json.dump(record, f, indent=2)
+                    json.dump(record, f, indent=2, allow_nan=False)
                 os.replace(result + '.tmp', result)
                 runs.append(record)
     summary = summarise(runs)

@@ -20,6 +20,7 @@ from ..evaluation.clinical import (StudyDataError, align_predictions,
                                    save_csv, save_json)
 from ..evaluation.report import (auc_difference_figure,
                                  build_comparison_report, figure_png)
+from ..utils.provenance import collect_provenance
 
 DONE = 'done.json'
 SPLITS = ('train', 'val', 'test')
@@ -168,12 +169,20 @@ def write_comparison(preds,
                      seed: int = 0,
                      ci_level: float = 0.95,
                      exact_below: int = 25,
-                     title: str = 'Paired model comparison') -> dict:
-    """:func:`compare_models` and its files, as
-    ``tools/analysis/compare_models.py`` writes them: comparison.json,
-    comparison.csv, model_metrics.csv, auc_differences.png, report.html."""
+                     title: str = 'Paired model comparison',
+                     inputs: Optional[Dict[str, str]] = None) -> dict:
+    """:func:`compare_models` and its files (``tools/analysis/
+    compare_models.py`` and :func:`run_benchmark` write them here):
+    comparison.json, comparison.csv, model_metrics.csv, auc_differences.png,
+    report.html.
+
+    ``inputs`` (name to predictions file) are recorded with their hashes and
+    their own provenance under ``provenance`` in the JSON and the report.
+    """
     results = compare_models(preds, names, bootstrap_rounds, seed, ci_level,
                              exact_below)
+    if inputs is not None:
+        results['provenance'] = collect_provenance(inputs=inputs)
     preds = align_predictions(preds, names)
     os.makedirs(out_dir, exist_ok=True)
     save_json(results, osp.join(out_dir, 'comparison.json'))
@@ -181,8 +190,10 @@ def write_comparison(preds,
     save_csv(results['model_metrics'], osp.join(out_dir, 'model_metrics.csv'))
     with open(osp.join(out_dir, 'auc_differences.png'), 'wb') as f:
         f.write(figure_png(auc_difference_figure(results)))
-    build_comparison_report(results, preds,
-                            title).save(osp.join(out_dir, 'report.html'))
+    report = build_comparison_report(results, preds, title)
+    if inputs is not None:
+        report.set_provenance(results['provenance'])
+    report.save(osp.join(out_dir, 'report.html'))
     return results
 
 
@@ -260,7 +271,8 @@ def run_benchmark(configs: Sequence[str],
         out,
         bootstrap_rounds,
         seed,
-        title=f'{names[0]} against {len(names) - 1} baseline(s)')
+        title=f'{names[0]} against {len(names) - 1} baseline(s)',
+        inputs={n: arms[n]['predictions'] for n in names})
     log(f'wrote the comparison of {len(names)} models on '
         f'{results["num_lesions"]} lesions to {out}')
     return dict(arms=arms, comparison=results)

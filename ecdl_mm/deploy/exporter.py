@@ -37,6 +37,8 @@ def build_model(config, checkpoint: Optional[str] = None, cfg_options=None):
     from mmpretrain.apis import get_model
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
     if cfg_options:
+        from ..utils.config_check import check_cfg_options
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     model = get_model(cfg, pretrained=False, device='cpu')
     if checkpoint:

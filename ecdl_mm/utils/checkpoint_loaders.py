@@ -182,7 +182,7 @@ class _WeightsOnlyTorch(types.ModuleType):
     def load(f, map_location=None, **kwargs):
         """``torch.load(f, map_location, weights_only=True)``; errors name the
         scheme loader's file or URL (else ``f``). Other keyword arguments
-        (``weights_only=False`` included) are ignored: mmengine passes none.
+        (a request to turn weights-only loading off included) are ignored: mmengine passes none.
         """
         source = _SOURCE.get()
         if source is None:

@@ -4,7 +4,6 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
 from mmpretrain.registry import MODELS
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')

@@ -7,8 +7,8 @@ timm / FAIR name them, and a logits comparison after conversion.
 import numpy as np
 import torch
 from mmengine.runner import load_checkpoint
-
 from mmpretrain.registry import MODELS
+
 from .tiny_models import TINY_VIT_ARCH
 
 IMG = 32
@@ -75,8 +75,7 @@ def ecvit_classifier(**backbone_kw):
         dict(
             type='ImageClassifier',
             backbone=dict(
-                type='ECViT', arch=TINY_VIT_ARCH, img_size=IMG,
-                **backbone_kw),
+                type='ECViT', arch=TINY_VIT_ARCH, img_size=IMG, **backbone_kw),
             head=dict(type='LinearClsHead', num_classes=3,
                       in_channels=32))).eval()
 
@@ -87,5 +86,7 @@ def check_logits(dst, ref_model):
     x = torch.randn(2, 3, IMG, IMG)
     with torch.no_grad():
         torch.testing.assert_close(
-            model(x, mode='tensor'), ref_model(x, mode='tensor'),
-            atol=1e-5, rtol=1e-5)
+            model(x, mode='tensor'),
+            ref_model(x, mode='tensor'),
+            atol=1e-5,
+            rtol=1e-5)

@@ -4,9 +4,9 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from mmpretrain.registry import TASK_UTILS
 
 from ecdl_mm.apis import FrameQualityGate
-from mmpretrain.registry import TASK_UTILS
 
 
 @pytest.fixture(scope='module')

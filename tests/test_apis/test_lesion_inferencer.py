@@ -4,18 +4,17 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from helpers import CLASSES, TINY_CONFIG, save_tiny_checkpoint
+from helpers.images import write_image as write
+from mmengine.config import Config
 from mmengine.dataset import default_collate
-from mmengine.registry import init_default_scope
-from mmpretrain.registry import MODELS, TRANSFORMS
-from PIL import Image
+from mmpretrain.registry import TRANSFORMS
 
 from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.datasets import ECNBIDataset
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
-from helpers import CLASSES, TINY_CONFIG, save_tiny_checkpoint
-from helpers.images import write_image as write
 
 CONFIG = TINY_CONFIG
 
@@ -45,8 +44,8 @@ def test_find_lesions(cohort, tmp_path):
     # or one of its images
     lesion = osp.join(cohort, 'adenomas', '1')
     for path in (osp.join(cohort, 'adenomas'), lesion,
-                 osp.join(lesion, 'Images'),
-                 osp.join(lesion, 'Images', 'b.png')):
+                 osp.join(lesion, 'Images'), osp.join(lesion, 'Images',
+                                                      'b.png')):
         assert list(LesionInferencer.find_lesions(path, CLASSES)) == \
             ['cohort/1'], path
     # without the class names the Images/ folder still makes the lesion
@@ -64,8 +63,10 @@ def test_loose_images_are_never_merged_silently(cohort, tmp_path):
     flat = str(tmp_path / 'flat')
     write(f'{flat}/x.tif', (30, 30), 'RGB', 4)
     write(f'{flat}/y.jpg', (30, 30), 'RGB', 5)
-    with pytest.warns(LooseImagesWarning, match=f'2 images lie directly in '
-                      f'{flat}: each is diagnosed as its own lesion'):
+    with pytest.warns(
+            LooseImagesWarning,
+            match=f'2 images lie directly in '
+            f'{flat}: each is diagnosed as its own lesion'):
         found = LesionInferencer.find_lesions(flat, CLASSES)
     assert list(found) == ['flat/x.tif', 'flat/y.jpg']
     assert [len(v['images']) for v in found.values()] == [1, 1]
@@ -99,8 +100,8 @@ def _reference_scores(cohort, inferencer, pipeline):
     with torch.no_grad():
         for i in range(len(ds)):
             item = ds[i]
-            score = inferencer.model.test_step(
-                default_collate([item]))[0].pred_score
+            score = inferencer.model.test_step(default_collate(
+                [item]))[0].pred_score
             per_lesion.setdefault(item['data_samples'].lesion_id,
                                   []).append(score.numpy())
     return per_lesion
@@ -113,21 +114,21 @@ def test_lesion_probabilities_match_test_pipeline(repo_root, cohort,
     results = inferencer(cohort, batch_size=2, show_progress=False)
     assert [r['lesion_id'] for r in results] == ['cohort/1', 'cohort/2']
     assert [r['num_images'] for r in results] == [3, 1]
-    assert [(r['gt_label'], r['gt_class']) for r in results] == [
-        (0, 'adenomas'), (2, 'non-neoplastic')]
+    assert [(r['gt_label'], r['gt_class'])
+            for r in results] == [(0, 'adenomas'), (2, 'non-neoplastic')]
 
     per_lesion = _reference_scores(cohort, inferencer,
                                    cfg.test_dataloader.dataset.pipeline)
     for r in results:
         ref = np.mean(per_lesion[r['lesion_id']], axis=0)
-        np.testing.assert_allclose(
-            r['pred_scores'], ref, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r['pred_scores'], ref, rtol=1e-4, atol=1e-6)
         assert r['pred_label'] == int(ref.argmax())
         assert r['pred_class'] == CLASSES[int(ref.argmax())]
         assert r['pred_score'] == pytest.approx(float(ref.max()), rel=1e-4)
-        np.testing.assert_allclose(
-            [im['pred_scores'] for im in r['images']],
-            per_lesion[r['lesion_id']], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose([im['pred_scores'] for im in r['images']],
+                                   per_lesion[r['lesion_id']],
+                                   rtol=1e-4,
+                                   atol=1e-6)
 
     csv, js = str(tmp_path / 'o' / 'l.csv'), str(tmp_path / 'o' / 'l.json')
     inferencer.dump_csv(results, csv)
@@ -148,8 +149,7 @@ def test_lesion_probabilities_match_test_pipeline(repo_root, cohort,
     with pytest.raises(ValueError, match='batch_size=0'):
         inferencer(cohort, batch_size=0)
     with pytest.raises(ValueError, match="aggregation='avg'"):
-        LesionInferencer(osp.join(repo_root, CONFIG), False,
-                         aggregation='avg')
+        LesionInferencer(osp.join(repo_root, CONFIG), False, aggregation='avg')
 
 
 def test_inferencer_steps_called_directly(cohort, inferencer):
@@ -180,8 +180,8 @@ def test_inferencer_steps_called_directly(cohort, inferencer):
     # every aggregation of the metric's tuple gives the metric's numbers
     for name in AGGREGATIONS:
         inferencer.aggregation = name
-        _, ref, ref_pred, _ = LesionMetric.aggregate(
-            scores, ['a'] * 3 + ['b'], name)
+        _, ref, ref_pred, _ = LesionMetric.aggregate(scores, ['a'] * 3 + ['b'],
+                                                     name)
         out = inferencer.postprocess(preds, None)
         np.testing.assert_allclose([o['pred_scores'] for o in out], ref)
         assert [o['pred_label'] for o in out] == list(ref_pred)
@@ -194,19 +194,25 @@ def test_visualize_one_folder_per_lesion(cohort, inferencer, tmp_path):
         osp.relpath(osp.join(d, f), out) for d, _, files in os.walk(out)
         for f in files)
     # both lesions have an a.jpg: one folder per lesion keeps both
-    assert found == ['cohort/1/a.png', 'cohort/1/b.png', 'cohort/1/c.png',
-                     'cohort/2/a.png']
+    assert found == [
+        'cohort/1/a.png', 'cohort/1/b.png', 'cohort/1/c.png', 'cohort/2/a.png'
+    ]
     drawing = results[1]['images'][0]['visualization']
     assert drawing.ndim == 3 and drawing.shape[2] == 3
 
 
-def test_operating_point_calibrates_and_abstains(repo_root, cohort,
-                                                 inferencer, tmp_path):
+def test_operating_point_calibrates_and_abstains(repo_root, cohort, inferencer,
+                                                 tmp_path):
     op_path = str(tmp_path / 'op.json')
-    OperatingPoint(classes=list(CLASSES), temperature=2.5,
-                   min_confidence=0.5, min_images=2).save(op_path)
+    OperatingPoint(
+        classes=list(CLASSES),
+        temperature=2.5,
+        min_confidence=0.5,
+        min_images=2).save(op_path)
     calibrated = LesionInferencer(
-        osp.join(repo_root, CONFIG), False, device='cpu',
+        osp.join(repo_root, CONFIG),
+        False,
+        device='cpu',
         operating_point=op_path)
     calibrated.model = inferencer.model
     raw = inferencer(cohort, show_progress=False)
@@ -217,11 +223,11 @@ def test_operating_point_calibrates_and_abstains(repo_root, cohort,
         z = np.log(imgs) / 2.5
         z = np.exp(z - z.max(1, keepdims=True))
         z /= z.sum(1, keepdims=True)
-        np.testing.assert_allclose(
-            [im['pred_scores'] for im in c['images']], z, rtol=1e-6)
+        np.testing.assert_allclose([im['pred_scores'] for im in c['images']],
+                                   z,
+                                   rtol=1e-6)
         np.testing.assert_allclose(c['pred_scores'], z.mean(0), rtol=1e-6)
-        assert c['uncertain'] == bool(z.mean(0).max() < 0.5
-                                      or len(imgs) < 2)
+        assert c['uncertain'] == bool(z.mean(0).max() < 0.5 or len(imgs) < 2)
     assert cal[1]['uncertain']  # one image < min_images
     csv = str(tmp_path / 'op.csv')
     calibrated.dump_csv(cal, csv)
@@ -230,17 +236,24 @@ def test_operating_point_calibrates_and_abstains(repo_root, cohort,
     assert list(table['uncertain']) == [c['uncertain'] for c in cal]
     # flip test-time augmentation: the mean of the image's and its
     # mirror's scores, by hand for the one-image lesion
-    OperatingPoint(classes=list(CLASSES),
-                   view=dict(name='whole', flip=True)).save(op_path)
+    OperatingPoint(
+        classes=list(CLASSES), view=dict(name='whole',
+                                         flip=True)).save(op_path)
     flip = LesionInferencer(
-        osp.join(repo_root, CONFIG), False, device='cpu',
+        osp.join(repo_root, CONFIG),
+        False,
+        device='cpu',
         operating_point=op_path)
     flip.model = inferencer.model
-    got = flip(osp.join(cohort, 'non-neoplastic', '2'),
-               show_progress=False)[0]['pred_scores']
-    data = default_collate([inferencer.pipeline(dict(
-        img_path=osp.join(cohort, 'non-neoplastic', '2', 'Images',
-                          'a.jpg')))])
+    got = flip(
+        osp.join(cohort, 'non-neoplastic', '2'),
+        show_progress=False)[0]['pred_scores']
+    data = default_collate([
+        inferencer.pipeline(
+            dict(
+                img_path=osp.join(cohort, 'non-neoplastic', '2', 'Images',
+                                  'a.jpg')))
+    ])
     with torch.no_grad():
         a = inferencer.model.test_step(data)[0].pred_score.clone()
         data['inputs'] = data['inputs'].flip(-1)
@@ -248,31 +261,37 @@ def test_operating_point_calibrates_and_abstains(repo_root, cohort,
     np.testing.assert_allclose(got, ((a + b) / 2).numpy(), rtol=1e-5)
     assert not np.allclose(a.numpy(), b.numpy())  # the mirror differs
     # a centre-crop view: the operating point's own test pipeline
-    OperatingPoint(classes=list(CLASSES),
-                   view=dict(name='center_crop', crop_ratio=0.5)).save(op_path)
+    OperatingPoint(
+        classes=list(CLASSES), view=dict(name='center_crop',
+                                         crop_ratio=0.5)).save(op_path)
     if 'CenterCropRatio' not in TRANSFORMS:  # until the transform lands
-        with pytest.raises(OperatingPointError,
-                           match="test transform 'CenterCropRatio'"):
-            LesionInferencer(osp.join(repo_root, CONFIG), False,
-                             operating_point=op_path)
+        with pytest.raises(
+                OperatingPointError, match="test transform 'CenterCropRatio'"):
+            LesionInferencer(
+                osp.join(repo_root, CONFIG), False, operating_point=op_path)
     else:
         crop = LesionInferencer(
-            osp.join(repo_root, CONFIG), False, device='cpu',
+            osp.join(repo_root, CONFIG),
+            False,
+            device='cpu',
             operating_point=op_path)
         crop.model = inferencer.model
         cfg = Config.fromfile(osp.join(repo_root, CONFIG))
         ref = _reference_scores(
-            cohort, inferencer, OperatingPoint.load(op_path).test_pipeline(
+            cohort, inferencer,
+            OperatingPoint.load(op_path).test_pipeline(
                 cfg.test_dataloader.dataset.pipeline))
         for r in crop(cohort, show_progress=False):
             np.testing.assert_allclose(
-                r['pred_scores'], np.mean(ref[r['lesion_id']], 0),
-                rtol=1e-4, atol=1e-6)
+                r['pred_scores'],
+                np.mean(ref[r['lesion_id']], 0),
+                rtol=1e-4,
+                atol=1e-6)
     # an operating point fitted for other classes is refused
     OperatingPoint(classes=['a', 'b', 'c']).save(op_path)
     with pytest.raises(OperatingPointError, match='fitted for classes'):
-        LesionInferencer(osp.join(repo_root, CONFIG), False,
-                         operating_point=op_path)
+        LesionInferencer(
+            osp.join(repo_root, CONFIG), False, operating_point=op_path)
 
 
 def test_num_threads(repo_root, tmp_path):

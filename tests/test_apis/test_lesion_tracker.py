@@ -8,9 +8,11 @@ CLASSES = ['adenomas', 'invasive_cancer', 'non-neoplastic']
 
 
 def make(**kw):
-    op = OperatingPoint(classes=CLASSES, min_confidence=kw.pop('conf', 0.6),
-                        min_images=kw.pop('frames', 2),
-                        temperature=kw.pop('temperature', 1.0))
+    op = OperatingPoint(
+        classes=CLASSES,
+        min_confidence=kw.pop('conf', 0.6),
+        min_images=kw.pop('frames', 2),
+        temperature=kw.pop('temperature', 1.0))
     return LesionTracker(op, **kw)
 
 
@@ -58,15 +60,17 @@ def test_hysteresis_keeps_the_shown_class():
     tr = make(ema=1.0, hysteresis=0.1)
     lid = tr.observe(0, 0.0, False)
     shown = []
-    for p in ([0.5, 0.3, 0.2], [0.45, 0.5, 0.05], [0.44, 0.52, 0.04],
-              [0.3, 0.65, 0.05]):
+    for p in ([0.5, 0.3, 0.2], [0.45, 0.5, 0.05], [0.44, 0.52,
+                                                   0.04], [0.3, 0.65, 0.05]):
         shown.append(tr.update(lid, 0, 0.0, p)['pred_label'])
     # argmax flips at the 2nd frame, the display only once the margin > 0.1
     assert shown == [0, 0, 0, 1]
     tr0 = make(ema=1.0, hysteresis=0.0)
     lid = tr0.observe(0, 0.0, False)
-    assert [tr0.update(lid, 0, 0.0, p)['pred_label'] for p in
-            ([0.5, 0.3, 0.2], [0.45, 0.5, 0.05])] == [0, 1]
+    assert [
+        tr0.update(lid, 0, 0.0, p)['pred_label']
+        for p in ([0.5, 0.3, 0.2], [0.45, 0.5, 0.05])
+    ] == [0, 1]
 
 
 def test_validation():

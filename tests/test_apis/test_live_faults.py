@@ -13,7 +13,6 @@ import pytest
 from ecdl_mm.apis import FrameSource, LiveSession, NewestSlot, SourceError
 from ecdl_mm.apis.stream_inferencer import fit_to, open_video_writer
 from ecdl_mm.evaluation.clinical.predictions import load_lesion_predictions
-from test_stream_inferencer import CONFIG, inferencer, tiny  # noqa: F401
 
 
 @pytest.fixture(scope='module')
@@ -30,17 +29,22 @@ def read_events(path):
 def run_session(inferencer, source, tmp_path, **kw):  # noqa: F811
     logs = []
     session = LiveSession(
-        inferencer, source, out_video=str(tmp_path / 'out.avi'),
+        inferencer,
+        source,
+        out_video=str(tmp_path / 'out.avi'),
         events=str(tmp_path / 'events.jsonl'),
-        lesions_csv=str(tmp_path / 'lesions.csv'), pace=False,
-        log=logs.append, drain_timeout=10, **kw)
+        lesions_csv=str(tmp_path / 'lesions.csv'),
+        pace=False,
+        log=logs.append,
+        drain_timeout=10,
+        **kw)
     summary = session.run()
     return summary, read_events(tmp_path / 'events.jsonl'), logs
 
 
 def write_video(path, frames, fps=30):
-    w = open_video_writer(str(path), fps, frames[0].shape[1],
-                          frames[0].shape[0])
+    w = open_video_writer(
+        str(path), fps, frames[0].shape[1], frames[0].shape[0])
     for f in frames:
         w.write(fit_to(f, w.size))
     w.release()
@@ -84,8 +88,8 @@ def test_corrupt_and_resized_frames(inferencer, tmp_path, still):  # noqa
     # a corrupt frame and a resolution change mid-stream
     (folder / '002.png').write_bytes(b'\x89PNG not really')
     for i in range(6, 9):
-        cv2.imwrite(str(folder / f'{i:03d}.png'),
-                    cv2.resize(still, (580, 504)))
+        cv2.imwrite(
+            str(folder / f'{i:03d}.png'), cv2.resize(still, (580, 504)))
     summary, events, logs = run_session(inferencer, FrameSource(str(folder)),
                                         tmp_path)
     assert summary['status'] == 'end'
@@ -103,8 +107,9 @@ def test_corrupt_and_resized_frames(inferencer, tmp_path, still):  # noqa
         count += 1
         sizes.add(img.shape)
     cap.release()
-    assert count == 8 and sizes == {(still.shape[0] // 2 * 2,
-                                     still.shape[1] // 2 * 2, 3)}
+    assert count == 8 and sizes == {
+        (still.shape[0] // 2 * 2, still.shape[1] // 2 * 2, 3)
+    }
 
 
 class FakeCapture:
@@ -129,8 +134,10 @@ class FakeCapture:
         pass
 
 
-def test_device_stops_reconnects_then_gives_up(inferencer, tmp_path,  # noqa
-                                               still):
+def test_device_stops_reconnects_then_gives_up(
+        inferencer,
+        tmp_path,  # noqa
+        still):
     opens = []
 
     def factory(source, kind):
@@ -138,8 +145,12 @@ def test_device_stops_reconnects_then_gives_up(inferencer, tmp_path,  # noqa
         # first open: 5 frames; reopening 1: 3 more; then the device is gone
         return FakeCapture(still, {1: 5, 2: 3}.get(len(opens)))
 
-    src = FrameSource(0, max_reconnects=3, backoff=0.01, max_backoff=0.02,
-                      capture_factory=factory)
+    src = FrameSource(
+        0,
+        max_reconnects=3,
+        backoff=0.01,
+        max_backoff=0.02,
+        capture_factory=factory)
     assert src.kind == 'device'
     summary, events, logs = run_session(inferencer, src, tmp_path)
     assert summary['status'] == 'source_lost'
@@ -152,8 +163,11 @@ def test_device_stops_reconnects_then_gives_up(inferencer, tmp_path,  # noqa
     assert osp.isfile(tmp_path / 'lesions.csv')
 
 
-def test_exception_in_model_thread(inferencer, tmp_path, still,  # noqa
-                                   monkeypatch):
+def test_exception_in_model_thread(
+        inferencer,
+        tmp_path,
+        still,  # noqa
+        monkeypatch):
     calls = []
     real = inferencer.predict_probs
 
@@ -189,34 +203,41 @@ def test_exception_in_model_thread(inferencer, tmp_path, still,  # noqa
     assert len(lesions) == 1 and lesions[0]['num_images'] == 2
 
 
-def test_lesions_csv_reads_as_lesion_predictions(inferencer, tmp_path,  # noqa
-                                                 still):
+def test_lesions_csv_reads_as_lesion_predictions(
+        inferencer,
+        tmp_path,  # noqa
+        still):
     folder = tmp_path / 'frames'
     folder.mkdir()
     black = np.zeros_like(still)
     seq = [still] * 5 + [black] * 16 + [still] * 5
     for i, img in enumerate(seq):
         cv2.imwrite(str(folder / f'{i:03d}.png'), img)
-    labels = {'1': dict(gt_class='adenomas'),
-              '2': dict(gt_class='non-neoplastic')}
-    summary, events, _ = run_session(inferencer, FrameSource(str(folder)),
-                                     tmp_path, labels=labels)
+    labels = {
+        '1': dict(gt_class='adenomas'),
+        '2': dict(gt_class='non-neoplastic')
+    }
+    summary, events, _ = run_session(
+        inferencer, FrameSource(str(folder)), tmp_path, labels=labels)
     preds = load_lesion_predictions(str(tmp_path / 'lesions.csv'))
     assert preds.lesion_ids == ['1', '2']
     assert preds.target.tolist() == [0, 2]
     lesions = {e['lesion_id']: e for e in events if e['type'] == 'lesion'}
     for i, lid in enumerate(preds.lesion_ids):
-        used = [e['probs'] for e in events
-                if e['type'] == 'frame' and e['used'] and
-                e['lesion_id'] == lid]
-        np.testing.assert_allclose(preds.scores[i], np.mean(used, 0),
-                                   atol=1e-9)
+        used = [
+            e['probs'] for e in events
+            if e['type'] == 'frame' and e['used'] and e['lesion_id'] == lid
+        ]
+        np.testing.assert_allclose(
+            preds.scores[i], np.mean(used, 0), atol=1e-9)
         assert lesions[lid]['num_images'] == len(used)
     with open(tmp_path / 'lesions.csv') as f:
         header = f.readline().strip().split(',')
-    assert header == ['lesion_id', 'patient_id', 'num_images', 'gt_label',
-                      'gt_class', 'prob_adenomas', 'prob_invasive_cancer',
-                      'prob_non-neoplastic', 'pred_label', 'pred_class']
+    assert header == [
+        'lesion_id', 'patient_id', 'num_images', 'gt_label', 'gt_class',
+        'prob_adenomas', 'prob_invasive_cancer', 'prob_non-neoplastic',
+        'pred_label', 'pred_class'
+    ]
     assert not os.path.exists(tmp_path / 'nothing')
 
 
@@ -227,8 +248,10 @@ def test_source_kinds_and_open_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='neither a file'):
         FrameSource(str(tmp_path / 'nothing.mp4'))
     kinds = []
-    FrameSource('/dev/video3', capture_factory=lambda s, k: kinds.append(
-        k) or FakeCapture(None, 1))
-    FrameSource(2, capture_factory=lambda s, k: kinds.append(
-        k) or FakeCapture(None, 1))
+    FrameSource(
+        '/dev/video3',
+        capture_factory=lambda s, k: kinds.append(k) or FakeCapture(None, 1))
+    FrameSource(
+        2,
+        capture_factory=lambda s, k: kinds.append(k) or FakeCapture(None, 1))
     assert kinds == ['device', 'device']

@@ -5,44 +5,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.stream import CLASSES, CONFIG, SHORT_PHASES
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from ecdl_mm.apis import FrameQualityGate, LesionInferencer, StreamInferencer
 from ecdl_mm.apis.frame_source import Frame
 from ecdl_mm.datasets.demo_video import make_demo_video
-from mmpretrain.registry import MODELS
-
-CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
-CONFIG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
-SHORT_PHASES = (('no_contact', 3), ('approach', 6), ('contact', 6),
-                ('motion', 2), ('contact', 3), ('halation', 2),
-                ('contact', 3), ('withdraw', 16))
-
-
-def save_tiny_checkpoint(repo_root, path, seed=0):
-    init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    # a less uniform head, so that classes and confidences differ by image
-    torch.nn.init.normal_(model.head.fc.weight, std=0.5)
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=CLASSES))), path)
-    return path
-
-
-@pytest.fixture(scope='module')
-def tiny(repo_root, tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
-    return save_tiny_checkpoint(repo_root, path)
-
-
-@pytest.fixture(scope='module')
-def inferencer(repo_root, tiny):
-    return StreamInferencer(osp.join(repo_root, CONFIG), tiny, device='cpu',
-                            min_confidence=0.4, min_frames=2)
 
 
 @pytest.fixture(scope='module')
@@ -55,9 +23,11 @@ def test_contract_preprocess_forward_postprocess(inferencer, stills):
     assert isinstance(inferencer.gate, FrameQualityGate)
     img = cv2.imread(stills[0])
     # sharp, defocused, sharp again (one still: no motion between frames)
-    frames = [Frame(img, 0, 0.0),
-              Frame(cv2.GaussianBlur(img, (0, 0), 6), 1, 0.033),
-              Frame(img, 2, 0.067)]
+    frames = [
+        Frame(img, 0, 0.0),
+        Frame(cv2.GaussianBlur(img, (0, 0), 6), 1, 0.033),
+        Frame(img, 2, 0.067)
+    ]
     inferencer.gate.reset()
     inferencer.tracker = inferencer.new_tracker()
     chunks = list(inferencer.preprocess(frames, batch_size=8))
@@ -70,26 +40,24 @@ def test_contract_preprocess_forward_postprocess(inferencer, stills):
     # the backend's probabilities are the model's own
     with torch.no_grad():
         ref = inferencer.model.test_step(chunk['data'])
-    np.testing.assert_allclose(preds[0].pred_score.numpy(),
-                               ref[0].pred_score.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        preds[0].pred_score.numpy(), ref[0].pred_score.numpy(), atol=1e-5)
     assert 'pred_score' not in preds[1]
     out = inferencer.postprocess(preds)
     assert [f['used'] for f in out['frames']] == [True, False, True]
     lesion = out['lesions'][0]
-    mean = np.mean([preds[0].pred_score.numpy(),
-                    preds[2].pred_score.numpy()], 0)
+    mean = np.mean([preds[0].pred_score.numpy(), preds[2].pred_score.numpy()],
+                   0)
     np.testing.assert_allclose(lesion['pred_scores'], mean, atol=1e-6)
     assert lesion['pred_class'] == CLASSES[int(mean.argmax())]
-    assert set(out['frames'][0]) >= {'pred_scores', 'pred_label',
-                                     'pred_class'}
+    assert set(out['frames'][0]) >= {'pred_scores', 'pred_label', 'pred_class'}
 
 
 def test_frames_match_the_still_image_path(repo_root, tiny, inferencer,
                                            stills):
     """A decoded frame gets (nearly) the probabilities its JPEG gets through
     the test pipeline (LoadResizedImage decodes in the DCT domain)."""
-    lesion = LesionInferencer(osp.join(repo_root, CONFIG), tiny,
-                              device='cpu')
+    lesion = LesionInferencer(osp.join(repo_root, CONFIG), tiny, device='cpu')
     res = lesion(stills, batch_size=8, show_progress=False)
     ref = np.stack([np.asarray(r['pred_scores']) for r in res])
     data = inferencer.collate([cv2.imread(p) for p in stills])
@@ -99,27 +67,31 @@ def test_frames_match_the_still_image_path(repo_root, tiny, inferencer,
 
 
 def test_call_on_demo_video(inferencer, demo_root, tmp_path):
-    gt = make_demo_video(demo_root, str(tmp_path / 'v.avi'), num_lesions=2,
-                         phases=SHORT_PHASES)
-    out = inferencer(gt['video'], batch_size=4,
-                     out_video=str(tmp_path / 'annotated.mp4'))
+    gt = make_demo_video(
+        demo_root, str(tmp_path / 'v.avi'), num_lesions=2, phases=SHORT_PHASES)
+    out = inferencer(
+        gt['video'], batch_size=4, out_video=str(tmp_path / 'annotated.mp4'))
     import pandas as pd
     truth = pd.read_csv(gt['frames_csv'])
     frames = out['frames']
     assert len(frames) == len(truth) == gt['frames']
     assert len(out['lesions']) == 2
     for lesion in out['lesions']:
-        used = [f for f in frames
-                if f['lesion_id'] == lesion['lesion_id'] and f['used']]
+        used = [
+            f for f in frames
+            if f['lesion_id'] == lesion['lesion_id'] and f['used']
+        ]
         np.testing.assert_allclose(
             lesion['pred_scores'],
-            np.mean([f['pred_scores'] for f in used], 0), atol=1e-9)
+            np.mean([f['pred_scores'] for f in used], 0),
+            atol=1e-9)
         assert lesion['num_images'] == len(used)
     # every simulated defocus (sigma >= 4), motion-blur and halation frame
     # is rejected; no frame is used outside a lesion
     for f, (_, t) in zip(frames, truth.iterrows()):
-        if t.phase in ('motion', 'halation', 'no_contact', 'withdraw') or (
-                t.phase == 'approach' and t.blur_sigma >= 4):
+        if t.phase in ('motion', 'halation', 'no_contact',
+                       'withdraw') or (t.phase == 'approach'
+                                       and t.blur_sigma >= 4):
             assert not f['accepted'], (f, dict(t))
     cap = cv2.VideoCapture(out['visualization'])
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(truth)
@@ -130,8 +102,8 @@ def test_gate_thresholds_from_the_config(repo_root):
     cfg = Config.fromfile(osp.join(repo_root, CONFIG))
     cfg.live_gate = dict(type='FrameQualityGate', min_focus=0.9)
     cfg.live_tracker = dict(new_lesion_after=4, ema=0.5)
-    inf = StreamInferencer(cfg, pretrained=False, device='cpu',
-                           classes=CLASSES)
+    inf = StreamInferencer(
+        cfg, pretrained=False, device='cpu', classes=CLASSES)
     assert inf.gate.min_focus == 0.9
     tracker = inf.new_tracker()
     assert (tracker.new_lesion_after, tracker.ema) == (4, 0.5)
@@ -142,9 +114,9 @@ def test_gate_thresholds_from_the_config(repo_root):
 
 def test_torchscript_backend_matches_eager(repo_root, tiny, inferencer,
                                            stills):
-    traced = StreamInferencer(osp.join(repo_root, CONFIG), tiny,
-                              device='cpu', backend='torchscript')
+    traced = StreamInferencer(
+        osp.join(repo_root, CONFIG), tiny, device='cpu', backend='torchscript')
     data = inferencer.collate([cv2.imread(p) for p in stills[:2]])
-    np.testing.assert_allclose(traced.predict_probs(data),
-                               inferencer.predict_probs(data), atol=1e-5)
+    np.testing.assert_allclose(
+        traced.predict_probs(data), inferencer.predict_probs(data), atol=1e-5)
     assert traced.backend.name == 'torchscript'

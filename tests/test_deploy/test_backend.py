@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import torch
-from test_exporter import _randomise_qv_bias, _tiny_cfg  # noqa: I100
+from helpers.deploy_models import randomise_qv_bias, tiny_deploy_cfg
 
 from ecdl_mm.deploy import TraceMismatchError, build_model, load_backend
 
@@ -12,8 +12,8 @@ from ecdl_mm.deploy import TraceMismatchError, build_model, load_backend
 @pytest.fixture(scope='module')
 def tiny(demo_root):
     torch.manual_seed(0)
-    model, _ = build_model(_tiny_cfg(demo_root), None)
-    _randomise_qv_bias(model)
+    model, _ = build_model(tiny_deploy_cfg(demo_root), None)
+    randomise_qv_bias(model)
     return model
 
 
@@ -21,8 +21,8 @@ def _normalised(model, n, size=32, seed=0):
     """Raw uint8 BGR images through the model's own data preprocessor, and
     mmpretrain's predicted scores for them."""
     gen = torch.Generator().manual_seed(seed)
-    raw = torch.randint(0, 256, (n, 3, size, size), generator=gen,
-                        dtype=torch.uint8)
+    raw = torch.randint(
+        0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
     with torch.inference_mode():
         data = model.data_preprocessor(dict(inputs=list(raw)))
         scores = torch.stack(
@@ -56,16 +56,16 @@ def test_backend_matches_mmpretrain_predict(tiny, backend, atol):
 def test_onnx_without_onnxruntime_says_so(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # import fails
     example, _ = _normalised(tiny, 2)
-    with pytest.raises(ImportError,
-                       match="backend 'onnx': onnxruntime is not installed"):
+    with pytest.raises(
+            ImportError, match="backend 'onnx': onnxruntime is not installed"):
         load_backend(tiny, 'onnx', example)
 
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(backend='tensorrt'), "backend='tensorrt' must be one of"),
     (dict(backend='torchscript-int8', device='cuda'), 'cpu only'),
-    (dict(backend='eager', example_input=torch.zeros(3, 32, 32)),
-     r'\(B, 3, H, W\) tensor'),
+    (dict(backend='eager', example_input=torch.zeros(
+        3, 32, 32)), r'\(B, 3, H, W\) tensor'),
 ])
 def test_load_backend_rejects(tiny, kwargs, match):
     args = dict(model=tiny, example_input=torch.zeros(1, 3, 32, 32))
@@ -95,8 +95,9 @@ def test_backend_is_checked_against_eager():
             head=dict(type='LinearClsHead', num_classes=3, in_channels=3),
             data_preprocessor=dict(num_classes=3)))
     x = torch.randn(2, 3, 8, 8)
-    with pytest.raises(TraceMismatchError,
-                       match=r"backend 'torchscript' .* differs from the "
-                       'eager model'):
+    with pytest.raises(
+            TraceMismatchError,
+            match=r"backend 'torchscript' .* differs from the "
+            'eager model'):
         load_backend(model, 'torchscript', x)
     assert not model.training  # load_backend sets eval mode

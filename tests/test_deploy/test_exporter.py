@@ -3,65 +3,18 @@ import json
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from helpers.deploy_models import randomise_qv_bias, tiny_deploy_cfg
 
 from ecdl_mm import deploy
 from ecdl_mm.utils import set_inference_threads
-
-TINY_VIT = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='ECViT',
-        arch=dict(
-            embed_dims=48,
-            num_layers=2,
-            num_heads=3,
-            feedforward_channels=96),
-        img_size=32,
-        patch_size=8),
-    head=dict(type='LinearClsHead', num_classes=3, in_channels=48),
-    data_preprocessor=dict(
-        num_classes=3,
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True))
-
-
-def _tiny_cfg(demo_root, model=TINY_VIT):
-    return Config(
-        dict(
-            model=model,
-            test_dataloader=dict(
-                dataset=dict(
-                    type='ECNBIDataset',
-                    data_root=demo_root,
-                    ann_file='dataset_divide.xlsx',
-                    sheet_name='demo_test',
-                    test_mode=True,
-                    pipeline=[
-                        dict(type='LoadResizedImage', scale=32),
-                        dict(type='CenterCrop', crop_size=32),
-                        dict(
-                            type='PackInputs',
-                            meta_keys=('img_path', 'lesion_id')),
-                    ]))))
-
-
-def _randomise_qv_bias(model):
-    # Fresh q/v biases are zeros: give them values so fusion is tested.
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith(('q_bias', 'v_bias')):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
 
 
 @pytest.fixture(scope='module')
 def tiny_model(demo_root):
     torch.manual_seed(0)
-    cfg = _tiny_cfg(demo_root)
+    cfg = tiny_deploy_cfg(demo_root)
     model, cfg = deploy.build_model(cfg, None)
-    _randomise_qv_bias(model)
+    randomise_qv_bias(model)
     return model, cfg
 
 
@@ -90,8 +43,7 @@ def test_fuse_qv_bias_keeps_the_function(tiny_model):
     names = [n for n, _ in fused.named_parameters()]
     assert not any(n.endswith(('q_bias', 'v_bias')) for n in names)
     # The caller's model is untouched.
-    assert any(
-        n.endswith('q_bias') for n, _ in wrapper.named_parameters())
+    assert any(n.endswith('q_bias') for n, _ in wrapper.named_parameters())
     x = _bgr_batch()
     with torch.inference_mode():
         torch.testing.assert_close(fused(x), wrapper(x), atol=1e-5, rtol=0)
@@ -158,7 +110,8 @@ def test_int8_quantises_linears_but_not_head(tiny_model):
 
 def test_evaluate_reports_agreement():
     torch.manual_seed(0)
-    lesions = [('a', 0, _bgr_batch(2, seed=1)), ('b', 1, _bgr_batch(1, seed=2))]
+    lesions = [('a', 0, _bgr_batch(2, seed=1)), ('b', 1, _bgr_batch(1,
+                                                                    seed=2))]
 
     def ref(x):
         return torch.softmax(x.mean((2, 3)), -1)
@@ -230,8 +183,7 @@ def branchy_model(request):
             backbone=dict(type='_ExportTestBranchOnInput', on=request.param),
             head=dict(type='LinearClsHead', num_classes=3, in_channels=3),
             data_preprocessor=dict(
-                num_classes=3, mean=[128.] * 3, std=[64.] * 3,
-                to_rgb=True)))
+                num_classes=3, mean=[128.] * 3, std=[64.] * 3, to_rgb=True)))
     bad_shape = '(2, 3, 64, 64)' if request.param == 'size' else \
         '(3, 3, 32, 32)'
     return model.eval(), bad_shape
@@ -258,8 +210,7 @@ def test_check_size_must_suit_the_eager_model(tiny_model, tmp_path):
     model, _ = tiny_model
     with pytest.raises(
             ValueError, match=r'check input shape \(2, 3, 36, 36\)'):
-        deploy.export(
-            model, str(tmp_path), (32, 32), check_size=(36, 36))
+        deploy.export(model, str(tmp_path), (32, 32), check_size=(36, 36))
 
 
 def test_check_exported_names_a_failing_input():
@@ -274,7 +225,9 @@ def test_check_exported_names_a_failing_input():
         return eager(t)
 
     assert deploy.check_exported('f.ts', frozen, eager, x[:1], 1e-4,
-                                 (2, 3, 8, 8)) == {'3 x 3 x 8 x 8': 0.0}
+                                 (2, 3, 8, 8)) == {
+                                     '3 x 3 x 8 x 8': 0.0
+                                 }
     with pytest.raises(
             deploy.TraceMismatchError,
             match=r'f\.ts \(traced on input shape \(2, 3, 8, 8\)\) on input '

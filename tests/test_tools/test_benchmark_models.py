@@ -82,6 +82,10 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
         str(b_dir / 'lesion_eval' / 'lesion_predictions.csv')
     ]
     names = ['resnet-mini_1xb8-10e_ecnbi-demo-64px', 'deit-mini-killed']
+    # where the compared predictions came from: each arm's test output
+    prov = got.pop('provenance')
+    assert {n: v['path'] for n, v in prov['inputs'].items()} == {
+        n: osp.abspath(f) for n, f in zip(names, files)}
     by_hand = compare_models([load_lesion_predictions(f) for f in files],
                              names,
                              bootstrap_rounds=200,
@@ -94,9 +98,9 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
         '--out-dir',
         str(tmp_path / 'by_hand'), '--bootstrap-rounds', '200'
     ])
-    _same(
-        json.loads((tmp_path / 'by_hand' / 'comparison.json').read_text()),
-        got)
+    tool = json.loads((tmp_path / 'by_hand' / 'comparison.json').read_text())
+    assert tool.pop('provenance')['inputs'].keys() == prov['inputs'].keys()
+    _same(tool, got)
     html = (out / 'report.html').read_text()
     row = [r for r in got['comparisons'] if r['metric'] == 'auc_macro'][0]
     assert f'{row["difference"]:.3f}' in html

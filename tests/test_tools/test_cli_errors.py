@@ -16,14 +16,13 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-
-import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
-
 from helpers import TINY_CONFIG as CONFIG
 from helpers.cli_checks import assert_one_line
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+
+import ecdl_mm  # noqa: F401
 
 # the tiny stage-3 demo (fine-tuning from the stage-2 ECMAE demo)
 STAGE3 = 'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'
@@ -37,7 +36,9 @@ TOOLS = [
     'tools/model_converters/mae_to_mmpretrain.py',
     'tools/model_converters/mmpretrain_vit_to_ecvit.py',
     'tools/model_converters/timm_to_mmpretrain.py', 'tools/realtime.py',
-    'tools/misc/make_demo_video.py'
+    'tools/misc/make_demo_video.py', 'tools/analysis/benchmark_models.py',
+    'tools/analysis/fewshot_curve.py', 'tools/analysis/fit_operating_point.py',
+    'tools/analysis/reader_app.py'
 ]
 
 
@@ -155,6 +156,17 @@ def _missing_file_cases(repo_root, demo_root, tmp):
         'tools/misc/make_demo_video.py':
         ([f'{tmp}/v.avi', '--demo-root', f'{tmp}/nowhere'],
          f'{tmp}/nowhere'),
+        'tools/analysis/benchmark_models.py':
+        (['--configs', CONFIG, TINY, '--splits', f'{tmp}/missing.xlsx',
+          '--work-dir', f'{tmp}/bench'], f'{tmp}/missing.xlsx'),
+        'tools/analysis/fewshot_curve.py':
+        (['--configs', missing_cfg, '--data-root', demo_root, '--work-dir',
+          f'{tmp}/fewshot'], missing_cfg),
+        'tools/analysis/fit_operating_point.py':
+        ([CONFIG, missing_ckpt, '--out', f'{tmp}/op.json', '--sheet',
+          'demo_train'], missing_ckpt),
+        'tools/analysis/reader_app.py':
+        (['--study', f'{tmp}/missing.yaml'], f'{tmp}/missing.yaml'),
     }
     for tool in _tools(repo_root):
         if tool.startswith('tools/model_converters/'):

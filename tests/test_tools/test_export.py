@@ -1,21 +1,17 @@
 """``tools/deploy/export.py``: the command line over :mod:`ecdl_mm.deploy`."""
 import json
-import os.path as osp
-import sys
 
 import torch
+from helpers.deploy_models import tiny_deploy_cfg
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from test_deploy.test_exporter import _tiny_cfg  # noqa: E402
-
-from ecdl_mm.deploy import build_model, onnxruntime_available  # noqa: E402
+from ecdl_mm.deploy import build_model, onnxruntime_available
 
 CLASSES = ['adenomas', 'invasive_cancer', 'non-neoplastic']
 
 
 def test_cli_export_and_eval_on_demo(run_tool, demo_root, tmp_path):
     torch.manual_seed(0)
-    model, cfg = build_model(_tiny_cfg(demo_root), None)
+    model, cfg = build_model(tiny_deploy_cfg(demo_root), None)
     ckpt = tmp_path / 'tiny.pth'
     torch.save(
         dict(
@@ -37,8 +33,9 @@ def test_cli_export_and_eval_on_demo(run_tool, demo_root, tmp_path):
         proc.stdout
     report = json.loads((out / 'eval.json').read_text())
     assert report['images'] == 20 and report['lesions'] == 20
-    timed = {'fp32_eager', 'torchscript_fp32', 'torchscript_int8',
-             'int8_eager'}
+    timed = {
+        'fp32_eager', 'torchscript_fp32', 'torchscript_int8', 'int8_eager'
+    }
     if onnxruntime_available():
         timed.add('onnx_fp32')
         assert report['variants']['onnx_fp32']['max_abs_prob_diff'] < 1e-4

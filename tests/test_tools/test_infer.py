@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import os.path as osp
@@ -5,9 +6,9 @@ import os.path as osp
 import numpy as np
 import pandas as pd
 import pytest
-
-from helpers import CLASSES, save_tiny_checkpoint
+from helpers import CLASSES
 from helpers import TINY_CONFIG as CONFIG
+from helpers import save_tiny_checkpoint
 from helpers.cli_checks import assert_one_line
 from helpers.images import write_image as write
 
@@ -47,6 +48,14 @@ def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
     # not a terminal: no progress bar anywhere, nothing on stderr
     assert proc.stderr == ''
     assert 'task/s' not in proc.stdout
+    # provenance beside each file: the checkpoint's hash recomputed here
+    digest = hashlib.sha256(open(ckpt, 'rb').read()).hexdigest()
+    for out in (out_csv, out_json):
+        prov = json.load(open(out + '.provenance.json'))
+        assert prov['checkpoint'] == dict(path=osp.abspath(ckpt),
+                                          sha256_prefix=digest[:16])
+        assert prov['config']['path'].endswith(CONFIG)
+        assert prov['data_root'] == demo_root
 
 
 def test_infer_csv_feeds_compare_models(run_tool, repo_root, ckpt, demo_root,

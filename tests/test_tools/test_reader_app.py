@@ -16,6 +16,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.reader_app_client import (Client, demo_study, form_fields,
+                                       image_urls, serving)
 from PIL import Image
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions, load_readers
@@ -24,10 +26,6 @@ from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
                                                     simulated_predictions,
                                                     write_demo_study)
 from ecdl_mm.evaluation.operating_point import OperatingPoint
-
-sys.path.insert(0, osp.dirname(__file__))
-from reader_app_client import Client, demo_study  # noqa: E402
-from reader_app_client import form_fields, image_urls, serving  # noqa: E402
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 

@@ -10,14 +10,11 @@ analysis" button (tools/analysis/reader_study.py) and its report.
 import os
 import os.path as osp
 import shutil
-import sys
 
 import pytest
+from helpers.reader_app_client import demo_study, serving
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions, load_readers
-
-sys.path.insert(0, osp.dirname(__file__))
-from reader_app_client import demo_study, serving  # noqa: E402
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 CHROMEDRIVER = shutil.which('chromedriver')

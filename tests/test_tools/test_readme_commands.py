@@ -74,11 +74,11 @@ def test_readme_demo_pipeline_command(demo_pipeline):
 
 
 def test_test_log_is_readable(demo_pipeline):
-    # tools/test.py (step 3): each warning once, and the epoch line does not
+    # tools/test.py (step 4): each warning once, and the epoch line does not
     # dump LesionMetric's 160 values (its own table is in the log; all
     # values are in the JSON log)
     out, proc = demo_pipeline
-    log = proc.stdout.split('] 3/4 ', 1)[1].split('] 4/4 ', 1)[0]
+    log = proc.stdout.split('] 4/5 ', 1)[1].split('] 5/5 ', 1)[0]
     assert log.count('patients were NOT checked for leakage') == 1
     assert "'pin_memory' argument is set as true" not in log
     [line] = [x for x in log.splitlines() if 'Epoch(test)' in x and

@@ -10,12 +10,9 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.stream import CONFIG, SHORT_PHASES, save_tiny_checkpoint
 
 from ecdl_mm.evaluation.clinical.predictions import load_lesion_predictions
-
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'test_apis'))
-from test_stream_inferencer import (CONFIG, SHORT_PHASES,  # noqa: E402
-                                    save_tiny_checkpoint)
 
 
 @pytest.fixture(scope='module')

@@ -10,18 +10,12 @@
 # every difference. Writes DIR/comparison.json, comparison.csv,
 # model_metrics.csv, auc_differences.png and report.html.
 import argparse
-import os
 import os.path as osp
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.evaluation.clinical import (StudyDataError, align_predictions,
-                                         compare_models,
-                                         load_lesion_predictions, save_csv,
-                                         save_json)
-from ecdl_mm.evaluation.report import (auc_difference_figure,
-                                       build_comparison_report, figure_png)
+from ecdl_mm.apis.model_benchmark import write_comparison
+from ecdl_mm.evaluation.clinical import StudyDataError, load_lesion_predictions
 from ecdl_mm.utils.cli import run_cli
-from ecdl_mm.utils.provenance import collect_provenance
 
 
 def parse_args():
@@ -60,22 +54,12 @@ def main():
         raise StudyDataError(f'--names {names} must give '
                              f'{len(args.predictions)} unique names')
     preds = [load_lesion_predictions(p) for p in args.predictions]
-    results = compare_models(preds, names, args.bootstrap_rounds, args.seed,
-                             args.ci_level, args.exact_below)
-    preds = align_predictions(preds, names)
-    os.makedirs(args.out_dir, exist_ok=True)
     out = args.out_dir
     # the inputs with their hashes and their own provenance (sidecars)
-    results['provenance'] = collect_provenance(
+    results = write_comparison(
+        preds, names, out, args.bootstrap_rounds, args.seed, args.ci_level,
+        args.exact_below, args.title,
         inputs=dict(zip(names, args.predictions)))
-    save_json(results, osp.join(out, 'comparison.json'))
-    save_csv(results['comparisons'], osp.join(out, 'comparison.csv'))
-    save_csv(results['model_metrics'], osp.join(out, 'model_metrics.csv'))
-    with open(osp.join(out, 'auc_differences.png'), 'wb') as f:
-        f.write(figure_png(auc_difference_figure(results)))
-    report = build_comparison_report(results, preds, args.title)
-    report.set_provenance(results['provenance'])
-    report.save(osp.join(out, 'report.html'))
 
     print(f'{results["num_lesions"]} lesions; differences are A - B; '
           f'{args.ci_level:.0%} paired lesion-bootstrap CI')

@@ -1,36 +1,7 @@
-"""Synthetic ``lesion_predictions.csv`` files in LesionMetric's format."""
+"""Fixtures of the clinical tests (helpers: ``tests/helpers/clinical.py``)."""
 import numpy as np
-import pandas as pd
 import pytest
-
-CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
-# the columns LesionMetric writes (checked in test_clinical_reports.py)
-LESION_COLUMNS = ['lesion_id', 'patient_id', 'num_images', 'gt_label',
-                  'gt_class'] + [f'prob_{c}' for c in CLASSES] + [
-                      'pred_label', 'pred_class']
-
-
-def write_lesion_csv(path, lesion_ids, target, scores, classes=CLASSES):
-    scores = np.asarray(scores, dtype=np.float64)
-    pred = scores.argmax(1)
-    df = pd.DataFrame(
-        dict(
-            lesion_id=list(lesion_ids),
-            patient_id=[f'P{lid}' for lid in lesion_ids],
-            num_images=1,
-            gt_label=target,
-            gt_class=[classes[k] for k in target]))
-    for k, c in enumerate(classes):
-        df[f'prob_{c}'] = scores[:, k]
-    df['pred_label'] = pred
-    df['pred_class'] = [classes[k] for k in pred]
-    df.to_csv(path, index=False)
-    return str(path)
-
-
-def synthetic_scores(target, strength, rng):
-    logits = rng.normal(size=(len(target), 3)) + strength * np.eye(3)[target]
-    return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+from helpers.clinical import synthetic_scores, write_lesion_csv
 
 
 @pytest.fixture
@@ -45,7 +16,6 @@ def three_models(tmp_path):
         scores = synthetic_scores(target, strength, rng)
         order = np.arange(60)[::-1] if name == 'C' else np.arange(60)
         files.append(
-            write_lesion_csv(tmp_path / f'{name}.csv',
-                             [ids[i] for i in order], target[order],
-                             scores[order]))
+            write_lesion_csv(tmp_path / f'{name}.csv', [ids[i] for i in order],
+                             target[order], scores[order]))
     return files

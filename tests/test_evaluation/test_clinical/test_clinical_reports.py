@@ -12,14 +12,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSES, LESION_COLUMNS
+from helpers.clinical import CLASSES, LESION_COLUMNS, make_study
 from PIL import Image
-from test_reader_study import make_study
 
 from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.evaluation.clinical import (compare_models, jsonable,
-                                         load_lesion_predictions,
-                                         load_readers, run_reader_study)
+                                         load_lesion_predictions, load_readers,
+                                         run_reader_study)
 from ecdl_mm.evaluation.report import (auc_difference_figure, figure_png,
                                        reader_roc_figure)
 
@@ -32,8 +31,8 @@ def assert_same_png(path, png):
         assert np.array_equal(np.asarray(got), np.asarray(want))
 
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 class Page(HTMLParser):
@@ -86,8 +85,8 @@ def check_shown(text, value):
         assert value < 0.001
     else:
         decimals = len(text.split('.')[1]) if '.' in text else 0
-        assert abs(float(text) - value) <= 0.5 * 10**-decimals + 1e-12, (
-            text, value)
+        assert abs(float(text) - value) <= 0.5 * 10**-decimals + 1e-12, (text,
+                                                                         value)
 
 
 def check_page_against_json(page, doc, tables):
@@ -103,9 +102,8 @@ def check_page_against_json(page, doc, tables):
             assert shown == 'nan'
         else:
             assert float(shown) == value, (cell, value)
-        parts = re.fullmatch(
-            r'(\S+)(?: \((\S+) to (\S+)\))?(?: (\d+)/(\d+))?',
-            cell['text'].strip())
+        parts = re.fullmatch(r'(\S+)(?: \((\S+) to (\S+)\))?(?: (\d+)/(\d+))?',
+                             cell['text'].strip())
         assert parts, cell['text']
         if parts.group(4) is not None:  # k/n of a proportion
             assert (parts.group(4), parts.group(5)) == (cell['data-k'],
@@ -134,7 +132,7 @@ def run_cli(monkeypatch, script, *args):
 
 
 def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
-                                                   capsys):
+                                                  capsys):
     rng = np.random.default_rng(4)
     out_dir = tmp_path / 'lesion_eval'
     results = []
@@ -144,8 +142,8 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
             path = tmp_path / f'L{i}_{j}.jpg'
             if i != 5:  # lesion 5's image is missing on disk
                 Image.fromarray(
-                    rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(
-                        path)
+                    rng.integers(0, 255, (40, 50, 3),
+                                 dtype=np.uint8)).save(path)
             logits = rng.normal(size=3) + 1.0 * np.eye(3)[label]
             results.append(
                 dict(
@@ -154,8 +152,9 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
                     lesion_id=f'L{i}',
                     patient_id=f'P{i}',
                     img_path=str(path)))
-    LesionMetric(bootstrap_rounds=30, out_dir=str(out_dir),
-                 classes=CLASSES).compute_metrics(results)
+    LesionMetric(
+        bootstrap_rounds=30, out_dir=str(out_dir),
+        classes=CLASSES).compute_metrics(results)
     lesions = pd.read_csv(out_dir / 'lesion_predictions.csv')
     # the synthetic files of the other tests have exactly these columns
     assert list(lesions.columns) == LESION_COLUMNS
@@ -165,24 +164,28 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
     page = parse(out_dir / 'report.html')
     assert_offline(page)
     doc = json.load(open(out_dir / 'metrics.json'))
-    n = check_page_against_json(
-        page, doc, ['summary', 'per_class_lesion', 'per_class_image',
-                    'confusion_lesion', 'confusion_image'])
+    n = check_page_against_json(page, doc, [
+        'summary', 'per_class_lesion', 'per_class_image', 'confusion_lesion',
+        'confusion_image'
+    ])
     # 8 summary x 2 levels + 2 x 3 classes x 6 rates + 2 x 9 + 2 counts
     # + calibration 4 x 2 levels + decision table 3 actions x 3 classes
     # + PIVI NPV + invasive-cancer miss rate
     assert n == 16 + 36 + 18 + 2 + 8 + 9 + 2
     # k/n beside every proportion, equal to metrics.json's counts and to a
     # recount from the lesion CSV
-    shown = {json.loads(c['data-key'])[1]: (int(c['data-k']), int(c['data-n']))
-             for c in page.cells if 'data-k' in c and c['table'] in (
-                 'per_class_lesion', 'per_class_image', 'summary')}
+    shown = {
+        json.loads(c['data-key'])[1]: (int(c['data-k']), int(c['data-n']))
+        for c in page.cells
+        if 'data-k' in c and c['table'] in ('per_class_lesion',
+                                            'per_class_image', 'summary')
+    }
     assert len(shown) == 2 * (1 + 3 * 4)
     for key, (k, n_) in shown.items():
         assert (doc['counts'][key]['k'], doc['counts'][key]['n']) == (k, n_)
     pos = lesions.gt_label == 2
-    assert shown['lesion/sensitivity_non-neoplastic'] == (
-        int((lesions.pred_label[pos] == 2).sum()), int(pos.sum()))
+    assert shown['lesion/sensitivity_non-neoplastic'] == (int(
+        (lesions.pred_label[pos] == 2).sum()), int(pos.sum()))
     wrong = lesions[lesions.pred_label != lesions.gt_label]
     thumbs = [x for x in page.links if x.startswith('data:image/jpeg')]
     expected = sum(1 + int(lid[1:]) % 2 for lid in wrong.lesion_id
@@ -206,16 +209,16 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
 def test_compare_models_cli(three_models, tmp_path, monkeypatch, capsys):
     out = tmp_path / 'cmp'
     run_cli(monkeypatch, 'tools/analysis/compare_models.py', *three_models,
-            '--names', 'A', 'B', 'C', '--out-dir', out,
-            '--bootstrap-rounds', 100)
+            '--names', 'A', 'B', 'C', '--out-dir', out, '--bootstrap-rounds',
+            100)
     doc = json.load(open(out / 'comparison.json'))
     ref = compare_models([load_lesion_predictions(f) for f in three_models],
-                         ['A', 'B', 'C'], bootstrap_rounds=100)
+                         ['A', 'B', 'C'],
+                         bootstrap_rounds=100)
     # the tool adds where the results came from: its inputs
     prov = doc.pop('provenance')
-    assert [v['path'] for v in prov['inputs'].values()] == [
-        osp.abspath(str(f)) for f in three_models
-    ]
+    assert [v['path'] for v in prov['inputs'].values()
+            ] == [osp.abspath(str(f)) for f in three_models]
     assert list(prov['inputs']) == ['A', 'B', 'C']
     assert doc == jsonable(ref)
     assert len(pd.read_csv(out / 'comparison.csv')) == 33
@@ -277,16 +280,16 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
         1 + len(doc['class_counts']) +  # inputs
         len(doc['model']) + len(doc['reader_metrics']) +
         len(doc['group_metrics']) + 4 * len(doc['model_vs_readers']) +
-        4 * len(doc['session_comparison']) + 7 * len(ran) +
-        sum(len(a['fleiss']) + len(a['cohen_names'])**2
+        4 * len(doc['session_comparison']) + 7 * len(ran) + sum(
+            len(a['fleiss']) + len(a['cohen_names'])**2
             for a in doc['agreement']))
     assert 'SIMULATED readers' in open(out / 'report.html').read()
     mrmc_shown = [
         c for c in page.cells if c['table'] == 'mrmc' and 'data-key' in c
     ]
     assert len(mrmc_shown) == 7 * sum('error' not in r for r in doc['mrmc'])
-    assert not any(math.isnan(r['p_value']) for r in doc['mrmc']
-                   if 'error' not in r)
+    assert not any(
+        math.isnan(r['p_value']) for r in doc['mrmc'] if 'error' not in r)
 
     bad = df.copy()
     bad.loc[0, 'diagnosis'] = 'polyp'
@@ -294,8 +297,7 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         run_cli(monkeypatch, 'tools/analysis/reader_study.py', '--model',
-                model_csv, '--readers', tmp_path / 'bad.csv', '--out-dir',
-                out)
+                model_csv, '--readers', tmp_path / 'bad.csv', '--out-dir', out)
     assert exc.value.code == 2
     assert capsys.readouterr().err == (
         f"reader_study.py: error: {tmp_path / 'bad.csv'} line 2: unknown "

@@ -29,17 +29,19 @@ def test_every_statistic_against_independent_computations(three_models):
     preds = [load_lesion_predictions(f) for f in three_models]
     res = compare_models(preds, ['A', 'B', 'C'], bootstrap_rounds=200)
     assert res['num_lesions'] == 60
-    assert res['class_counts'] == dict(adenomas=20, invasive_cancer=20,
-                                       **{'non-neoplastic': 20})
+    assert res['class_counts'] == dict(
+        adenomas=20, invasive_cancer=20, **{'non-neoplastic': 20})
     # C's file is in reverse order: align on lesion ids
     ref = {}
     for name, f in zip('ABC', three_models):
         df = pd.read_csv(f).sort_values('lesion_id')
         ref[name] = (df['gt_label'].to_numpy(),
-                     df[[c for c in df if c.startswith('prob_')]].to_numpy(),
-                     df['pred_label'].to_numpy())
-    rows = {(r['model_a'], r['model_b'], r['metric']): r
-            for r in res['comparisons']}
+                     df[[c for c in df if c.startswith('prob_')
+                         ]].to_numpy(), df['pred_label'].to_numpy())
+    rows = {
+        (r['model_a'], r['model_b'], r['metric']): r
+        for r in res['comparisons']
+    }
     assert len(rows) == 3 * 11
     for a, b in (('A', 'B'), ('A', 'C'), ('B', 'C')):
         t, sa, pa = ref[a]
@@ -61,14 +63,12 @@ def test_every_statistic_against_independent_computations(three_models):
         assert r['p_value'] == pytest.approx(p, rel=1e-9)
         for k, c in enumerate(res['classes']):
             r = rows[(a, b, f'sensitivity_{c}')]
-            assert r['value_a'] == pytest.approx(recall_score(t == k,
-                                                              pa == k))
+            assert r['value_a'] == pytest.approx(recall_score(t == k, pa == k))
             r = rows[(a, b, f'specificity_{c}')]
-            assert r['value_b'] == pytest.approx(recall_score(t != k,
-                                                              pb != k))
+            assert r['value_b'] == pytest.approx(recall_score(t != k, pb != k))
             r = rows[(a, b, f'auc_{c}')]
-            assert r['value_a'] == pytest.approx(roc_auc_score(t == k,
-                                                               sa[:, k]))
+            assert r['value_a'] == pytest.approx(
+                roc_auc_score(t == k, sa[:, k]))
             assert r['test'] == 'DeLong'
             assert r['p_value'] == pytest.approx(
                 brute_delong_p(t, k, sa, sb), rel=1e-9)
@@ -112,41 +112,46 @@ def test_paired_bootstrap_equals_explicit_resamples(three_models):
 
 
 def test_named_errors(three_models, tmp_path):
-    from conftest import CLASSES, write_lesion_csv
+    from helpers.clinical import CLASSES, write_lesion_csv
     a = load_lesion_predictions(three_models[0])
     df = pd.read_csv(three_models[1], dtype={'lesion_id': str})
     df.drop(index=[4, 7]).to_csv(tmp_path / 'short.csv', index=False)
-    with pytest.raises(StudyDataError,
-                       match=r"short.*lacks 2 lesion\(s\) of A.*'L004', "
-                       "'L007'"):
+    with pytest.raises(
+            StudyDataError,
+            match=r"short.*lacks 2 lesion\(s\) of A.*'L004', "
+            "'L007'"):
         compare_models([a, load_lesion_predictions(tmp_path / 'short.csv')],
                        ['A', 'short'])
-    with pytest.raises(StudyDataError,
-                       match=r"^short .* lacks 2 lesion\(s\) of A"):
+    with pytest.raises(
+            StudyDataError, match=r"^short .* lacks 2 lesion\(s\) of A"):
         compare_models([load_lesion_predictions(tmp_path / 'short.csv'), a],
                        ['short', 'A'])
     flipped = df.copy()
     flipped.loc[3, ['gt_label', 'gt_class']] = [1, CLASSES[1]]
     flipped.to_csv(tmp_path / 'flipped.csv', index=False)
-    with pytest.raises(StudyDataError,
-                       match=r"labels disagree .* 1 lesion\(s\): L003 "
-                       r"\(adenomas vs invasive_cancer\)"):
-        compare_models([a, load_lesion_predictions(tmp_path / 'flipped.csv')],
-                       ['A', 'flipped'])
+    with pytest.raises(
+            StudyDataError,
+            match=r"labels disagree .* 1 lesion\(s\): L003 "
+            r"\(adenomas vs invasive_cancer\)"):
+        compare_models(
+            [a, load_lesion_predictions(tmp_path / 'flipped.csv')],
+            ['A', 'flipped'])
     bad = df.copy()
     bad.loc[5, 'gt_class'] = 'adenoma'
     bad.to_csv(tmp_path / 'bad.csv', index=False)
-    with pytest.raises(StudyDataError,
-                       match=r"bad.csv line 7: unknown class name 'adenoma'"):
+    with pytest.raises(
+            StudyDataError,
+            match=r"bad.csv line 7: unknown class name 'adenoma'"):
         load_lesion_predictions(tmp_path / 'bad.csv')
     dup = pd.concat([df, df.iloc[[2]]])
     dup.to_csv(tmp_path / 'dup.csv', index=False)
     with pytest.raises(StudyDataError, match=r"more than once: 'L002'"):
         load_lesion_predictions(tmp_path / 'dup.csv')
-    two = write_lesion_csv(tmp_path / 'two.csv', ['L000'], [0], [[0.6, 0.4]],
-                           classes=CLASSES[:2])
-    with pytest.raises(StudyDataError, match='has classes adenomas, '
-                       'invasive_cancer but A'):
+    two = write_lesion_csv(
+        tmp_path / 'two.csv', ['L000'], [0], [[0.6, 0.4]], classes=CLASSES[:2])
+    with pytest.raises(
+            StudyDataError, match='has classes adenomas, '
+            'invasive_cancer but A'):
         compare_models([a, load_lesion_predictions(two)], ['A', 'two'])
     with pytest.raises(StudyDataError, match='not found'):
         load_lesion_predictions(tmp_path / 'nope.csv')

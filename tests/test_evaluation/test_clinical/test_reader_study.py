@@ -1,46 +1,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSES, synthetic_scores, write_lesion_csv
+from helpers.clinical import CLASSES, READERS, make_study
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score, recall_score, roc_auc_score
 
 from ecdl_mm.evaluation.clinical import (StudyDataError, consensus,
-                                         load_lesion_predictions,
-                                         load_readers, run_reader_study)
+                                         load_lesion_predictions, load_readers,
+                                         run_reader_study)
 from ecdl_mm.evaluation.stats import obuchowski_rockette
-
-READERS = dict(E1='expert', E2='expert', N1='novice', N2='novice',
-               N3='novice')
-
-
-def make_study(tmp_path, num=36, target=None, seed=0, confidence=True,
-               sessions=('unassisted', 'assisted')):
-    """A model on ``num + 4`` lesions and 5 readers who read the first
-    ``num`` in every session."""
-    rng = np.random.default_rng(seed)
-    if target is None:
-        target = np.arange(num + 4) % 3
-    ids = [f'L{i}' for i in range(len(target))]
-    model = write_lesion_csv(tmp_path / 'model.csv', ids, target,
-                             synthetic_scores(target, 1.5, rng))
-    rows = []
-    for r, g in READERS.items():
-        for si, s in enumerate(sessions):
-            skill = (0.75 if g == 'expert' else 0.5) + 0.2 * si
-            for i in range(num):
-                y = target[i]
-                diag = y if rng.random() < skill else (y + rng.integers(
-                    1, 3)) % 3
-                rows.append(
-                    dict(reader_id=r, group=g, session=s, lesion_id=ids[i],
-                         diagnosis=CLASSES[diag],
-                         confidence=int(rng.integers(1, 6))))
-    df = pd.DataFrame(rows)
-    if not confidence:
-        df = df.drop(columns='confidence')
-    df.to_csv(tmp_path / 'readers.csv', index=False)
-    return model, str(tmp_path / 'readers.csv'), df, target[:num]
 
 
 def mcnemar_p(right_a, right_b):
@@ -93,15 +61,17 @@ def test_reader_study_against_independent_computations(tmp_path):
                 ref = recall_score(target != k, d != k)
                 k_ok, n = np.sum((d != k) & (target != k)), np.sum(target != k)
         assert row['value'] == pytest.approx(ref)
-        assert (row['ci_lower'], row['ci_upper']) == pytest.approx(
-            wilson(k_ok, n))
+        assert (row['ci_lower'],
+                row['ci_upper']) == pytest.approx(wilson(k_ok, n))
     # group means
     for row in res['group_metrics']:
-        names = [r for r, g in READERS.items()
-                 if row['group'] in (g, 'all readers')]
-        vals = [r['value'] for r in res['reader_metrics']
-                if r['reader'] in names and r['session'] == row['session']
-                and r['metric'] == row['metric']]
+        names = [
+            r for r, g in READERS.items() if row['group'] in (g, 'all readers')
+        ]
+        vals = [
+            r['value'] for r in res['reader_metrics'] if r['reader'] in names
+            and r['session'] == row['session'] and r['metric'] == row['metric']
+        ]
         assert row['num_readers'] == len(names)
         assert row['value'] == pytest.approx(np.mean(vals))
     # the model
@@ -118,13 +88,16 @@ def test_reader_study_against_independent_computations(tmp_path):
         if row['versus'] == 'reader':
             d = diag_of(row['name'], row['session'])
         else:
-            names = [r for r, g in READERS.items()
-                     if row['name'] in (g, 'all readers')]
+            names = [
+                r for r, g in READERS.items()
+                if row['name'] in (g, 'all readers')
+            ]
             ds = np.stack([diag_of(r, row['session']) for r in names])
             cs = np.stack([conf_of(r, row['session']) for r in names])
             d = np.array([
-                max(range(3), key=lambda k: (np.sum(ds[:, i] == k),
-                                             cs[ds[:, i] == k, i].sum(), -k))
+                max(range(3),
+                    key=lambda k:
+                    (np.sum(ds[:, i] == k), cs[ds[:, i] == k, i].sum(), -k))
                 for i in range(36)
             ])
         assert row['p_value'] == pytest.approx(
@@ -134,13 +107,13 @@ def test_reader_study_against_independent_computations(tmp_path):
         if row['metric'] == 'accuracy':
             before = diag_of(row['reader'], 'unassisted') == target
             after = diag_of(row['reader'], 'assisted') == target
-            assert row['difference'] == pytest.approx(
-                after.mean() - before.mean())
-            assert row['p_value'] == pytest.approx(mcnemar_p(after, before),
-                                                   rel=1e-9)
+            assert row['difference'] == pytest.approx(after.mean() -
+                                                      before.mean())
+            assert row['p_value'] == pytest.approx(
+                mcnemar_p(after, before), rel=1e-9)
     mrmc = {(r['group'], r['fom']): r for r in res['mrmc']}
-    for group, fom in (('all readers', 'accuracy'),
-                       ('novice', 'sensitivity_invasive_cancer'),
+    for group, fom in (('all readers',
+                        'accuracy'), ('novice', 'sensitivity_invasive_cancer'),
                        ('expert', 'auc_non-neoplastic')):
         names = [r for r, g in READERS.items() if group in (g, 'all readers')]
 
@@ -214,18 +187,22 @@ def test_named_errors(tmp_path):
     bad = df.copy()
     bad.loc[3, 'diagnosis'] = 'adenoma'
     fails(bad, r"bad.csv line 5: unknown class name 'adenoma' in diagnosis")
-    fails(pd.concat([df, df.iloc[[7]]]),
-          r"reader 'E1' has duplicate rows for lesion 'L7' in session "
-          r"'unassisted' \(lines \[9, 122\]")
+    fails(
+        pd.concat([df, df.iloc[[7]]]),
+        r"reader 'E1' has duplicate rows for lesion 'L7' in session "
+        r"'unassisted' \(lines \[9, 122\]")
     bad = df.copy()
     bad.loc[bad.lesion_id == 'L2', 'lesion_id'] = 'X9'
     fails(bad, r"1 lesion\(s\) missing from the model predictions .*'X9'")
-    fails(df.drop(index=[30, 31]),
-          r"reader 'E2' did not read 2 lesion\(s\) in session 'unassisted'"
-          r".*: 'L6', 'L7'")
+    fails(
+        df.drop(index=[30, 31]),
+        r"reader 'E2' did not read 2 lesion\(s\) in session 'unassisted'"
+        r".*: 'L6', 'L7'")
     one = df[df.session == 'unassisted']
-    fails(one, r"session 'assisted' is not in .*bad.csv \(its sessions: "
-          r"unassisted\)", sessions=('unassisted', 'assisted'))
+    fails(
+        one, r"session 'assisted' is not in .*bad.csv \(its sessions: "
+        r"unassisted\)",
+        sessions=('unassisted', 'assisted'))
     fails(df[~((df.reader_id == 'N1') & (df.session == 'assisted'))],
           r"'N1' has no 'assisted' session")
     bad = df.copy()
@@ -235,12 +212,16 @@ def test_named_errors(tmp_path):
     bad = df.copy().astype({'confidence': object})
     bad.loc[4, 'confidence'] = 'high'
     fails(bad, r"line 6: confidence 'high' is not a number")
-    fails(df.drop(columns='confidence'), r"'auc' needs a confidence column",
-          foms=['auc'])
+    fails(
+        df.drop(columns='confidence'),
+        r"'auc' needs a confidence column",
+        foms=['auc'])
     # a single session and no comparison asked: fine, no MRMC rows
     one.to_csv(tmp_path / 'one.csv', index=False)
-    res = run_reader_study(model, load_readers(str(tmp_path / 'one.csv'),
-                                               model), bootstrap_rounds=10)
+    res = run_reader_study(
+        model,
+        load_readers(str(tmp_path / 'one.csv'), model),
+        bootstrap_rounds=10)
     assert res['compared_sessions'] is None and res['mrmc'] == []
 
 
@@ -248,11 +229,13 @@ def test_undefined_mrmc_fom_is_reported_not_dropped(tmp_path):
     # one non-neoplastic lesion among those read: its sensitivity has no
     # leave-one-out value
     target = np.array([0, 1] * 8 + [2] + [0, 1, 2, 2])
-    model_csv, readers_csv, _, _ = make_study(tmp_path, num=17,
-                                              target=target)
+    model_csv, readers_csv, _, _ = make_study(tmp_path, num=17, target=target)
     model = load_lesion_predictions(model_csv)
-    res = run_reader_study(model, load_readers(readers_csv, model),
-                           foms=['sensitivity'], bootstrap_rounds=10)
+    res = run_reader_study(
+        model,
+        load_readers(readers_csv, model),
+        foms=['sensitivity'],
+        bootstrap_rounds=10)
     rows = {(r['group'], r['fom']): r for r in res['mrmc']}
     assert 'undefined' in rows[('all readers',
                                 'sensitivity_non-neoplastic')]['error']
