@@ -2,7 +2,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-
 from setuptools import find_packages, setup
 
 # What OpenMMLab's mim looks for in an installed package: ecdl_mm/.mim holds
@@ -66,7 +65,8 @@ def add_mim_extension():
             os.symlink(osp.relpath(src, mim), dst)
         elif osp.isdir(src):
             shutil.copytree(
-                src, dst,
+                src,
+                dst,
                 ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
         else:
             shutil.copyfile(src, dst)

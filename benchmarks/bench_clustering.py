@@ -26,13 +26,13 @@ from types import SimpleNamespace
 import _common  # noqa: F401  (puts the repo on sys.path)
 import torch
 from _common import interleaved
+from mmengine.optim import OptimWrapper
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine.hooks import ClassCenterHook
 from ecdl_mm.engine.hooks.class_center_hook import class_sums
-from mmengine.optim import OptimWrapper
-from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 
 def sync(device):
@@ -88,8 +88,8 @@ def bench_step(args):
     num_classes = 3
     lin, lin_opt = build(backbone, 'LinearClsHead', args.embed_dims,
                          num_classes, device)
-    clu, clu_opt = build(backbone, 'SupervisedClusteringHead',
-                         args.embed_dims, num_classes, device)
+    clu, clu_opt = build(backbone, 'SupervisedClusteringHead', args.embed_dims,
+                         num_classes, device)
     clu.load_state_dict(lin.state_dict(), strict=False)
     # Centres valid, as in every epoch after the first.
     clu.head.set_centers(torch.randn(num_classes, args.embed_dims))
@@ -102,9 +102,11 @@ def bench_step(args):
     g = torch.Generator().manual_seed(0)
     data = dict(
         inputs=[
-            torch.randint(0, 256, (3, args.img_size, args.img_size),
-                          dtype=torch.uint8, generator=g)
-            for _ in range(args.batch_size)
+            torch.randint(
+                0,
+                256, (3, args.img_size, args.img_size),
+                dtype=torch.uint8,
+                generator=g) for _ in range(args.batch_size)
         ],
         data_samples=[
             DataSample().set_gt_label(i % num_classes)
@@ -165,8 +167,9 @@ def bench_step(args):
         clustering_step_ms_all=[round(1e3 * t, 2) for t in t_clu],
         ratio_clustering_over_linear=med_clu / med_lin,
         head_only_us=head_us,
-        head_overhead_share_of_linear_step=(
-            head_us['clustering'] - head_us['linear']) / (1e6 * med_lin),
+        head_overhead_share_of_linear_step=(head_us['clustering'] -
+                                            head_us['linear']) /
+        (1e6 * med_lin),
         goal='<= 1.05')
 
 
@@ -197,7 +200,8 @@ def bench_centres(args):
         hook.update_centers(head, sums, counts)
 
     times = interleaved(
-        dict(vectorised=synced(vectorised, device)), args.repeats)['vectorised']
+        dict(vectorised=synced(vectorised, device)),
+        args.repeats)['vectorised']
     t_vec = statistics.median(times)
 
     m = args.loop_slice
@@ -234,7 +238,8 @@ def main():
     parser.add_argument('--num-feats', type=int, default=100_000)
     parser.add_argument('--loop-slice', type=int, default=10_000)
     parser.add_argument(
-        '--out', default=osp.join(
+        '--out',
+        default=osp.join(
             osp.dirname(osp.abspath(__file__)), 'results',
             'bench_clustering.json'))
     args = parser.parse_args()

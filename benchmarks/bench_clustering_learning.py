@@ -94,6 +94,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import RESULTS_DIR, env_info
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -101,9 +104,6 @@ import ecdl_mm  # noqa: F401
 from ecdl_mm.datasets import check_split_leakage, fold_split, write_splits
 from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.models.losses.cluster_center_loss import cluster_center_loss
-from mmengine.config import Config
-from mmengine.logging import MMLogger
-from mmengine.runner import Runner
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 DIGITS = (3, 5, 8)

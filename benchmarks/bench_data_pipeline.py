@@ -95,11 +95,14 @@ def main():
     def run_inline(pipe):
         return lambda: [pipe(dict(img_path=f)) for f in files]
 
-    inline = interleaved({k: run_inline(p)
-                          for k, p in pipes.items()}, args.rounds)
+    inline = interleaved({
+        k: run_inline(p)
+        for k, p in pipes.items()
+    }, args.rounds)
 
     loaders = {
-        k: torch.utils.data.DataLoader(
+        k:
+        torch.utils.data.DataLoader(
             _Files(files, steps),
             batch_size=8,
             num_workers=1,
@@ -111,30 +114,44 @@ def main():
     def run_loader(loader):
         return lambda: [b for b in loader]
 
-    loaded = interleaved({k: run_loader(v)
-                          for k, v in loaders.items()}, args.rounds)
+    loaded = interleaved({
+        k: run_loader(v)
+        for k, v in loaders.items()
+    }, args.rounds)
 
     rows, ratios = [], []
     for mode, times in (('inline', inline), ('dataloader-1-worker', loaded)):
         ips = {k: n / median(v) for k, v in times.items()}
         for k, v in ips.items():
             rows.append(
-                dict(case=f'{k} ({mode})', metric='img/s', value=v,
-                     unit='img/s'))
+                dict(
+                    case=f'{k} ({mode})',
+                    metric='img/s',
+                    value=v,
+                    unit='img/s'))
         ratios.append(
             dict(
                 name=f'LoadResizedImage / default img/s, {mode}',
                 value=ips['fast'] / ips['default'],
                 goal=1.5))
     rows.append(
-        dict(case='fast vs default output', metric='mean abs diff',
-             value=float(np.mean(mads)), unit='grey levels'))
+        dict(
+            case='fast vs default output',
+            metric='mean abs diff',
+            value=float(np.mean(mads)),
+            unit='grey levels'))
     rows.append(
-        dict(case='fast vs default output', metric='worst image mean abs diff',
-             value=float(np.max(mads)), unit='grey levels'))
+        dict(
+            case='fast vs default output',
+            metric='worst image mean abs diff',
+            value=float(np.max(mads)),
+            unit='grey levels'))
     rows.append(
-        dict(case='fast vs default output', metric='min PSNR',
-             value=float(np.min(psnrs)), unit='dB'))
+        dict(
+            case='fast vs default output',
+            metric='min PSNR',
+            value=float(np.min(psnrs)),
+            unit='dB'))
     print(f'data pipeline, {n} demo images, {args.rounds} rounds '
           '(median):')
     print_table(rows, ratios)

@@ -13,9 +13,9 @@ import argparse
 import _common  # noqa: F401  (puts the repo on sys.path)
 import torch
 from _common import interleaved, median, print_table, save_result
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 DP = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 
@@ -93,19 +93,29 @@ def main():
     ref = median(times['mmpretrain_mae_b'])
     rows, ratios = [], []
     for name, t in times.items():
-        rows.append(dict(case=name, metric='train step', value=median(t),
-                         unit='s'))
-        rows.append(dict(case=name, metric='img/s',
-                         value=args.batch / median(t), unit='img/s'))
+        rows.append(
+            dict(case=name, metric='train step', value=median(t), unit='s'))
+        rows.append(
+            dict(
+                case=name,
+                metric='img/s',
+                value=args.batch / median(t),
+                unit='img/s'))
         if name != 'mmpretrain_mae_b':
-            ratios.append(dict(name=f'{name} / mmpretrain_mae_b steps/s',
-                               value=ref / median(t), goal=0.95))
+            ratios.append(
+                dict(
+                    name=f'{name} / mmpretrain_mae_b steps/s',
+                    value=ref / median(t),
+                    goal=0.95))
     print(f'training step, batch {args.batch}, {args.threads} threads, '
           f'median of {args.rounds} interleaved rounds')
     print_table(rows, ratios)
-    path = save_result('ecmae', rows, ratios,
-                       config=dict(batch=args.batch, rounds=args.rounds,
-                                   threads=args.threads))
+    path = save_result(
+        'ecmae',
+        rows,
+        ratios,
+        config=dict(
+            batch=args.batch, rounds=args.rounds, threads=args.threads))
     print(f'wrote {path}')
 
 

@@ -375,8 +375,8 @@ def main():
         mean, std = data['norm']
         probs = predict(src, (x - mean) / std)
         xs_src, ys_src = data['source']
-        src_acc = (predict(src, (xs_src - mean) / std).argmax(1) ==
-                   ys_src.numpy()).mean()
+        src_acc = (predict(src, (xs_src - mean) /
+                           std).argmax(1) == ys_src.numpy()).mean()
         print(f'pre-training done in {time.time() - t0:.0f} s; source model'
               f' on source images: accuracy {src_acc:.3f}')
         for seed in args.seeds:

@@ -98,7 +98,10 @@ class _Timer:
         class TimerHook(Hook):
             priority = 'LOWEST'
 
-            def after_train_iter(self, runner, batch_idx, data_batch=None,
+            def after_train_iter(self,
+                                 runner,
+                                 batch_idx,
+                                 data_batch=None,
                                  outputs=None):
                 import torch
                 torch.cuda.synchronize()
@@ -155,8 +158,7 @@ def configure(cfg_path, args, root, model=None, stage=2):
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=10**9, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
-    cfg.env_cfg = dict(cudnn_benchmark=True,
-                       dist_cfg=dict(backend='nccl'))
+    cfg.env_cfg = dict(cudnn_benchmark=True, dist_cfg=dict(backend='nccl'))
     cfg.launcher = 'none'
     return cfg, epochs * iters_per_epoch
 
@@ -197,8 +199,7 @@ def run_case(name, cfg, total_iters, args):
         peak_gib=round(peak, 2),
         mean_data_time_s=round(float(np.mean(data_times[skip:])), 4),
         wall_s=round(wall, 1),
-        params_m=round(
-            sum(p.numel() for p in model.parameters()) / 1e6, 2))
+        params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
     print(json.dumps(row), flush=True)
     del runner, model, ow, batch
     torch.cuda.empty_cache()
@@ -225,15 +226,18 @@ def main():
     from mmengine.config import Config
     if not torch.cuda.is_available():
         sys.exit('bench_gpu_train.py needs a CUDA GPU')
-    import ecdl_mm  # noqa: F401
     from _common import env_info
+
+    import ecdl_mm  # noqa: F401
 
     root = args.data or tempfile.mkdtemp(prefix='ecnbi_synth_')
     if not osp.isfile(osp.join(root, 'train.csv')):
         t = time.perf_counter()
         n = make_cohort(root, args.images)
-        print(f'synthetic cohort: {n} images in {root} '
-              f'({time.perf_counter() - t:.0f} s)', flush=True)
+        print(
+            f'synthetic cohort: {n} images in {root} '
+            f'({time.perf_counter() - t:.0f} s)',
+            flush=True)
     args.images = sum(
         len(files) for _, _, files in os.walk(root)
         if files and files[0].endswith('.jpg'))
@@ -241,8 +245,8 @@ def main():
     mm_mae = Config.fromfile(
         mm_config('mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model
     mm_vit = Config.fromfile(
-        mm_config('mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')
-    ).model
+        mm_config(
+            'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
     mm_vit.head.num_classes = 3
     mm_vit.pop('train_cfg', None)  # mixup / cutmix off: equal work
     s3_model = Config.fromfile(args.stage3).model
@@ -266,8 +270,7 @@ def main():
     by = {r['case']: r for r in rows}
     ratios = []
     for ours, theirs in (('stage2_ecmae', 'stage2_mmpretrain_mae'),
-                         ('stage3_ecdl_clustering',
-                          'stage3_mmpretrain_vit')):
+                         ('stage3_ecdl_clustering', 'stage3_mmpretrain_vit')):
         if ours in by and theirs in by:
             for key in ('e2e_img_s', 'step_img_s'):
                 ratios.append(

@@ -18,7 +18,8 @@ variants alternate round by round. Also reports the lesion-level agreement of
 the two other variants with ``inferencer``. Random weights unless
 ``--checkpoint`` is given (speed does not depend on them; agreement does).
 
-    python benchmarks/bench_lesion_inference.py [--config CFG] [--checkpoint CKPT]
+    python benchmarks/bench_lesion_inference.py [--config CFG] \
+        [--checkpoint CKPT]
 """
 import argparse
 import copy
@@ -74,13 +75,14 @@ def main():
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
 
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmpretrain.registry import TRANSFORMS
+
     import ecdl_mm  # noqa: F401
     from ecdl_mm import deploy as tool
     from ecdl_mm.apis import LesionInferencer
     from ecdl_mm.utils import set_inference_threads
-    from mmcv.transforms import Compose
-    from mmengine.config import Config
-    from mmpretrain.registry import TRANSFORMS
     set_inference_threads(args.threads)
 
     cfg = Config.fromfile(args.config)
@@ -103,12 +105,15 @@ def main():
     tool.fuse_qv_bias(deploy)
     size = tool.input_size_of(cfg)
     int8 = tool.trace(tool.quantize_int8(deploy), torch.rand(2, 3, *size))
-    deploy_pipeline = Compose(
-        [TRANSFORMS.build(t) for t in fast_pipeline
-         if t['type'] != 'PackInputs'])
+    deploy_pipeline = Compose([
+        TRANSFORMS.build(t) for t in fast_pipeline if t['type'] != 'PackInputs'
+    ])
     lesion_images = [
-        next(iter(LesionInferencer.find_lesions(
-            d, inferencer.classes).values()))['images'] for d in lesion_dirs
+        next(
+            iter(
+                LesionInferencer.find_lesions(
+                    d, inferencer.classes).values()))['images']
+        for d in lesion_dirs
     ]
     n_img = sum(len(x) for x in lesion_images)
 
@@ -116,9 +121,8 @@ def main():
         out = []
         with torch.inference_mode():
             for images in lesion_images:
-                batch = np.stack([
-                    deploy_pipeline(dict(img_path=p))['img'] for p in images
-                ])
+                batch = np.stack(
+                    [deploy_pipeline(dict(img_path=p))['img'] for p in images])
                 x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
                 out.append(int(int8(x).mean(0).argmax()))
         return out
@@ -126,6 +130,7 @@ def main():
     preds = {}
 
     def run_inferencer(inf, key):
+
         def fn():
             res = inf(lesion_dirs, batch_size=16, show_progress=False)
             preds[key] = [r['pred_label'] for r in res]
@@ -149,15 +154,26 @@ def main():
     rows, ratios = [], []
     ips = {k: n_img / median(v) for k, v in times.items()}
     for k, v in ips.items():
-        rows.append(dict(case=k, metric='img/s (files -> lesion diagnoses)',
-                         value=v, unit='img/s'))
+        rows.append(
+            dict(
+                case=k,
+                metric='img/s (files -> lesion diagnoses)',
+                value=v,
+                unit='img/s'))
         if k != 'inferencer':
-            ratios.append(dict(name=f'{k} / inferencer img/s',
-                               value=v / ips['inferencer']))
+            ratios.append(
+                dict(
+                    name=f'{k} / inferencer img/s',
+                    value=v / ips['inferencer']))
             agree = np.mean(
                 np.array(preds[k]) == np.array(preds['inferencer']))
-            rows.append(dict(case=k, metric='lesion agreement with '
-                             'inferencer', value=float(agree), unit=''))
+            rows.append(
+                dict(
+                    case=k,
+                    metric='lesion agreement with '
+                    'inferencer',
+                    value=float(agree),
+                    unit=''))
     print(f'lesion inference end to end: {len(lesion_dirs)} lesions, '
           f'{n_img} images, {torch.get_num_threads()} threads, '
           f'{args.rounds} rounds (median); weights: '

@@ -15,7 +15,8 @@
 All models run with random weights under ``torch.inference_mode`` and
 alternate round by round.
 
-    python benchmarks/bench_machine.py [--rounds 4] [--threads N] [--device cpu]
+    python benchmarks/bench_machine.py [--rounds 4] [--threads N] \
+        [--device cpu]
 """
 import argparse
 import json
@@ -69,8 +70,9 @@ def build(name: str) -> nn.Module:
         import timm
         return timm.create_model(
             'vit_base_patch16_224', pretrained=False, num_classes=3).eval()
-    import ecdl_mm  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import ecdl_mm  # noqa: F401
     if name == 'ecvit':
         backbone = dict(type='ECViT', arch='base', img_size=224, patch_size=16)
     elif name == 'mmpretrain_vit':
@@ -100,8 +102,9 @@ def available(name: str) -> bool:
         if name == 'timm_vit':
             import timm  # noqa: F401
         elif name == 'ecvit':
-            import ecdl_mm  # noqa: F401
             from mmpretrain.registry import MODELS
+
+            import ecdl_mm  # noqa: F401
             return MODELS.get('ECViT') is not None
         return True
     except ImportError:
@@ -141,8 +144,9 @@ def child_peak_memory(name: str, batch: int, device: str) -> dict:
             base = torch.cuda.memory_allocated()
             model(x)
             torch.cuda.synchronize()
-            return dict(peak_mib=(torch.cuda.max_memory_allocated() - base) /
-                        2**20, kind='cuda peak allocated above model+input')
+            return dict(
+                peak_mib=(torch.cuda.max_memory_allocated() - base) / 2**20,
+                kind='cuda peak allocated above model+input')
         with open('/proc/self/statm') as f:
             rss_now = int(f.read().split()[1]) * resource.getpagesize()
         model(x)
@@ -159,13 +163,15 @@ def main():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--child-memory', help=argparse.SUPPRESS)
-    parser.add_argument('--batch', type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--batch', type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child_memory:
-        print(json.dumps(
-            child_peak_memory(args.child_memory, args.batch, args.device)))
+        print(
+            json.dumps(
+                child_peak_memory(args.child_memory, args.batch, args.device)))
         return
 
     device = args.device
@@ -184,14 +190,18 @@ def main():
     models = {n: m.to(device) for n, m in models.items()}
     for n in names:
         rows.append(
-            dict(case=n, metric='GMAC/img (FlopAnalyzer)',
-                 value=macs[n] / 1e9, unit='GMAC'))
+            dict(
+                case=n,
+                metric='GMAC/img (FlopAnalyzer)',
+                value=macs[n] / 1e9,
+                unit='GMAC'))
 
     ips = {}
     for batch, reps in ((1, 4), (16, 1)):
         x = torch.randn(batch, 3, 224, 224, device=device)
 
         def run(model, x=x, reps=reps):
+
             def fn():
                 with torch.inference_mode():
                     for _ in range(reps):
@@ -207,31 +217,48 @@ def main():
         # Warm every model up on this very shape: the first call at a new
         # batch size is slower, and with few rounds it would skew the median
         # of whichever model runs first.
-        times = interleaved({n: run(m) for n, m in models.items()},
-                            args.rounds, warmup=1)
+        times = interleaved({
+            n: run(m)
+            for n, m in models.items()
+        },
+                            args.rounds,
+                            warmup=1)
         for n in names:
             v = batch * reps / median(times[n])
             ips[(n, batch)] = v
             frac = 2 * macs[n] * v / (ceiling * 1e9)
             rows.append(
-                dict(case=f'{n} batch {batch}', metric='img/s', value=v,
-                     unit='img/s'))
+                dict(
+                    case=f'{n} batch {batch}',
+                    metric='img/s',
+                    value=v,
+                    unit='img/s'))
             rows.append(
-                dict(case=f'{n} batch {batch}', metric='fraction of GEMM '
-                     'ceiling', value=frac, unit=''))
+                dict(
+                    case=f'{n} batch {batch}',
+                    metric='fraction of GEMM '
+                    'ceiling',
+                    value=frac,
+                    unit=''))
 
     memory = {}
     if not args.skip_memory:
         for n in names:
             out = subprocess.run(
-                [sys.executable, __file__, '--child-memory', n, '--batch',
-                 '16', '--device', device] +
-                (['--threads', str(args.threads)] if args.threads else []),
-                capture_output=True, text=True, check=True)
+                [
+                    sys.executable, __file__, '--child-memory', n, '--batch',
+                    '16', '--device', device
+                ] + (['--threads', str(args.threads)] if args.threads else []),
+                capture_output=True,
+                text=True,
+                check=True)
             memory[n] = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(
-                dict(case=f'{n} batch 16', metric='peak memory',
-                     value=memory[n]['peak_mib'], unit='MiB'))
+                dict(
+                    case=f'{n} batch 16',
+                    metric='peak memory',
+                    value=memory[n]['peak_mib'],
+                    unit='MiB'))
 
     ratios = []
     if 'ecvit' in names:

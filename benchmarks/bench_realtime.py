@@ -50,8 +50,9 @@ def stills(demo_root):
 
 
 def bench_gate(images, rows, reps=20):
-    from ecdl_mm.apis import FrameQualityGate
     from sklearn.metrics import roc_auc_score
+
+    from ecdl_mm.apis import FrameQualityGate
     gate = FrameQualityGate()
     times = []
     for _ in range(reps):
@@ -60,42 +61,62 @@ def bench_gate(images, rows, reps=20):
             gate(img)
             times.append(time.perf_counter() - t0)
     t = np.asarray(times) * 1000
-    rows.append(dict(case='gate 1160x1009', metric='time/frame p50',
-                     value=float(np.median(t)), unit='ms'))
-    rows.append(dict(case='gate 1160x1009', metric='time/frame p99',
-                     value=float(np.percentile(t, 99)), unit='ms'))
+    rows.append(
+        dict(
+            case='gate 1160x1009',
+            metric='time/frame p50',
+            value=float(np.median(t)),
+            unit='ms'))
+    rows.append(
+        dict(
+            case='gate 1160x1009',
+            metric='time/frame p99',
+            value=float(np.percentile(t, 99)),
+            unit='ms'))
 
     def measure(img):
         gate.reset()
         return gate(img)
 
     table, focus = [], {}
-    for name, levels, fn in (
-            ('blur sigma', BLUR, lambda im, s: cv2.GaussianBlur(
-                im, (0, 0), s) if s else im),
-            ('dark x', DARK, lambda im, k: cv2.convertScaleAbs(im, alpha=k)),
-            ('over-exposed x', OVER,
-             lambda im, k: cv2.convertScaleAbs(im, alpha=k))):
+    for name, levels, fn in (('blur sigma', BLUR,
+                              lambda im, s: cv2.GaussianBlur(im, (0, 0), s)
+                              if s else im),
+                             ('dark x', DARK,
+                              lambda im, k: cv2.convertScaleAbs(im, alpha=k)),
+                             ('over-exposed x', OVER,
+                              lambda im, k: cv2.convertScaleAbs(im, alpha=k))):
         for lv in levels:
             res = [measure(fn(im, lv)) for im in images]
             reasons = {}
             for r in res:
                 reasons[r['reason']] = reasons.get(r['reason'], 0) + 1
-            q = {k: np.median([r['quality'][k] for r in res])
-                 for k in ('focus', 'brightness', 'halation')}
-            table.append(dict(degradation=f'{name} {lv:g}',
-                              accepted=sum(r['accepted'] for r in res),
-                              of=len(res), reasons=reasons,
-                              median_quality={k: round(float(v), 3)
-                                              for k, v in q.items()}))
+            q = {
+                k: np.median([r['quality'][k] for r in res])
+                for k in ('focus', 'brightness', 'halation')
+            }
+            table.append(
+                dict(
+                    degradation=f'{name} {lv:g}',
+                    accepted=sum(r['accepted'] for r in res),
+                    of=len(res),
+                    reasons=reasons,
+                    median_quality={
+                        k: round(float(v), 3)
+                        for k, v in q.items()
+                    }))
             if name == 'blur sigma':
                 focus[lv] = [r['quality']['focus'] for r in res]
     aucs = {}
     for lv in BLUR[1:]:
         y = [1] * len(focus[0]) + [0] * len(focus[lv])
         aucs[lv] = float(roc_auc_score(y, focus[0] + focus[lv]))
-        rows.append(dict(case=f'focus sharp vs blur {lv}', metric='ROC AUC',
-                         value=aucs[lv], unit=''))
+        rows.append(
+            dict(
+                case=f'focus sharp vs blur {lv}',
+                metric='ROC AUC',
+                value=aucs[lv],
+                unit=''))
     print('| degradation | accepted | reasons | median focus / brightness / '
           'halation |')
     print('|---|---|---|---|')
@@ -109,8 +130,12 @@ def bench_gate(images, rows, reps=20):
 
 def build(config, backend, threads):
     from ecdl_mm.apis import StreamInferencer
-    inf = StreamInferencer(config, pretrained=False, device='cpu',
-                           backend=backend, num_threads=threads)
+    inf = StreamInferencer(
+        config,
+        pretrained=False,
+        device='cpu',
+        backend=backend,
+        num_threads=threads)
     return inf
 
 
@@ -131,18 +156,28 @@ def bench_models(cases, image, rows, ratios, threads, iters):
                 fn(x)
                 ts.append(time.perf_counter() - t0)
             fps[backend] = 1.0 / median(ts)
-            rows.append(dict(case=f'{name} {backend}', metric='model fps b1',
-                             value=fps[backend], unit='frames/s'))
+            rows.append(
+                dict(
+                    case=f'{name} {backend}',
+                    metric='model fps b1',
+                    value=fps[backend],
+                    unit='frames/s'))
             if backend == 'eager':
                 ts = []
                 for _ in range(20):
                     t0 = time.perf_counter()
                     inf.collate([image])
                     ts.append(time.perf_counter() - t0)
-                rows.append(dict(case=f'{name} pipeline', metric='time/frame',
-                                 value=median(ts) * 1000, unit='ms'))
-        ratios.append(dict(name=f'{name}: int8 / eager fps',
-                           value=fps['torchscript-int8'] / fps['eager']))
+                rows.append(
+                    dict(
+                        case=f'{name} pipeline',
+                        metric='time/frame',
+                        value=median(ts) * 1000,
+                        unit='ms'))
+        ratios.append(
+            dict(
+                name=f'{name}: int8 / eager fps',
+                value=fps['torchscript-int8'] / fps['eager']))
         out[name] = fps
     return out
 
@@ -156,29 +191,52 @@ def bench_live(cases, demo_root, rows, threads, num_lesions):
         make_demo_video(demo_root, video, num_lesions=num_lesions)
         for name, config, backend in cases:
             inf = build(config, backend, threads)
-            session = LiveSession(inf, FrameSource(video), pace=True,
-                                  out_video=osp.join(tmp, 'out.mp4'),
-                                  events=osp.join(tmp, 'events.jsonl'),
-                                  log=lambda line: None)
+            session = LiveSession(
+                inf,
+                FrameSource(video),
+                pace=True,
+                out_video=osp.join(tmp, 'out.mp4'),
+                events=osp.join(tmp, 'events.jsonl'),
+                log=lambda line: None)
             s = session.run()
             case = f'live 30 fps {name} {backend}'
             c = s['counts']
             rows += [
-                dict(case=case, metric='latency p50', value=s[
-                    'latency_ms_p50'], unit='ms'),
-                dict(case=case, metric='latency p99', value=s[
-                    'latency_ms_p99'], unit='ms'),
-                dict(case=case, metric='output frames late', value=s[
-                    'late_frames'], unit=f"of {c.get('read', 0)}"),
-                dict(case=case, metric='diagnosed frames', value=c.get(
-                    'used', 0), unit=f"of {c.get('read', 0)}"),
-                dict(case=case, metric='output frames dropped',
-                     value=c.get('read', 0) - c.get('written', 0),
-                     unit=f"of {c.get('read', 0)}"),
-                dict(case=case, metric='display path p50', value=s[
-                    'display_ms_p50'], unit='ms'),
-                dict(case=case, metric='display path p99', value=s[
-                    'display_ms_p99'], unit='ms'),
+                dict(
+                    case=case,
+                    metric='latency p50',
+                    value=s['latency_ms_p50'],
+                    unit='ms'),
+                dict(
+                    case=case,
+                    metric='latency p99',
+                    value=s['latency_ms_p99'],
+                    unit='ms'),
+                dict(
+                    case=case,
+                    metric='output frames late',
+                    value=s['late_frames'],
+                    unit=f"of {c.get('read', 0)}"),
+                dict(
+                    case=case,
+                    metric='diagnosed frames',
+                    value=c.get('used', 0),
+                    unit=f"of {c.get('read', 0)}"),
+                dict(
+                    case=case,
+                    metric='output frames dropped',
+                    value=c.get('read', 0) - c.get('written', 0),
+                    unit=f"of {c.get('read', 0)}"),
+                dict(
+                    case=case,
+                    metric='display path p50',
+                    value=s['display_ms_p50'],
+                    unit='ms'),
+                dict(
+                    case=case,
+                    metric='display path p99',
+                    value=s['display_ms_p99'],
+                    unit='ms'),
             ]
             out[case] = s
     return out
@@ -197,11 +255,15 @@ def bench_gpu(rows, ratios, demo_root):
     inf(images, batch_size=1, show_progress=False)
     torch.cuda.synchronize()
     per_image = (time.perf_counter() - t0) / len(images) * 1000
-    rows.append(dict(case='gpu LesionInferencer fp32', metric='ms/image',
-                     value=per_image, unit='ms'))
+    rows.append(
+        dict(
+            case='gpu LesionInferencer fp32',
+            metric='ms/image',
+            value=per_image,
+            unit='ms'))
     for dtype in (torch.float16, torch.bfloat16):
-        model = ExportWrapper(inf.model, normalize=False).eval().cuda().to(
-            dtype)
+        model = ExportWrapper(
+            inf.model, normalize=False).eval().cuda().to(dtype)
         static = torch.randn(1, 3, 224, 224, device='cuda', dtype=dtype)
         with torch.inference_mode():
             stream = torch.cuda.Stream()
@@ -223,10 +285,18 @@ def bench_gpu(rows, ratios, demo_root):
             torch.cuda.synchronize()
         ms = (time.perf_counter() - t0) / n * 1000
         name = str(dtype).split('.')[-1]
-        rows.append(dict(case=f'gpu ViT-B/16 {name} cuda-graph b1',
-                         metric='ms/frame', value=ms, unit='ms'))
-        ratios.append(dict(name=f'gpu {name}: LesionInferencer ms/image / '
-                           'live ms/frame', value=per_image / ms, goal=3))
+        rows.append(
+            dict(
+                case=f'gpu ViT-B/16 {name} cuda-graph b1',
+                metric='ms/frame',
+                value=ms,
+                unit='ms'))
+        ratios.append(
+            dict(
+                name=f'gpu {name}: LesionInferencer ms/image / '
+                'live ms/frame',
+                value=per_image / ms,
+                goal=3))
 
 
 def main():
@@ -234,9 +304,12 @@ def main():
     parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--iters', type=int, default=20)
-    parser.add_argument('--lesions', type=int, default=3,
-                        help='lesions of the synthetic video (87 frames '
-                        'each)')
+    parser.add_argument(
+        '--lesions',
+        type=int,
+        default=3,
+        help='lesions of the synthetic video (87 frames '
+        'each)')
     parser.add_argument('--skip-vit', action='store_true')
     args = parser.parse_args()
     import ecdl_mm  # noqa: F401
@@ -258,8 +331,8 @@ def main():
     else:
         print('no CUDA device: GPU figures skipped')
     print_table(rows, ratios)
-    path = save_result('bench_realtime', rows, ratios,
-                       config=vars(args), extra=extra)
+    path = save_result(
+        'bench_realtime', rows, ratios, config=vars(args), extra=extra)
     print(f'written {path}')
 
 

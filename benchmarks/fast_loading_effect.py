@@ -35,30 +35,35 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _common import (DEFAULT_DEMO_ROOT, full_decode_pipeline,  # noqa: E402
-                     save_result)
-
-import ecdl_mm  # noqa: E402,F401
-from ecdl_mm.evaluation import LesionMetric  # noqa: E402
+from _common import full_decode_pipeline  # noqa: E402
+from _common import DEFAULT_DEMO_ROOT, save_result  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, default_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS  # noqa: E402
 
+import ecdl_mm  # noqa: E402,F401
+from ecdl_mm.evaluation import LesionMetric  # noqa: E402
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--pipeline-from', help='config whose test pipeline '
-                        'is used (default: CONFIG)')
+    parser.add_argument(
+        '--pipeline-from',
+        help='config whose test pipeline '
+        'is used (default: CONFIG)')
     parser.add_argument('--data-root', default=DEFAULT_DEMO_ROOT)
     parser.add_argument('--name', default='fast_loading_effect')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--fit-probe', type=int, default=0, metavar='EPOCHS')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
         help='merged into CONFIG and --pipeline-from, e.g. '
         'test_dataloader.dataset.pipeline.0.scale=128')
     return parser.parse_args()
@@ -86,9 +91,8 @@ def fit_probe(model, inputs, samples, epochs, batch_size):
         order = torch.randperm(len(inputs)).tolist()
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            batch = default_collate([
-                dict(inputs=inputs[j], data_samples=samples[j]) for j in idx
-            ])
+            batch = default_collate(
+                [dict(inputs=inputs[j], data_samples=samples[j]) for j in idx])
             data = model.data_preprocessor(batch, True)
             loss = sum(model(**data, mode='loss').values())
             opt.zero_grad()
@@ -104,29 +108,30 @@ def run(model, dataset, pipeline, batch_size):
     probs = []
     with torch.no_grad():
         for i in range(0, len(inputs), batch_size):
-            batch = default_collate(
-                [dict(inputs=x, data_samples=s) for x, s in zip(
-                    inputs[i:i + batch_size], samples[i:i + batch_size])])
+            batch = default_collate([
+                dict(inputs=x, data_samples=s)
+                for x, s in zip(inputs[i:i + batch_size], samples[i:i +
+                                                                  batch_size])
+            ])
             data = model.data_preprocessor(batch, False)
             preds = model(**data, mode='predict')
             probs += [p.pred_score.float().numpy() for p in preds]
-    return (torch.stack(inputs).float().numpy(), np.stack(probs),
-            samples, load_s)
+    return (torch.stack(inputs).float().numpy(), np.stack(probs), samples,
+            load_s)
 
 
 def metrics_of(probs, samples, classes):
     metric = LesionMetric(bootstrap_rounds=0, classes=classes)
     metric.process(None, [
-        dict(pred_score=torch.from_numpy(p), gt_label=s.gt_label,
-             lesion_id=s.lesion_id, img_path=s.img_path)
-        for p, s in zip(probs, samples)
+        dict(
+            pred_score=torch.from_numpy(p),
+            gt_label=s.gt_label,
+            lesion_id=s.lesion_id,
+            img_path=s.img_path) for p, s in zip(probs, samples)
     ])
     out = metric.compute_metrics(metric.results)
     keep = ('accuracy', 'auc_macro', 'sensitivity_macro')
-    return {
-        k: float(v)
-        for k, v in out.items() if k.split('/', 1)[1] in keep
-    }
+    return {k: float(v) for k, v in out.items() if k.split('/', 1)[1] in keep}
 
 
 def main():
@@ -184,8 +189,8 @@ def main():
     result = dict(
         config=osp.basename(args.config),
         checkpoint=(f'probe fit for {args.fit_probe} epochs on the full-'
-                    'decode inputs' if args.fit_probe else
-                    osp.basename(args.checkpoint)),
+                    'decode inputs'
+                    if args.fit_probe else osp.basename(args.checkpoint)),
         pipeline_from=osp.basename(args.pipeline_from or args.config),
         cfg_options=args.cfg_options,
         probe_last_loss=probe_loss if args.fit_probe else None,
@@ -206,8 +211,7 @@ def main():
         lesion_decisions_fast=np.bincount(d_fast, minlength=3).tolist(),
         metrics_fast=m_fast,
         metrics_full=m_full,
-        metric_max_abs_delta=max(
-            abs(m_fast[k] - m_full[k]) for k in m_fast),
+        metric_max_abs_delta=max(abs(m_fast[k] - m_full[k]) for k in m_fast),
         load_ms_per_image_fast=1e3 * t_fast,
         load_ms_per_image_full=1e3 * t_full)
     for key, value in result.items():

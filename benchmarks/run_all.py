@@ -27,7 +27,6 @@ import time
 BENCH_DIR = osp.dirname(osp.abspath(__file__))
 RESULTS_DIR = osp.join(BENCH_DIR, 'results')
 
-
 # Not CPU timings (a learning comparison longer than --timeout; a GPU run
 # that needs its configs): run only when named in --only.
 ON_REQUEST = ('bench_clustering_learning.py', 'bench_gpu_train.py')
@@ -90,14 +89,17 @@ def main():
     parser.add_argument(
         '--timeout', type=int, default=420, help='seconds per benchmark')
     parser.add_argument(
-        '--collect-only', action='store_true',
+        '--collect-only',
+        action='store_true',
         help='only collect the JSON already in benchmarks/results')
     args = parser.parse_args()
 
     scripts = sorted(glob.glob(osp.join(BENCH_DIR, 'bench_*.py')))
     if args.only:
-        wanted = {f'bench_{n}.py' if not n.startswith('bench_') else n
-                  for n in args.only}
+        wanted = {
+            f'bench_{n}.py' if not n.startswith('bench_') else n
+            for n in args.only
+        }
         scripts = [s for s in scripts if osp.basename(s) in wanted]
     else:
         scripts = [s for s in scripts if osp.basename(s) not in ON_REQUEST]
@@ -117,13 +119,14 @@ def main():
                     f'failed (exit {proc.returncode})'
             except subprocess.TimeoutExpired:
                 status[name] = f'timed out after {args.timeout} s'
-            print(f'<== {name}: {status[name]} in {time.time() - t0:.0f} s',
-                  flush=True)
+            print(
+                f'<== {name}: {status[name]} in {time.time() - t0:.0f} s',
+                flush=True)
 
     files = sorted(glob.glob(osp.join(RESULTS_DIR, '*.json')))
     files = [
-        f for f in files if osp.basename(f) != 'summary.json' and
-        (args.collect_only or osp.getmtime(f) >= start - 1)
+        f for f in files if osp.basename(f) != 'summary.json' and (
+            args.collect_only or osp.getmtime(f) >= start - 1)
     ]
     table = []
     for f in files:

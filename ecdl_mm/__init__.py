@@ -32,17 +32,16 @@ warnings.filterwarnings(
     message='Fail to import ``MultiScaleDeformableAttention``',
     category=UserWarning)
 warnings.filterwarnings(
-    'ignore', message='pkg_resources is deprecated as an API',
+    'ignore',
+    message='pkg_resources is deprecated as an API',
     category=UserWarning)
 
-from .version import __version__  # noqa: E402
-from .utils import (patch_checkpoint_loaders,  # noqa: E402
-                    register_safe_globals)
+from .utils import patch_checkpoint_loaders, register_safe_globals
+from .version import __version__
 
 register_safe_globals()
 patch_checkpoint_loaders()
 
-from . import (apis, datasets, engine, evaluation, fileio,  # noqa: F401,E402
-               models)
+from . import apis, datasets, engine, evaluation, fileio, models
 
 __all__ = ['__version__']

@@ -1,8 +1,8 @@
 """Shared pytest fixtures.
 
-Tests run on CPU with small models and the real demo images, which are read from
-``../shared/datasets/ecdl-demo`` next to the repository (never copied into it).
-Set ``ECDL_DEMO_ROOT`` to point elsewhere.
+Tests run on CPU with small models and the real demo images, which are read
+from ``../shared/datasets/ecdl-demo`` next to the repository (never copied into
+it). Set ``ECDL_DEMO_ROOT`` to point elsewhere.
 """
 import os
 import os.path as osp
@@ -30,7 +30,8 @@ def repo_root():
 @pytest.fixture(scope='session')
 def demo_root():
     if not osp.isdir(DEMO_ROOT):
-        pytest.fail(f'demo dataset not found at {DEMO_ROOT}; set ECDL_DEMO_ROOT')
+        pytest.fail(
+            f'demo dataset not found at {DEMO_ROOT}; set ECDL_DEMO_ROOT')
     return DEMO_ROOT
 
 
@@ -45,19 +46,20 @@ def free_port():
 
 @pytest.fixture(scope='session')
 def run_tool(repo_root):
-    """Run a repo script in a subprocess (the venv's python), return the result.
+    """Run a repo script in a subprocess (the venv's python); the result.
 
-    ``tests/helpers`` is put on PYTHONPATH so configs can custom-import test-only
-    components.
+    ``tests/helpers`` is put on PYTHONPATH so configs can custom-import
+    test-only components.
     """
     import subprocess
     import sys
 
     def run(args, check=True, timeout=600, env=None, cwd=None):
         full_env = dict(os.environ)
-        full_env['PYTHONPATH'] = os.pathsep.join(
-            [osp.join(repo_root, 'tests', 'helpers'), repo_root,
-             full_env.get('PYTHONPATH', '')])
+        full_env['PYTHONPATH'] = os.pathsep.join([
+            osp.join(repo_root, 'tests', 'helpers'), repo_root,
+            full_env.get('PYTHONPATH', '')
+        ])
         full_env.setdefault('OMP_NUM_THREADS', '1')
         full_env.update(env or {})
         cmd = list(args)
@@ -66,13 +68,16 @@ def run_tool(repo_root):
             if cwd is not None and not osp.isabs(cmd[1]):
                 cmd[1] = osp.join(repo_root, cmd[1])
         proc = subprocess.run(
-            cmd, cwd=cwd or repo_root, env=full_env, capture_output=True,
-            text=True, timeout=timeout)
+            cmd,
+            cwd=cwd or repo_root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout)
         if check and proc.returncode != 0:
-            raise AssertionError(
-                f'{" ".join(cmd)} exited {proc.returncode}\n'
-                f'--- stdout ---\n{proc.stdout[-4000:]}\n'
-                f'--- stderr ---\n{proc.stderr[-4000:]}')
+            raise AssertionError(f'{" ".join(cmd)} exited {proc.returncode}\n'
+                                 f'--- stdout ---\n{proc.stdout[-4000:]}\n'
+                                 f'--- stderr ---\n{proc.stderr[-4000:]}')
         return proc
 
     return run
@@ -115,8 +120,7 @@ class CheckpointServer:
                 requests.append(self.path)
 
         self._server = http.server.ThreadingHTTPServer(
-            ('127.0.0.1', 0),
-            functools.partial(Handler, directory=self.root))
+            ('127.0.0.1', 0), functools.partial(Handler, directory=self.root))
         self._thread = threading.Thread(
             target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -29,17 +29,15 @@ def _read(repo_root, name):
 def built_requires(repo_root, tmp_path_factory):
     """Requires-Dist of the wheel metadata that setup.py builds (PEP 517)."""
     out = tmp_path_factory.mktemp('metadata')
-    proc = subprocess.run(
-        [
-            sys.executable, '-c',
-            'import sys; from setuptools import build_meta; '
-            'print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))',
-            str(out)
-        ],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        check=True)
+    proc = subprocess.run([
+        sys.executable, '-c', 'import sys; from setuptools import build_meta; '
+        'print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))',
+        str(out)
+    ],
+                          cwd=repo_root,
+                          capture_output=True,
+                          text=True,
+                          check=True)
     dist_info = out / proc.stdout.strip().splitlines()[-1]
     dist = md.PathDistribution(dist_info)
     assert dist.metadata['Name'] == 'ecdl_mm'
@@ -70,8 +68,8 @@ def test_environment_satisfies_declared_ranges(built_requires):
     """The environment running the tests is inside the declared ranges."""
     for req in built_requires:
         extra = 'mmcv-lite' if 'mmcv-lite' in str(req.marker) else 'tests'
-        if req.marker is not None and not req.marker.evaluate(
-                {'extra': extra}):
+        if req.marker is not None and not req.marker.evaluate({'extra': extra
+                                                               }):
             continue
         if canonicalize_name(req.name) == 'mmcv-lite':
             # Either distribution provides `mmcv`; both use one numbering.
@@ -109,15 +107,14 @@ def test_pip_installs_nothing_but_ecdl_mm_here(repo_root, tmp_path):
     report = tmp_path / 'report.json'
     env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
     env['PIP_CONFIG_FILE'] = os.devnull
-    proc = subprocess.run(
-        [
-            sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
-            '--no-build-isolation', '--quiet', '--report',
-            str(report), repo_root
-        ],
-        capture_output=True,
-        text=True,
-        env=env)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
+        '--no-build-isolation', '--quiet', '--report',
+        str(report), repo_root
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     install = json.loads(report.read_text())['install']
     names = sorted(canonicalize_name(i['metadata']['name']) for i in install)
@@ -142,16 +139,15 @@ def test_wheel_carries_what_mim_reads(repo_root, tmp_path):
         shutil.copy(osp.join(repo_root, name), src / name)
     env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
     env['PIP_CONFIG_FILE'] = os.devnull
-    proc = subprocess.run(
-        [
-            sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-index',
-            '--no-build-isolation', '--quiet', '-w',
-            str(tmp_path / 'dist'),
-            str(src)
-        ],
-        capture_output=True,
-        text=True,
-        env=env)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-index',
+        '--no-build-isolation', '--quiet', '-w',
+        str(tmp_path / 'dist'),
+        str(src)
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel, ) = (tmp_path / 'dist').glob('ecdl_mm-*.whl')
     with zipfile.ZipFile(wheel) as zf:
@@ -164,8 +160,8 @@ def test_wheel_carries_what_mim_reads(repo_root, tmp_path):
         assert f'ecdl_mm/.mim/{path}' in names, path
     shipped = {
         osp.relpath(p, repo_root)
-        for p in glob.glob(osp.join(repo_root, 'configs', '**', '*.py'),
-                           recursive=True)
+        for p in glob.glob(
+            osp.join(repo_root, 'configs', '**', '*.py'), recursive=True)
     }
     in_wheel = {
         n[len('ecdl_mm/.mim/'):]

@@ -29,36 +29,48 @@ def parse_args():
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        'paths', nargs='+', metavar='PATH',
+        'paths',
+        nargs='+',
+        metavar='PATH',
         help='image, lesion folder or folder of lesion folders')
     parser.add_argument('--out-csv', help='write one row per lesion here')
     parser.add_argument(
         '--out-json', help='write lesion and image results here')
     parser.add_argument(
-        '--batch-size', type=int, default=16,
+        '--batch-size',
+        type=int,
+        default=16,
         help='images per forward pass (default 16)')
     parser.add_argument(
-        '--device', default=None,
+        '--device',
+        default=None,
         help='cpu, cuda or cuda:N (default: cuda if available, else cpu)')
     parser.add_argument(
-        '--aggregation', default='mean', choices=AGGREGATIONS,
+        '--aggregation',
+        default='mean',
+        choices=AGGREGATIONS,
         help='image-to-lesion aggregation, as LesionMetric (default: mean '
         'of probabilities)')
     parser.add_argument(
-        '--lesion-per-folder', action='store_true',
+        '--lesion-per-folder',
+        action='store_true',
         help='the images lying directly in any folder are one lesion '
         '(default: one lesion each, with a warning, unless the folder is an '
         'Images/ folder or sits in a class folder)')
     parser.add_argument(
-        '--operating-point', metavar='OP_JSON',
+        '--operating-point',
+        metavar='OP_JSON',
         help='operating point (tools/analysis/fit_operating_point.py): '
         'test-time view, calibrated probabilities and an `uncertain` column')
     parser.add_argument(
-        '--threads', type=int, default=None,
+        '--threads',
+        type=int,
+        default=None,
         help='CPU threads (default: torch\'s, one per physical core); on a '
         'shared machine or for tiny models 1-2 is often fastest')
     parser.add_argument(
-        '--no-progress', action='store_true',
+        '--no-progress',
+        action='store_true',
         help='hide the progress bar (it goes to stderr, and only when '
         'stderr is a terminal)')
     return parser.parse_args()
@@ -78,12 +90,16 @@ def main():
         LesionInferencer.find_lesions(args.paths)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
-        args.config, args.checkpoint, device=device,
-        aggregation=args.aggregation, num_threads=args.threads,
+        args.config,
+        args.checkpoint,
+        device=device,
+        aggregation=args.aggregation,
+        num_threads=args.threads,
         lesion_per_folder=args.lesion_per_folder,
         operating_point=args.operating_point)
     results = inferencer(
-        args.paths, batch_size=args.batch_size,
+        args.paths,
+        batch_size=args.batch_size,
         show_progress=False if args.no_progress else None)
     width = max(len(r['lesion_id']) for r in results)
     op = f', operating point {args.operating_point} (calibrated)' \
@@ -99,7 +115,8 @@ def main():
     # where the predictions came from, beside each file (the CSV stays a
     # plain table that compare_models.py and pandas read)
     provenance = collect_provenance(
-        config=args.config, checkpoint=args.checkpoint,
+        config=args.config,
+        checkpoint=args.checkpoint,
         data_root=osp.commonpath([osp.abspath(p) for p in args.paths]))
     if args.operating_point:
         provenance['operating_point'] = osp.abspath(args.operating_point)

@@ -40,8 +40,8 @@ def closure(roots):
     stack = [(req, '') for req in roots]
     while stack:
         req, extra = stack.pop()
-        if req.marker is not None and not req.marker.evaluate(
-                {'extra': extra}):
+        if req.marker is not None and not req.marker.evaluate({'extra': extra
+                                                               }):
             continue
         key = (canonicalize_name(req.name), tuple(sorted(req.extras)))
         if key in done:
@@ -68,8 +68,9 @@ def main():
     versions = closure(roots)
     py = '.'.join(map(str, sys.version_info[:2]))
     sys.stdout.write(
-        HEADER.format(py=py, plat='Linux x86_64' if sys.platform ==
-                      'linux' else sys.platform))
+        HEADER.format(
+            py=py,
+            plat='Linux x86_64' if sys.platform == 'linux' else sys.platform))
     for name in sorted(versions):
         sys.stdout.write(f'{name}=={versions[name]}\n')
 

@@ -24,39 +24,66 @@ def parse_args():
         description='Live CAD: lesion diagnosis from a video stream')
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--source', required=True,
-                        help='video file, frame folder, device or URL')
+    parser.add_argument(
+        '--source',
+        required=True,
+        help='video file, frame folder, device or URL')
     parser.add_argument('--out-video', help='annotated video (.mp4/.avi)')
-    parser.add_argument('--events', help='events.jsonl (one line per frame, '
-                        'lesion and fault)')
-    parser.add_argument('--lesions', help='lesions.csv (the columns of '
-                        'lesion_predictions.csv)')
-    parser.add_argument('--labels', help='CSV lesion_id,gt_class: ground '
-                        'truth for lesions.csv')
-    parser.add_argument('--operating-point', help='operating-point JSON '
-                        '(calibration, min_confidence, min_images)')
-    parser.add_argument('--min-confidence', type=float, default=0.5,
-                        help='least lesion confidence without an operating '
-                        'point (default 0.5)')
-    parser.add_argument('--min-frames', type=int, default=3,
-                        help='least diagnosed frames of a lesion without an '
-                        'operating point (default 3)')
-    parser.add_argument('--show', action='store_true',
-                        help='show a window (key n: new lesion, q: quit)')
+    parser.add_argument(
+        '--events',
+        help='events.jsonl (one line per frame, '
+        'lesion and fault)')
+    parser.add_argument(
+        '--lesions',
+        help='lesions.csv (the columns of '
+        'lesion_predictions.csv)')
+    parser.add_argument(
+        '--labels',
+        help='CSV lesion_id,gt_class: ground '
+        'truth for lesions.csv')
+    parser.add_argument(
+        '--operating-point',
+        help='operating-point JSON '
+        '(calibration, min_confidence, min_images)')
+    parser.add_argument(
+        '--min-confidence',
+        type=float,
+        default=0.5,
+        help='least lesion confidence without an operating '
+        'point (default 0.5)')
+    parser.add_argument(
+        '--min-frames',
+        type=int,
+        default=3,
+        help='least diagnosed frames of a lesion without an '
+        'operating point (default 3)')
+    parser.add_argument(
+        '--show',
+        action='store_true',
+        help='show a window (key n: new lesion, q: quit)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
-    parser.add_argument('--backend', default='eager',
-                        choices=['eager', 'torchscript', 'torchscript-int8',
-                                 'onnx'])
-    parser.add_argument('--threads', type=int, default=None,
-                        help='CPU threads of the model')
-    parser.add_argument('--no-pace', action='store_true',
-                        help='read a file as fast as possible instead of at '
-                        'its frame rate')
-    parser.add_argument('--max-reconnects', type=int, default=5,
-                        help='reopenings of a live source that stopped '
-                        '(default 5, back-off 0.5 s doubling to 4 s)')
-    parser.add_argument('--backoff', type=float, default=0.5,
-                        help='first reconnect wait, seconds (default 0.5)')
+    parser.add_argument(
+        '--backend',
+        default='eager',
+        choices=['eager', 'torchscript', 'torchscript-int8', 'onnx'])
+    parser.add_argument(
+        '--threads', type=int, default=None, help='CPU threads of the model')
+    parser.add_argument(
+        '--no-pace',
+        action='store_true',
+        help='read a file as fast as possible instead of at '
+        'its frame rate')
+    parser.add_argument(
+        '--max-reconnects',
+        type=int,
+        default=5,
+        help='reopenings of a live source that stopped '
+        '(default 5, back-off 0.5 s doubling to 4 s)')
+    parser.add_argument(
+        '--backoff',
+        type=float,
+        default=0.5,
+        help='first reconnect wait, seconds (default 0.5)')
     return parser.parse_args()
 
 
@@ -64,37 +91,51 @@ def main():
     args = parse_args()
     if args.show:
         import os
-        if not (os.environ.get('DISPLAY') or
-                os.environ.get('WAYLAND_DISPLAY')):
+        if not (os.environ.get('DISPLAY')
+                or os.environ.get('WAYLAND_DISPLAY')):
             print('realtime.py: --show: no display; running headless')
             args.show = False
     labels = read_labels(args.labels) if args.labels else None
     inferencer = StreamInferencer(
-        args.config, args.checkpoint, device=args.device,
+        args.config,
+        args.checkpoint,
+        device=args.device,
         operating_point=args.operating_point,
-        min_confidence=args.min_confidence, min_frames=args.min_frames,
-        backend=args.backend, num_threads=args.threads)
-    source = FrameSource(args.source, max_reconnects=args.max_reconnects,
-                         backoff=args.backoff)
+        min_confidence=args.min_confidence,
+        min_frames=args.min_frames,
+        backend=args.backend,
+        num_threads=args.threads)
+    source = FrameSource(
+        args.source, max_reconnects=args.max_reconnects, backoff=args.backoff)
     session = LiveSession(
-        inferencer, source, out_video=args.out_video, events=args.events,
-        lesions_csv=args.lesions, labels=labels, pace=not args.no_pace,
-        show=args.show, log=lambda line: print(line, flush=True))
+        inferencer,
+        source,
+        out_video=args.out_video,
+        events=args.events,
+        lesions_csv=args.lesions,
+        labels=labels,
+        pace=not args.no_pace,
+        show=args.show,
+        log=lambda line: print(line, flush=True))
     signal.signal(signal.SIGINT,
                   lambda *_: session.request_stop('interrupted (SIGINT)'))
     summary = session.run()
     c = summary['counts']
-    print(f"done: {summary['status']}; {c.get('read', 0)} frames, "
-          f"{c.get('used', 0)} diagnosed, {summary['lesions']} lesions "
-          f"({summary['diagnosed_lesions']} diagnosed), latency p50 "
-          f"{summary['latency_ms_p50']} ms p99 {summary['latency_ms_p99']} "
-          f"ms, {summary['late_frames']} late output frames", flush=True)
+    print(
+        f"done: {summary['status']}; {c.get('read', 0)} frames, "
+        f"{c.get('used', 0)} diagnosed, {summary['lesions']} lesions "
+        f"({summary['diagnosed_lesions']} diagnosed), latency p50 "
+        f"{summary['latency_ms_p50']} ms p99 {summary['latency_ms_p99']} "
+        f"ms, {summary['late_frames']} late output frames",
+        flush=True)
     if summary['status'] in ('source_lost', 'model_error'):
         print(f"realtime.py: error: {summary['reason']}", file=sys.stderr)
         return 1
     if summary['status'] == 'interrupted':
-        print(f"realtime.py: {summary['reason']}; outputs hold the "
-              f"{c.get('read', 0)} frames read", file=sys.stderr)
+        print(
+            f"realtime.py: {summary['reason']}; outputs hold the "
+            f"{c.get('read', 0)} frames read",
+            file=sys.stderr)
         return 130
     return 0
 

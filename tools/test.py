@@ -19,8 +19,8 @@ import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
-from ecdl_mm.evaluation.report import (enable_lesion_report,
-                                       lesion_out_dirs, write_lesion_reports)
+from ecdl_mm.evaluation.report import (enable_lesion_report, lesion_out_dirs,
+                                       write_lesion_reports)
 from ecdl_mm.utils import (ConfigError, check_cfg_options,
                            check_checkpoint_paths, check_config,
                            missing_checkpoint_error, setup_cpu_distributed)

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
+from mmpretrain.registry import MODELS, TRANSFORMS
 from PIL import Image, ImageDraw
 
 import ecdl_mm  # noqa: F401  registers ECMAE
 from ecdl_mm.utils import load_model_checkpoint
 from ecdl_mm.utils.cli import run_cli
-from mmpretrain.registry import MODELS, TRANSFORMS
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
@@ -35,13 +35,19 @@ def parse_args(argv=None):
     parser.add_argument('--num', type=int, default=4, help='images shown')
     parser.add_argument('--seed', type=int, default=0, help='mask seed')
     parser.add_argument(
-        '--mask-ratio', type=float, default=None,
+        '--mask-ratio',
+        type=float,
+        default=None,
         help='override the config mask ratio')
     parser.add_argument(
-        '--size', type=int, default=None,
+        '--size',
+        type=int,
+        default=None,
         help='input size (default: the backbone img_size)')
     parser.add_argument(
-        '--zoom', type=int, default=None,
+        '--zoom',
+        type=int,
+        default=None,
         help='enlarge each tile by this integer factor (nearest neighbour, '
         'patch edges stay sharp); default: tiles of at least 192 px')
     return parser.parse_args(argv)
@@ -65,7 +71,8 @@ def compose_grid(rows, zoom: int) -> Image.Image:
         left, top, right, bottom = draw.textbbox((0, 0), title)
         draw.text((i * tile_w + (tile_w - (right - left)) // 2,
                    (HEADER_H - (bottom - top)) // 2 - top),
-                  title, fill='black')
+                  title,
+                  fill='black')
     return canvas
 
 
@@ -91,8 +98,8 @@ def collect_images(paths, num):
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [0, 1] -> (H, W, C) uint8."""
-    return (img.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 +
-            0.5).astype(np.uint8)
+    return (img.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(
+        np.uint8)
 
 
 def main(argv=None):
@@ -132,7 +139,8 @@ def main(argv=None):
     masked = images * (1 - pixel_mask) + 0.5 * pixel_mask  # grey patches
 
     rows = [
-        np.concatenate([to_uint8(a), to_uint8(b), to_uint8(c)], axis=1)
+        np.concatenate(
+            [to_uint8(a), to_uint8(b), to_uint8(c)], axis=1)
         for a, b, c in zip(images, masked, recon)
     ]
     zoom = args.zoom or max(1, -(-192 // images.shape[-1]))

@@ -7,6 +7,4 @@ _base_ = ['./ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py']
 pretrained = 'work_dirs/ecmae_vit-base-p14_dinov2-pre_8xb16-amp-coslr-20e_ecnbi/epoch_20.pth'  # noqa: E501
 model = dict(
     backbone=dict(
-        patch_size=14,
-        init_values=1e-5,
-        init_cfg=dict(checkpoint=pretrained)))
+        patch_size=14, init_values=1e-5, init_cfg=dict(checkpoint=pretrained)))

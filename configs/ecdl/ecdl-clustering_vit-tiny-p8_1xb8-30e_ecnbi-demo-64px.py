@@ -22,8 +22,11 @@ pretrained = 'work_dirs/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo/epoch_20.pth
 model = dict(
     backbone=dict(
         arch=dict(
-            embed_dims=96, num_layers=4, num_heads=3,
-            feedforward_channels=384, _delete_=True),
+            embed_dims=96,
+            num_layers=4,
+            num_heads=3,
+            feedforward_channels=384,
+            _delete_=True),
         img_size=64,
         patch_size=8,
         drop_path_rate=0.1,
@@ -67,8 +70,7 @@ val_cfg = None
 auto_scale_lr = dict(base_batch_size=8)
 
 default_hooks = dict(
-    logger=dict(interval=3),
-    checkpoint=dict(interval=10, max_keep_ckpts=1))
+    logger=dict(interval=3), checkpoint=dict(interval=10, max_keep_ckpts=1))
 
 # tools/test.py writes per-image / per-lesion CSVs, metrics.json and the
 # confusion-matrix and ROC plots here.

@@ -17,7 +17,10 @@ _base_ = [
 ]
 
 tiny_arch = dict(
-    embed_dims=96, num_layers=4, num_heads=3, feedforward_channels=384,
+    embed_dims=96,
+    num_layers=4,
+    num_heads=3,
+    feedforward_channels=384,
     _delete_=True)
 model = dict(
     backbone=dict(arch=tiny_arch, img_size=64, patch_size=8),
@@ -68,5 +71,4 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(
-    logger=dict(interval=5),
-    checkpoint=dict(interval=_base_.max_epochs))
+    logger=dict(interval=5), checkpoint=dict(interval=_base_.max_epochs))

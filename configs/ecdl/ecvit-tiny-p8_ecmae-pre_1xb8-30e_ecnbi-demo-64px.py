@@ -14,7 +14,8 @@ model = dict(
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         init_cfg=[
-            dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
+            dict(
+                type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
         ]))
 custom_hooks = []
 

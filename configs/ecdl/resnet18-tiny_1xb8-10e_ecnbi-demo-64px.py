@@ -31,8 +31,7 @@ model = dict(
         topk=(1, )),
 )
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=10)
 # No validation sheet in the demo: no validation, no best-checkpoint
 # selection; demo_test is evaluated once, on the last epoch's weights.

@@ -12,8 +12,8 @@ from .stream_inferencer import StreamInferencer
 
 __all__ = [
     'LesionInferencer', 'LesionInputError', 'LooseImagesWarning',
-    'FrameQualityGate', 'Frame', 'FrameSource', 'SourceError',
-    'LesionTracker', 'LiveSession', 'NewestSlot', 'StreamInferencer',
-    'prepare_config', 'run_benchmark', 'write_comparison', 'run_fewshot_curve',
+    'FrameQualityGate', 'Frame', 'FrameSource', 'SourceError', 'LesionTracker',
+    'LiveSession', 'NewestSlot', 'StreamInferencer', 'prepare_config',
+    'run_benchmark', 'write_comparison', 'run_fewshot_curve',
     'dataset_classes', 'predict_views', 'validation_dataset_cfg'
 ]

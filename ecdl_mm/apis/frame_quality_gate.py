@@ -3,7 +3,6 @@ from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
-
 from mmpretrain.registry import TASK_UTILS
 
 #: Reasons a frame is rejected, in the order they are tested.
@@ -83,12 +82,14 @@ class FrameQualityGate:
                  corner: float = 0.03,
                  work_width: int = 160) -> None:
         for name, value in dict(
-                min_field=min_field, min_brightness=min_brightness,
-                max_halation=max_halation, corner=corner).items():
+                min_field=min_field,
+                min_brightness=min_brightness,
+                max_halation=max_halation,
+                corner=corner).items():
             if not 0 <= value <= 1:
                 raise ValueError(f'{name}={value!r} must be in [0, 1]')
-        for name, value in dict(min_focus=min_focus,
-                                max_motion=max_motion).items():
+        for name, value in dict(
+                min_focus=min_focus, max_motion=max_motion).items():
             if not value >= 0:
                 raise ValueError(f'{name}={value!r} must be >= 0')
         if not (isinstance(work_width, int) and work_width >= 16):
@@ -153,10 +154,10 @@ class FrameQualityGate:
         mask, black = self.field_mask(grey)
         area = cv2.countNonZero(mask)
         field = area / mask.size
-        q = dict(field=field, brightness=0.0, focus=0.0, halation=0.0,
-                 motion=0.0)
-        thumb = cv2.resize(grey, (64, 64),
-                           interpolation=cv2.INTER_AREA).astype(np.float32)
+        q = dict(
+            field=field, brightness=0.0, focus=0.0, halation=0.0, motion=0.0)
+        thumb = cv2.resize(
+            grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
         prev, self._prev = self._prev, (grey.shape, thumb)
         if field < self.min_field or not black:
             return self._decide('no_field', q)
@@ -179,8 +180,9 @@ class FrameQualityGate:
                                cv2.THRESH_BINARY)
         q['halation'] = cv2.countNonZero(hot & mask) / max(1, area)
         if prev is not None and prev[0] == grey.shape:
-            (dx, dy), peak_response = cv2.phaseCorrelate(
-                prev[1], thumb, self._window)
+            (dx,
+             dy), peak_response = cv2.phaseCorrelate(prev[1], thumb,
+                                                     self._window)
             q['motion'] = min(1.0, float(np.hypot(dx, dy)) / 64) \
                 if peak_response >= 0.1 else 1.0
         if q['halation'] > self.max_halation:

@@ -140,9 +140,11 @@ class FrameSource:
         else:
             self._cap = self._open()
             if self._cap is None:
-                what = dict(file='video file (truncated, or not a video: '
-                            'FFmpeg cannot read its header)',
-                            device='capture device', url='stream URL')
+                what = dict(
+                    file='video file (truncated, or not a video: '
+                    'FFmpeg cannot read its header)',
+                    device='capture device',
+                    url='stream URL')
                 raise SourceError(
                     f'cannot open source {source!r} as a {what[self.kind]}')
             if self.kind == 'file':
@@ -156,13 +158,16 @@ class FrameSource:
     def _open_cv(self, source, kind):
         # bounded waits: a stalled device or stream returns a failed read
         # (then a reconnect) instead of blocking the run
-        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.timeout * 1000),
-                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.timeout * 1000)]
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(self.timeout * 1000), cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(self.timeout * 1000)
+        ]
         if kind == 'device':
             dev = int(re.sub(r'\D', '', str(source)))
             return cv2.VideoCapture(dev, cv2.CAP_V4L2, timeouts)
-        return cv2.VideoCapture(str(source), cv2.CAP_FFMPEG,
-                                timeouts if kind == 'url' else [])
+        return cv2.VideoCapture(
+            str(source), cv2.CAP_FFMPEG, timeouts if kind == 'url' else [])
 
     def _open(self):
         cap = self.capture_factory(self.source, self.kind)
@@ -191,8 +196,8 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         prev_shape = None
         try:
-            for frame in (self._iter_folder() if self.kind == 'folder' else
-                          self._iter_capture()):
+            for frame in (self._iter_folder()
+                          if self.kind == 'folder' else self._iter_capture()):
                 if prev_shape is not None and frame.image.shape != prev_shape:
                     self._fault(
                         'resolution_change', frame.index,
@@ -213,9 +218,10 @@ class FrameSource:
         for i, path in enumerate(self._files):
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:
-                self._fault('corrupt_frame', i,
-                            f'frame {i} ({osp.basename(path)}) does not '
-                            'decode; skipped')
+                self._fault(
+                    'corrupt_frame', i,
+                    f'frame {i} ({osp.basename(path)}) does not '
+                    'decode; skipped')
                 continue
             yield Frame(img, i, i / self.fps)
             if self._stopped:
@@ -284,9 +290,8 @@ class FrameSource:
                     self._cap = _Prepend(self._cap, img)
                     return True
             wait = min(wait * 2, self.max_backoff)
-        self.stop_reason = (
-            f'source {self.source!r} lost: no frame after '
-            f'{self.max_reconnects} reconnects')
+        self.stop_reason = (f'source {self.source!r} lost: no frame after '
+                            f'{self.max_reconnects} reconnects')
         self._fault('source_lost', index, self.stop_reason)
         return False
 

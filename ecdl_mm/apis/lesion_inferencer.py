@@ -184,11 +184,12 @@ class LesionInferencer(ImageClassificationInferencer):
 
     # ------------------------------------------------------------ lesions
     @staticmethod
-    def find_lesions(paths: Union[str, Sequence[str]],
-                     classes: Optional[Sequence[str]] = None,
-                     lesion_per_folder: bool = False,
-                     extensions: Sequence[str] = IMG_EXTENSIONS
-                     ) -> 'OrderedDict[str, dict]':
+    def find_lesions(
+        paths: Union[str, Sequence[str]],
+        classes: Optional[Sequence[str]] = None,
+        lesion_per_folder: bool = False,
+        extensions: Sequence[str] = IMG_EXTENSIONS
+    ) -> 'OrderedDict[str, dict]':
         """Group the images under ``paths`` by lesion.
 
         A folder holding images is one lesion when the layout says so: it is
@@ -246,8 +247,8 @@ class LesionInferencer(ImageClassificationInferencer):
                         classes.index(osp.basename(parent)))
             if grouped or loose_image is None:
                 return f'{name(parent)}/{name(lesion_dir)}', lesion_dir, None
-            return (f'{name(folder)}/{osp.basename(loose_image)}',
-                    loose_image, None)
+            return (f'{name(folder)}/{osp.basename(loose_image)}', loose_image,
+                    None)
 
         def add(lesion_id, lesion_path, gt_label, images):
             entry = lesions.get(lesion_id)
@@ -267,8 +268,9 @@ class LesionInferencer(ImageClassificationInferencer):
                                    if i not in entry['images'])
 
         def add_folder(folder, images, warn=True):
-            grouped = (lesion_per_folder or osp.basename(folder) == 'Images'
-                       or lesion_of(folder)[2] is not None)
+            grouped = (
+                lesion_per_folder or osp.basename(folder) == 'Images'
+                or lesion_of(folder)[2] is not None)
             if grouped:
                 add(*lesion_of(folder), images)
                 return
@@ -294,8 +296,9 @@ class LesionInferencer(ImageClassificationInferencer):
                     raise LesionInputError(
                         f'{path} is not an image (extensions {exts})')
                 folder = osp.dirname(path) or '.'
-                grouped = (osp.basename(folder) == 'Images'
-                           or lesion_of(folder)[2] is not None)
+                grouped = (
+                    osp.basename(folder) == 'Images'
+                    or lesion_of(folder)[2] is not None)
                 if grouped or lesion_per_folder:
                     add(*lesion_of(folder), [path])
                 else:
@@ -327,12 +330,14 @@ class LesionInferencer(ImageClassificationInferencer):
         """The lesions of ``inputs``: ``[dict(lesion_id, path, images,
         gt_label, gt_class)]`` (see :meth:`find_lesions`)."""
         found = self.find_lesions(
-            inputs, classes=self.classes,
+            inputs,
+            classes=self.classes,
             lesion_per_folder=self.lesion_per_folder)
         return [dict(lesion_id=k, **v) for k, v in found.items()]
 
     # --------------------------------------------------------- inference
-    def preprocess(self, inputs: List[dict],
+    def preprocess(self,
+                   inputs: List[dict],
                    batch_size: int = 16) -> Iterator[dict]:
         """Run the test pipeline on every image of the lesions.
 
@@ -420,8 +425,11 @@ class LesionInferencer(ImageClassificationInferencer):
                 folder = osp.join(show_dir, *lesion['lesion_id'].split('/'))
                 os.makedirs(folder, exist_ok=True)
             drawings.extend(super().visualize(
-                lesion['images'], preds[start:start + n], show=show,
-                show_dir=folder, **kwargs))
+                lesion['images'],
+                preds[start:start + n],
+                show=show,
+                show_dir=folder,
+                **kwargs))
             start += n
         return drawings
 
@@ -582,8 +590,8 @@ class LesionInferencer(ImageClassificationInferencer):
                 path=r['path'],
                 num_images=r['num_images'])
             if with_gt:
-                row.update(gt_label=r.get('gt_label'),
-                           gt_class=r.get('gt_class'))
+                row.update(
+                    gt_label=r.get('gt_label'), gt_class=r.get('gt_class'))
             row.update({
                 f'prob_{c}': float(p)
                 for c, p in zip(names, r['pred_scores'])
@@ -627,5 +635,7 @@ class LesionInferencer(ImageClassificationInferencer):
         if osp.dirname(path):
             os.makedirs(osp.dirname(path), exist_ok=True)
         with open(path, 'w') as f:
-            json.dump([drop_drawings(r) for r in results], f, indent=2,
+            json.dump([drop_drawings(r) for r in results],
+                      f,
+                      indent=2,
                       default=plain)

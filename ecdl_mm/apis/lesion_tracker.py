@@ -139,8 +139,8 @@ class LesionTracker:
         les.running = p.copy() if les.running is None else \
             (1 - self.ema) * les.running + self.ema * p
         best = int(les.running.argmax())
-        if les.shown is None or (les.running[best] -
-                                 les.running[les.shown] > self.hysteresis):
+        if les.shown is None or (les.running[best] - les.running[les.shown]
+                                 > self.hysteresis):
             les.shown = best
         return self.running_call(lesion_id)
 
@@ -178,8 +178,13 @@ class LesionTracker:
             num_images=len(les.frames),
             frames=list(les.frames))
         if not les.scores:
-            out.update(diagnosed=False, pred_scores=None, pred_label=None,
-                       pred_class=None, confidence=None, uncertain=True)
+            out.update(
+                diagnosed=False,
+                pred_scores=None,
+                pred_label=None,
+                pred_class=None,
+                confidence=None,
+                uncertain=True)
             return out
         _, agg, pred, _ = LesionMetric.aggregate(
             np.stack(les.scores), [lesion_id] * len(les.scores),
@@ -192,8 +197,7 @@ class LesionTracker:
             pred_label=label,
             pred_class=self.classes[label],
             confidence=float(cal[0, label]),
-            uncertain=bool(
-                self.op.is_uncertain(cal, [len(les.scores)])[0]))
+            uncertain=bool(self.op.is_uncertain(cal, [len(les.scores)])[0]))
         return out
 
     def closed_ids(self) -> List[str]:

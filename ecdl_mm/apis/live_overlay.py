@@ -52,11 +52,12 @@ def draw_overlay(image: np.ndarray, call: Optional[Dict], frame_meta: Dict,
     bar_w = int(200 * s)
     cv2.rectangle(out, (x0, bar_y), (x0 + bar_w, bar_y + int(12 * s)),
                   (90, 90, 90), -1)
-    cv2.rectangle(out, (x0, bar_y),
-                  (x0 + int(bar_w * min(max(conf, 0.0), 1.0)),
-                   bar_y + int(12 * s)), colour, -1)
-    cv2.putText(out, f'{conf:.2f}', (x0 + bar_w + int(8 * s),
-                                     bar_y + int(11 * s)),
+    cv2.rectangle(
+        out, (x0, bar_y),
+        (x0 + int(bar_w * min(max(conf, 0.0), 1.0)), bar_y + int(12 * s)),
+        colour, -1)
+    cv2.putText(out, f'{conf:.2f}',
+                (x0 + bar_w + int(8 * s), bar_y + int(11 * s)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5 * s, _WHITE, th)
     text = 'UNCERTAIN' if call.get('uncertain') else ''
     if age is not None:

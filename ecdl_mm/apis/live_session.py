@@ -72,7 +72,11 @@ class AsyncVideoWriter:
     holds up the display. Every frame is written (the queue blocks when
     ``max_queue`` frames wait, it never drops one)."""
 
-    def __init__(self, path: str, fps: float, width: int, height: int,
+    def __init__(self,
+                 path: str,
+                 fps: float,
+                 width: int,
+                 height: int,
                  max_queue: int = 64) -> None:
         import queue
         self._writer = open_video_writer(path, fps, width, height)
@@ -80,9 +84,8 @@ class AsyncVideoWriter:
         self._queue = queue.Queue(maxsize=max_queue)
         self.written = 0
         self.error: Optional[str] = None
-        self._thread = threading.Thread(target=self._run,
-                                        name='ecdl-video-writer',
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name='ecdl-video-writer', daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -150,8 +153,8 @@ def read_labels(path: str) -> Dict[str, dict]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'labels file {path} not found')
     df = pd.read_csv(path, dtype=str)
-    if 'lesion_id' not in df.columns or not (
-            {'gt_class', 'gt_label'} & set(df.columns)):
+    if 'lesion_id' not in df.columns or not ({'gt_class', 'gt_label'}
+                                             & set(df.columns)):
         raise ValueError(f'labels file {path} needs the columns lesion_id and '
                          f'gt_class (or gt_label); it has '
                          f'{", ".join(df.columns)}')
@@ -159,8 +162,7 @@ def read_labels(path: str) -> Dict[str, dict]:
         str(r['lesion_id']).strip(): {
             k: r[k]
             for k in ('gt_class', 'gt_label', 'patient_id', 'study_id')
-            if k in r
-            and isinstance(r[k], str)
+            if k in r and isinstance(r[k], str)
         }
         for _, r in df.iterrows()
     }
@@ -278,16 +280,19 @@ class LiveSession:
                     latency = time.perf_counter() - frame.read_time
                     self.latencies.append(latency)
                     self.counts['used'] += 1
-                self._frame_event(frame, lid, meta, used=True, probs=probs,
-                                  latency=latency)
+                self._frame_event(
+                    frame, lid, meta, used=True, probs=probs, latency=latency)
             except Exception as e:  # the run must end, not hang
                 self.worker_error = (f'model thread failed on frame '
                                      f'{frame.index}: {type(e).__name__}: '
                                      f'{e}')
                 self.events.write(
-                    dict(type='fault', kind='model_error',
-                         index=frame.index, message=self.worker_error,
-                         traceback=traceback.format_exc()))
+                    dict(
+                        type='fault',
+                        kind='model_error',
+                        index=frame.index,
+                        message=self.worker_error,
+                        traceback=traceback.format_exc()))
                 with self._lock:
                     self._pending[lid] -= 1
                 self.request_stop(self.worker_error)
@@ -295,14 +300,26 @@ class LiveSession:
             finally:
                 self.slot.done()
 
-    def _frame_event(self, frame: Frame, lid, meta, used, probs=None,
-                     latency=None, why=None) -> None:
+    def _frame_event(self,
+                     frame: Frame,
+                     lid,
+                     meta,
+                     used,
+                     probs=None,
+                     latency=None,
+                     why=None) -> None:
         rec = dict(
-            type='frame', frame=frame.index, time=round(frame.timestamp, 6),
-            accepted=meta['accepted'], reason=meta['reason'],
-            quality={k: round(v, 5)
-                     for k, v in meta['quality'].items()},
-            lesion_id=lid, used=used,
+            type='frame',
+            frame=frame.index,
+            time=round(frame.timestamp, 6),
+            accepted=meta['accepted'],
+            reason=meta['reason'],
+            quality={
+                k: round(v, 5)
+                for k, v in meta['quality'].items()
+            },
+            lesion_id=lid,
+            used=used,
             probs=None if probs is None else [float(p) for p in probs])
         if why:
             rec['not_used'] = why
@@ -359,10 +376,12 @@ class LiveSession:
                 num_images=call['num_images'],
                 gt_label=None if gt_label is None else int(gt_label),
                 gt_class=gt_class)
-            row.update({f'prob_{c}': p
-                        for c, p in zip(classes, call['pred_scores'])})
-            row.update(pred_label=call['pred_label'],
-                       pred_class=call['pred_class'])
+            row.update({
+                f'prob_{c}': p
+                for c, p in zip(classes, call['pred_scores'])
+            })
+            row.update(
+                pred_label=call['pred_label'], pred_class=call['pred_class'])
             rows.append(row)
         if osp.dirname(self.lesions_csv):
             os.makedirs(osp.dirname(self.lesions_csv), exist_ok=True)
@@ -377,15 +396,19 @@ class LiveSession:
         """Process the whole source; returns the summary (also the last
         line of the events file)."""
         self.events.write(
-            dict(type='session', source=str(self.source.source),
-                 kind=self.source.kind, fps=self.source.fps,
-                 classes=list(self.inf.classes), gate=self.inf.gate_cfg,
-                 backend=self.inf.backend_name,
-                 operating_point=self.inf.operating_point.to_dict()))
+            dict(
+                type='session',
+                source=str(self.source.source),
+                kind=self.source.kind,
+                fps=self.source.fps,
+                classes=list(self.inf.classes),
+                gate=self.inf.gate_cfg,
+                backend=self.inf.backend_name,
+                operating_point=self.inf.operating_point.to_dict()))
         self.inf.gate.reset()
         _ = self.inf.backend  # build (trace, quantise) before the clock
-        worker = threading.Thread(target=self._worker, name='ecdl-model',
-                                  daemon=True)
+        worker = threading.Thread(
+            target=self._worker, name='ecdl-model', daemon=True)
         worker.start()
         writer = None
         period = 1.0 / self.source.fps
@@ -413,15 +436,22 @@ class LiveSession:
                         with self._lock:
                             self._pending[old[1]] -= 1
                         self.counts['superseded'] += 1
-                        self._frame_event(old[0], old[1], old[2], used=False,
-                                          why='model_busy')
+                        self._frame_event(
+                            old[0],
+                            old[1],
+                            old[2],
+                            used=False,
+                            why='model_busy')
                 else:
-                    self.counts[f"rejected_{meta['reason']}"
-                                if not meta['accepted'] else
-                                'between_lesions'] += 1
-                    self._frame_event(frame, lid, meta, used=False,
-                                      why=None if meta['accepted'] else
-                                      'gate')
+                    self.counts[
+                        f"rejected_{meta['reason']}"
+                        if not meta['accepted'] else 'between_lesions'] += 1
+                    self._frame_event(
+                        frame,
+                        lid,
+                        meta,
+                        used=False,
+                        why=None if meta['accepted'] else 'gate')
                 self._emit_ready()
                 with self._lock:
                     call = self.tracker.running_call(lid)
@@ -433,9 +463,10 @@ class LiveSession:
                     img = draw_overlay(frame.image, call, meta, age)
                     if self.out_video:
                         if writer is None:
-                            writer = AsyncVideoWriter(
-                                self.out_video, self.source.fps,
-                                img.shape[1], img.shape[0])
+                            writer = AsyncVideoWriter(self.out_video,
+                                                      self.source.fps,
+                                                      img.shape[1],
+                                                      img.shape[0])
                         writer.write(img)
                     if self.show:
                         self._show(img)
@@ -508,8 +539,8 @@ class LiveSession:
             counts=dict(self.counts),
             late_frames=self.late_frames,
             lesions=len(self._emitted),
-            diagnosed_lesions=sum(
-                1 for c in self._emitted.values() if c['diagnosed']),
+            diagnosed_lesions=sum(1 for c in self._emitted.values()
+                                  if c['diagnosed']),
             latency_ms_p50=pct(lat, 50),
             latency_ms_p99=pct(lat, 99),
             model_ms_p50=pct(mt, 50),

@@ -272,7 +272,8 @@ def run_benchmark(configs: Sequence[str],
         bootstrap_rounds,
         seed,
         title=f'{names[0]} against {len(names) - 1} baseline(s)',
-        inputs={n: arms[n]['predictions'] for n in names})
+        inputs={n: arms[n]['predictions']
+                for n in names})
     log(f'wrote the comparison of {len(names)} models on '
         f'{results["num_lesions"]} lesions to {out}')
     return dict(arms=arms, comparison=results)

@@ -74,9 +74,7 @@ def validation_dataset_cfg(cfg,
         item = test_sheet if v_file == test_file else dict(
             ann_file=test_file, sheet_name=test_sheet)
         if item not in ds['disjoint_with']:
-            ds['disjoint_with'] = list(ds.get('disjoint_with') or []) + [
-                item
-            ]
+            ds['disjoint_with'] = list(ds.get('disjoint_with') or []) + [item]
     return ds
 
 
@@ -98,8 +96,7 @@ def dataset_classes(dataset_cfg: dict) -> list:
 def predict_views(cfg,
                   checkpoint: str,
                   dataset_cfg: dict,
-                  crop_ratios: Sequence[Optional[float]] = (None, 0.95,
-                                                            0.875),
+                  crop_ratios: Sequence[Optional[float]] = (None, 0.95, 0.875),
                   batch_size: int = 8,
                   device: str = 'cpu') -> Dict[str, object]:
     """Image probabilities of a split under every candidate view.
@@ -116,8 +113,8 @@ def predict_views(cfg,
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
-
     from mmpretrain.registry import DATASETS, MODELS
+
     from ..evaluation.operating_point_fit import view_key
     from ..utils.checkpoint import load_model_checkpoint
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -132,10 +129,9 @@ def predict_views(cfg,
     plain, flipped = OrderedDict(), OrderedDict()
     target = lesion_ids = classes = paths = None
     for ratio in crop_ratios:
-        view = (dict(name='whole', crop_ratio=None, flip=False)
-                if ratio is None else
-                dict(name='center_crop', crop_ratio=float(ratio),
-                     flip=False))
+        view = (
+            dict(name='whole', crop_ratio=None, flip=False) if ratio is None
+            else dict(name='center_crop', crop_ratio=float(ratio), flip=False))
         ds_cfg = deepcopy(dataset_cfg)
         ds_cfg['pipeline'] = OperatingPoint(
             classes=['_'], view=view).test_pipeline(ds_cfg['pipeline'])
@@ -144,9 +140,8 @@ def predict_views(cfg,
         with torch.no_grad():
             for start in range(0, len(dataset), batch_size):
                 batch = pseudo_collate([
-                    dataset[i]
-                    for i in range(start, min(len(dataset),
-                                              start + batch_size))
+                    dataset[i] for i in range(
+                        start, min(len(dataset), start + batch_size))
                 ])
                 data = model.data_preprocessor(batch, False)
                 inputs = data['inputs']
@@ -167,5 +162,9 @@ def predict_views(cfg,
         fview = dict(view, flip=True)
         flipped[view_key(fview)] = (fview, ((p + q) / 2).astype(np.float64))
     views = OrderedDict(list(plain.items()) + list(flipped.items()))
-    return dict(views=views, target=target, lesion_ids=lesion_ids,
-                classes=classes, img_paths=paths)
+    return dict(
+        views=views,
+        target=target,
+        lesion_ids=lesion_ids,
+        classes=classes,
+        img_paths=paths)

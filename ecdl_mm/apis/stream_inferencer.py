@@ -8,11 +8,11 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.model import BaseModel
-
 from mmpretrain.apis import ImageClassificationInferencer, get_model
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
+
 from ..deploy import BACKENDS, load_backend
 from ..evaluation.operating_point import OperatingPoint
 from ..utils.checkpoint import load_model_checkpoint
@@ -51,12 +51,12 @@ class LoadFrame:
                 if w // f >= tw and h // f >= th:
                     factor = f
             if factor > 1:
-                img = cv2.resize(img, (w // factor, h // factor),
-                                 interpolation=cv2.INTER_AREA)
+                img = cv2.resize(
+                    img, (w // factor, h // factor),
+                    interpolation=cv2.INTER_AREA)
             if self.cfg.get('resize', True) and \
                     (img.shape[1], img.shape[0]) != (tw, th):
-                img = cv2.resize(img, (tw, th),
-                                 interpolation=cv2.INTER_LINEAR)
+                img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = (h, w)
@@ -145,11 +145,11 @@ class StreamInferencer(ImageClassificationInferencer):
         else:
             self.operating_point.check_classes(self.classes)
         self.gate_cfg = dict(
-            gate or self.config.get('live_gate') or
-            dict(type='FrameQualityGate'))
+            gate or self.config.get('live_gate')
+            or dict(type='FrameQualityGate'))
         self.gate = TASK_UTILS.build(self.gate_cfg)
-        self.tracker_cfg = dict(tracker or self.config.get('live_tracker')
-                                or {})
+        self.tracker_cfg = dict(
+            tracker or self.config.get('live_tracker') or {})
         self.tracker = self.new_tracker()
         self.backend_name = backend
         self._backend: Optional[Callable] = None
@@ -221,8 +221,11 @@ class StreamInferencer(ImageClassificationInferencer):
         for chunk in self.preprocess(ori_inputs, batch_size,
                                      **preprocess_kwargs):
             chunk_preds = self.forward(chunk, **forward_kwargs)
-            writer = self.visualize(chunk['frames'], chunk_preds,
-                                    writer=writer, **visualize_kwargs)
+            writer = self.visualize(
+                chunk['frames'],
+                chunk_preds,
+                writer=writer,
+                **visualize_kwargs)
             preds.extend(chunk_preds)
         if writer is not None:
             writer.release()
@@ -257,9 +260,11 @@ class StreamInferencer(ImageClassificationInferencer):
         for chunk in self._get_chunk_data(inputs, batch_size):
             gates = [self.gate(f.image) for f in chunk]
             accepted = [f for f, g in zip(chunk, gates) if g['accepted']]
-            yield dict(frames=chunk, gate=gates,
-                       data=self.collate([f.image for f in accepted])
-                       if accepted else None)
+            yield dict(
+                frames=chunk,
+                gate=gates,
+                data=self.collate([f.image
+                                   for f in accepted]) if accepted else None)
 
     def collate(self, images: Sequence[np.ndarray]) -> dict:
         """Test pipeline and ``default_collate`` for BGR frames."""
@@ -281,20 +286,28 @@ class StreamInferencer(ImageClassificationInferencer):
             if inputs['data'] is not None else None
         out, k = [], 0
         for frame, gate in zip(inputs['frames'], inputs['gate']):
-            sample = DataSample(metainfo=dict(
-                frame_index=frame.index, timestamp=frame.timestamp,
-                read_time=frame.read_time, accepted=gate['accepted'],
-                reason=gate['reason'], out_of_contact=gate['out_of_contact'],
-                quality=gate['quality']))
+            sample = DataSample(
+                metainfo=dict(
+                    frame_index=frame.index,
+                    timestamp=frame.timestamp,
+                    read_time=frame.read_time,
+                    accepted=gate['accepted'],
+                    reason=gate['reason'],
+                    out_of_contact=gate['out_of_contact'],
+                    quality=gate['quality']))
             if gate['accepted']:
                 sample.set_pred_score(torch.from_numpy(probs[k]))
                 k += 1
             out.append(sample)
         return out
 
-    def visualize(self, inputs: List[Frame], preds: List[DataSample],
-                  show: bool = False, out_video: Optional[str] = None,
-                  fps: Optional[float] = None, writer=None):
+    def visualize(self,
+                  inputs: List[Frame],
+                  preds: List[DataSample],
+                  show: bool = False,
+                  out_video: Optional[str] = None,
+                  fps: Optional[float] = None,
+                  writer=None):
         """Write the chunk's frames with the overlay to ``out_video``.
 
         The running call is that of the frames before (the tracker runs in
@@ -311,8 +324,10 @@ class StreamInferencer(ImageClassificationInferencer):
             if 'pred_score' in pred:
                 p = pred.pred_score.numpy()
                 label = int(p.argmax())
-                call = dict(pred_class=self.classes[label],
-                            confidence=float(p[label]), uncertain=False)
+                call = dict(
+                    pred_class=self.classes[label],
+                    confidence=float(p[label]),
+                    uncertain=False)
             img = draw_overlay(frame.image, call, pred.metainfo, age=0.0)
             if out_video:
                 if writer is None:
@@ -324,7 +339,9 @@ class StreamInferencer(ImageClassificationInferencer):
                 cv2.waitKey(1)
         return writer
 
-    def postprocess(self, preds: List[DataSample], visualization=None,
+    def postprocess(self,
+                    preds: List[DataSample],
+                    visualization=None,
                     return_datasamples: bool = False) -> dict:
         """Segment the frames into lesions and aggregate them.
 
@@ -338,21 +355,28 @@ class StreamInferencer(ImageClassificationInferencer):
         tracker = self.tracker
         frames = []
         for s in preds:
-            lid = tracker.observe(s.frame_index, s.timestamp,
-                                  s.out_of_contact)
+            lid = tracker.observe(s.frame_index, s.timestamp, s.out_of_contact)
             used = 'pred_score' in s and lid is not None
             s.set_metainfo(dict(lesion_id=lid, used=used))
             row = dict(
-                frame_index=s.frame_index, timestamp=s.timestamp,
-                accepted=s.accepted, reason=s.reason, quality=s.quality,
-                lesion_id=lid, used=used, pred_scores=None,
-                pred_label=None, pred_class=None)
+                frame_index=s.frame_index,
+                timestamp=s.timestamp,
+                accepted=s.accepted,
+                reason=s.reason,
+                quality=s.quality,
+                lesion_id=lid,
+                used=used,
+                pred_scores=None,
+                pred_label=None,
+                pred_class=None)
             if used:
                 p = s.pred_score.numpy()
                 tracker.update(lid, s.frame_index, s.timestamp, p)
                 label = int(p.argmax())
-                row.update(pred_scores=[float(x) for x in p],
-                           pred_label=label, pred_class=self.classes[label])
+                row.update(
+                    pred_scores=[float(x) for x in p],
+                    pred_label=label,
+                    pred_class=self.classes[label])
             frames.append(row)
         tracker.finish()
         lesions = [tracker.lesion_call(lid) for lid in tracker.lesions]
@@ -386,8 +410,8 @@ def open_video_writer(path: str, fps: float, width: int, height: int):
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     fourcc = 'MJPG' if path.lower().endswith('.avi') else 'mp4v'
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc),
-                             float(fps), (int(width), int(height)))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps),
+                             (int(width), int(height)))
     if not writer.isOpened():
         raise OSError(f'cannot write video {path!r} ({fourcc})')
     return _Writer(writer, (int(width), int(height)))

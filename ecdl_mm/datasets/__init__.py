@@ -1,8 +1,9 @@
-from .transforms import *  # noqa: F401,F403
 from .ecnbi_dataset import ECNBIDataset  # noqa: F401
-from .split_sheet import (DataError, check_split_leakage,  # noqa: F401
-                          load_split_sheet)
-from .few_shot_ecnbi_dataset import (FewShotECNBIDataset,  # noqa: F401
-                                     sample_k_shot)
-from .lesion_splits import (collect_lesions, fold_split,  # noqa: F401
-                            make_splits, ratio_split, write_splits)
+from .few_shot_ecnbi_dataset import FewShotECNBIDataset  # noqa: F401
+from .few_shot_ecnbi_dataset import sample_k_shot
+from .lesion_splits import fold_split  # noqa: F401
+from .lesion_splits import (collect_lesions, make_splits, ratio_split,
+                            write_splits)
+from .split_sheet import check_split_leakage  # noqa: F401
+from .split_sheet import DataError, load_split_sheet
+from .transforms import *  # noqa: F401,F403

@@ -42,8 +42,10 @@ def _demo_stills(demo_root: str,
         from .split_sheet import load_split_sheet
         sheet = load_split_sheet(
             osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name=split)
-        keep = {f'{c}/{les}' for c, les in zip(sheet['class_english'],
-                                               sheet['lesion_index'])}
+        keep = {
+            f'{c}/{les}'
+            for c, les in zip(sheet['class_english'], sheet['lesion_index'])
+        }
     out = []
     for cls in sorted(os.listdir(demo_root)):
         cdir = osp.join(demo_root, cls)
@@ -62,7 +64,9 @@ def _demo_stills(demo_root: str,
     return out
 
 
-def pick_lesions(demo_root: str, num_lesions: int, seed: int = 0,
+def pick_lesions(demo_root: str,
+                 num_lesions: int,
+                 seed: int = 0,
                  split: Optional[str] = None) -> List[Tuple[str, str, str]]:
     """``num_lesions`` stills taken in turn from each class (seeded order),
     each once before any is taken again."""
@@ -82,8 +86,8 @@ def pick_lesions(demo_root: str, num_lesions: int, seed: int = 0,
 
 def _shift(img, dx, dy):
     m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]),
-                          borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(
+        img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_CONSTANT)
 
 
 def _frame(still, field, phase, k, n, rng) -> Tuple[np.ndarray, dict]:
@@ -164,6 +168,7 @@ def make_demo_video(demo_root: str,
         (``lesion_id``, ``patient_id``, ``gt_class``) and ``meta_json``.
     """
     import pandas as pd
+
     from ..apis.stream_inferencer import fit_to, open_video_writer
     rng = np.random.default_rng(seed)
     lesions = pick_lesions(demo_root, num_lesions, seed, split)
@@ -183,11 +188,12 @@ def make_demo_video(demo_root: str,
             size = (int(w) // 2 * 2,
                     int(round(w * still.shape[0] / still.shape[1])) // 2 * 2)
         still = fit_to(still, size)
-        field = (cv2.cvtColor(still, cv2.COLOR_BGR2GRAY) > 12).astype(
-            np.uint8)
+        field = (cv2.cvtColor(still, cv2.COLOR_BGR2GRAY) > 12).astype(np.uint8)
         labels.append(
-            dict(lesion_id=str(n), study_id=f'{cohort}/{key.split("/")[-1]}',
-                 gt_class=cls))
+            dict(
+                lesion_id=str(n),
+                study_id=f'{cohort}/{key.split("/")[-1]}',
+                gt_class=cls))
         for phase, count in phases:
             for k in range(count):
                 img, gt = _frame(still, field, phase, k, count, rng)
@@ -195,22 +201,36 @@ def make_demo_video(demo_root: str,
                     writer = open_video_writer(out, fps, size[0], size[1])
                 writer.write(fit_to(img, writer.size))
                 rows.append(
-                    dict(frame=index, time=round(index / fps, 6),
-                         lesion_id=str(n), gt_class=cls, source=key,
-                         usable=phase in USABLE_PHASES, **gt))
+                    dict(
+                        frame=index,
+                        time=round(index / fps, 6),
+                        lesion_id=str(n),
+                        gt_class=cls,
+                        source=key,
+                        usable=phase in USABLE_PHASES,
+                        **gt))
                 index += 1
     writer.release()
     frames_csv, labels_csv = stem + '.frames.csv', stem + '.labels.csv'
     pd.DataFrame(rows).to_csv(frames_csv, index=False)
     pd.DataFrame(labels).to_csv(labels_csv, index=False)
     meta = dict(
-        video=out, fps=fps, frames=index, size=list(size),
-        lesions=labels, phases=[list(p) for p in phases], seed=seed,
+        video=out,
+        fps=fps,
+        frames=index,
+        size=list(size),
+        lesions=labels,
+        phases=[list(p) for p in phases],
+        seed=seed,
         split=split,
         note='synthesized from the real demo stills: real mucosa, simulated '
         'approach, contact, motion blur, halation and lesion changes')
     meta_json = stem + '.json'
     with open(meta_json, 'w') as f:
         json.dump(meta, f, indent=2)
-    return dict(video=out, frames_csv=frames_csv, labels_csv=labels_csv,
-                meta_json=meta_json, frames=index)
+    return dict(
+        video=out,
+        frames_csv=frames_csv,
+        labels_csv=labels_csv,
+        meta_json=meta_json,
+        frames=index)

@@ -4,10 +4,10 @@ import warnings
 from typing import List, Optional, Sequence, Union
 
 import pandas as pd
-from PIL import Image
-
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+from PIL import Image
+
 from .split_sheet import DataError, check_split_leakage, load_split_sheet
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
@@ -22,8 +22,8 @@ def _check_image(path: str) -> Optional[str]:
     try:
         with Image.open(path) as img:
             if img.format == 'JPEG':
-                img.draft('RGB', (max(1, img.size[0] // 8),
-                                  max(1, img.size[1] // 8)))
+                img.draft('RGB',
+                          (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
             img.load()
     except Exception as e:  # PIL raises many types for broken files
         return f'{type(e).__name__}: {e}'
@@ -221,8 +221,8 @@ class ECNBIDataset(BaseDataset):
                     raise DataError(
                         f'duplicated lesion id {lesion!r}: folders in '
                         f'classes {holders} under {img_root}')
-                lesions.append((lesion, rec['class_index'], cls,
-                                rec['patient_id']))
+                lesions.append(
+                    (lesion, rec['class_index'], cls, rec['patient_id']))
         else:
             sheet = None
             lesions = []
@@ -270,9 +270,8 @@ class ECNBIDataset(BaseDataset):
                             f'unreadable or truncated image {path} in lesion '
                             f'{lesion!r}: {why}')
                 if not good and images:
-                    raise DataError(
-                        f'empty lesion {lesion!r}: every image in '
-                        f'{lesion_dir} is unreadable')
+                    raise DataError(f'empty lesion {lesion!r}: every image in '
+                                    f'{lesion_dir} is unreadable')
                 images = good
             if not images:
                 raise DataError(
@@ -305,5 +304,6 @@ class ECNBIDataset(BaseDataset):
         if self.sheet_name:
             body.append(f'Sheet: \t{self.sheet_name}')
         if self._fully_initialized:
-            body.append(f'Number of lesions: \t{len(set(self.get_lesion_ids()))}')
+            body.append(
+                f'Number of lesions: \t{len(set(self.get_lesion_ids()))}')
         return body

@@ -27,18 +27,22 @@ def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
     """One row per lesion, checked against the folders by ECNBIDataset."""
     metainfo = dict(classes=tuple(classes)) if classes else None
     ds = ECNBIDataset(
-        data_root, ann_file=lesions or '', sheet_name=sheet_name,
-        metainfo=metainfo, check_images=False)
+        data_root,
+        ann_file=lesions or '',
+        sheet_name=sheet_name,
+        metainfo=metainfo,
+        check_images=False)
     names = ds.metainfo['classes']
     rows = OrderedDict()
     for i in range(len(ds)):
         info = ds.get_data_info(i)
         rows.setdefault(
             info['lesion_index'],
-            dict(class_index=info['gt_label'],
-                 class_english=names[info['gt_label']],
-                 lesion_index=info['lesion_index'],
-                 patient_id=info['patient_id']))
+            dict(
+                class_index=info['gt_label'],
+                class_english=names[info['gt_label']],
+                lesion_index=info['lesion_index'],
+                patient_id=info['patient_id']))
     return pd.DataFrame(list(rows.values()), columns=COLUMNS)
 
 

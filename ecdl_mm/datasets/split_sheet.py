@@ -3,7 +3,8 @@
 A split sheet lists the lesions of one split, one row per lesion, with the
 columns ``class_index``, ``class_english`` and ``lesion_index`` and an optional
 ``patient_id``. It is the format of ``dataset_divide.xlsx`` in the EC-DL
-release and of the sheets written by ``tools/dataset_converters/make_splits.py``.
+release and of the sheets written by
+``tools/dataset_converters/make_splits.py``.
 """
 import os.path as osp
 import warnings
@@ -175,7 +176,8 @@ def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:
                 problems.append(f'{what} {value!r} is in splits {names}')
     if problems:
         shown = '; '.join(problems[:20])
-        more = f' (and {len(problems) - 20} more)' if len(problems) > 20 else ''
+        more = f' (and {len(problems) - 20} more)' if len(
+            problems) > 20 else ''
         raise DataError(f'data leakage between splits: {shown}{more}')
 
 
@@ -194,8 +196,8 @@ def _warn_unchecked_patients(splits: Mapping[str, pd.DataFrame]) -> None:
                 f'{name} ({missing} of {len(df)} lesions without patient_id)')
     if not unchecked:
         return
-    msg = ('patients were NOT checked for leakage between splits: '
-           + '; '.join(unchecked) + '. Only lesion ids were compared, so a '
+    msg = ('patients were NOT checked for leakage between splits: ' +
+           '; '.join(unchecked) + '. Only lesion ids were compared, so a '
            'patient with lesions in two splits would go unnoticed; add a '
            'patient_id column to every split sheet.')
     # once: tools/ show warnings through the run's logger (run_cli)

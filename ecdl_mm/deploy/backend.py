@@ -127,8 +127,8 @@ def load_backend(model: nn.Module,
         wrapper, example = wrapper.cpu(), example_input.detach().to(
             'cpu', torch.float32)
         fn = _onnx_session(wrapper, example, device)
-        check_exported(f'backend {backend!r}', lambda x: fn(x).cpu(),
-                       wrapper, [example], 1e-4, tuple(example.shape))
+        check_exported(f'backend {backend!r}', lambda x: fn(x).cpu(), wrapper,
+                       [example], 1e-4, tuple(example.shape))
         return _Backend(backend, fn, device)
     wrapper = wrapper.to(device)
     if backend == 'torchscript-int8':

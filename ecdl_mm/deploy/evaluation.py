@@ -6,10 +6,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 
-def lesion_batches(cfg,
-                   data_root: Optional[str] = None,
-                   split: Optional[str] = None
-                   ) -> List[Tuple[str, int, torch.Tensor]]:
+def lesion_batches(
+        cfg,
+        data_root: Optional[str] = None,
+        split: Optional[str] = None) -> List[Tuple[str, int, torch.Tensor]]:
     """The config's test set as ``[(lesion_id, label, images (B,3,H,W))]``.
 
     Images are what the test pipeline gives (BGR 0-255 floats), the images of
@@ -81,8 +81,7 @@ def evaluate(variants: Dict[str, Callable], lesions, rounds: int = 3) -> dict:
             img_per_s_median=n_img / median,
             lesion_accuracy=float((lesion_pred == labels).float().mean()),
             image_agreement=float((img_pred == ref_img).float().mean()),
-            lesion_agreement=float(
-                (lesion_pred == ref_lesion).float().mean()),
+            lesion_agreement=float((lesion_pred == ref_lesion).float().mean()),
             max_abs_prob_diff=float(
                 (torch.cat(p) - torch.cat(ref)).abs().max()),
         )

@@ -24,9 +24,9 @@ def _plain_linears(module: nn.Module) -> None:
             _plain_linears(child)
 
 
-def quantize_int8(wrapper: nn.Module,
-                  skip_prefixes: Sequence[str] = ('model.head', )
-                  ) -> nn.Module:
+def quantize_int8(
+    wrapper: nn.Module, skip_prefixes: Sequence[str] = ('model.head', )
+) -> nn.Module:
     """Int8 dynamic quantisation of the linear layers for CPU inference.
 
     Weights are int8, activations quantised on the fly. Works on a copy.

@@ -62,8 +62,7 @@ def check_exported(name: str, run: Callable, eager: Callable,
             # TorchScript puts its traceback first, the error last.
             last = (str(err).strip().splitlines() or [''])[-1]
             raise TraceMismatchError(
-                f'{where} fails: {type(err).__name__}: {last} {hint}'
-            ) from err
+                f'{where} fails: {type(err).__name__}: {last} {hint}') from err
         if got.shape != expected.shape:
             raise TraceMismatchError(
                 f'{where} returns shape {tuple(got.shape)}, the eager model '

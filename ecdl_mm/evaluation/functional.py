@@ -55,11 +55,11 @@ def nanmean_or_nan(values, axis=None):
 
 
 # ------------------------------------------------------------ aggregation
-def aggregate_lesions(scores: np.ndarray,
-                      lesion_ids: Sequence[str],
-                      method: str = 'mean'
-                      ) -> Tuple[List[str], np.ndarray, np.ndarray,
-                                 np.ndarray]:
+def aggregate_lesions(
+    scores: np.ndarray,
+    lesion_ids: Sequence[str],
+    method: str = 'mean'
+) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
     """Aggregate image scores into lesion scores.
 
     Args:
@@ -109,7 +109,8 @@ def aggregate_lesions(scores: np.ndarray,
 
 
 # ------------------------------------------------------- confusion rates
-def confusion_matrix(pred: np.ndarray, target: np.ndarray,
+def confusion_matrix(pred: np.ndarray,
+                     target: np.ndarray,
                      num_classes: int,
                      weights: Optional[np.ndarray] = None) -> np.ndarray:
     """Confusion matrix ``(C, C)``, or ``(R, C, C)`` for weights
@@ -120,8 +121,8 @@ def confusion_matrix(pred: np.ndarray, target: np.ndarray,
     pair[np.arange(len(target)), target * num_classes + pred] = 1
     if weights is None:
         return pair.sum(0).reshape(num_classes, num_classes)
-    return (np.asarray(weights, float) @ pair).reshape(
-        -1, num_classes, num_classes)
+    return (np.asarray(weights, float) @ pair).reshape(-1, num_classes,
+                                                       num_classes)
 
 
 def confusion_counts(cm: np.ndarray) -> Dict[str, np.ndarray]:
@@ -136,8 +137,7 @@ def confusion_counts(cm: np.ndarray) -> Dict[str, np.ndarray]:
     return dict(tp=tp, fn=fn, fp=fp, tn=tn, total=total)
 
 
-def rate_fractions(cm: np.ndarray) -> Dict[str, Tuple[np.ndarray,
-                                                      np.ndarray]]:
+def rate_fractions(cm: np.ndarray) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """Numerator and denominator ``(k, n)`` of accuracy and of every
     per-class rate (sensitivity, specificity, PPV, NPV)."""
     c = confusion_counts(cm)
@@ -193,7 +193,8 @@ def weighted_auc(score: np.ndarray, positive: np.ndarray,
     return safe_div(num, den)
 
 
-def one_vs_rest_auc(scores: np.ndarray, target: np.ndarray,
+def one_vs_rest_auc(scores: np.ndarray,
+                    target: np.ndarray,
                     num_classes: int,
                     weights: Optional[np.ndarray] = None) -> np.ndarray:
     """One-vs-rest AUC of every class, ``(C, )`` (or ``(R, C)`` with
@@ -202,13 +203,15 @@ def one_vs_rest_auc(scores: np.ndarray, target: np.ndarray,
     onehot = np.eye(num_classes, dtype=bool)[np.asarray(target)]
     w = np.ones((1, len(onehot))) if weights is None else weights
     out = np.stack([
-        weighted_auc(scores[:, k], onehot[:, k], w)
-        for k in range(num_classes)
-    ], axis=1)
+        weighted_auc(scores[:, k], onehot[:, k], w) for k in range(num_classes)
+    ],
+                   axis=1)
     return out[0] if weights is None else out
 
 
-def micro_auc(scores: np.ndarray, target: np.ndarray, num_classes: int,
+def micro_auc(scores: np.ndarray,
+              target: np.ndarray,
+              num_classes: int,
               weights: Optional[np.ndarray] = None):
     """Micro one-vs-rest AUC (all class columns pooled)."""
     onehot = np.eye(num_classes, dtype=bool)[np.asarray(target)]
@@ -220,7 +223,8 @@ def micro_auc(scores: np.ndarray, target: np.ndarray, num_classes: int,
 
 
 # ------------------------------------------------------------- intervals
-def proportion_interval(successes: float, total: float,
+def proportion_interval(successes: float,
+                        total: float,
                         ci_level: float = 0.95,
                         method: str = 'wilson') -> Tuple[float, float]:
     """Interval of a proportion of independent units (statsmodels'
@@ -254,8 +258,7 @@ def design_effect(successes: np.ndarray, counted: np.ndarray,
     succ = np.asarray(successes, bool) & counted
     clusters = np.asarray(clusters, np.int64)
     n_j = np.bincount(clusters, weights=counted.astype(float))
-    k_j = np.bincount(clusters, weights=succ.astype(float),
-                      minlength=len(n_j))
+    k_j = np.bincount(clusters, weights=succ.astype(float), minlength=len(n_j))
     keep = n_j > 0
     n_j, k_j = n_j[keep], k_j[keep]
     big_n, num_l = n_j.sum(), int(keep.sum())
@@ -264,15 +267,14 @@ def design_effect(successes: np.ndarray, counted: np.ndarray,
     p = k_j.sum() / big_n
     if p * (1 - p) == 0:
         return float(big_n / num_l), num_l
-    deff = ((k_j - p * n_j) ** 2).sum() / (big_n * p * (1 - p))
+    deff = ((k_j - p * n_j)**2).sum() / (big_n * p * (1 - p))
     return float(max(deff, 1.0)), num_l
 
 
 def clustered_proportion_interval(successes: np.ndarray,
                                   counted: np.ndarray,
                                   clusters: np.ndarray,
-                                  ci_level: float = 0.95
-                                  ) -> Dict[str, float]:
+                                  ci_level: float = 0.95) -> Dict[str, float]:
     """Cluster-adjusted Wilson interval of a proportion of images.
 
     Wilson's interval on the effective sample ``n_eff = N / deff`` with
@@ -296,12 +298,26 @@ def clustered_proportion_interval(successes: np.ndarray,
     deff, num_l = design_effect(successes, counted, clusters)
     if n == 0:
         nan = float('nan')
-        return dict(k=0, n=0, value=nan, ci_lower=nan, ci_upper=nan,
-                    deff=nan, n_eff=0.0, lesions=0)
+        return dict(
+            k=0,
+            n=0,
+            value=nan,
+            ci_lower=nan,
+            ci_upper=nan,
+            deff=nan,
+            n_eff=0.0,
+            lesions=0)
     n_eff = n / deff
     lo, hi = proportion_interval(k / n * n_eff, n_eff, ci_level)
-    return dict(k=k, n=n, value=k / n, ci_lower=lo, ci_upper=hi,
-                deff=deff, n_eff=float(n_eff), lesions=num_l)
+    return dict(
+        k=k,
+        n=n,
+        value=k / n,
+        ci_lower=lo,
+        ci_upper=hi,
+        deff=deff,
+        n_eff=float(n_eff),
+        lesions=num_l)
 
 
 def bootstrap_multiplicities(num: int,
@@ -343,7 +359,8 @@ def _bin_ids(conf: np.ndarray, n_bins: int) -> np.ndarray:
     return np.searchsorted(edges[1:-1], conf)
 
 
-def reliability_bins(confidence: np.ndarray, correct: np.ndarray,
+def reliability_bins(confidence: np.ndarray,
+                     correct: np.ndarray,
                      n_bins: int = CALIBRATION_BINS) -> Dict[str, np.ndarray]:
     """Equal-width reliability bins of ``[0, 1]``.
 
@@ -369,7 +386,8 @@ def reliability_bins(confidence: np.ndarray, correct: np.ndarray,
         accuracy=safe_div(np.bincount(ids, hit, n_bins), count))
 
 
-def binned_ece(confidence: np.ndarray, correct: np.ndarray,
+def binned_ece(confidence: np.ndarray,
+               correct: np.ndarray,
                n_bins: int = CALIBRATION_BINS) -> float:
     """``sum_b (n_b / N) |accuracy_b - confidence_b|`` over non-empty
     equal-width bins."""
@@ -377,12 +395,13 @@ def binned_ece(confidence: np.ndarray, correct: np.ndarray,
     full = b['count'] > 0
     if not full.any():
         return float('nan')
-    return float((b['count'][full] * np.abs(
-        b['accuracy'][full] - b['confidence'][full])).sum() /
+    return float((b['count'][full] *
+                  np.abs(b['accuracy'][full] - b['confidence'][full])).sum() /
                  b['count'].sum())
 
 
-def calibration_metrics(probs: np.ndarray, target: np.ndarray,
+def calibration_metrics(probs: np.ndarray,
+                        target: np.ndarray,
                         n_bins: int = CALIBRATION_BINS) -> Dict[str, float]:
     """Calibration of class probabilities ``(N, C)`` against labels.
 
@@ -401,12 +420,13 @@ def calibration_metrics(probs: np.ndarray, target: np.ndarray,
     correct = p.argmax(1) == t
     return OrderedDict(
         ece=binned_ece(conf, correct, n_bins),
-        ece_classwise=float(np.mean([
-            binned_ece(p[:, k], onehot[:, k], n_bins) for k in range(num_c)
-        ])),
+        ece_classwise=float(
+            np.mean([
+                binned_ece(p[:, k], onehot[:, k], n_bins) for k in range(num_c)
+            ])),
         brier=float(((p - onehot)**2).sum(1).mean()),
-        nll=float(-np.log(np.clip(p[np.arange(len(t)), t], 1e-12,
-                                  None)).mean()))
+        nll=float(-np.log(np.clip(p[np.arange(len(t)),
+                                    t], 1e-12, None)).mean()))
 
 
 def temperature_scale(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -418,8 +438,12 @@ def temperature_scale(probs: np.ndarray, temperature: float) -> np.ndarray:
     return out / out.sum(axis=-1, keepdims=True)
 
 
-def fit_temperature(probs: np.ndarray, target: np.ndarray,
-                    bounds: Tuple[float, float] = (0.05, 20.0)) -> float:
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def fit_temperature(probs: np.ndarray,
+                    target: np.ndarray,
+                    bounds: Tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
     """Temperature minimising the NLL of ``softmax(log(p) / T)``.
 
     Bounded scalar minimisation (scipy, Brent) over ``log T``; the NLL of
@@ -442,7 +466,9 @@ def fit_temperature(probs: np.ndarray, target: np.ndarray,
         return float((lse - z[np.arange(len(t)), t]).mean())
 
     res = minimize_scalar(
-        nll, bounds=tuple(np.log(bounds)), method='bounded',
+        nll,
+        bounds=tuple(np.log(bounds)),
+        method='bounded',
         options=dict(xatol=1e-6))
     return float(np.exp(res.x))
 
@@ -484,8 +510,10 @@ def risk_coverage(confidence: np.ndarray,
         aurc=aurc)
 
 
-def selective_rates(pred: np.ndarray, target: np.ndarray,
-                    accepted: np.ndarray, classes: Sequence[str],
+def selective_rates(pred: np.ndarray,
+                    target: np.ndarray,
+                    accepted: np.ndarray,
+                    classes: Sequence[str],
                     ci_level: float = 0.95) -> 'OrderedDict[str, dict]':
     """Coverage and the rates among accepted cases, each with ``k``, ``n``
     and a Wilson interval (cases are lesions: independent units).
@@ -501,8 +529,12 @@ def selective_rates(pred: np.ndarray, target: np.ndarray,
 
     def entry(k, n):
         lo, hi = proportion_interval(k, n, ci_level)
-        return dict(value=float(safe_div(k, n)), k=int(k), n=int(n),
-                    ci_lower=lo, ci_upper=hi)
+        return dict(
+            value=float(safe_div(k, n)),
+            k=int(k),
+            n=int(n),
+            ci_lower=lo,
+            ci_upper=hi)
 
     out = OrderedDict(coverage=entry(accepted.sum(), len(accepted)))
     cm = confusion_matrix(pred[accepted], target[accepted], len(classes))
@@ -518,8 +550,7 @@ def selective_rates(pred: np.ndarray, target: np.ndarray,
 TARGET_KINDS = ('accuracy', 'sensitivity', 'specificity', 'ppv', 'npv')
 
 
-def parse_target(text: str, classes: Sequence[str]) -> Tuple[str, int,
-                                                             float]:
+def parse_target(text: str, classes: Sequence[str]) -> Tuple[str, int, float]:
     """``'accuracy=0.95'``, ``'sensitivity:invasive_cancer=0.95'``,
     ``'npv:non-neoplastic=0.9'`` -> ``(kind, class index or -1, value)``.
 
@@ -564,10 +595,9 @@ def target_fraction(kind: str, k: int, pred: np.ndarray,
     return int((ok & cases).sum()), int(cases.sum())
 
 
-def abstention_threshold(confidence: np.ndarray, pred: np.ndarray,
-                         target: np.ndarray,
-                         targets: Sequence[Tuple[str, int, float]]
-                         ) -> Optional[float]:
+def abstention_threshold(
+        confidence: np.ndarray, pred: np.ndarray, target: np.ndarray,
+        targets: Sequence[Tuple[str, int, float]]) -> Optional[float]:
     """Lowest confidence threshold at which the accepted cases
     (``confidence >= threshold``) meet every target: the largest coverage
     that does. A rate that is undefined on the accepted cases (no case in
@@ -582,7 +612,8 @@ def abstention_threshold(confidence: np.ndarray, pred: np.ndarray,
         acc = conf >= t
         ok = True
         for kind, k, val in targets:
-            s, n = target_fraction(kind, k, np.asarray(pred)[acc],
+            s, n = target_fraction(kind, k,
+                                   np.asarray(pred)[acc],
                                    np.asarray(target)[acc])
             if n == 0 or s / n < val:
                 ok = False

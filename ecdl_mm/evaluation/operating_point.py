@@ -16,7 +16,7 @@ File format (JSON object; unknown keys are kept and written back)::
       "view": {"name": "whole", "crop_ratio": null, "flip": false},
       "temperature": 1.37,
       "min_confidence": 0.62,         # a lesion is uncertain below this
-      "min_images": 1,                # ... or with fewer accepted images/frames
+      "min_images": 1,                # ... or with fewer images / frames
       "thresholds": {"accuracy=0.95": 0.62, ...},
       "targets": ["accuracy=0.95", ...],
       "validation": {...}             # figures with CIs, free form
@@ -84,8 +84,8 @@ class OperatingPoint:
     def __post_init__(self):
         where = f"operating point {self.path!r}" if self.path else \
             'operating point'
-        if not self.classes or not all(isinstance(c, str)
-                                       for c in self.classes):
+        if not self.classes or not all(
+                isinstance(c, str) for c in self.classes):
             raise OperatingPointError(
                 f'{where}: classes={self.classes!r} must be a non-empty list '
                 'of class names')
@@ -142,17 +142,23 @@ class OperatingPoint:
             raise OperatingPointError(
                 f"operating point {path!r} has no 'classes' field")
         kwargs = {k: data[k] for k in known if k in data}
-        extra = {k: v for k, v in data.items()
-                 if k not in known and k != 'format'}
+        extra = {
+            k: v
+            for k, v in data.items() if k not in known and k != 'format'
+        }
         return cls(**kwargs, extra=extra, path=path)
 
     def to_dict(self) -> dict:
-        out = dict(format=FORMAT, classes=list(self.classes),
-                   view=dict(self.view), temperature=float(self.temperature),
-                   min_confidence=float(self.min_confidence),
-                   min_images=int(self.min_images),
-                   thresholds=dict(self.thresholds),
-                   targets=list(self.targets), validation=self.validation)
+        out = dict(
+            format=FORMAT,
+            classes=list(self.classes),
+            view=dict(self.view),
+            temperature=float(self.temperature),
+            min_confidence=float(self.min_confidence),
+            min_images=int(self.min_images),
+            thresholds=dict(self.thresholds),
+            targets=list(self.targets),
+            validation=self.validation)
         out.update(self.extra)
         return out
 
@@ -187,7 +193,8 @@ class OperatingPoint:
         out /= out.sum(axis=1, keepdims=True)
         return out[0] if squeeze else out
 
-    def is_uncertain(self, calibrated: np.ndarray,
+    def is_uncertain(self,
+                     calibrated: np.ndarray,
                      num_images: Optional[Sequence[int]] = None) -> np.ndarray:
         """Boolean ``(N,)``: top calibrated probability under
         ``min_confidence``, or fewer than ``min_images`` images/frames."""
@@ -197,7 +204,9 @@ class OperatingPoint:
             out |= np.asarray(num_images) < self.min_images
         return out
 
-    def decide(self, image_probs: np.ndarray, lesion_ids: Sequence[str],
+    def decide(self,
+               image_probs: np.ndarray,
+               lesion_ids: Sequence[str],
                aggregation: str = 'mean') -> Dict[str, object]:
         """Calibrate image probabilities, aggregate them into lesions and
         flag the uncertain lesions.
@@ -218,10 +227,14 @@ class OperatingPoint:
         ids, agg, pred, inverse = aggregate_lesions(
             np.atleast_2d(cal), lesion_ids, aggregation)
         n_images = np.bincount(inverse, minlength=len(ids))
-        return dict(lesion_ids=ids, probs=agg, pred=pred,
-                    confidence=agg.max(1), num_images=n_images,
-                    uncertain=self.is_uncertain(agg, n_images),
-                    image_probs=np.atleast_2d(cal))
+        return dict(
+            lesion_ids=ids,
+            probs=agg,
+            pred=pred,
+            confidence=agg.max(1),
+            num_images=n_images,
+            uncertain=self.is_uncertain(agg, n_images),
+            image_probs=np.atleast_2d(cal))
 
     def apply_to_config(self, cfg) -> None:
         """Prepare a test config for this operating point (in place): the
@@ -236,9 +249,8 @@ class OperatingPoint:
         evaluator = cfg.get('test_evaluator')
         if isinstance(evaluator, dict) and 'metrics' in evaluator:
             evaluator = evaluator['metrics']
-        metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
-            evaluator
-        ]
+        metrics = evaluator if isinstance(evaluator,
+                                          (list, tuple)) else [evaluator]
         found = False
         for metric in metrics:
             if isinstance(metric, dict) and str(metric.get(
@@ -265,6 +277,6 @@ class OperatingPoint:
             raise OperatingPointError(
                 'the test pipeline must start with a loading transform to '
                 f'apply view {self.view}')
-        crop = dict(type='CenterCropRatio', ratio=float(
-            self.view['crop_ratio']))
+        crop = dict(
+            type='CenterCropRatio', ratio=float(self.view['crop_ratio']))
         return [pipeline[0], crop] + pipeline[1:]

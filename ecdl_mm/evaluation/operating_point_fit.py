@@ -52,8 +52,8 @@ def _lesion_nll(probs, lesion_ids, l_target, aggregation):
     return F.calibration_metrics(agg, l_target)['nll']
 
 
-def lesion_targets(target: np.ndarray, lesion_ids: Sequence[str]
-                   ) -> Tuple[list, np.ndarray]:
+def lesion_targets(target: np.ndarray,
+                   lesion_ids: Sequence[str]) -> Tuple[list, np.ndarray]:
     """Lesion ids (first-appearance order) and one label per lesion."""
     ids, _, _, inverse = F.aggregate_lesions(
         np.zeros((len(target), 1)) + 1, lesion_ids)
@@ -100,13 +100,17 @@ def fit_operating_point(view_probs: Dict[str, Tuple[dict, np.ndarray]],
     for key, (view, probs) in view_probs.items():
         temp = F.fit_temperature(probs, target, TEMPERATURE_BOUNDS)
         cal = F.temperature_scale(probs, temp)
-        views.append(OrderedDict(
-            key=key, view=dict(view), temperature=temp,
-            lesion_nll_raw=_lesion_nll(probs, lesion_ids, l_target,
-                                       aggregation),
-            lesion_nll=_lesion_nll(cal, lesion_ids, l_target, aggregation)))
-    best = min(range(len(views)),
-               key=lambda i: (round(views[i]['lesion_nll'], 9), i))
+        views.append(
+            OrderedDict(
+                key=key,
+                view=dict(view),
+                temperature=temp,
+                lesion_nll_raw=_lesion_nll(probs, lesion_ids, l_target,
+                                           aggregation),
+                lesion_nll=_lesion_nll(cal, lesion_ids, l_target,
+                                       aggregation)))
+    best = min(
+        range(len(views)), key=lambda i: (round(views[i]['lesion_nll'], 9), i))
     chosen = views[best]
     probs = view_probs[chosen['key']][1]
     temp = chosen['temperature']
@@ -129,25 +133,29 @@ def fit_operating_point(view_probs: Dict[str, Tuple[dict, np.ndarray]],
     min_conf = 1.0 if joint is None else float(joint)
 
     op = OperatingPoint(
-        classes=list(classes), temperature=float(temp),
-        min_confidence=min_conf, min_images=int(min_images),
-        view=dict(chosen['view']), thresholds=dict(thresholds),
+        classes=list(classes),
+        temperature=float(temp),
+        min_confidence=min_conf,
+        min_images=int(min_images),
+        view=dict(chosen['view']),
+        thresholds=dict(thresholds),
         targets=list(targets))
     accepted = ~op.is_uncertain(l_cal, n_images)
     sel = F.selective_rates(l_pred, l_target, accepted, classes, ci_level)
     for text, (kind, k, val) in zip(targets, parsed):
-        s, n = F.target_fraction(kind, k, l_pred[accepted],
-                                 l_target[accepted])
+        s, n = F.target_fraction(kind, k, l_pred[accepted], l_target[accepted])
         lo, hi = F.proportion_interval(s, n, ci_level)
-        sel[f'target {text}'] = dict(value=float(F.safe_div(s, n)), k=s,
-                                     n=n, ci_lower=lo, ci_upper=hi)
+        sel[f'target {text}'] = dict(
+            value=float(F.safe_div(s, n)), k=s, n=n, ci_lower=lo, ci_upper=hi)
     image_raw = F.calibration_metrics(probs, target)
     image_cal = F.calibration_metrics(cal, target)
     lesion_raw = F.calibration_metrics(l_raw, l_target)
     lesion_cal = F.calibration_metrics(l_cal, l_target)
     op.validation = OrderedDict(
-        num_images=int(len(target)), num_lesions=int(len(ids)),
-        aggregation=aggregation, ci_level=ci_level,
+        num_images=int(len(target)),
+        num_lesions=int(len(ids)),
+        aggregation=aggregation,
+        ci_level=ci_level,
         rules=dict(
             view='lowest validation lesion NLL after temperature scaling '
             '(ties: earlier candidate, whole frame first)',
@@ -156,15 +164,18 @@ def fit_operating_point(view_probs: Dict[str, Tuple[dict, np.ndarray]],
             threshold='lowest calibrated lesion confidence at which the '
             'accepted validation lesions meet every target (largest '
             'coverage)'),
-        views=views, chosen_view=chosen['key'],
-        calibration=dict(image_raw=image_raw, image_calibrated=image_cal,
-                         lesion_raw=lesion_raw,
-                         lesion_calibrated=lesion_cal),
+        views=views,
+        chosen_view=chosen['key'],
+        calibration=dict(
+            image_raw=image_raw,
+            image_calibrated=image_cal,
+            lesion_raw=lesion_raw,
+            lesion_calibrated=lesion_cal),
         lesion_nll_improved=bool(lesion_cal['nll'] <= lesion_raw['nll']),
         # at a bound of the search the fit is not a minimum (e.g. a model
         # whose probabilities carry no information: T -> infinity)
-        temperature_at_bound=bool(
-            not TEMPERATURE_BOUNDS[0] * 1.001 < temp <
-            TEMPERATURE_BOUNDS[1] / 1.001),
-        selective=sel, unmet=unmet)
+        temperature_at_bound=bool(not TEMPERATURE_BOUNDS[0] * 1.001 < temp <
+                                  TEMPERATURE_BOUNDS[1] / 1.001),
+        selective=sel,
+        unmet=unmet)
     return op

@@ -11,10 +11,9 @@ from .threads import set_inference_threads
 
 __all__ = [
     'SAFE_GLOBALS', 'AtomicLocalBackend', 'CheckpointKindError',
-    'MissingCheckpointError', 'UnsafeCheckpointError',
-    'check_checkpoint_fits', 'download_checkpoint', 'load_model_checkpoint',
-    'missing_checkpoint_error', 'patch_checkpoint_loaders',
-    'register_safe_globals', 'safe_load', 'ConfigError', 'check_cfg_options',
-    'check_checkpoint_paths', 'check_config', 'setup_cpu_distributed',
-    'set_inference_threads'
+    'MissingCheckpointError', 'UnsafeCheckpointError', 'check_checkpoint_fits',
+    'download_checkpoint', 'load_model_checkpoint', 'missing_checkpoint_error',
+    'patch_checkpoint_loaders', 'register_safe_globals', 'safe_load',
+    'ConfigError', 'check_cfg_options', 'check_checkpoint_paths',
+    'check_config', 'setup_cpu_distributed', 'set_inference_threads'
 ]

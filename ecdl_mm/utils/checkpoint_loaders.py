@@ -54,7 +54,6 @@ from .weights_only import explain_load_error, load_weights
 # it unpickles from memory or from a temporary copy.
 _SOURCE = contextvars.ContextVar('ecdl_mm_checkpoint_source', default=None)
 
-
 #: ``torch.hub``'s ``check_hash`` file-name convention,
 #: ``name-<first 8 or more hex digits of the sha256>.ext``.
 HASH_REGEX = re.compile(r'-([a-f0-9]{8,64})\.')
@@ -182,7 +181,8 @@ class _WeightsOnlyTorch(types.ModuleType):
     def load(f, map_location=None, **kwargs):
         """``torch.load(f, map_location, weights_only=True)``; errors name the
         scheme loader's file or URL (else ``f``). Other keyword arguments
-        (a request to turn weights-only loading off included) are ignored: mmengine passes none.
+        (a request to turn weights-only loading off included) are ignored:
+        mmengine passes none.
         """
         source = _SOURCE.get()
         if source is None:

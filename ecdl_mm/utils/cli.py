@@ -45,8 +45,7 @@ def one_line(err: BaseException) -> str:
     return ' '.join([head, '; '.join(items)]) if items else head
 
 
-def _warning_to_log(message, category, filename, lineno, file=None,
-                    line=None):
+def _warning_to_log(message, category, filename, lineno, file=None, line=None):
     """Show a Python warning once, through the run's logger when there is
     one (stdout and the log file, beside mmengine's messages), else on
     stdout: stderr carries only the error line of a user mistake."""

@@ -27,11 +27,10 @@ from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.registry import Registry
 from mmpretrain.registry import (BATCH_AUGMENTS, DATA_SAMPLERS, DATASETS,
-                                 EVALUATORS, HOOKS,
-                                 LOG_PROCESSORS, LOOPS, METRICS, MODELS,
-                                 OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
-                                 OPTIMIZERS, PARAM_SCHEDULERS, TRANSFORMS,
-                                 VISBACKENDS, VISUALIZERS)
+                                 EVALUATORS, HOOKS, LOG_PROCESSORS, LOOPS,
+                                 METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+                                 OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
+                                 TRANSFORMS, VISBACKENDS, VISUALIZERS)
 
 
 class ConfigError(ValueError):
@@ -171,10 +170,9 @@ def _check_centre_pairing(cfg, errors: List[str]) -> None:
             'the class centres are never computed and the centre loss stays '
             '0 (plain cross-entropy)')
     elif hooks and not has_head:
-        errors.append(
-            f"custom_hooks[{hooks[0]}].type='ClassCenterHook' needs "
-            "model.head.type='SupervisedClusteringHead', got "
-            f'{_type_name(head) or head!r}')
+        errors.append(f"custom_hooks[{hooks[0]}].type='ClassCenterHook' needs "
+                      "model.head.type='SupervisedClusteringHead', got "
+                      f'{_type_name(head) or head!r}')
 
 
 def check_config(cfg: Config, phase: str = 'train') -> None:
@@ -326,8 +324,7 @@ def _accepted_arguments(section: dict) -> Optional[List[str]]:
 def _runner_arguments() -> List[str]:
     from mmengine.runner import Runner
     return [
-        n for n in inspect.signature(Runner.__init__).parameters
-        if n != 'self'
+        n for n in inspect.signature(Runner.__init__).parameters if n != 'self'
     ]
 
 
@@ -347,8 +344,8 @@ def _option_problem(cfg, key: str) -> Optional[str]:
                     f'not one of its indices (0 to {len(node) - 1})')
         if not isinstance(node, dict):
             what = ('None (this config has no such section, e.g. no '
-                    'validation loop)' if node is None else
-                    f'{str(node)[:60]!r}, not a dict')
+                    'validation loop)'
+                    if node is None else f'{str(node)[:60]!r}, not a dict')
             return f'{here} is {what}, so it has no key {part!r}'
         if part in node:
             node = node[part]
@@ -357,8 +354,8 @@ def _option_problem(cfg, key: str) -> Optional[str]:
         # at the top, the Runner) takes it; a near miss of a key it holds or
         # takes is a typo
         known = [str(k) for k in node]
-        accepted = (_runner_arguments() if i == 0 else
-                    _accepted_arguments(node))
+        accepted = (
+            _runner_arguments() if i == 0 else _accepted_arguments(node))
         if accepted is not None and part in accepted:
             return None
         candidates = sorted(set(known + (accepted or [])))

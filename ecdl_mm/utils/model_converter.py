@@ -12,8 +12,7 @@ import os.path as osp
 import torch
 
 from ..models.backbones import ECViT
-from ..models.utils.ckpt_convert import (CONVERTERS, FORMATS,
-                                         infer_ecvit_arch)
+from ..models.utils.ckpt_convert import CONVERTERS, FORMATS, infer_ecvit_arch
 from .checkpoint import CheckpointKindError, safe_load
 
 

@@ -43,9 +43,9 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
 
 def _versions() -> dict:
     import mmengine
+    import mmpretrain
     import torch
 
-    import mmpretrain
     from ..version import __version__
     return dict(
         ecdl_mm=__version__,
@@ -131,13 +131,14 @@ def collect_provenance(config: Optional[str] = None,
         data_root=osp.abspath(data_root) if data_root else None,
         split_sheet=osp.abspath(split_sheet) if split_sheet else None,
         sheet_name=sheet_name,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec='seconds'),
+        date=datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec='seconds'),
         versions=_versions(),
         command=shlex.join([osp.basename(sys.executable)] + argv))
     if inputs:
         prov['inputs'] = {
-            name: dict(
+            name:
+            dict(
                 _file_entry(path, 'sha256_prefix'),
                 provenance=read_sidecar(path))
             for name, path in inputs.items()
@@ -195,9 +196,9 @@ def add_to_json(path: str, provenance: dict, key: str = 'provenance') -> None:
         f.write('\n')
 
 
-def record_provenance(provenance: dict,
-                      out_dirs: Sequence[str] = (),
-                      files: Sequence[str] = ()) -> List[str]:
+def record_provenance(
+    provenance: dict, out_dirs: Sequence[str] = (), files: Sequence[str] = ()
+) -> List[str]:
     """Record ``provenance`` with the results of a run (main process only).
 
     In each of ``out_dirs`` (a LesionMetric ``out_dir``): a ``provenance``
@@ -238,8 +239,7 @@ def provenance_lines(prov: Optional[dict]) -> List[Tuple[str, str]]:
         if entry:
             sha = entry.get('sha256') or entry.get('sha256_prefix')
             lines.append(
-                (label,
-                 entry['path'] + (f' (sha256 {sha})' if sha else '')))
+                (label, entry['path'] + (f' (sha256 {sha})' if sha else '')))
     named = (('data_root', 'data root'), ('split_sheet', 'split sheet'),
              ('sheet_name', 'sheet'))
     for key, label in named:
@@ -266,8 +266,9 @@ def provenance_lines(prov: Optional[dict]) -> List[Tuple[str, str]]:
     if prov.get('date'):
         lines.append(('date', prov['date']))
     if prov.get('versions'):
-        lines.append(('versions', ', '.join(
-            f'{k} {v}' for k, v in prov['versions'].items())))
+        lines.append(
+            ('versions', ', '.join(f'{k} {v}'
+                                   for k, v in prov['versions'].items())))
     if prov.get('command'):
         lines.append(('command', prov['command']))
     return lines

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import DATASETS, MODELS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.models.heads import SupervisedClusteringHead
-from mmpretrain.registry import DATASETS, MODELS
 
 CONFIGS = {
     'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py': (768, 16),
@@ -47,7 +47,8 @@ def test_config_builds_the_clustering_model(repo_root, name):
 def test_demo_finetune_starts_from_the_demo_ecmae(repo_root):
     cfg = load(repo_root, DEMO_FT)
     mae = load(repo_root, DEMO_MAE)
-    expected = osp.join('work_dirs', osp.splitext(DEMO_MAE)[0],
+    expected = osp.join('work_dirs',
+                        osp.splitext(DEMO_MAE)[0],
                         f'epoch_{mae.train_cfg.max_epochs}.pth')
     init = cfg.model.backbone.init_cfg
     assert (init.type, init.prefix) == ('Pretrained', 'backbone.')
@@ -103,8 +104,8 @@ def test_full_size_splits_build_disjoint(repo_root, demo_root, demo_splits):
     cfg.test_dataloader.dataset.disjoint_with = ['train', 'val_leaky']
     leaked = str(test.lesion_index.iloc[10])
     for split in ('val', 'test'):
-        with pytest.raises(ValueError,
-                           match=rf"lesion '{leaked}' is in splits"):
+        with pytest.raises(
+                ValueError, match=rf"lesion '{leaked}' is in splits"):
             DATASETS.build(_dataset_cfg(cfg, split, demo_root, ann_file))
 
 

@@ -52,8 +52,7 @@ def test_trainable_parameters(repo_root, size, method):
         assert len(trainable) < len(names)
     size_px = cfg.model.backbone.get('img_size') or vit.img_size
     with torch.no_grad():
-        out = model.eval()(torch.zeros(1, 3, size_px, size_px),
-                           mode='tensor')
+        out = model.eval()(torch.zeros(1, 3, size_px, size_px), mode='tensor')
     assert out.shape == (1, 3)
     model.train()
     if method == 'linear':

@@ -40,16 +40,19 @@ def test_demo_results_are_the_readme_figures(repo_root):
     index = load(osp.join(repo_root, 'model-index.yml'))
     readme = open(osp.join(repo_root, 'configs', 'ecdl', 'README.md')).read()
     with_results = [m for m in index.models if m.results]
-    assert {m.name for m in with_results} == {
-        'ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px',
-        'ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px'
-    }
+    assert {m.name
+            for m in with_results} == {
+                'ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px',
+                'ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px'
+            }
     for model in with_results:
         metrics = model.results[0].metrics
-        row = [line for line in readme.splitlines()
-               if line.startswith(f'| `{model.name}`')][0]
+        row = [
+            line for line in readme.splitlines()
+            if line.startswith(f'| `{model.name}`')
+        ][0]
         cells = [c.strip() for c in row.split('|')[2:5]]
         for cell, key in zip(cells, ('Lesion Accuracy', 'Lesion Macro AUC',
                                      'Lesion Macro Sensitivity')):
-            assert f'{metrics[key] / 100:.2f}' == cell.split()[0], (
-                model.name, key)
+            assert f'{metrics[key] / 100:.2f}' == cell.split()[0], (model.name,
+                                                                    key)

@@ -98,9 +98,8 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
     assert rrc.interpolation == 'bilinear' and rrc.backend == 'pillow'
     assert not steps(pipeline, 'RandomFlip')
-    assert [t.type for t in pipeline] == [
-        'LoadImageFromFile', 'RandomResizedCrop', 'PackInputs'
-    ]
+    assert [t.type for t in pipeline
+            ] == ['LoadImageFromFile', 'RandomResizedCrop', 'PackInputs']
 
 
 # ---------------------------------------------------------------- stage 3
@@ -159,8 +158,8 @@ def test_stage3_fine_tune_values(repo_root, name):
     # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 pixel mode 1 box
     pipeline = inner_dataset(cfg.train_dataloader).pipeline
     assert [t.type for t in pipeline] == [
-        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip',
-        'RandAugment', 'RandomErasing', 'PackInputs'
+        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'RandAugment',
+        'RandomErasing', 'PackInputs'
     ]
     [rrc] = steps(pipeline, 'RandomResizedCrop')
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
@@ -168,9 +167,8 @@ def test_stage3_fine_tune_values(repo_root, name):
     [flip] = steps(pipeline, 'RandomFlip')
     assert flip.prob == 0.5 and flip.direction == 'horizontal'
     [ra] = steps(pipeline, 'RandAugment')
-    assert (ra.policies, ra.num_policies, ra.magnitude_level,
-            ra.magnitude_std, ra.total_level) == ('timm_increasing', 2, 9,
-                                                  0.5, 10)
+    assert (ra.policies, ra.num_policies, ra.magnitude_level, ra.magnitude_std,
+            ra.total_level) == ('timm_increasing', 2, 9, 0.5, 10)
     [re_] = steps(pipeline, 'RandomErasing')
     assert re_.erase_prob == 0.25
     assert (re_.min_area_ratio, re_.max_area_ratio) == (0.02, 1 / 3)
@@ -201,8 +199,9 @@ def _decode_train(cfg):
 
 def _erasing(cfg):
     pipe = inner_dataset(cfg.train_dataloader).pipeline
-    return any(t.type == 'RandomErasing' and t.mode == 'rand'
-               and t.get('fill_std') for t in pipe)
+    return any(
+        t.type == 'RandomErasing' and t.mode == 'rand' and t.get('fill_std')
+        for t in pipe)
 
 
 def _class_balanced(cfg):
@@ -238,7 +237,6 @@ DEVIATIONS = {
     'demo: no validation': (DEMO[1:], _no_val),
     'demo: train-time decode': (DEMO[:3], _decode_train),
 }
-
 
 # What the README's "ours" cell must name for each deviation.
 ROW_NAMES = {
@@ -321,7 +319,10 @@ def test_full_size_splits_are_pairwise_disjoint(repo_root, name):
         split: inner_dataset(cfg[f'{split}_dataloader'])
         for split in ('train', 'val', 'test')
     }
-    assert {s: d.sheet_name for s, d in sheets.items()} == dict(
+    assert {
+        s: d.sheet_name
+        for s, d in sheets.items()
+    } == dict(
         train='train', val='val', test='test')
     for split, ds in sheets.items():
         assert sorted(ds.disjoint_with) == sorted(set(sheets) - {split})

@@ -13,13 +13,13 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import TINY_VIT_ARCH
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.models.utils import build_1d_sincos_position_embedding
-from helpers import TINY_VIT_ARCH
-from mmpretrain.registry import MODELS
 
 TINY = TINY_VIT_ARCH
 STAGE1 = {
@@ -29,14 +29,17 @@ STAGE1 = {
 }
 # The published file each stage-1 config loads (mmpretrain's metafiles).
 URLS = {
-    'mae': 'https://download.openmmlab.com/mmselfsup/1.x/mae/'
+    'mae':
+    'https://download.openmmlab.com/mmselfsup/1.x/mae/'
     'mae_vit-base-p16_8xb512-fp16-coslr-1600e_in1k/'
     'mae_vit-base-p16_8xb512-fp16-coslr-1600e_in1k_20220825-f7569ca2.pth',
-    'mocov3': 'https://download.openmmlab.com/mmselfsup/1.x/mocov3/'
+    'mocov3':
+    'https://download.openmmlab.com/mmselfsup/1.x/mocov3/'
     'mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k/'
     'mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k-224_20220826-'
     '25213343.pth',
-    'dinov2': 'https://download.openmmlab.com/mmpretrain/v1.0/dinov2/'
+    'dinov2':
+    'https://download.openmmlab.com/mmpretrain/v1.0/dinov2/'
     'vit-base-p14_dinov2-pre_3rdparty_20230426-ba246503.pth',
 }
 PATCH = dict(mae=16, mocov3=16, dinov2=14)
@@ -81,24 +84,41 @@ def published_model(kind):
         cfg = dict(
             type='MAE',
             backbone=dict(
-                type='MAEViT', arch=TINY, img_size=img, patch_size=16,
+                type='MAEViT',
+                arch=TINY,
+                img_size=img,
+                patch_size=16,
                 mask_ratio=0.75),
             neck=dict(
-                type='MAEPretrainDecoder', num_patches=4, patch_size=16,
-                embed_dim=32, decoder_embed_dim=16, decoder_depth=1,
+                type='MAEPretrainDecoder',
+                num_patches=4,
+                patch_size=16,
+                embed_dim=32,
+                decoder_embed_dim=16,
+                decoder_depth=1,
                 decoder_num_heads=2),
             head=dict(
-                type='MAEPretrainHead', norm_pix=True, patch_size=16,
+                type='MAEPretrainHead',
+                norm_pix=True,
+                patch_size=16,
                 loss=dict(type='PixelReconstructionLoss', criterion='L2')))
     elif kind == 'mocov3':
         mlp = dict(
-            type='NonLinearNeck', hid_channels=64, out_channels=16,
-            with_bias=False, with_last_bn=True, with_last_bn_affine=False,
-            with_last_bias=False, with_avg_pool=False)
+            type='NonLinearNeck',
+            hid_channels=64,
+            out_channels=16,
+            with_bias=False,
+            with_last_bn=True,
+            with_last_bn_affine=False,
+            with_last_bias=False,
+            with_avg_pool=False)
         cfg = dict(
             type='MoCoV3',
             backbone=dict(
-                type='MoCoV3ViT', arch=TINY, img_size=img, patch_size=16,
+                type='MoCoV3ViT',
+                arch=TINY,
+                img_size=img,
+                patch_size=16,
                 stop_grad_conv1=True),
             neck=dict(in_channels=32, num_layers=3, **mlp),
             head=dict(
@@ -110,8 +130,11 @@ def published_model(kind):
         cfg = dict(
             type='ImageClassifier',
             backbone=dict(
-                type='VisionTransformer', arch=TINY, img_size=img,
-                patch_size=14, layer_scale_init_value=1e-5),
+                type='VisionTransformer',
+                arch=TINY,
+                img_size=img,
+                patch_size=14,
+                layer_scale_init_value=1e-5),
             neck=None,
             head=None)
     torch.manual_seed(0)
@@ -121,8 +144,8 @@ def published_model(kind):
         # Non-trivial values everywhere, key biases included (MoCo v3 and
         # DINOv2 train them; their k part must be harmless once dropped).
         for name, p in model.named_parameters():
-            if p.dim() == 1 or name.endswith(('gamma1.weight',
-                                              'gamma2.weight')):
+            scale = name.endswith(('gamma1.weight', 'gamma2.weight'))
+            if p.dim() == 1 or scale:
                 p.copy_(torch.randn_like(p))
     return model
 
@@ -136,14 +159,14 @@ def write_published(kind, path):
     for key in LAYOUT[kind]:
         assert key in state, f'{kind}: {key} not in the published layout'
     torch.save(
-        dict(meta=dict(mmengine_version='0.10.7', epoch=300),
-             state_dict=state), path)
+        dict(
+            meta=dict(mmengine_version='0.10.7', epoch=300), state_dict=state),
+        path)
     return model, state
 
 
 def load_stage1(repo_root, kind, checkpoint):
-    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'ecdl',
-                                   STAGE1[kind]))
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'ecdl', STAGE1[kind]))
     init_default_scope('mmpretrain')
     init = cfg.model.backbone.init_cfg
     assert (init.type, init.prefix) == ('Pretrained', 'backbone.')
@@ -198,8 +221,8 @@ def test_published_weights_land_in_the_encoder(repo_root, tmp_path, kind):
     loaded = {k.replace('attn.qkv.bias', 'attn.q_bias') for k in compared}
     loaded |= {k.replace('attn.qkv.bias', 'attn.v_bias') for k in compared}
     loaded = {
-        k.replace('attn.gamma1.weight', 'gamma_1').replace(
-            'ffn.gamma2.weight', 'gamma_2')
+        k.replace('attn.gamma1.weight',
+                  'gamma_1').replace('ffn.gamma2.weight', 'gamma_2')
         for k in loaded
     }
     assert ours <= loaded, sorted(ours - loaded)

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 from mmengine.dataset import ConcatDataset
+from mmpretrain.registry import DATASETS
 from PIL import Image
 
-from ecdl_mm.datasets import ECNBIDataset, check_split_leakage, load_split_sheet
-from mmpretrain.registry import DATASETS
+from ecdl_mm.datasets import (ECNBIDataset, check_split_leakage,
+                              load_split_sheet)
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
@@ -109,9 +110,11 @@ def test_csv_sheet_and_bad_class_agreement(root):
     assert len(ECNBIDataset(root, ann_file='a.csv')) == 1
 
     sheet([[1, 'adenomas', 2]]).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=re.escape(
-            "a.csv row 2 (lesion 2): class_english 'adenomas' disagrees "
-            "with class_index 1, which is 'invasive_cancer'")):
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "a.csv row 2 (lesion 2): class_english 'adenomas' disagrees "
+                "with class_index 1, which is 'invasive_cancer'")):
         ECNBIDataset(root, ann_file='a.csv')
 
     sheet([[3, 'x', 2]]).to_csv(path, index=False)
@@ -131,17 +134,21 @@ def test_custom_class_order_from_metainfo(root):
 
 def test_missing_folder(root):
     sheet([[0, 'adenomas', 77]]).to_csv(osp.join(root, 's.csv'), index=False)
-    with pytest.raises(ValueError, match=r"s.csv row 2: lesion '77' has no "
-                       r'folder; expected .*adenomas/77'):
+    with pytest.raises(
+            ValueError,
+            match=r"s.csv row 2: lesion '77' has no "
+            r'folder; expected .*adenomas/77'):
         ECNBIDataset(root, 's.csv')
 
 
 def test_folder_in_wrong_class(root):
     sheet([[0, 'adenomas', 1], [0, 'adenomas', 4]]).to_csv(
         osp.join(root, 's.csv'), index=False)
-    with pytest.raises(ValueError, match=r"row 3: lesion '4' is labelled "
-                       r"'adenomas' but its folder is in the wrong class: "
-                       r'.*non-neoplastic/4'):
+    with pytest.raises(
+            ValueError,
+            match=r"row 3: lesion '4' is labelled "
+            r"'adenomas' but its folder is in the wrong class: "
+            r'.*non-neoplastic/4'):
         ECNBIDataset(root, 's.csv')
 
 
@@ -153,15 +160,18 @@ def test_empty_lesion(root):
 
 
 def test_duplicated_lesion_ids(root):
-    sheet([[0, 'adenomas', 1], [0, 'adenomas', 2],
-           [0, 'adenomas', 1]]).to_csv(osp.join(root, 's.csv'), index=False)
-    with pytest.raises(ValueError, match=r"duplicated lesion id '1' in rows "
-                       r'2 and 4'):
+    sheet([[0, 'adenomas', 1], [0, 'adenomas', 2], [0, 'adenomas', 1]]).to_csv(
+        osp.join(root, 's.csv'), index=False)
+    with pytest.raises(
+            ValueError, match=r"duplicated lesion id '1' in rows "
+            r'2 and 4'):
         ECNBIDataset(root, 's.csv')
     # the same lesion index as folders of two classes
     make_layout(root, [('invasive_cancer', 2, 1)])
-    with pytest.raises(ValueError, match=r"duplicated lesion id '2': folders "
-                       r"in classes \['adenomas', 'invasive_cancer'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"duplicated lesion id '2': folders "
+            r"in classes \['adenomas', 'invasive_cancer'\]"):
         ECNBIDataset(root)
 
 
@@ -180,14 +190,19 @@ def test_leakage_between_train_and_test(root):
         })
     kw = dict(data_root=root, ann_file='split.xlsx', sheet_name='train')
     assert len(ECNBIDataset(disjoint_with=['clean'], **kw)) == 3
-    with pytest.raises(ValueError, match=r"data leakage between splits: "
-                       r"lesion '2' is in splits .*test_lesion"):
+    with pytest.raises(
+            ValueError,
+            match=r"data leakage between splits: "
+            r"lesion '2' is in splits .*test_lesion"):
         ECNBIDataset(disjoint_with=['test_lesion'], **kw)
-    with pytest.raises(ValueError, match=r"patient 'p1' is in splits "
-                       r'.*train.*test_patient'):
+    with pytest.raises(
+            ValueError,
+            match=r"patient 'p1' is in splits "
+            r'.*train.*test_patient'):
         ECNBIDataset(
-            disjoint_with=[dict(ann_file='split.xlsx',
-                                sheet_name='test_patient')],
+            disjoint_with=[
+                dict(ann_file='split.xlsx', sheet_name='test_patient')
+            ],
             **kw)
     # another file given by path
     sheet([[0, 'adenomas', 1]]).to_csv(osp.join(root, 't.csv'), index=False)
@@ -205,8 +220,10 @@ def test_unreadable_and_truncated_images(root):
     with open(garbage, 'wb') as f:
         f.write(b'not an image at all')
 
-    with pytest.raises(ValueError, match=r'unreadable or truncated image '
-                       rf"{re.escape(truncated)} in lesion '1'"):
+    with pytest.raises(
+            ValueError,
+            match=r'unreadable or truncated image '
+            rf"{re.escape(truncated)} in lesion '1'"):
         ECNBIDataset(root)
     with pytest.warns(UserWarning) as record:
         ds = ECNBIDataset(root, skip_bad_images=True)
@@ -227,14 +244,19 @@ def test_unreadable_and_truncated_images(root):
 def test_sheet_errors(root):
     with pytest.raises(FileNotFoundError, match='nope.csv does not exist'):
         ECNBIDataset(root, 'nope.csv')
-    write_xlsx(osp.join(root, 'split.xlsx'), {'a': sheet([[0, 'adenomas',
-                                                           1]])})
+    write_xlsx(
+        osp.join(root, 'split.xlsx'), {'a': sheet([[0, 'adenomas', 1]])})
     with pytest.raises(ValueError, match=r"sheet 'b' not found .*\['a'\]"):
         ECNBIDataset(root, 'split.xlsx', sheet_name='b')
-    pd.DataFrame({'class_index': [0], 'lesion': [1]}).to_csv(
+    pd.DataFrame({
+        'class_index': [0],
+        'lesion': [1]
+    }).to_csv(
         osp.join(root, 'c.csv'), index=False)
-    with pytest.raises(ValueError, match=r'c.csv lacks the column\(s\) '
-                       r"\['class_english', 'lesion_index'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r'c.csv lacks the column\(s\) '
+            r"\['class_english', 'lesion_index'\]"):
         ECNBIDataset(root, 'c.csv')
     with pytest.raises(FileNotFoundError, match='is not a directory'):
         ECNBIDataset(osp.join(root, 'missing'))
@@ -251,8 +273,8 @@ def test_split_helpers():
 
 def test_demo_data(demo_root):
     kw = dict(data_root=demo_root, ann_file='dataset_divide.xlsx')
-    train = ECNBIDataset(sheet_name='demo_train', disjoint_with=['demo_test'],
-                         **kw)
+    train = ECNBIDataset(
+        sheet_name='demo_train', disjoint_with=['demo_test'], **kw)
     test = ECNBIDataset(sheet_name='demo_test', **kw)
     ref = pd.read_excel(
         osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
@@ -272,21 +294,28 @@ def test_demo_data(demo_root):
 
 
 def _patient_warnings(record):
-    return [str(w.message) for w in record
-            if 'patients were NOT checked' in str(w.message)]
+    return [
+        str(w.message) for w in record
+        if 'patients were NOT checked' in str(w.message)
+    ]
 
 
 def test_missing_patient_ids_warn_that_patients_were_not_checked(root):
     write_xlsx(
         osp.join(root, 'split.xlsx'), {
-            'train': sheet([[0, 'adenomas', 1], [0, 'adenomas', 2]]),
-            'test': sheet([[1, 'invasive_cancer', 3]]),
-            'train_p': sheet([[0, 'adenomas', 1, 'p1'],
-                              [0, 'adenomas', 2, 'p2']], patient=True),
-            'test_p': sheet([[1, 'invasive_cancer', 3, 'p3']], patient=True),
-            'test_partial': sheet([[1, 'invasive_cancer', 3, 'p3'],
-                                   [2, 'non-neoplastic', 4, None]],
-                                  patient=True),
+            'train':
+            sheet([[0, 'adenomas', 1], [0, 'adenomas', 2]]),
+            'test':
+            sheet([[1, 'invasive_cancer', 3]]),
+            'train_p':
+            sheet([[0, 'adenomas', 1, 'p1'], [0, 'adenomas', 2, 'p2']],
+                  patient=True),
+            'test_p':
+            sheet([[1, 'invasive_cancer', 3, 'p3']], patient=True),
+            'test_partial':
+            sheet([[1, 'invasive_cancer', 3, 'p3'],
+                   [2, 'non-neoplastic', 4, None]],
+                  patient=True),
         })
     kw = dict(data_root=root, ann_file='split.xlsx')
     with pytest.warns(UserWarning) as record:
@@ -296,8 +325,8 @@ def test_missing_patient_ids_warn_that_patients_were_not_checked(root):
     assert 'split.xlsx[test] (patient_id column empty)' in msg
 
     with pytest.warns(UserWarning) as record:
-        ECNBIDataset(sheet_name='train_p', disjoint_with=['test_partial'],
-                     **kw)
+        ECNBIDataset(
+            sheet_name='train_p', disjoint_with=['test_partial'], **kw)
     [msg] = _patient_warnings(record)
     assert 'test_partial] (1 of 2 lesions without patient_id)' in msg
     assert 'train_p]' not in msg
@@ -324,8 +353,8 @@ def test_missing_patient_ids_warn_that_patients_were_not_checked(root):
 def _two_cohorts(tmp_path, demo_root, names=('cohort_a', 'cohort_b')):
     """Two cohorts, each with an adenoma lesion numbered 7 (real demo
     images, symlinked)."""
-    demo = sorted(glob.glob(osp.join(demo_root, 'adenomas', '*', 'Images',
-                                     '*.jpg')))
+    demo = sorted(
+        glob.glob(osp.join(demo_root, 'adenomas', '*', 'Images', '*.jpg')))
     roots = []
     for k, name in enumerate(names):
         root = tmp_path / name
@@ -339,17 +368,17 @@ def _two_cohorts(tmp_path, demo_root, names=('cohort_a', 'cohort_b')):
 
 def _lesion_metric_over(dataset, scores):
     from mmpretrain.registry import METRICS
-    metric = METRICS.build(
-        dict(type='LesionMetric', bootstrap_rounds=0))
+    metric = METRICS.build(dict(type='LesionMetric', bootstrap_rounds=0))
     metric.dataset_meta = dict(classes=CLASSES)
     samples = []
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         samples.append(
-            dict(pred_score=torch.tensor(scores[i]),
-                 gt_label=torch.tensor([info['gt_label']]),
-                 lesion_id=info['lesion_id'],
-                 img_path=info['img_path']))
+            dict(
+                pred_score=torch.tensor(scores[i]),
+                gt_label=torch.tensor([info['gt_label']]),
+                lesion_id=info['lesion_id'],
+                img_path=info['img_path']))
     metric.process(None, samples)
     return metric.evaluate(len(samples))
 
@@ -377,8 +406,10 @@ def test_same_folder_name_needs_a_cohort(tmp_path, demo_root):
     merged = ConcatDataset([ECNBIDataset(r) for r in roots])
     scores = [[.9, .05, .05]] * 4
     # Same folder name: same ids; the metric says lesions were merged.
-    with pytest.warns(UserWarning, match=r"1 lesion id\(s\) gather images "
-                      r"from more than one folder \('images/7'"):
+    with pytest.warns(
+            UserWarning,
+            match=r"1 lesion id\(s\) gather images "
+            r"from more than one folder \('images/7'"):
         metrics = _lesion_metric_over(merged, scores)
     assert metrics['lesion/num_lesions'] == 1
     apart = ConcatDataset([

@@ -5,11 +5,11 @@ import types
 import pytest
 import torch
 from mmengine.model import BaseModel, BaseTTAModel
+from mmpretrain.registry import HOOKS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine import CheckpointFitHook
 from ecdl_mm.utils import CheckpointKindError
-from mmpretrain.registry import HOOKS
 
 
 class _Net(BaseModel):
@@ -45,6 +45,7 @@ def test_checkpoint_fit_hook():
                 if k.startswith('backbone.')
             }
         }
-        with pytest.raises(CheckpointKindError,
-                           match="'best.pth' does not fit.*head.weight"):
+        with pytest.raises(
+                CheckpointKindError,
+                match="'best.pth' does not fit.*head.weight"):
             hook.after_load_checkpoint(runner, encoder_only)

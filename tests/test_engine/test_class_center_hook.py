@@ -4,17 +4,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_VIT_ARCH
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.structures import DataSample
 from PIL import Image
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine.hooks import ClassCenterHook
 from ecdl_mm.engine.hooks.class_center_hook import class_sums
-from helpers import TINY_VIT_ARCH
-from mmpretrain.registry import HOOKS, MODELS
-from mmpretrain.structures import DataSample
 
 NUM_CLASSES = 3
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
@@ -41,8 +41,8 @@ def run_epoch(hook, runner, batches):
     head = runner.model.head
     hook.before_train_epoch(runner)
     for i, (feats, labels) in enumerate(batches):
-        head.loss((feats, ), [DataSample().set_gt_label(int(y))
-                              for y in labels])
+        head.loss((feats, ),
+                  [DataSample().set_gt_label(int(y)) for y in labels])
         hook.after_train_iter(runner, i)
     hook.after_train_epoch(runner)
 
@@ -67,8 +67,10 @@ def test_class_sums_matches_loop():
     sums, counts = class_sums(feats, labels, 5)
     for k in range(5):
         np.testing.assert_allclose(
-            sums[k].numpy(), feats[labels == k].double().sum(0).numpy(),
-            rtol=1e-5, atol=1e-5)
+            sums[k].numpy(),
+            feats[labels == k].double().sum(0).numpy(),
+            rtol=1e-5,
+            atol=1e-5)
         assert counts[k] == (labels == k).sum()
 
 
@@ -89,9 +91,9 @@ def test_centers_are_per_class_means_of_previous_epoch():
     # The next epoch trains with these centres (non-zero centre loss) and
     # replaces them by its own means (full rebuild).
     epoch1 = make_batches(1, [[2, 2, 1, 0], [0, 1, 1, 2]])
-    losses = head.loss((epoch1[0][0], ),
-                       [DataSample().set_gt_label(int(y))
-                        for y in epoch1[0][1]])
+    losses = head.loss(
+        (epoch1[0][0], ),
+        [DataSample().set_gt_label(int(y)) for y in epoch1[0][1]])
     assert losses['loss_center'] > 0
     run_epoch(hook, runner, epoch1)
     ref = reference_means(epoch1, range(3))
@@ -142,14 +144,14 @@ def test_momentum_update():
     run_epoch(hook, runner, epoch0)
     ref0 = reference_means(epoch0, range(3))  # first epoch: plain means
     for k in range(3):
-        np.testing.assert_allclose(head.centers[k].numpy(), ref0[k],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(head.centers[k].numpy(), ref0[k], rtol=1e-6)
     epoch1 = make_batches(1, [[0, 1, 2, 2], [1, 0]])
     run_epoch(hook, runner, epoch1)
     ref1 = reference_means(epoch1, range(3))
     for k in range(3):
         np.testing.assert_allclose(
-            head.centers[k].numpy(), m * ref0[k] + (1 - m) * ref1[k],
+            head.centers[k].numpy(),
+            m * ref0[k] + (1 - m) * ref1[k],
             rtol=1e-5)
 
 
@@ -263,9 +265,10 @@ def test_hook_without_head_stops_before_training(image_folder, tmp_path):
     cfg.model.head = dict(
         type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32)
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(TypeError,
-                       match='needs a model whose `head` is a '
-                       'SupervisedClusteringHead, but got LinearClsHead'):
+    with pytest.raises(
+            TypeError,
+            match='needs a model whose `head` is a '
+            'SupervisedClusteringHead, but got LinearClsHead'):
         runner.train()
     assert runner.iter == 0
     assert not list(tmp_path.glob('*.pth'))
@@ -279,15 +282,18 @@ class _RecordHook(Hook):
     def __init__(self, store, what, priority):
         self.store, self.what, self.priority = store, what, priority
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         head = runner.model.head
         if self.what == 'feats':
-            self.store.append((head.last_feats.clone(),
-                               head.last_labels.clone()))
+            self.store.append(
+                (head.last_feats.clone(), head.last_labels.clone()))
         else:
-            self.store.append((head.centers.clone(),
-                               head.centers_valid.clone()))
+            self.store.append(
+                (head.centers.clone(), head.centers_valid.clone()))
 
 
 def test_iter_based_loop_updates_every_interval(image_folder, tmp_path):
@@ -317,11 +323,13 @@ def test_iter_based_loop_updates_every_interval(image_folder, tmp_path):
         for k in range(NUM_CLASSES):
             np.testing.assert_allclose(
                 centres[last][0][k].numpy(),
-                f[y == k].double().mean(0).numpy(), rtol=1e-5, atol=1e-6)
+                f[y == k].double().mean(0).numpy(),
+                rtol=1e-5,
+                atol=1e-6)
         assert centres[last][1].all()
         for it in range(last + 1, min(last + interval, max_iters)):
-            torch.testing.assert_close(centres[it][0], centres[last][0],
-                                       rtol=0, atol=0)
+            torch.testing.assert_close(
+                centres[it][0], centres[last][0], rtol=0, atol=0)
     assert not torch.equal(centres[2][0], centres[5][0])
 
 
@@ -378,7 +386,9 @@ def _dist_worker(rank, world_size, init_file, out_dir):
     import torch.distributed as torch_dist
     torch.set_num_threads(1)
     torch_dist.init_process_group(
-        'gloo', init_method=f'file://{init_file}', rank=rank,
+        'gloo',
+        init_method=f'file://{init_file}',
+        rank=rank,
         world_size=world_size)
     try:
         head = build_head()
@@ -402,12 +412,11 @@ def test_centres_gathered_across_ranks(tmp_path):
         _dist_worker,
         args=(2, str(tmp_path / 'init'), str(tmp_path)),
         nprocs=2)
-    batches = make_batches(0, RANK_LABELS[0]) + make_batches(
-        1, RANK_LABELS[1])
+    batches = make_batches(0, RANK_LABELS[0]) + make_batches(1, RANK_LABELS[1])
     ref = reference_means(batches, range(3))
     for rank in range(2):
         out = torch.load(str(tmp_path / f'{rank}.pth'), weights_only=True)
         assert out['valid'].all()
         for k in range(3):
-            np.testing.assert_allclose(out['centers'][k].numpy(), ref[k],
-                                       rtol=1e-6)
+            np.testing.assert_allclose(
+                out['centers'][k].numpy(), ref[k], rtol=1e-6)

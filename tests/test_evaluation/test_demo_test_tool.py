@@ -2,7 +2,6 @@ import json
 import os.path as osp
 
 import pandas as pd
-
 from helpers import TINY_CONFIG as CONFIG
 from helpers import save_tiny_checkpoint
 
@@ -33,8 +32,7 @@ def test_test_tool_prints_both_levels_and_writes_outputs(
                  'roc_lesion.png'):
         assert osp.getsize(osp.join(out_dir, name)) > 0, name
     lesions = pd.read_csv(
-        osp.join(out_dir, 'lesion_predictions.csv'),
-        dtype={'lesion_id': str})
+        osp.join(out_dir, 'lesion_predictions.csv'), dtype={'lesion_id': str})
     ref = pd.read_excel(
         osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
     cohort = osp.basename(osp.normpath(demo_root))

@@ -47,7 +47,6 @@ def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path,
     for key, value in ref.items():
         if isinstance(value, float):
             # an undefined rate (empty denominator) is NaN in both
-            assert got[key] == pytest.approx(value, abs=1e-6,
-                                             nan_ok=True), key
+            assert got[key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
         else:
             assert got[key] == value, key

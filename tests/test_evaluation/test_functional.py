@@ -49,8 +49,8 @@ def test_clustered_interval_against_hand_design_effect():
     k_j, n_j = np.array([3, 3, 0, 3]), np.full(4, 3)
     deff = ((k_j - p * n_j)**2).sum() / (12 * p * (1 - p))
     assert deff == pytest.approx(3.0) and out['deff'] == pytest.approx(3.0)
-    ref = proportion_confint(p * 12 / deff, 12 / deff, alpha=0.05,
-                             method='wilson')
+    ref = proportion_confint(
+        p * 12 / deff, 12 / deff, alpha=0.05, method='wilson')
     assert (out['ci_lower'], out['ci_upper']) == pytest.approx(ref)
     assert (out['k'], out['n']) == (9, 12)
     # one image per lesion: plain Wilson
@@ -58,8 +58,8 @@ def test_clustered_interval_against_hand_design_effect():
     assert (single['ci_lower'], single['ci_upper']) == pytest.approx(
         proportion_confint(9, 12, alpha=0.05, method='wilson'))
     # all right: the images of a lesion count as one (n_eff = lesions)
-    every = F.clustered_proportion_interval(np.ones(12, bool), counted,
-                                            clusters)
+    every = F.clustered_proportion_interval(
+        np.ones(12, bool), counted, clusters)
     assert every['n_eff'] == pytest.approx(4)
     assert every['ci_lower'] == pytest.approx(
         proportion_confint(4, 4, alpha=0.05, method='wilson')[0])
@@ -71,8 +71,8 @@ def test_ece_and_bins_equal_hand_and_sklearn():
     conf, correct = p.max(1), p.argmax(1) == t
     b = F.reliability_bins(conf, correct, 15)
     full = b['count'] > 0
-    prob_true, prob_pred = calibration_curve(correct, conf, n_bins=15,
-                                             strategy='uniform')
+    prob_true, prob_pred = calibration_curve(
+        correct, conf, n_bins=15, strategy='uniform')
     np.testing.assert_allclose(b['accuracy'][full], prob_true)
     np.testing.assert_allclose(b['confidence'][full], prob_pred)
     # hand: loop over 15 bins (a, b], the first [0, b]
@@ -90,8 +90,7 @@ def test_ece_and_bins_equal_hand_and_sklearn():
     classwise = np.mean([F.binned_ece(p[:, k], t == k) for k in range(3)])
     assert cal['ece_classwise'] == pytest.approx(classwise)
     assert cal['nll'] == pytest.approx(log_loss(t, p, labels=[0, 1, 2]))
-    assert cal['brier'] == pytest.approx(
-        ((p - np.eye(3)[t])**2).sum(1).mean())
+    assert cal['brier'] == pytest.approx(((p - np.eye(3)[t])**2).sum(1).mean())
 
 
 def test_temperature_fit_agrees_with_brute_force_grid():
@@ -110,15 +109,18 @@ def test_temperature_fit_agrees_with_brute_force_grid():
     assert temp == pytest.approx(best, rel=2e-3)
     # sharpening by 0.4 is undone exactly: T(over) = T(p) / 0.4
     assert temp == pytest.approx(F.fit_temperature(p, t) / 0.4, rel=1e-3)
-    assert F.calibration_metrics(F.temperature_scale(over, temp), t)[
-        'nll'] <= F.calibration_metrics(over, t)['nll']
+    assert F.calibration_metrics(F.temperature_scale(over, temp),
+                                 t)['nll'] <= F.calibration_metrics(over,
+                                                                    t)['nll']
 
 
 def test_thresholds_meet_targets_at_largest_coverage():
     p, t = probs_of(200, seed=3, sharp=1.5)
     conf, pred = p.max(1), p.argmax(1)
-    targets = [F.parse_target('accuracy=0.85', ['a', 'b', 'c']),
-               F.parse_target('npv:c=0.8', ['a', 'b', 'c'])]
+    targets = [
+        F.parse_target('accuracy=0.85', ['a', 'b', 'c']),
+        F.parse_target('npv:c=0.8', ['a', 'b', 'c'])
+    ]
     thr = F.abstention_threshold(conf, pred, t, targets)
     acc = conf >= thr
     assert np.mean(pred[acc] == t[acc]) >= 0.85
@@ -126,8 +128,9 @@ def test_thresholds_meet_targets_at_largest_coverage():
     # brute force: no lower threshold (more coverage) meets both
     for lower in np.unique(conf[conf < thr]):
         a = conf >= lower
-        met = (np.mean(pred[a] == t[a]) >= 0.85
-               and np.mean(t[a & (pred == 2)] == 2) >= 0.8)
+        met = (
+            np.mean(pred[a] == t[a]) >= 0.85
+            and np.mean(t[a & (pred == 2)] == 2) >= 0.8)
         assert not met
     # a target no threshold meets: None (all lesions wrong)
     assert F.abstention_threshold([0.9, 0.8], [0, 0], [1, 1],
@@ -145,8 +148,8 @@ def test_risk_coverage_and_aurc_by_hand():
     np.testing.assert_allclose(rc['coverage'], [0.2, 0.6, 0.8, 1.0])
     np.testing.assert_allclose(rc['risk'], [0, 1 / 3, 1 / 4, 2 / 5])
     # sizes 1..5: risks 0, 1/3 (tie enters together), 1/3, 1/4, 2/5
-    assert rc['aurc'] == pytest.approx(np.mean([0, 1 / 3, 1 / 3, 1 / 4,
-                                                2 / 5]))
+    assert rc['aurc'] == pytest.approx(
+        np.mean([0, 1 / 3, 1 / 3, 1 / 4, 2 / 5]))
 
 
 def test_decision_table_counts_by_hand():
@@ -157,8 +160,11 @@ def test_decision_table_counts_by_hand():
     tab = decision_table(pred, target, classes, uncertain=unc)
     leave = tab['rows'][0]
     assert leave['action'] == 'leave in situ'
-    assert leave['counts'] == {'adenomas': 1, 'invasive_cancer': 0,
-                               'non-neoplastic': 2}
+    assert leave['counts'] == {
+        'adenomas': 1,
+        'invasive_cancer': 0,
+        'non-neoplastic': 2
+    }
     npv = tab['pivi_npv']
     assert (npv['k'], npv['n']) == (2, 3) and npv['flag']
     assert npv['ci_lower'] == pytest.approx(

@@ -11,11 +11,12 @@ def demo_pipeline(run_tool, demo_root, tmp_path_factory):
     """``(out_dir, proc)`` of ``bash tools/run_pipeline.sh OUT`` with
     ``MAE_EPOCHS`` = ``FT_EPOCHS`` = :data:`PIPELINE_EPOCHS`."""
     out = tmp_path_factory.mktemp('demo') / 'pipeline'
-    proc = run_tool(['bash', 'tools/run_pipeline.sh',
-                     str(out)],
-                    env={
-                        'MAE_EPOCHS': str(PIPELINE_EPOCHS),
-                        'FT_EPOCHS': str(PIPELINE_EPOCHS),
-                        'ECDL_DEMO_ROOT': demo_root
-                    })
+    proc = run_tool(
+        ['bash', 'tools/run_pipeline.sh',
+         str(out)],
+        env={
+            'MAE_EPOCHS': str(PIPELINE_EPOCHS),
+            'FT_EPOCHS': str(PIPELINE_EPOCHS),
+            'ECDL_DEMO_ROOT': demo_root
+        })
     return out, proc

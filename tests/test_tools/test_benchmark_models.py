@@ -84,8 +84,13 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
     names = ['resnet-mini_1xb8-10e_ecnbi-demo-64px', 'deit-mini-killed']
     # where the compared predictions came from: each arm's test output
     prov = got.pop('provenance')
-    assert {n: v['path'] for n, v in prov['inputs'].items()} == {
-        n: osp.abspath(f) for n, f in zip(names, files)}
+    assert {
+        n: v['path']
+        for n, v in prov['inputs'].items()
+    } == {
+        n: osp.abspath(f)
+        for n, f in zip(names, files)
+    }
     by_hand = compare_models([load_lesion_predictions(f) for f in files],
                              names,
                              bootstrap_rounds=200,

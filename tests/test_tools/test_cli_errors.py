@@ -92,9 +92,7 @@ def test_pretraining_checkpoint_given_to_classifier_test(
     mae = MODELS.build(Config.fromfile(osp.join(repo_root, stage2)).model)
     ckpt = str(tmp_path / 'ecmae_epoch_20.pth')
     torch.save({'state_dict': mae.state_dict(), 'meta': {}}, ckpt)
-    proc = run_tool(['tools/test.py', STAGE3, ckpt],
-                    check=False,
-                    cwd=demo_cwd)
+    proc = run_tool(['tools/test.py', STAGE3, ckpt], check=False, cwd=demo_cwd)
     assert_one_line(proc, f"checkpoint '{ckpt}' does not fit the model",
                     'head.fc.weight', 'neck.')
 
@@ -126,8 +124,7 @@ def test_missing_input(run_tool, tmp_path):
 TESTED_ELSEWHERE = {
     'tools/analysis/compare_models.py', 'tools/analysis/reader_study.py',
     'tools/analysis/lesion_report.py',
-    'tools/analysis/examples/simulate_readers.py',
-    'tools/lock_requirements.py'
+    'tools/analysis/examples/simulate_readers.py', 'tools/lock_requirements.py'
 }
 
 
@@ -151,20 +148,22 @@ def _missing_file_cases(repo_root, demo_root, tmp):
         'tools/dataset_converters/make_splits.py':
         ([f'{tmp}/nowhere', '--out', f'{tmp}/s.xlsx'], f'{tmp}/nowhere'),
         'tools/deploy/export.py': ([missing_cfg], missing_cfg),
-        'tools/realtime.py': ([CONFIG, missing_ckpt, '--source', demo_root],
-                              missing_ckpt),
+        'tools/realtime.py': ([CONFIG, missing_ckpt, '--source',
+                               demo_root], missing_ckpt),
         'tools/misc/make_demo_video.py':
-        ([f'{tmp}/v.avi', '--demo-root', f'{tmp}/nowhere'],
-         f'{tmp}/nowhere'),
-        'tools/analysis/benchmark_models.py':
-        (['--configs', CONFIG, TINY, '--splits', f'{tmp}/missing.xlsx',
-          '--work-dir', f'{tmp}/bench'], f'{tmp}/missing.xlsx'),
-        'tools/analysis/fewshot_curve.py':
-        (['--configs', missing_cfg, '--data-root', demo_root, '--work-dir',
-          f'{tmp}/fewshot'], missing_cfg),
-        'tools/analysis/fit_operating_point.py':
-        ([CONFIG, missing_ckpt, '--out', f'{tmp}/op.json', '--sheet',
-          'demo_train'], missing_ckpt),
+        ([f'{tmp}/v.avi', '--demo-root', f'{tmp}/nowhere'], f'{tmp}/nowhere'),
+        'tools/analysis/benchmark_models.py': ([
+            '--configs', CONFIG, TINY, '--splits', f'{tmp}/missing.xlsx',
+            '--work-dir', f'{tmp}/bench'
+        ], f'{tmp}/missing.xlsx'),
+        'tools/analysis/fewshot_curve.py': ([
+            '--configs', missing_cfg, '--data-root', demo_root, '--work-dir',
+            f'{tmp}/fewshot'
+        ], missing_cfg),
+        'tools/analysis/fit_operating_point.py': ([
+            CONFIG, missing_ckpt, '--out', f'{tmp}/op.json', '--sheet',
+            'demo_train'
+        ], missing_ckpt),
         'tools/analysis/reader_app.py':
         (['--study', f'{tmp}/missing.yaml'], f'{tmp}/missing.yaml'),
     }

@@ -16,9 +16,9 @@ CFG = 'tests/data/tiny_resnet_lesion_demo.py'
 def tiny_checkpoint(tmp_path_factory):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
 
     import ecdl_mm  # noqa: F401
-    from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(CFG).model)
@@ -40,16 +40,16 @@ def run_fit(monkeypatch, *args):
 
 
 def test_refuses_the_test_sheet_and_a_missing_split(monkeypatch, capsys,
-                                                    demo_root,
-                                                    tiny_checkpoint,
+                                                    demo_root, tiny_checkpoint,
                                                     tmp_path):
     out = str(tmp_path / 'op.json')
     for extra, words in ((['--sheet', 'demo_test'],
                           "refusing to fit an operating point on the "
                           "config's test sheet 'demo_test'"),
-                         ([], 'the config has no validation split'),
-                         (['--sheet', 'demo_train', '--targets',
-                           'sensitivity:polyp=0.9'], "class 'polyp'")):
+                         ([], 'the config has no validation split'), ([
+                             '--sheet', 'demo_train', '--targets',
+                             'sensitivity:polyp=0.9'
+                         ], "class 'polyp'")):
         capsys.readouterr()
         with pytest.raises(SystemExit) as exc:
             run_fit(monkeypatch, CFG, tiny_checkpoint, '--out', out, *extra,
@@ -79,10 +79,11 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
         assert sel['value'] >= 0.6
 
     work = tmp_path / 'test'
-    run_tool(['tools/test.py', CFG, tiny_checkpoint, '--work-dir', str(work),
-              '--operating-point', str(op_path), '--report'] +
-             _opts(demo_root) +
-             [f'test_evaluator.0.out_dir={work}/lesion_eval'])
+    run_tool([
+        'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
+        str(work), '--operating-point',
+        str(op_path), '--report'
+    ] + _opts(demo_root) + [f'test_evaluator.0.out_dir={work}/lesion_eval'])
     doc = json.loads((work / 'lesion_eval' / 'metrics.json').read_text())
     assert doc['operating_point']['temperature'] == pytest.approx(
         op['temperature'])
@@ -100,14 +101,13 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
     cfg = Config.fromfile(CFG)
     cfg.test_dataloader.dataset.data_root = demo_root
     ratio = op['view']['crop_ratio']
-    views = predict_views(cfg, tiny_checkpoint, cfg.test_dataloader.dataset,
-                          crop_ratios=[ratio])
+    views = predict_views(
+        cfg, tiny_checkpoint, cfg.test_dataloader.dataset, crop_ratios=[ratio])
     _, probs = views['views'][view_key(op['view'])]
     images = pd.read_csv(work / 'lesion_eval' / 'image_predictions.csv')
     assert list(images.img_path) == views['img_paths']
     np.testing.assert_allclose(
-        images[[c for c in images if c.startswith('prob_')]], probs,
-        atol=1e-5)
+        images[[c for c in images if c.startswith('prob_')]], probs, atol=1e-5)
     html = (work / 'lesion_eval' / 'report.html').read_text()
     for part in ('Operating point and selective metrics',
                  'Clinical decision table', 'Calibration'):
@@ -126,16 +126,21 @@ def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
         y = i % 3
         for j in range(1 + i % 3):
             logit = rng.normal(size=3) + 1.5 * np.eye(3)[y]
-            results.append(dict(score=np.exp(logit) / np.exp(logit).sum(),
-                                gt_label=y, lesion_id=f'L{i}',
-                                patient_id=None, img_path=f'/x/L{i}/{j}.jpg'))
-    op = OperatingPoint(classes=classes, temperature=1.6,
-                        min_confidence=0.55)
+            results.append(
+                dict(
+                    score=np.exp(logit) / np.exp(logit).sum(),
+                    gt_label=y,
+                    lesion_id=f'L{i}',
+                    patient_id=None,
+                    img_path=f'/x/L{i}/{j}.jpg'))
+    op = OperatingPoint(classes=classes, temperature=1.6, min_confidence=0.55)
     op.save(str(tmp_path / 'op.json'))
     out = tmp_path / 'eval'
-    metrics = LesionMetric(bootstrap_rounds=0, classes=classes,
-                           operating_point=str(tmp_path / 'op.json'),
-                           out_dir=str(out)).compute_metrics(results)
+    metrics = LesionMetric(
+        bootstrap_rounds=0,
+        classes=classes,
+        operating_point=str(tmp_path / 'op.json'),
+        out_dir=str(out)).compute_metrics(results)
 
     images = pd.read_csv(out / 'image_predictions.csv')
     p = images[[f'prob_{c}' for c in classes]].to_numpy()
@@ -176,33 +181,37 @@ def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
     # the decision table counts the confident calls against the truth
     leave = doc['decisions']['rows'][0]
     assert leave['action'] == 'leave in situ'
-    assert leave['counts']['adenomas'] == int(((pred == 2) & acc &
-                                               (y == 0)).sum())
+    assert leave['counts']['adenomas'] == int(
+        ((pred == 2) & acc & (y == 0)).sum())
     assert doc['decisions']['num_deferred'] == int((~acc).sum())
     # AURC equals the mean risk over acceptance sizes (no ties here)
     order = np.argsort(-conf)
     wrong = (pred != y)[order]
     assert metrics['selective/aurc'] == pytest.approx(
-        np.mean(np.cumsum(wrong) / np.arange(1, len(wrong) + 1)))
+        np.mean(np.cumsum(wrong) / np.arange(1,
+                                             len(wrong) + 1)))
     for name in ('reliability_lesion.png', 'risk_coverage.png'):
         assert (out / name).stat().st_size > 0
 
 
-def test_flip_view_with_model_cfg_options(run_tool, demo_root,
-                                          tiny_checkpoint, tmp_path):
+def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
+                                          tmp_path):
     """A flip view turns on flip TTA; a `model.` option still reaches the
     model, not the TTA wrapper."""
     from ecdl_mm.evaluation.operating_point import OperatingPoint
     op = tmp_path / 'op.json'
-    OperatingPoint(classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
-                   view=dict(name='center_crop', crop_ratio=0.875,
-                             flip=True)).save(str(op))
+    OperatingPoint(
+        classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
+        view=dict(name='center_crop', crop_ratio=0.875,
+                  flip=True)).save(str(op))
     work = tmp_path / 'test'
-    proc = run_tool(['tools/test.py', CFG, tiny_checkpoint, '--work-dir',
-                     str(work), '--operating-point', str(op)] +
-                    _opts(demo_root) +
-                    ['model.head.num_classes=3',
-                     f'test_evaluator.0.out_dir={work}/le'])
+    proc = run_tool(
+        [
+            'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
+            str(work), '--operating-point',
+            str(op)
+        ] + _opts(demo_root) +
+        ['model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le'])
     assert "type='mmpretrain.AverageClsScoreTTA'" in proc.stdout
     assert "type='CenterCropRatio'" in proc.stdout
     doc = json.loads((work / 'le' / 'metrics.json').read_text())

@@ -21,15 +21,18 @@ def ckpt(repo_root, tmp_path_factory):
 
 
 def _infer(run_tool, ckpt, *args, check=True):
-    return run_tool(['tools/infer.py', CONFIG, ckpt, *args, '--device',
-                     'cpu', '--threads', '1'], check=check)
+    return run_tool([
+        'tools/infer.py', CONFIG, ckpt, *args, '--device', 'cpu', '--threads',
+        '1'
+    ],
+                    check=check)
 
 
 def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
     out_csv, out_json = str(tmp_path / 'l.csv'), str(tmp_path / 'l.json')
     proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
-                  osp.join(demo_root, 'adenomas', '2'), '--out-csv',
-                  out_csv, '--out-json', out_json, '--batch-size', '4')
+                  osp.join(demo_root, 'adenomas', '2'), '--out-csv', out_csv,
+                  '--out-json', out_json, '--batch-size', '4')
     assert '8 lesion(s), aggregation=mean' in proc.stdout
     table = pd.read_csv(out_csv, dtype={'lesion_id': str})
     # LesionMetric's ids, whichever folder is given
@@ -52,8 +55,8 @@ def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
     digest = hashlib.sha256(open(ckpt, 'rb').read()).hexdigest()
     for out in (out_csv, out_json):
         prov = json.load(open(out + '.provenance.json'))
-        assert prov['checkpoint'] == dict(path=osp.abspath(ckpt),
-                                          sha256_prefix=digest[:16])
+        assert prov['checkpoint'] == dict(
+            path=osp.abspath(ckpt), sha256_prefix=digest[:16])
         assert prov['config']['path'].endswith(CONFIG)
         assert prov['data_root'] == demo_root
 
@@ -102,8 +105,9 @@ def _video(path):
     out.release()
 
 
-@pytest.mark.parametrize('case', ['empty', 'broken_jpeg', 'video',
-                                  'video_folder', 'unreadable', 'not_image'])
+@pytest.mark.parametrize('case', [
+    'empty', 'broken_jpeg', 'video', 'video_folder', 'unreadable', 'not_image'
+])
 def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
                                       tmp_path):
     root = str(tmp_path / 'in')
@@ -157,8 +161,8 @@ def test_infer_loose_images_and_lesion_per_folder(run_tool, ckpt, tmp_path):
 
 def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
     from ecdl_mm.evaluation.operating_point import OperatingPoint
-    op = OperatingPoint(classes=list(CLASSES), temperature=0.5,
-                        min_confidence=0.6)
+    op = OperatingPoint(
+        classes=list(CLASSES), temperature=0.5, min_confidence=0.6)
     op.save(str(tmp_path / 'op.json'))
     raw, cal = str(tmp_path / 'raw.csv'), str(tmp_path / 'cal.csv')
     lesions = osp.join(demo_root, 'non-neoplastic')
@@ -179,8 +183,13 @@ def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
     assert 'uncertain' in proc.stdout or not cal['uncertain'].any()
     # an operating point for other classes: one line, exit 2
     OperatingPoint(classes=['x', 'y', 'z']).save(str(tmp_path / 'bad.json'))
-    proc = _infer(run_tool, ckpt, lesions, '--operating-point',
-                  str(tmp_path / 'bad.json'), check=False)
+    proc = _infer(
+        run_tool,
+        ckpt,
+        lesions,
+        '--operating-point',
+        str(tmp_path / 'bad.json'),
+        check=False)
     assert_one_line(proc, 'was fitted for classes')
 
 

@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ecdl_mm.datasets import (ECNBIDataset, check_split_leakage,
-                              lesion_splits)
+from ecdl_mm.datasets import ECNBIDataset, check_split_leakage, lesion_splits
 
 
 @pytest.fixture
@@ -68,14 +67,14 @@ def test_kfold_split_without_patients(cohort, tmp_path):
             'train': splits[f'fold{i}_train'],
             'val': splits[f'fold{i}_val']
         })
-        counts = np.bincount(splits[f'fold{i}_val']['class_index'],
-                             minlength=3)
+        counts = np.bincount(
+            splits[f'fold{i}_val']['class_index'], minlength=3)
         assert counts.min() >= 3  # 10 per class -> 3 or 4 per fold
     out = str(tmp_path / 'folds')
     lesion_splits.write_splits(splits, out)
     table = pd.read_csv(osp.join(out, 'fold0_val.csv'))
-    assert list(table.columns) == ['class_index', 'class_english',
-                                   'lesion_index']
+    assert list(
+        table.columns) == ['class_index', 'class_english', 'lesion_index']
     with pytest.raises(ValueError, match='--folds 1 must be at least 2'):
         lesion_splits.fold_split(df, 1, seed=0)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmpretrain.registry import MODELS
 from PIL import Image
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 TOOLS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools')
 VIT_CFG = 'configs/ecdl/ecvit-tiny-p8_ecmae-pre_1xb8-30e_ecnbi-demo-64px.py'
@@ -43,8 +43,7 @@ def assert_drawn_png(path, size):
     """A PNG of ``size`` pixels with a drawing on it: at least 3 colours
     and 1 % of the pixels off the background colour."""
     with Image.open(path) as img:
-        assert img.format == 'PNG' and img.size == size, (img.format,
-                                                          img.size)
+        assert img.format == 'PNG' and img.size == size, (img.format, img.size)
         pixels = np.asarray(img.convert('RGB')).reshape(-1, 3)
     colours, counts = np.unique(pixels, axis=0, return_counts=True)
     assert len(colours) >= 3
@@ -61,9 +60,10 @@ def _parse_size(text, key):
 
 def test_get_flops_on_ecvit_config(run_tool, repo_root):
     size = 64
-    proc = run_tool(
-        [f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape',
-         str(size)])
+    proc = run_tool([
+        f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape',
+        str(size)
+    ])
     flops, flops_unit = _parse_size(proc.stdout, 'Flops')
     params, params_unit = _parse_size(proc.stdout, 'Params')
 
@@ -77,10 +77,11 @@ def test_get_flops_on_ecvit_config(run_tool, repo_root):
     # tool analyses the backbone only.
     C, F_ = bb.embed_dims, bb.arch_settings['feedforward_channels']
     N = (size // bb.patch_size)**2
-    expected = (N * C * 3 * bb.patch_size**2  # patch embedding conv
-                + bb.num_layers * (N * (3 * C * C + C * C + 2 * C * F_) +
-                                   2 * 5 * N * C)  # qkv, proj, MLP, 2 LN
-                + 5 * C)  # fc_norm of the pooled feature
+    expected = (
+        N * C * 3 * bb.patch_size**2  # patch embedding conv
+        + bb.num_layers * (N * (3 * C * C + C * C + 2 * C * F_) + 2 * 5 * N * C
+                           )  # qkv, proj, MLP, 2 LN
+        + 5 * C)  # fc_norm of the pooled feature
     assert abs(flops - expected) <= 0.5e-3 * flops_unit, (flops, expected)
     n_params = sum(p.numel() for p in model.parameters())
     assert abs(params - n_params) <= 0.5e-3 * params_unit, (params, n_params)

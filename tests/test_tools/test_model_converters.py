@@ -3,12 +3,12 @@ import argparse
 
 import pytest
 import torch
+from helpers import (IMG, TINY_VIT_ARCH, check_logits, ecvit_classifier,
+                     to_timm_keys)
 from mmengine.runner import load_checkpoint
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.utils.model_converter import convert_file
-from helpers import (IMG, TINY_VIT_ARCH, check_logits, ecvit_classifier,
-                     to_timm_keys)
 
 ARCH = TINY_VIT_ARCH
 
@@ -70,17 +70,18 @@ def test_mae_finetune_and_pretrain_checkpoints(tmp_path, mmpretrain_vit):
     sd = torch.load(dst, weights_only=True)['state_dict']
     assert all(k.startswith('backbone.') for k in sd)
     assert 'backbone.ln1.weight' in sd and 'num_classes' not in meta
-    assert meta['keys']['missing'] == ['backbone.ln2.bias',
-                                       'backbone.ln2.weight']
+    assert meta['keys']['missing'] == [
+        'backbone.ln2.bias', 'backbone.ln2.weight'
+    ]
     assert sum('decoder' in d for d in meta['report']['dropped']) == 3
     # encoder-only file through init_cfg Pretrained with a prefix
     model = ecvit_classifier(
         init_cfg=dict(
             type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
     model.init_weights()
-    torch.testing.assert_close(model.backbone.layers[1].ffn.layers[1].weight,
-                               mmpretrain_vit.backbone.layers[1].ffn.layers[1]
-                               .weight)
+    torch.testing.assert_close(
+        model.backbone.layers[1].ffn.layers[1].weight,
+        mmpretrain_vit.backbone.layers[1].ffn.layers[1].weight)
 
 
 def release_checkpoint():

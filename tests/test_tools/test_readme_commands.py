@@ -19,8 +19,8 @@ import pytest
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions
 
-README = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'README.md')
+README = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'README.md')
 
 
 def bash_blocks(text):
@@ -46,15 +46,19 @@ def bash_blocks(text):
 def readme_block(starts_with):
     """The first ```bash block under the heading ``starts_with``."""
     with open(README, encoding='utf-8') as f:
-        found = [b for h, b in bash_blocks(f.read())
-                 if h and h.startswith(starts_with)]
+        found = [
+            b for h, b in bash_blocks(f.read())
+            if h and h.startswith(starts_with)
+        ]
     assert found, f'no README block under {starts_with!r}'
     return found[0]
 
 
 def sha256sum(path):
-    out = subprocess.run(['sha256sum', str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(['sha256sum', str(path)],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     return out.split()[0]
 
 
@@ -81,8 +85,9 @@ def test_test_log_is_readable(demo_pipeline):
     log = proc.stdout.split('] 4/5 ', 1)[1].split('] 5/5 ', 1)[0]
     assert log.count('patients were NOT checked for leakage') == 1
     assert "'pin_memory' argument is set as true" not in log
-    [line] = [x for x in log.splitlines() if 'Epoch(test)' in x and
-              'values in' in x]
+    [line] = [
+        x for x in log.splitlines() if 'Epoch(test)' in x and 'values in' in x
+    ]
     [json_log] = (out / 'test').glob('*/*.json')
     assert '(image/*: ' in line and f'values in {json_log})' in line
     assert len(line) < 400
@@ -111,9 +116,10 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
     script = substitute(script, 'DEMO=../shared/datasets/ecdl-demo',
                         f'DEMO={shlex.quote(demo_root)}')
     script = substitute(script, '/ecmae/epoch_20.pth', f'/ecmae/epoch_{n}.pth')
-    script = substitute(script, 'default_hooks.checkpoint.interval=30',
-                        f'default_hooks.checkpoint.interval={n} '
-                        f'train_cfg.max_epochs={n}')
+    script = substitute(
+        script, 'default_hooks.checkpoint.interval=30',
+        f'default_hooks.checkpoint.interval={n} '
+        f'train_cfg.max_epochs={n}')
     script = substitute(script, '/ablation/epoch_30.pth',
                         f'/ablation/epoch_{n}.pth')
     # `python` of the activated venv is this interpreter
@@ -149,13 +155,15 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
         osp.abspath(demo_root), 'dataset_divide.xlsx')
     assert prov['sheet_name'] == 'demo_test'
     import mmengine
+    import mmpretrain
     import torch
 
     import ecdl_mm
-    import mmpretrain
     assert prov['versions'] == dict(
-        ecdl_mm=ecdl_mm.__version__, mmpretrain=mmpretrain.__version__,
-        mmengine=mmengine.__version__, torch=torch.__version__,
+        ecdl_mm=ecdl_mm.__version__,
+        mmpretrain=mmpretrain.__version__,
+        mmengine=mmengine.__version__,
+        torch=torch.__version__,
         python=sys.version.split()[0])
     argv = shlex.split(prov['command'])
     assert argv[1:3] == ['tools/test.py', abl_cfg.replace(repo_root + '/', '')]
@@ -166,8 +174,10 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
                            f'{name}.provenance.json').read_text()) == prov
     assert len(pd.read_csv(W / 'ablation_eval' / 'image_predictions.csv')) \
         == 20
-    assert len(load_lesion_predictions(
-        str(W / 'ablation_eval' / 'lesion_predictions.csv')).lesion_ids) == 20
+    assert len(
+        load_lesion_predictions(
+            str(W / 'ablation_eval' /
+                'lesion_predictions.csv')).lesion_ids) == 20
     page = (W / 'ablation_eval' / 'report.html').read_text()
     assert 'id="provenance"' in page
     for text in (abl_cfg, prov['config']['sha256'], str(ckpt),
@@ -205,7 +215,8 @@ def test_readme_gradcam_script(demo_pipeline, demo_root, run_tool, tmp_path):
     [ckpt] = (out / 'finetune').glob('epoch_*.pth')
     cam = tmp_path / 'cam.png'
     proc = run_tool(['bash', 'docs/gradcam_demo.sh',
-                     str(ckpt), '', str(cam)],
+                     str(ckpt), '',
+                     str(cam)],
                     env={
                         'ECDL_DEMO_ROOT': demo_root,
                         'PYTHON': sys.executable

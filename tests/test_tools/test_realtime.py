@@ -34,10 +34,12 @@ def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
     out = tmp_path / 'live'
     proc = run_tool([
         'tools/realtime.py', CONFIG, ckpt, '--source', video, '--out-video',
-        str(out / 'annotated.mp4'), '--events', str(out / 'events.jsonl'),
-        '--lesions', str(out / 'lesions.csv'), '--labels',
+        str(out / 'annotated.mp4'), '--events',
+        str(out / 'events.jsonl'), '--lesions',
+        str(out / 'lesions.csv'), '--labels',
         str(tmp_path / 'demo.labels.csv'), '--min-confidence', '0.4',
-        '--threads', '1', '--no-pace'])
+        '--threads', '1', '--no-pace'
+    ])
     assert 'done: end' in proc.stdout and proc.stderr.strip() == '' or \
         'WARN' in proc.stderr
     events = events_of(out / 'events.jsonl')
@@ -48,9 +50,10 @@ def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
     assert [e['lesion_id'] for e in lesions] == ['1', '2']
     # the lesion calls, recomputed from the per-frame events
     for les in lesions:
-        used = [frames[i] for i in sorted(frames)
-                if frames[i]['used'] and frames[i]['lesion_id'] ==
-                les['lesion_id']]
+        used = [
+            frames[i] for i in sorted(frames)
+            if frames[i]['used'] and frames[i]['lesion_id'] == les['lesion_id']
+        ]
         mean = np.mean([f['probs'] for f in used], 0)
         np.testing.assert_allclose(les['pred_scores'], mean, atol=1e-9)
         assert les['num_images'] == len(used)
@@ -58,39 +61,49 @@ def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
         assert les['frames'] == [f['frame'] for f in used]
     # the gate rejects every simulated blur: defocus sigma >= 4 and the
     # motion-blurred slip
-    blurred = truth[(truth.phase == 'motion') | (
-        (truth.phase == 'approach') & (truth.blur_sigma >= 4))]
+    blurred = truth[(truth.phase == 'motion') | ((truth.phase == 'approach') &
+                                                 (truth.blur_sigma >= 4))]
     assert len(blurred) == 10  # 3 defocused + 2 slipping, per lesion
     assert not any(frames[i]['accepted'] for i in blurred.frame)
     # steady contact (the first frame of a contact run jumps from the frame
     # before: motion) is diagnosed
-    steady = truth[(truth.phase == 'contact') &
-                   (truth.phase.shift(1) == 'contact')]
+    steady = truth[(truth.phase == 'contact')
+                   & (truth.phase.shift(1) == 'contact')]
     accepted = np.mean([frames[i]['accepted'] for i in steady.frame])
     assert accepted > 0.9
     preds = load_lesion_predictions(str(out / 'lesions.csv'))
     assert list(preds.target) == [
         preds.classes.index(c)
-        for c in pd.read_csv(tmp_path / 'demo.labels.csv').gt_class]
+        for c in pd.read_csv(tmp_path / 'demo.labels.csv').gt_class
+    ]
 
 
 def test_sigint_writes_what_it_has(run_tool, repo_root, demo_root, ckpt,
                                    tmp_path):
     video = str(tmp_path / 'v.avi')
-    proc = run_tool(['tools/misc/make_demo_video.py', video, '--demo-root',
-                     demo_root, '--lesions', '2', '--width', '580'])
+    proc = run_tool([
+        'tools/misc/make_demo_video.py', video, '--demo-root', demo_root,
+        '--lesions', '2', '--width', '580'
+    ])
     assert 'synthesized from the real demo stills' in proc.stdout
     num_frames = len(pd.read_csv(str(tmp_path / 'v.frames.csv')))
     events = tmp_path / 'events.jsonl'
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join(
-                   [repo_root, os.environ.get('PYTHONPATH', '')]))
-    proc = subprocess.Popen(
-        [sys.executable, 'tools/realtime.py', CONFIG, ckpt, '--source',
-         video, '--events', str(events), '--lesions',
-         str(tmp_path / 'lesions.csv'), '--threads', '1'],
-        cwd=repo_root, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join(
+            [repo_root, os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.Popen([
+        sys.executable, 'tools/realtime.py', CONFIG, ckpt, '--source', video,
+        '--events',
+        str(events), '--lesions',
+        str(tmp_path / 'lesions.csv'), '--threads', '1'
+    ],
+                            cwd=repo_root,
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            text=True)
     try:
         deadline = time.monotonic() + 120
         seen = 0

@@ -29,10 +29,10 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
         dtype={'lesion_id': str})
     assert len(lesions) == 20  # the demo_test lesions, none from demo_train
     cohort = os.path.basename(os.path.realpath(demo_root))
-    test_ids = set(
-        f'{cohort}/{x}' for x in pd.read_excel(
-            f'{demo_root}/dataset_divide.xlsx',
-            sheet_name='demo_test')['lesion_index'].astype(str))
+    test_ids = set(f'{cohort}/{x}'
+                   for x in pd.read_excel(
+                       f'{demo_root}/dataset_divide.xlsx',
+                       sheet_name='demo_test')['lesion_index'].astype(str))
     assert set(lesions['lesion_id']) == test_ids
     probs = lesions[[c for c in lesions if c.startswith('prob_')]]
     assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
@@ -44,8 +44,9 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     # as the mean of the per-image probabilities, scored by scikit-learn.
     sheet = pd.read_excel(
         f'{demo_root}/dataset_divide.xlsx', sheet_name='demo_test')
-    truth = dict(zip(f'{cohort}/' + sheet['lesion_index'].astype(str),
-                     sheet['class_index']))
+    truth = dict(
+        zip(f'{cohort}/' + sheet['lesion_index'].astype(str),
+            sheet['class_index']))
     images = pd.read_csv(
         out / 'lesion_eval' / 'image_predictions.csv',
         dtype={'lesion_id': str})
@@ -57,8 +58,9 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     assert metrics['lesion/accuracy'] == pytest.approx(
         accuracy_score(y_true, y_pred), abs=1e-9)
     assert metrics['lesion/auc_macro'] == pytest.approx(
-        roc_auc_score(y_true, per_lesion.to_numpy(), multi_class='ovr',
-                      average='macro'), abs=1e-9)
+        roc_auc_score(
+            y_true, per_lesion.to_numpy(), multi_class='ovr', average='macro'),
+        abs=1e-9)
     by_id = lesions.set_index('lesion_id').loc[per_lesion.index]
     assert list(by_id['pred_label']) == list(y_pred)
     assert list(by_id['gt_label']) == y_true
@@ -75,8 +77,8 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     # trained on and from the lesions reported
     train = pd.read_excel(out / 'splits.xlsx', sheet_name='train')
     val = pd.read_excel(out / 'splits.xlsx', sheet_name='val')
-    demo_train = pd.read_excel(f'{demo_root}/dataset_divide.xlsx',
-                               sheet_name='demo_train')
+    demo_train = pd.read_excel(
+        f'{demo_root}/dataset_divide.xlsx', sheet_name='demo_train')
     assert (len(train), len(val)) == (15, 5)
     assert set(train.lesion_index) | set(val.lesion_index) == set(
         demo_train.lesion_index)
@@ -88,8 +90,10 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     assert doc['operating_point']['min_confidence'] == op['min_confidence']
     accepted = (lesions.confidence >= op['min_confidence']).sum()
     # the fit prints the validation coverage (k/5), the summary the test's
-    lines = [x for x in proc.stdout.splitlines()
-             if x.strip().startswith('coverage ')]
+    lines = [
+        x for x in proc.stdout.splitlines()
+        if x.strip().startswith('coverage ')
+    ]
     assert lines[0].rstrip().endswith('/5'), lines
     assert lines[-1].rstrip().endswith(f' {accepted}/20'), lines
     assert doc['counts']['selective/coverage'] == dict(

@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import TINY_CONFIG as CONFIG
+from helpers import save_tiny_checkpoint
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.apis import LesionInferencer
-from mmpretrain.registry import MODELS
-
-from helpers import TINY_CONFIG as CONFIG
-from helpers import save_tiny_checkpoint
 
 MMPRETRAIN_TOOLS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools')
 CFG = 'tests/data/tiny_resnet_demo.py'
@@ -71,7 +70,8 @@ def test_test_tool(run_tool, checkpoint_server, repo_root, demo_root,
     proc = run_tool([
         'tools/test.py', CFG, url, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options', *data_opts(demo_root)
-    ], check=False)
+    ],
+                    check=False)
     assert_one_line_refusal(proc, url, server)
 
     model = tiny_model(repo_root, seed=5)
@@ -89,8 +89,8 @@ def test_test_tool(run_tool, checkpoint_server, repo_root, demo_root,
     # mmpretrain's own inferencer on the local copy gives the same scores
     from mmpretrain.apis import ImageClassificationInferencer
     cfg = Config.fromfile(osp.join(repo_root, CFG))
-    ref = ImageClassificationInferencer(cfg, pretrained=local)(
-        [p['img_path'] for p in preds])
+    ref = ImageClassificationInferencer(
+        cfg, pretrained=local)([p['img_path'] for p in preds])
     for p, r in zip(preds, ref):
         np.testing.assert_allclose(
             p['pred_score'].numpy(), r['pred_scores'], atol=1e-5)
@@ -132,7 +132,8 @@ def test_train_tool_resume_url(run_tool, checkpoint_server, demo_root,
     proc = run_tool([
         'tools/train.py', CFG, '--work-dir',
         str(tmp_path), '--resume', url, '--cfg-options', *data_opts(demo_root)
-    ], check=False)
+    ],
+                    check=False)
     assert_one_line_refusal(proc, url, checkpoint_server)
 
 
@@ -141,7 +142,8 @@ def test_model_converter_tool(run_tool, checkpoint_server, tmp_path):
     dst = tmp_path / 'out.pth'
     proc = run_tool(
         ['tools/model_converters/timm_to_mmpretrain.py', url,
-         str(dst)], check=False)
+         str(dst)],
+        check=False)
     assert_one_line_refusal(proc, url, checkpoint_server)
     assert not dst.exists()
 
@@ -160,7 +162,8 @@ def test_mmpretrain_train_tool_init_cfg_url(run_tool, checkpoint_server,
         f'{MMPRETRAIN_TOOLS}/train.py', CFG, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={url}', *opts
-    ], check=False)
+    ],
+                    check=False)
     assert_traceback_refusal(proc, url, server)
 
     backbone = tiny_model(repo_root, seed=7).backbone
@@ -182,7 +185,8 @@ def test_mmpretrain_test_tool_url(run_tool, checkpoint_server, repo_root,
     proc = run_tool([
         f'{MMPRETRAIN_TOOLS}/test.py', CFG, url, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options', *data_opts(demo_root)
-    ], check=False)
+    ],
+                    check=False)
     assert_traceback_refusal(proc, url, server)
 
     model = tiny_model(repo_root, seed=8)

@@ -5,10 +5,10 @@ import os.path as osp
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmpretrain.registry import MODELS
 from PIL import Image
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 CFG = 'configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py'
 
@@ -62,8 +62,11 @@ def test_default_zoom_enlarges_small_tiles(tmp_path, repo_root, demo_root):
     torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, ckpt)
     out = tmp_path / 'grid.png'
     tool = load_tool(repo_root)
-    tool.main([osp.join(repo_root, CFG), str(ckpt),
-               osp.join(demo_root, 'adenomas'), '--out', str(out),
-               '--num', '1'])
+    tool.main([
+        osp.join(repo_root, CFG),
+        str(ckpt),
+        osp.join(demo_root, 'adenomas'), '--out',
+        str(out), '--num', '1'
+    ])
     with Image.open(out) as im:  # 64 px tiles shown at 3x (192 px)
         assert im.size == (3 * 192, 192 + tool.HEADER_H)

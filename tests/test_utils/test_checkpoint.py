@@ -133,8 +133,10 @@ def test_checkpoint_that_does_not_fit_is_refused(tmp_path):
     check_checkpoint_fits(
         model, {
             'state_dict': {
-                **{f'module.{k}': v
-                   for k, v in full.items()}, 'neck.w': torch.ones(1)
+                **{
+                    f'module.{k}': v
+                    for k, v in full.items()
+                }, 'neck.w': torch.ones(1)
             }
         })
 
@@ -149,8 +151,9 @@ def test_checkpoint_that_does_not_fit_is_refused(tmp_path):
     assert 'it holds backbone., neck. weights' in msg
 
     wrong = dict(full, **{'head.weight': torch.zeros(5, 3)})
-    with pytest.raises(CheckpointKindError, match=r'head.weight \(5, 3\) '
-                       r'vs \(2, 3\)'):
+    with pytest.raises(
+            CheckpointKindError, match=r'head.weight \(5, 3\) '
+            r'vs \(2, 3\)'):
         check_checkpoint_fits(model, wrong)
     with pytest.raises(CheckpointKindError, match='not a model checkpoint'):
         check_checkpoint_fits(model, [1, 2, 3], 'results.pkl')

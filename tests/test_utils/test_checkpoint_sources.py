@@ -17,20 +17,18 @@ import uuid
 import mmengine.runner.checkpoint as mm_ckpt
 import pytest
 import torch
+from helpers import (TINY_CONFIG, TINY_VIT_ARCH, check_logits,
+                     save_tiny_checkpoint, to_timm_keys)
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
 import ecdl_mm.utils.checkpoint_loaders as our_loaders
 from ecdl_mm.apis import LesionInferencer
+from ecdl_mm.utils import CheckpointKindError, UnsafeCheckpointError, safe_load
 from ecdl_mm.utils.model_converter import convert_file
-from ecdl_mm.utils import (CheckpointKindError, UnsafeCheckpointError,
-                           safe_load)
-from helpers import (TINY_CONFIG, TINY_VIT_ARCH, check_logits,
-                     save_tiny_checkpoint, to_timm_keys)
-from mmpretrain.registry import MODELS
-
 
 TINY_CFG = 'tests/data/tiny_resnet_demo.py'
 
@@ -81,8 +79,8 @@ def test_url_ignores_torch_force_no_weights_only(checkpoint_server,
     url = checkpoint_server.evil()
     with pytest.raises(UnsafeCheckpointError):
         safe_load(url)
-    shutil.copy(osp.join(checkpoint_server.root, 'evil.pth'),
-                tmp_path / 'evil.pth')
+    shutil.copy(
+        osp.join(checkpoint_server.root, 'evil.pth'), tmp_path / 'evil.pth')
     with pytest.raises(UnsafeCheckpointError):
         safe_load(tmp_path / 'evil.pth')
     assert not osp.exists(checkpoint_server.marker)
@@ -94,8 +92,8 @@ def test_hash_in_file_name_is_checked(checkpoint_server):
     with open(osp.join(server.root, 'tmp.pth'), 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     for name in (f'w-{digest[:8]}.pth', 'w-deadbeef.pth'):
-        shutil.copy(osp.join(server.root, 'tmp.pth'),
-                    osp.join(server.root, name))
+        shutil.copy(
+            osp.join(server.root, 'tmp.pth'), osp.join(server.root, name))
     torch.testing.assert_close(
         safe_load(server.url(f'w-{digest[:8]}.pth'))['w'], torch.ones(3))
     with pytest.raises(CheckpointKindError, match='deadbeef'):
@@ -134,8 +132,9 @@ def fake_sources(checkpoint_server, monkeypatch, tmp_path):
     names = {'evil': server.url('evil.pth'), 'ok': server.url('ok.pth')}
     monkeypatch.setattr(mm_ckpt, 'get_torchvision_models', lambda: names)
     monkeypatch.setattr(mm_ckpt, 'get_mmcls_models', lambda: names)
-    monkeypatch.setattr(mm_ckpt, 'get_external_models', lambda: dict(
-        names, evil_local='evil_local.pth', ok_local='ok_local.pth'))
+    monkeypatch.setattr(
+        mm_ckpt, 'get_external_models', lambda: dict(
+            names, evil_local='evil_local.pth', ok_local='ok_local.pth'))
     monkeypatch.setenv('MMENGINE_HOME', str(tmp_path / 'mmengine_home'))
     os.makedirs(tmp_path / 'mmengine_home')
 
@@ -192,7 +191,12 @@ def test_other_schemes(fake_sources, checkpoint_server, source):
 
 def ecvit(**kwargs):
     return MODELS.build(
-        dict(type='ECViT', arch=TINY_VIT_ARCH, img_size=32, patch_size=16, **kwargs))
+        dict(
+            type='ECViT',
+            arch=TINY_VIT_ARCH,
+            img_size=32,
+            patch_size=16,
+            **kwargs))
 
 
 def test_init_cfg_pretrained(checkpoint_server):
@@ -200,23 +204,27 @@ def test_init_cfg_pretrained(checkpoint_server):
     torch.manual_seed(1)
     source = ecvit()
     url = server.evil(payload={
-        'state_dict': {f'backbone.{k}': v
-                       for k, v in source.state_dict().items()}
+        'state_dict': {
+            f'backbone.{k}': v
+            for k, v in source.state_dict().items()
+        }
     })
     for prefix in ('backbone.', None):  # both mmengine code paths
-        model = ecvit(init_cfg=dict(
-            type='Pretrained', checkpoint=url, prefix=prefix))
+        model = ecvit(
+            init_cfg=dict(type='Pretrained', checkpoint=url, prefix=prefix))
         with pytest.raises(UnsafeCheckpointError) as err:
             model.init_weights()
         assert_refused(err, url, server)
 
     url = server.save('encoder.pth', {
-        'state_dict': {f'backbone.{k}': v
-                       for k, v in source.state_dict().items()}
+        'state_dict': {
+            f'backbone.{k}': v
+            for k, v in source.state_dict().items()
+        }
     })
     torch.manual_seed(2)
-    model = ecvit(init_cfg=dict(
-        type='Pretrained', checkpoint=url, prefix='backbone.'))
+    model = ecvit(
+        init_cfg=dict(type='Pretrained', checkpoint=url, prefix='backbone.'))
     model.init_weights()
     for k, v in source.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
@@ -248,8 +256,7 @@ def test_runner_load_from(checkpoint_server, repo_root, demo_root, tmp_path):
     assert_refused(err, url, server)
 
     torch.manual_seed(3)
-    model = MODELS.build(Config.fromfile(osp.join(repo_root,
-                                                  TINY_CFG)).model)
+    model = MODELS.build(Config.fromfile(osp.join(repo_root, TINY_CFG)).model)
     url = server.save('trained.pth', {'state_dict': model.state_dict()})
     runner = tiny_runner(repo_root, demo_root, tmp_path / 'b', load_from=url)
     runner.load_or_resume()
@@ -265,7 +272,10 @@ def test_resume_from_url_or_path(checkpoint_server, repo_root, demo_root,
     shutil.copy(osp.join(server.root, 'evil.pth'), evil_path)
     for source in (url, evil_path):
         runner = tiny_runner(
-            repo_root, demo_root, tmp_path / 'r', resume=True,
+            repo_root,
+            demo_root,
+            tmp_path / 'r',
+            resume=True,
             load_from=source)
         with pytest.raises(UnsafeCheckpointError) as err:
             runner.train()
@@ -280,7 +290,10 @@ def test_resume_from_url_or_path(checkpoint_server, repo_root, demo_root,
     shutil.copy(tmp_path / 'first' / 'epoch_1.pth',
                 osp.join(server.root, 'epoch_1.pth'))
     runner = tiny_runner(
-        repo_root, demo_root, tmp_path / 'resumed', resume=True,
+        repo_root,
+        demo_root,
+        tmp_path / 'resumed',
+        resume=True,
         load_from=server.url('epoch_1.pth'))
     runner.train()  # resumes at the end of epoch 1: nothing left to train
     meta = safe_load(tmp_path / 'first' / 'epoch_1.pth')['meta']

@@ -11,8 +11,9 @@ from ecdl_mm.utils.cli import one_line, run_cli
 
 
 def test_one_line():
-    assert one_line(ConfigError('Invalid config:\n  - a=1 is bad\n  - b '
-                                'too')) == 'Invalid config: a=1 is bad; b too'
+    assert one_line(
+        ConfigError('Invalid config:\n  - a=1 is bad\n  - b '
+                    'too')) == 'Invalid config: a=1 is bad; b too'
     assert one_line(FileNotFoundError('x.pth can not\n be found')) == \
         'x.pth can not be found'
     assert one_line(KeyError()) == 'KeyError'

@@ -163,8 +163,10 @@ def test_missing_checkpoints_name_the_stage_that_writes_them(
     # a shorter stage-2 run left another epoch: say so
     os.makedirs('work_dirs/stage2_demo')
     open('work_dirs/stage2_demo/epoch_10.pth', 'w').close()
-    with pytest.raises(MissingCheckpointError, match=r'first \(\S+'
-                       r'work_dirs/stage2_demo holds epoch_10.pth\)'):
+    with pytest.raises(
+            MissingCheckpointError,
+            match=r'first \(\S+'
+            r'work_dirs/stage2_demo holds epoch_10.pth\)'):
         check_checkpoint_paths(cfg)
 
     open('work_dirs/stage2_demo/epoch_20.pth', 'w').close()
@@ -191,8 +193,7 @@ def test_clustering_head_and_centre_hook_need_each_other(cfg):
     check_config(cfg)
     check_config(cfg, phase='test')
 
-    cfg.model.head = dict(type='LinearClsHead', num_classes=3,
-                          in_channels=64)
+    cfg.model.head = dict(type='LinearClsHead', num_classes=3, in_channels=64)
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert ("custom_hooks[0].type='ClassCenterHook' needs "

@@ -15,16 +15,18 @@ from mmengine.config import Config
 
 from ecdl_mm.evaluation.report import HtmlReport
 from ecdl_mm.utils.provenance import (collect_provenance, dataset_source,
-                                      provenance_from_config,
-                                      provenance_lines, read_sidecar,
-                                      record_provenance, sidecar_path)
+                                      provenance_from_config, provenance_lines,
+                                      read_sidecar, record_provenance,
+                                      sidecar_path)
 
 STAGE3 = 'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'
 
 
 def sha256sum(path):
-    return subprocess.run(['sha256sum', str(path)], capture_output=True,
-                          text=True, check=True).stdout.split()[0]
+    return subprocess.run(['sha256sum', str(path)],
+                          capture_output=True,
+                          text=True,
+                          check=True).stdout.split()[0]
 
 
 def test_collect_provenance_hashes_and_versions(tmp_path):
@@ -35,8 +37,12 @@ def test_collect_provenance_hashes_and_versions(tmp_path):
     argv = ['tools/test.py', str(cfg), str(ckpt), '--note', 'a b']
     before = datetime.datetime.now(datetime.timezone.utc)
     prov = collect_provenance(
-        str(cfg), str(ckpt), data_root=str(tmp_path), split_sheet='s.xlsx',
-        sheet_name='test', argv=argv)
+        str(cfg),
+        str(ckpt),
+        data_root=str(tmp_path),
+        split_sheet='s.xlsx',
+        sheet_name='test',
+        argv=argv)
     assert prov['config'] == {'path': str(cfg), 'sha256': sha256sum(cfg)}
     assert prov['checkpoint'] == {
         'path': str(ckpt),
@@ -113,8 +119,8 @@ def test_report_header_shows_provenance_and_its_inputs(tmp_path):
     ckpt.write_bytes(b'weights')
     csv = tmp_path / 'lesion_predictions.csv'
     csv.write_text('lesion_id\nc/1\n')
-    run = collect_provenance(checkpoint=str(ckpt), sheet_name='demo_test',
-                             argv=['tools/test.py'])
+    run = collect_provenance(
+        checkpoint=str(ckpt), sheet_name='demo_test', argv=['tools/test.py'])
     with open(sidecar_path(csv), 'w') as f:
         json.dump(run, f)
     prov = collect_provenance(
@@ -136,7 +142,8 @@ def test_report_header_shows_provenance_and_its_inputs(tmp_path):
 
 @pytest.mark.parametrize('split', ['test', 'train'])
 def test_dataset_source_joins_relative_sheets(split):
-    cfg = Config(
-        {f'{split}_dataloader': dict(
-            dataset=dict(type='X', data_root='/data/c1', ann_file='s.csv'))})
+    cfg = Config({
+        f'{split}_dataloader':
+        dict(dataset=dict(type='X', data_root='/data/c1', ann_file='s.csv'))
+    })
     assert dataset_source(cfg, split) == ('/data/c1', '/data/c1/s.csv', None)

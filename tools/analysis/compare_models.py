@@ -30,7 +30,9 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--ci-level', type=float, default=0.95)
     parser.add_argument(
-        '--exact-below', type=int, default=25,
+        '--exact-below',
+        type=int,
+        default=25,
         help='McNemar: exact binomial test below this many discordant '
         'lesions, chi-square above')
     parser.add_argument('--title', default='Paired model comparison')
@@ -45,8 +47,7 @@ def main():
     if names is None:
         # the folder of each file (e.g. lesion_eval, ablation_eval)
         names = [
-            osp.basename(osp.dirname(osp.abspath(p)))
-            for p in args.predictions
+            osp.basename(osp.dirname(osp.abspath(p))) for p in args.predictions
         ]
         if len(set(names)) != len(names):
             names = [f'model_{i + 1}' for i in range(len(names))]
@@ -57,8 +58,14 @@ def main():
     out = args.out_dir
     # the inputs with their hashes and their own provenance (sidecars)
     results = write_comparison(
-        preds, names, out, args.bootstrap_rounds, args.seed, args.ci_level,
-        args.exact_below, args.title,
+        preds,
+        names,
+        out,
+        args.bootstrap_rounds,
+        args.seed,
+        args.ci_level,
+        args.exact_below,
+        args.title,
         inputs=dict(zip(names, args.predictions)))
 
     print(f'{results["num_lesions"]} lesions; differences are A - B; '

@@ -15,8 +15,7 @@ import argparse
 from mmengine.config import Config, DictAction
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis import (dataset_classes, predict_views,
-                          validation_dataset_cfg)
+from ecdl_mm.apis import dataset_classes, predict_views, validation_dataset_cfg
 from ecdl_mm.evaluation.functional import parse_target
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.evaluation.operating_point_fit import fit_operating_point
@@ -29,13 +28,18 @@ def parse_args():
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True, help='operating point JSON')
-    parser.add_argument('--sheet', help='validation sheet (default: the '
-                        "config's val_dataloader)")
+    parser.add_argument(
+        '--sheet',
+        help='validation sheet (default: the '
+        "config's val_dataloader)")
     parser.add_argument('--ann-file', help='split workbook of --sheet')
-    parser.add_argument('--targets', nargs='*', default=[],
-                        help='KIND[:CLASS]=VALUE, KIND in accuracy, '
-                        'sensitivity, specificity, ppv, npv (npv:C = share '
-                        'of lesions called C that truly are C, PIVI)')
+    parser.add_argument(
+        '--targets',
+        nargs='*',
+        default=[],
+        help='KIND[:CLASS]=VALUE, KIND in accuracy, '
+        'sensitivity, specificity, ppv, npv (npv:C = share '
+        'of lesions called C that truly are C, PIVI)')
     parser.add_argument('--min-images', type=int, default=1)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cpu')
@@ -60,8 +64,12 @@ def main():
     for m in (evaluator if isinstance(evaluator, list) else [evaluator]):
         if isinstance(m, dict) and 'LesionMetric' in str(m.get('type')):
             aggregation = m.get('aggregation', 'mean')
-    pred = predict_views(cfg, args.checkpoint, ds_cfg,
-                         batch_size=args.batch_size, device=args.device)
+    pred = predict_views(
+        cfg,
+        args.checkpoint,
+        ds_cfg,
+        batch_size=args.batch_size,
+        device=args.device)
     try:
         op = fit_operating_point(pred['views'], pred['target'],
                                  pred['lesion_ids'], pred['classes'],
@@ -75,20 +83,21 @@ def main():
 
 def summary(op) -> str:
     v = op.validation
-    lines = [f"validation: {v['num_lesions']} lesions, {v['num_images']} "
-             f"images; view rule: {v['rules']['view']}"]
+    lines = [
+        f"validation: {v['num_lesions']} lesions, {v['num_images']} "
+        f"images; view rule: {v['rules']['view']}"
+    ]
     for row in v['views']:
         mark = '*' if row['key'] == v['chosen_view'] else ' '
         lines.append(f"  {mark} {row['key']:<22} T={row['temperature']:.3f} "
                      f"lesion NLL {row['lesion_nll_raw']:.4f} -> "
                      f"{row['lesion_nll']:.4f}")
     cal = v['calibration']
-    lines.append(
-        f"temperature {op.temperature:.3f}: lesion ECE "
-        f"{cal['lesion_raw']['ece']:.3f} -> "
-        f"{cal['lesion_calibrated']['ece']:.3f}, lesion NLL "
-        f"{cal['lesion_raw']['nll']:.3f} -> "
-        f"{cal['lesion_calibrated']['nll']:.3f}")
+    lines.append(f"temperature {op.temperature:.3f}: lesion ECE "
+                 f"{cal['lesion_raw']['ece']:.3f} -> "
+                 f"{cal['lesion_calibrated']['ece']:.3f}, lesion NLL "
+                 f"{cal['lesion_raw']['nll']:.3f} -> "
+                 f"{cal['lesion_calibrated']['nll']:.3f}")
     if v.get('temperature_at_bound'):
         lines.append('the temperature sits at a bound of its search: the '
                      'validation probabilities carry little information')

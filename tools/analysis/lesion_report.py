@@ -17,13 +17,16 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description='HTML report of a LesionMetric out_dir')
     parser.add_argument(
-        'out_dir', help='folder with metrics.json, lesion_predictions.csv '
+        'out_dir',
+        help='folder with metrics.json, lesion_predictions.csv '
         'and image_predictions.csv')
     parser.add_argument(
         '--out', help='output HTML (default OUT_DIR/report.html)')
     parser.add_argument('--title', help='page title')
     parser.add_argument(
-        '--max-gallery', type=int, default=12,
+        '--max-gallery',
+        type=int,
+        default=12,
         help='misclassified lesions shown with thumbnails')
     return parser.parse_args()
 
@@ -31,8 +34,7 @@ def parse_args():
 def main():
     args = parse_args()
     path = write_lesion_report(
-        args.out_dir, args.out, title=args.title,
-        max_gallery=args.max_gallery)
+        args.out_dir, args.out, title=args.title, max_gallery=args.max_gallery)
     print(f'wrote {path}')
 
 

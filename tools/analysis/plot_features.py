@@ -1,35 +1,33 @@
-# Plot the pooled features of a test set in 2-D (PCA or t-SNE), coloured by class,
-# one panel per model state, e.g. before vs after clustering fine-tuning:
+# Plot the pooled features of a test set in 2-D (PCA or t-SNE), coloured by
+# class, one panel per model state, e.g. before vs after clustering
+# fine-tuning:
 #
 #   python tools/analysis/plot_features.py CONFIG \
 #       --checkpoints init work_dirs/.../epoch_30.pth \
 #       --titles "MAE encoder" "clustering fine-tuned" --out features.png
 #
 # `init` means the model as built from CONFIG with its init_cfg applied (for a
-# fine-tuning config: the pre-trained encoder and a random head). The features are
-# the head's input (`extract_feat(stage='pre_logits')`), i.e. the feature the
-# clustering loss acts on. Also writes <out>.json with the silhouette score (cosine)
-# of each panel, a number for "how well the classes cluster".
+# fine-tuning config: the pre-trained encoder and a random head). The features
+# are the head's input (`extract_feat(stage='pre_logits')`), i.e. the feature
+# the clustering loss acts on. Also writes <out>.json with the silhouette score
+# (cosine) of each panel, a number for "how well the classes cluster".
 import argparse
 import json
 import os
 import os.path as osp
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import ecdl_mm  # noqa: F401,E402  registers components, safe loading
-from ecdl_mm.utils import (check_cfg_options,  # noqa: E402
-                           check_checkpoint_paths, load_model_checkpoint)
-from ecdl_mm.utils.cli import run_cli  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
+import ecdl_mm  # noqa: F401  registers components, safe loading
+from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
+                           load_model_checkpoint)
+from ecdl_mm.utils.cli import run_cli
 
 
 def parse_args():
@@ -44,7 +42,9 @@ def parse_args():
     parser.add_argument(
         '--titles', nargs='+', help='panel titles (default: file names)')
     parser.add_argument(
-        '--method', choices=['pca', 'tsne'], default='pca',
+        '--method',
+        choices=['pca', 'tsne'],
+        default='pca',
         help='2-D projection (scikit-learn)')
     parser.add_argument(
         '--split',
@@ -53,7 +53,9 @@ def parse_args():
         help='which dataloader of the config to embed')
     parser.add_argument('--out', default='features.png', help='output PNG')
     parser.add_argument(
-        '--seed', type=int, default=0,
+        '--seed',
+        type=int,
+        default=0,
         help='seed of random initialisations (`init`) and of t-SNE')
     parser.add_argument(
         '--cfg-options',
@@ -78,8 +80,7 @@ def extract(model, dataloader):
 def project(feats, method, seed=0):
     """2-D embedding of L2-normalised features (the clustering loss uses
     cosine distances)."""
-    x = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True),
-                           1e-12)
+    x = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
     if method == 'pca':
         from sklearn.decomposition import PCA
         return PCA(n_components=2, random_state=seed).fit_transform(x)
@@ -98,6 +99,7 @@ def silhouette(feats, labels):
 
 
 def main():
+    plt.switch_backend('Agg')  # files only, no display needed
     args = parse_args()
     if args.titles and len(args.titles) != len(args.checkpoints):
         raise ValueError(f'--titles has {len(args.titles)} entries but '
@@ -125,8 +127,8 @@ def main():
         else:
             load_model_checkpoint(model, ckpt)
         feats, labels = extract(model, dataloader)
-        panels.append((project(feats, args.method, args.seed), labels,
-                       silhouette(feats, labels)))
+        panels.append((project(feats, args.method,
+                               args.seed), labels, silhouette(feats, labels)))
 
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4.5 * len(panels), 4.2), squeeze=False)
@@ -145,8 +147,8 @@ def main():
     fig.savefig(args.out, dpi=120)
     summary = {
         title: dict(checkpoint=ckpt, silhouette_cosine=sil, num=len(labels))
-        for title, ckpt, (_, labels, sil) in zip(titles, args.checkpoints,
-                                                 panels)
+        for title, ckpt, (_, labels,
+                          sil) in zip(titles, args.checkpoints, panels)
     }
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
         json.dump(summary, f, indent=2)

@@ -16,9 +16,8 @@ import os.path as osp
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.clinical import (StudyDataError,
-                                         load_lesion_predictions,
-                                         load_readers, run_reader_study,
-                                         save_csv, save_json)
+                                         load_lesion_predictions, load_readers,
+                                         run_reader_study, save_csv, save_json)
 from ecdl_mm.evaluation.report import (build_reader_report, figure_png,
                                        reader_roc_figure)
 from ecdl_mm.utils.cli import run_cli
@@ -32,11 +31,14 @@ def parse_args():
     parser.add_argument('--readers', required=True, help='readers CSV')
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument(
-        '--sessions', nargs=2, metavar=('REFERENCE', 'NEW'),
+        '--sessions',
+        nargs=2,
+        metavar=('REFERENCE', 'NEW'),
         help='sessions to compare (default: unassisted assisted when the '
         'file has exactly those two)')
     parser.add_argument(
-        '--foms', nargs='+',
+        '--foms',
+        nargs='+',
         choices=['accuracy', 'sensitivity', 'specificity', 'auc'],
         help='MRMC figures of merit (default: all; auc needs confidence)')
     parser.add_argument('--bootstrap-rounds', type=int, default=2000)
@@ -54,8 +56,8 @@ def main():
     model = load_lesion_predictions(args.model)
     reads = load_readers(args.readers, model)
     results = run_reader_study(model, reads, args.sessions, args.foms,
-                               args.bootstrap_rounds, args.seed,
-                               args.ci_level, args.exact_below)
+                               args.bootstrap_rounds, args.seed, args.ci_level,
+                               args.exact_below)
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
     results['provenance'] = collect_provenance(
@@ -66,8 +68,7 @@ def main():
         save_csv(results[name], osp.join(out, f'{name}.csv'))
     with open(osp.join(out, 'roc_readers.png'), 'wb') as f:
         f.write(figure_png(reader_roc_figure(results, model, reads)))
-    report = build_reader_report(results, model, reads, args.title,
-                                 args.note)
+    report = build_reader_report(results, model, reads, args.title, args.note)
     report.set_provenance(results['provenance'])
     report.save(osp.join(out, 'report.html'))
 

@@ -2,8 +2,8 @@
 # split sheets for ECNBIDataset, with a fixed seed.
 #
 #   # train/val/test sheets from the folders of a cohort
-#   python tools/dataset_converters/make_splits.py DATA_ROOT --out splits.xlsx \
-#       --ratios 0.7 0.1 0.2 --seed 0
+#   python tools/dataset_converters/make_splits.py DATA_ROOT \
+#       --out splits.xlsx --ratios 0.7 0.1 0.2 --seed 0
 #   # 5-fold sheets (fold0_train, fold0_val, ...) from an existing lesion list
 #   # that has a patient_id column
 #   python tools/dataset_converters/make_splits.py DATA_ROOT --out folds.xlsx \
@@ -25,20 +25,30 @@ def parse_args():
         description='Write stratified, lesion- or patient-grouped split '
         'sheets (train/val/test or k folds) for ECNBIDataset')
     parser.add_argument('data_root', help='root of <class>/<lesion>/Images')
-    parser.add_argument('--out', required=True,
-                        help='.xlsx workbook, or a folder for .csv files')
-    parser.add_argument('--lesions', help='lesion list (.csv/.xlsx sheet '
-                        'with an optional patient_id column) instead of '
-                        'every lesion folder; relative to data_root')
+    parser.add_argument(
+        '--out',
+        required=True,
+        help='.xlsx workbook, or a folder for .csv files')
+    parser.add_argument(
+        '--lesions',
+        help='lesion list (.csv/.xlsx sheet '
+        'with an optional patient_id column) instead of '
+        'every lesion folder; relative to data_root')
     parser.add_argument('--sheet-name', help='sheet of --lesions')
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--ratios', type=float, nargs=3,
-                       metavar=('TRAIN', 'VAL', 'TEST'),
-                       default=(0.7, 0.1, 0.2))
+    group.add_argument(
+        '--ratios',
+        type=float,
+        nargs=3,
+        metavar=('TRAIN', 'VAL', 'TEST'),
+        default=(0.7, 0.1, 0.2))
     group.add_argument('--folds', type=int, help='k-fold cross-validation')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--classes', nargs='+', default=None,
-                        help='class names in order (default: ECNBIDataset)')
+    parser.add_argument(
+        '--classes',
+        nargs='+',
+        default=None,
+        help='class names in order (default: ECNBIDataset)')
     return parser.parse_args()
 
 

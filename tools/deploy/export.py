@@ -13,8 +13,8 @@ ECViT, mmpretrain's ViT, ResNet, ...):
   config's test pipeline) and the measured deviations from the eager model.
 
 Every exported model is one tensor function: input ``(B, 3, H, W)`` float32
-images in **BGR order, 0-255** (what mmpretrain's ``PackInputs`` gives after the
-config's test pipeline), normalisation and channel flip inside, output the
+images in **BGR order, 0-255** (what mmpretrain's ``PackInputs`` gives after
+the config's test pipeline), normalisation and channel flip inside, output the
 class probabilities ``(B, num_classes)``. A TorchScript file runs with
 ``torch.jit.load`` alone, without mmpretrain or ecdl_mm.
 
@@ -42,8 +42,8 @@ The code is :mod:`ecdl_mm.deploy`; this file is its command line.
 
 Example::
 
-    python tools/deploy/export.py CONFIG CHECKPOINT --out-dir work_dirs/deploy \\
-        --eval --threads 4
+    python tools/deploy/export.py CONFIG CHECKPOINT \\
+        --out-dir work_dirs/deploy --eval --threads 4
 """
 import argparse
 import copy
@@ -73,7 +73,9 @@ def parse_args(argv=None):
         'for CPU deployment')
     parser.add_argument('config', help='config file')
     parser.add_argument(
-        'checkpoint', nargs='?', default=None,
+        'checkpoint',
+        nargs='?',
+        default=None,
         help='checkpoint (omit for random weights: speed checks only)')
     parser.add_argument('--out-dir', default='work_dirs/deploy')
     parser.add_argument(
@@ -81,29 +83,43 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-int8', action='store_true', help='skip the int8 variant')
     parser.add_argument(
-        '--input-size', type=int, nargs=2, metavar=('H', 'W'),
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
         help='default: from the config test pipeline')
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument(
-        '--check-size', type=int, nargs=2, metavar=('H', 'W'),
+        '--check-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
         help='second image size the exported files are checked at against '
         'the eager model (default: the input size + 32); the export size '
         'itself for a model that only takes one size')
     parser.add_argument(
-        '--atol', type=float, default=1e-4,
+        '--atol',
+        type=float,
+        default=1e-4,
         help='largest |probability difference| allowed between an exported '
         'file and the eager model (default 1e-4)')
     parser.add_argument(
-        '--threads', type=int, default=None,
+        '--threads',
+        type=int,
+        default=None,
         help='intra-op threads (default: the usable cores)')
     parser.add_argument(
-        '--eval', action='store_true',
+        '--eval',
+        action='store_true',
         help='time the variants and compare them on the test set')
     parser.add_argument('--data-root', help='override the test data_root')
     parser.add_argument('--split', help='override the test sheet_name')
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--cfg-options', nargs='+', default=None,
-                        help='key=value pairs merged into the config')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=None,
+        help='key=value pairs merged into the config')
     return parser.parse_args(argv)
 
 
@@ -154,8 +170,8 @@ def main(argv=None):
     print('trace check, max |prob - prob of the eager model it was made '
           'from| per input shape:')
     for k, v in info['trace_check']['max_abs_diff'].items():
-        print(f'  {k}: ' + ', '.join(
-            f'{shape}: {d:.1e}' for shape, d in v.items()))
+        print(f'  {k}: ' + ', '.join(f'{shape}: {d:.1e}'
+                                     for shape, d in v.items()))
     print('max |prob - eager fp32 prob| on the check batch:')
     for k, v in info['max_abs_diff'].items():
         print(f'  {k}: {v:.2e}')

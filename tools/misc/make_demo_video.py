@@ -17,35 +17,48 @@ from ecdl_mm.utils.cli import run_cli
 
 DEFAULT_ROOT = os.environ.get(
     'ECDL_DEMO_ROOT',
-    osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'shared',
-             'datasets', 'ecdl-demo'))
+    osp.join(
+        osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'shared',
+        'datasets', 'ecdl-demo'))
 
 
 def main():
     parser = argparse.ArgumentParser(
         description='EC-NBI demo video synthesized from the real demo '
         'stills, with per-frame ground truth')
-    parser.add_argument('out',
-                        help='video path (.avi: MJPG, faithful; .mp4: mp4v)')
-    parser.add_argument('--demo-root', default=DEFAULT_ROOT,
-                        help='demo data (default $ECDL_DEMO_ROOT, else '
-                        '../shared/datasets/ecdl-demo)')
+    parser.add_argument(
+        'out', help='video path (.avi: MJPG, faithful; .mp4: mp4v)')
+    parser.add_argument(
+        '--demo-root',
+        default=DEFAULT_ROOT,
+        help='demo data (default $ECDL_DEMO_ROOT, else '
+        '../shared/datasets/ecdl-demo)')
     parser.add_argument('--lesions', type=int, default=6)
     parser.add_argument('--fps', type=float, default=30.0)
-    parser.add_argument('--width', type=int, default=None,
-                        help='frame width (default: the stills\' 1160; the '
-                        'gate\'s focus thresholds are for that resolution)')
+    parser.add_argument(
+        '--width',
+        type=int,
+        default=None,
+        help='frame width (default: the stills\' 1160; the '
+        'gate\'s focus thresholds are for that resolution)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--split', default='demo_test',
-                        help="lesions of this sheet of dataset_divide.xlsx "
-                        "(default demo_test, which the demo model never "
-                        "trained on); 'all' for every lesion")
+    parser.add_argument(
+        '--split',
+        default='demo_test',
+        help="lesions of this sheet of dataset_divide.xlsx "
+        "(default demo_test, which the demo model never "
+        "trained on); 'all' for every lesion")
     args = parser.parse_args()
     if not osp.isdir(args.demo_root):
         raise FileNotFoundError(f'demo data {args.demo_root} not found')
-    out = make_demo_video(args.demo_root, args.out, args.lesions, args.fps,
-                          args.width, args.seed,
-                          split=None if args.split == 'all' else args.split)
+    out = make_demo_video(
+        args.demo_root,
+        args.out,
+        args.lesions,
+        args.fps,
+        args.width,
+        args.seed,
+        split=None if args.split == 'all' else args.split)
     print(f"{out['video']}: {out['frames']} frames; ground truth "
           f"{out['frames_csv']}, {out['labels_csv']} (synthesized from the "
           'real demo stills)')

@@ -18,10 +18,10 @@ from ecdl_mm.utils.model_converter import convert_file, format_report
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        'src', help='source checkpoint: a path or a URL (downloaded to the '
+        'src',
+        help='source checkpoint: a path or a URL (downloaded to the '
         'torch hub cache)')
     parser.add_argument('dst', help='output path')
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Convert an official MAE (FAIR) pre-training or fine-tuning checkpoint to ecdl_mm keys.
+"""Convert an official MAE (FAIR) pre-training or fine-tuning checkpoint to
+ecdl_mm keys.
 
     python tools/model_converters/mae_to_mmpretrain.py SRC DST
 
@@ -14,10 +15,10 @@ from ecdl_mm.utils.model_converter import convert_file, format_report
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        'src', help='source checkpoint: a path or a URL (downloaded to the '
+        'src',
+        help='source checkpoint: a path or a URL (downloaded to the '
         'torch hub cache)')
     parser.add_argument('dst', help='output path')
     args = parser.parse_args(argv)

@@ -86,7 +86,6 @@ test_pipeline = [
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 
-
 train_dataloader = dict(
     batch_size=16,
     num_workers=8,

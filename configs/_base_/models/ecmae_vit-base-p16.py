@@ -4,7 +4,10 @@
 model = dict(
     type='ECMAE',
     backbone=dict(
-        type='ECMAEViT', arch='base', img_size=224, patch_size=16,
+        type='ECMAEViT',
+        arch='base',
+        img_size=224,
+        patch_size=16,
         mask_ratio=0.75),
     neck=dict(
         type='ECMAEPretrainDecoder',

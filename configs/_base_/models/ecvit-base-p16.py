@@ -20,7 +20,8 @@ model = dict(
         # then multiplies weight and bias by init_scale 0.001: weights
         # ~ N(0, 2e-5^2) (the +-2 truncation is 1e5 std away), bias 0.
         init_cfg=[
-            dict(type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
+            dict(
+                type='TruncNormal', layer='Linear', std=0.02 * 0.001, bias=0.)
         ],
         topk=(1, )),
 )

@@ -9,8 +9,7 @@ warmup_epochs = 5
 max_epochs = 100
 optim_wrapper = dict(
     optimizer=dict(
-        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8,
-        weight_decay=0.05),
+        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [

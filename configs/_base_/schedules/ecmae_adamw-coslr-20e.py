@@ -9,11 +9,9 @@ max_epochs = 20
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
-        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8,
-        weight_decay=0.05),
+        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(
-        flat_decay_mult=0.0,
-        custom_keys={'mask_token': dict(decay_mult=0.)}))
+        flat_decay_mult=0.0, custom_keys={'mask_token': dict(decay_mult=0.)}))
 
 param_scheduler = [
     dict(

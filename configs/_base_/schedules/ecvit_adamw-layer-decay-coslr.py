@@ -9,8 +9,7 @@ warmup_epochs = 5
 max_epochs = 300
 optim_wrapper = dict(
     optimizer=dict(
-        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8,
-        weight_decay=0.05),
+        type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     constructor='LearningRateDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75, flat_decay_mult=0.0))
 

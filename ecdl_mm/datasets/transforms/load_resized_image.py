@@ -25,8 +25,7 @@ _ALLOWED_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 _FAST_COLOR_TYPES = ('color', 'color_ignore_orientation')
 
 
-def resize_edge_size(w: int, h: int, scale: int,
-                     edge: str) -> Tuple[int, int]:
+def resize_edge_size(w: int, h: int, scale: int, edge: str) -> Tuple[int, int]:
     """Size ``(w, h)`` that ``ResizeEdge(scale, edge)`` gives an image.
 
     Same arithmetic (and rounding) as
@@ -129,7 +128,8 @@ class LoadResizedImage(LoadImageFromFile):
                 f'scale={scale!r} must be a positive integer edge length')
         if edge not in _ALLOWED_EDGES:
             raise ValueError(
-                f'edge={edge!r} is not supported, choose from {_ALLOWED_EDGES}')
+                f'edge={edge!r} is not supported, choose from {_ALLOWED_EDGES}'
+            )
         if interpolation not in _ALLOWED_INTERPOLATIONS:
             raise ValueError(f'interpolation={interpolation!r} is not '
                              f'supported, choose from '

@@ -1,6 +1,6 @@
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
+
 from ...utils.checkpoint import check_checkpoint_fits
 
 

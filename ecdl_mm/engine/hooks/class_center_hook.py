@@ -138,7 +138,8 @@ class ClassCenterHook(Hook):
             start, unit = runner.iter, 'iteration'
         print_log(
             f'ClassCenterHook: class centres updated every {self._interval} '
-            f'{unit}(s)', logger='current')
+            f'{unit}(s)',
+            logger='current')
         if start % self._interval:
             msg = (f'ClassCenterHook: resumed at {unit} {start}, between two '
                    f'centre updates (every {self._interval} {unit}s): the '
@@ -195,8 +196,8 @@ class ClassCenterHook(Hook):
     def after_train_epoch(self, runner) -> None:
         """Every ``interval`` epochs, turn the bank into the head's
         centres."""
-        if self.by_epoch and (self._interval == 1 or self.every_n_epochs(
-                runner, self._interval)):
+        if self.by_epoch and (self._interval == 1
+                              or self.every_n_epochs(runner, self._interval)):
             self._update(self._get_head(runner))
 
     def _update(self, head: SupervisedClusteringHead) -> None:

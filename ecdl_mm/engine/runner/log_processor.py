@@ -5,7 +5,6 @@ from collections import OrderedDict
 import numpy as np
 import torch
 from mmengine.runner import LogProcessor
-
 from mmpretrain.registry import LOG_PROCESSORS
 
 
@@ -69,8 +68,8 @@ class MetricSummaryLogProcessor(LogProcessor):
         head = log_str.split('  ', 1)[0]
         json_log = osp.join(runner.log_dir, f'{runner.timestamp}.json')
         items = [
-            f'{k}: {self._format(full[k])}'
-            for p, keys in groups.items() if p not in big for k in keys
+            f'{k}: {self._format(full[k])}' for p, keys in groups.items()
+            if p not in big for k in keys
         ]
         summary = ', '.join(f'{p}/*: {len(k)}' for p, k in big.items())
         items.append(f'({summary} values in {json_log})')

@@ -1,7 +1,7 @@
 from .model_comparison import compare_models, metric_names, point_metrics
 from .outputs import jsonable, save_csv, save_json
-from .predictions import (LesionPredictions, StudyDataError,
-                          align_predictions, load_lesion_predictions)
+from .predictions import (LesionPredictions, StudyDataError, align_predictions,
+                          load_lesion_predictions)
 from .reader_study import (ReaderReads, consensus, load_readers,
                            resolve_sessions, run_reader_study)
 

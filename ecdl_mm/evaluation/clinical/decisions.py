@@ -27,15 +27,18 @@ LEAVE = 'leave in situ'
 RESECT = 'endoscopic resection'
 REFER = 'surgical referral'
 DEFER = 'deferred (uncertain)'
-DEFAULT_ACTIONS = OrderedDict([('non-neoplastic', LEAVE),
-                               ('adenomas', RESECT),
+DEFAULT_ACTIONS = OrderedDict([('non-neoplastic', LEAVE), ('adenomas', RESECT),
                                ('invasive_cancer', REFER)])
 
 
 def _entry(k, n, ci_level):
     lo, hi = proportion_interval(k, n, ci_level)
-    return OrderedDict(value=float(safe_div(k, n)), k=int(k), n=int(n),
-                       ci_lower=lo, ci_upper=hi)
+    return OrderedDict(
+        value=float(safe_div(k, n)),
+        k=int(k),
+        n=int(n),
+        ci_lower=lo,
+        ci_upper=hi)
 
 
 def decision_table(pred: np.ndarray,
@@ -75,8 +78,9 @@ def decision_table(pred: np.ndarray,
         raise ValueError(f'actions={dict(actions)!r} give no action for '
                          f'class(es) {missing}')
     pred, target = np.asarray(pred), np.asarray(target)
-    unc = (np.zeros(len(pred), bool) if uncertain is None else
-           np.asarray(uncertain, bool))
+    unc = (
+        np.zeros(len(pred), bool) if uncertain is None else np.asarray(
+            uncertain, bool))
     action_of = np.array([actions[classes[p]] for p in pred], dtype=object)
     action_of[unc] = DEFER
     order = [a for a in (LEAVE, RESECT, REFER) if a in actions.values()]
@@ -86,24 +90,23 @@ def decision_table(pred: np.ndarray,
     rows = []
     for a in order:
         said = action_of == a
-        counts = OrderedDict(
-            (c, int((said & (target == k)).sum()))
-            for k, c in enumerate(classes))
+        counts = OrderedDict((c, int((said & (target == k)).sum()))
+                             for k, c in enumerate(classes))
         rates = OrderedDict(
             (c, _entry(counts[c], (target == k).sum(), ci_level))
             for k, c in enumerate(classes))
-        rows.append(OrderedDict(action=a, total=int(said.sum()),
-                                counts=counts, rates=rates))
-    leave_classes = [k for k, c in enumerate(classes)
-                     if actions[c] == LEAVE]
-    out = OrderedDict(actions=dict(actions), rows=rows,
-                      num_deferred=int(unc.sum()))
+        rows.append(
+            OrderedDict(
+                action=a, total=int(said.sum()), counts=counts, rates=rates))
+    leave_classes = [k for k, c in enumerate(classes) if actions[c] == LEAVE]
+    out = OrderedDict(
+        actions=dict(actions), rows=rows, num_deferred=int(unc.sum()))
     if leave_classes:
         leave = action_of == LEAVE
         npv = _entry((leave & np.isin(target, leave_classes)).sum(),
                      leave.sum(), ci_level)
-        npv.update(target=npv_target,
-                   flag=bool(not npv['ci_lower'] >= npv_target))
+        npv.update(
+            target=npv_target, flag=bool(not npv['ci_lower'] >= npv_target))
         out['pivi_npv'] = npv
     out['miss_rate'] = OrderedDict()
     for k, c in enumerate(classes):

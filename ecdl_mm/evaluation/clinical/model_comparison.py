@@ -4,6 +4,7 @@ from collections import OrderedDict
 from typing import Dict, List, Sequence
 
 import numpy as np
+
 from ..functional import (confusion_matrix, confusion_rates, nanmean_or_nan,
                           one_vs_rest_auc, proportion_interval, weighted_auc)
 from ..stats import (bootstrap_multiplicities, holm_adjust, mcnemar_test,
@@ -15,8 +16,8 @@ def metric_names(classes: Sequence[str]) -> List[str]:
     """Metrics compared: accuracy, per-class sensitivity, specificity and
     one-vs-rest AUC, macro AUC."""
     return (['accuracy'] + [f'sensitivity_{c}' for c in classes] +
-            [f'specificity_{c}' for c in classes] +
-            [f'auc_{c}' for c in classes] + ['auc_macro'])
+            [f'specificity_{c}'
+             for c in classes] + [f'auc_{c}' for c in classes] + ['auc_macro'])
 
 
 def point_metrics(p: LesionPredictions) -> 'OrderedDict[str, float]':
@@ -56,7 +57,8 @@ def bootstrap_metrics(preds: Sequence[LesionPredictions], rounds: int,
             aucs = np.stack([
                 weighted_auc(p.scores[:, k], onehot[:, k], w)
                 for k in range(num_c)
-            ], axis=1)
+            ],
+                            axis=1)
             for k, c in enumerate(p.classes):
                 store.setdefault(f'sensitivity_{c}',
                                  []).append(rates['sensitivity'][:, k])
@@ -65,9 +67,10 @@ def bootstrap_metrics(preds: Sequence[LesionPredictions], rounds: int,
                 store.setdefault(f'auc_{c}', []).append(aucs[:, k])
             # the macro AUC of a resample averages the classes defined on
             # the full sample; a resample missing one of them is left out
-            store.setdefault('auc_macro', []).append(
-                aucs[:, defined].mean(1) if any(defined) else np.full(
-                    len(w), np.nan))
+            store.setdefault(
+                'auc_macro',
+                []).append(aucs[:, defined].mean(1) if any(defined) else np.
+                           full(len(w), np.nan))
     return [{k: np.concatenate(v) for k, v in s.items()} for s in chunks]
 
 
@@ -84,8 +87,9 @@ def compare_models(preds: Sequence[LesionPredictions],
     (exact binomial below ``exact_below`` discordant lesions). Every value
     and every difference gets a paired lesion-bootstrap percentile
     interval; each model's rates get Wilson intervals (with ``k``, ``n``),
-    its AUCs the lesion bootstrap. Differences are ``model_a - model_b``, ``a`` the earlier of
-    the pair in ``preds``. p-values are not adjusted for multiplicity.
+    its AUCs the lesion bootstrap. Differences are ``model_a - model_b``,
+    ``a`` the earlier of the pair in ``preds``. ``p_value`` is each test's
+    own; ``p_holm`` is Holm-adjusted over each pair's family of tests.
 
     Args:
         preds (Sequence[LesionPredictions]): Two or more models.
@@ -132,8 +136,8 @@ def compare_models(preds: Sequence[LesionPredictions],
                                                   p.pred, p.pred)
                 k, n = int(right[cases].sum()), int(cases.sum())
                 lo, hi = proportion_interval(k, n, ci_level)
-                row.update(ci_lower=lo, ci_upper=hi, interval='Wilson', k=k,
-                           n=n)
+                row.update(
+                    ci_lower=lo, ci_upper=hi, interval='Wilson', k=k, n=n)
             model_rows.append(row)
 
     comparisons = []
@@ -143,8 +147,7 @@ def compare_models(preds: Sequence[LesionPredictions],
         delong = paired_auc_tests(ref.target, pa.scores, pb.scores, num_c,
                                   ci_level)
         for m in metrics:
-            lo, hi = percentile_interval(boots[ia][m] - boots[ib][m],
-                                         ci_level)
+            lo, hi = percentile_interval(boots[ia][m] - boots[ib][m], ci_level)
             row = OrderedDict(
                 model_a=names[ia],
                 model_b=names[ib],
@@ -179,8 +182,7 @@ def compare_models(preds: Sequence[LesionPredictions],
             comparisons.append(row)
         # Holm over the family of this pair's tests (every metric).
         family = comparisons[-len(metrics):]
-        for row, p in zip(family,
-                          holm_adjust([r['p_value'] for r in family])):
+        for row, p in zip(family, holm_adjust([r['p_value'] for r in family])):
             row['p_holm'] = float(p)
 
     return OrderedDict(
@@ -200,9 +202,8 @@ def compare_models(preds: Sequence[LesionPredictions],
         comparisons=comparisons)
 
 
-def paired_outcomes(metric: str, classes: Sequence[str],
-                    target: np.ndarray, pred_a: np.ndarray,
-                    pred_b: np.ndarray):
+def paired_outcomes(metric: str, classes: Sequence[str], target: np.ndarray,
+                    pred_a: np.ndarray, pred_b: np.ndarray):
     """The cases a rate is computed on and whether A and B are right.
 
     Args:
@@ -218,8 +219,8 @@ def paired_outcomes(metric: str, classes: Sequence[str],
         positives or the negatives of the class), A right, B right.
     """
     if metric == 'accuracy':
-        return (np.ones(len(target), dtype=bool), pred_a == target,
-                pred_b == target)
+        return (np.ones(len(target),
+                        dtype=bool), pred_a == target, pred_b == target)
     kind, cls = metric.split('_', 1)
     k = list(classes).index(cls)
     if kind == 'sensitivity':

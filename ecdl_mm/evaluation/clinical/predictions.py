@@ -71,8 +71,12 @@ def load_lesion_predictions(path: str) -> LesionPredictions:
     import pandas as pd
     if not osp.isfile(path):
         raise StudyDataError(f'predictions file {path} not found')
-    df = pd.read_csv(path, dtype={'lesion_id': str, 'gt_class': str,
-                                  'pred_class': str})
+    df = pd.read_csv(
+        path, dtype={
+            'lesion_id': str,
+            'gt_class': str,
+            'pred_class': str
+        })
     prob_cols = [c for c in df.columns if c.startswith('prob_')]
     if 'lesion_id' not in df.columns:
         raise StudyDataError(f'{path} has no lesion_id column (columns: '
@@ -92,8 +96,8 @@ def load_lesion_predictions(path: str) -> LesionPredictions:
     if dup:
         raise StudyDataError(f'{path} lists {len(dup)} lesion(s) more than '
                              f'once: {name_list(dup)}')
-    probs = df[prob_cols].apply(pd.to_numeric, errors='coerce').to_numpy(
-        np.float64)
+    probs = df[prob_cols].apply(
+        pd.to_numeric, errors='coerce').to_numpy(np.float64)
     bad = ~np.isfinite(probs).all(1)
     if bad.any():
         raise StudyDataError(
@@ -141,9 +145,8 @@ def _class_column(df, path: str, prefix: str, classes: Tuple[str, ...],
     return out
 
 
-def align_predictions(
-        preds: Sequence[LesionPredictions],
-        names: Sequence[str]) -> List[LesionPredictions]:
+def align_predictions(preds: Sequence[LesionPredictions],
+                      names: Sequence[str]) -> List[LesionPredictions]:
     """Put several models' predictions on the same lesions, in the order
     of the first file.
 

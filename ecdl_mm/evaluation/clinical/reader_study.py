@@ -151,7 +151,8 @@ def load_readers(path: str, model: LesionPredictions) -> ReaderReads:
     readers = list(dict.fromkeys(df['reader_id']))
     sessions = list(dict.fromkeys(df['session']))
     lesion_index = {lid: i for i, lid in enumerate(lesion_ids)}
-    diag = np.full((len(sessions), len(readers), len(lesion_ids)), -1,
+    diag = np.full((len(sessions), len(readers), len(lesion_ids)),
+                   -1,
                    dtype=np.int64)
     conf = np.zeros(diag.shape) if has_conf else None
     class_index = {c: i for i, c in enumerate(classes)}
@@ -174,16 +175,18 @@ def load_readers(path: str, model: LesionPredictions) -> ReaderReads:
         classes=tuple(classes),
         lesion_ids=lesion_ids,
         readers=readers,
-        groups={r: g[0]
-                for r, g in groups.items()},
+        groups={
+            r: g[0]
+            for r, g in groups.items()
+        },
         sessions=sessions,
         diagnosis=diag,
         confidence=conf)
 
 
-def resolve_sessions(reads: ReaderReads,
-                     sessions: Optional[Sequence[str]]
-                     ) -> Optional[Tuple[str, str]]:
+def resolve_sessions(
+        reads: ReaderReads,
+        sessions: Optional[Sequence[str]]) -> Optional[Tuple[str, str]]:
     """The (reference, new) sessions to compare, or None.
 
     Without ``sessions``, ``('unassisted', 'assisted')`` when the file has
@@ -265,8 +268,8 @@ def consensus(diagnosis: np.ndarray, confidence: Optional[np.ndarray],
     return key.argmax(1), tied
 
 
-def interval_row(leading: Dict[str, object], value: float,
-                 ci: Tuple[float, float],
+def interval_row(leading: Dict[str, object], value: float, ci: Tuple[float,
+                                                                     float],
                  **trailing) -> 'OrderedDict[str, object]':
     """The row shape of every estimate of the study: ``leading`` fields,
     ``value``, ``ci_lower``, ``ci_upper``, then ``trailing`` fields.
@@ -314,8 +317,8 @@ def _make_study(model: LesionPredictions, reads: ReaderReads, ci_level: float,
         members[ALL_READERS] = list(range(len(reads.readers)))
     parts = [(s, j) for j in range(len(reads.readers))
              for s in range(len(reads.sessions)) if reads.took_part(s, j)]
-    return _Study(reads, m.pred, m.scores, m.target, members, parts,
-                  ci_level, exact_below)
+    return _Study(reads, m.pred, m.scores, m.target, members, parts, ci_level,
+                  exact_below)
 
 
 def bootstrap_study(st: _Study, rounds: int, seed: int) -> Tuple[dict, dict]:
@@ -341,8 +344,10 @@ def bootstrap_study(st: _Study, rounds: int, seed: int) -> Tuple[dict, dict]:
                 boot_reader[(s, j)].setdefault(key, []).append(val)
     boot_model = {k: np.concatenate(v) for k, v in boot_model.items()}
     boot_reader = {
-        p: {k: np.concatenate(v)
-            for k, v in d.items()}
+        p: {
+            k: np.concatenate(v)
+            for k, v in d.items()
+        }
         for p, d in boot_reader.items()
     }
     return boot_model, boot_reader
@@ -362,8 +367,9 @@ def model_table(st: _Study, boot_model: dict) -> List[dict]:
     from sklearn.metrics import roc_auc_score
     for k, c in enumerate(st.classes):
         pos = st.target == k
-        val = (roc_auc_score(pos, st.scores[:, k])
-               if 0 < pos.sum() < len(pos) else float('nan'))
+        val = (
+            roc_auc_score(pos, st.scores[:, k])
+            if 0 < pos.sum() < len(pos) else float('nan'))
         rows.append(
             interval_row(
                 dict(metric=f'auc_{c}'),
@@ -396,10 +402,11 @@ def reader_table(st: _Study) -> List[dict]:
 
 def _reader_values(st: _Study, reader_rows: List[dict]) -> dict:
     """``{(s, j, metric): value}`` of :func:`reader_table`'s rows."""
-    reads = st.reads
-    return {(reads.sessions.index(r['session']),
-             reads.readers.index(r['reader']), r['metric']): r['value']
-            for r in reader_rows}
+    s_of, j_of = st.reads.sessions.index, st.reads.readers.index
+    return {
+        (s_of(r['session']), j_of(r['reader']), r['metric']): r['value']
+        for r in reader_rows
+    }
 
 
 def group_table(st: _Study, reader_values: dict,
@@ -433,8 +440,13 @@ def group_table(st: _Study, reader_values: dict,
     return rows, group_boot
 
 
-def _paired(st: _Study, metric: str, pred_a: np.ndarray, pred_b: np.ndarray,
-            boot_diff: np.ndarray, only: Tuple[str, str], against: str = ''):
+def _paired(st: _Study,
+            metric: str,
+            pred_a: np.ndarray,
+            pred_b: np.ndarray,
+            boot_diff: np.ndarray,
+            only: Tuple[str, str],
+            against: str = ''):
     """McNemar on the paired lesions and the bootstrap interval of the
     difference: the fields every paired row shares."""
     cases, right_a, right_b = paired_outcomes(metric, st.classes, st.target,
@@ -460,9 +472,11 @@ def model_vs_readers_table(st: _Study, model_rows: List[dict],
     diagnosis)."""
     reads, num_c = st.reads, len(st.classes)
     model_values = {r['metric']: r['value'] for r in model_rows}
-    group_values = {(r['group'], reads.sessions.index(r['session']),
-                     r['metric']): r['value']
-                    for r in group_rows}
+    group_values = {
+        (r['group'], reads.sessions.index(r['session']), r['metric']):
+        r['value']
+        for r in group_rows
+    }
     vs_only = ('model_only', 'readers_only')
     rows = []
     for (s, j) in st.parts:
@@ -486,14 +500,19 @@ def model_vs_readers_table(st: _Study, model_rows: List[dict],
             js_s = st.sessions_of(js, s)
             if not js_s:
                 continue
-            conf = (reads.confidence[s, js_s]
-                    if reads.confidence is not None else None)
+            conf = (
+                reads.confidence[s, js_s]
+                if reads.confidence is not None else None)
             cons, tied = consensus(reads.diagnosis[s, js_s], conf, num_c)
             for metric in st.metrics:
                 fields, cases, right_c = _paired(
-                    st, metric, st.pred, cons,
+                    st,
+                    metric,
+                    st.pred,
+                    cons,
                     boot_model[metric] - group_boot[(g, s, metric)],
-                    vs_only, against=' vs consensus')
+                    vs_only,
+                    against=' vs consensus')
                 gv = group_values[(g, s, metric)]
                 rows.append(
                     OrderedDict(
@@ -562,7 +581,9 @@ def agreement_table(st: _Study) -> List[dict]:
             if len(gjs) < 2:
                 fleiss.append(
                     OrderedDict(
-                        group=g, num_readers=len(gjs), kappa=float('nan'),
+                        group=g,
+                        num_readers=len(gjs),
+                        kappa=float('nan'),
                         note='needs >= 2 readers'))
                 continue
             fleiss.append(
@@ -571,8 +592,8 @@ def agreement_table(st: _Study) -> List[dict]:
                     num_readers=len(gjs),
                     kappa=fleiss_kappa(reads.diagnosis[s, gjs].T, num_c)))
         names = [reads.readers[j] for j in js] + ['model']
-        ratings = np.concatenate(
-            [reads.diagnosis[s, js].T, st.pred[:, None]], axis=1)
+        ratings = np.concatenate([reads.diagnosis[s, js].T, st.pred[:, None]],
+                                 axis=1)
         cohen = pairwise_cohen_kappa(ratings, range(num_c))
         agreement.append(
             OrderedDict(
@@ -629,9 +650,8 @@ def run_reader_study(model: LesionPredictions,
     reader_rows = reader_table(st)
     reader_values = _reader_values(st, reader_rows)
     group_rows, group_boot = group_table(st, reader_values, boot_reader)
-    vs_rows = model_vs_readers_table(st, model_rows, reader_values,
-                                     group_rows, boot_model, boot_reader,
-                                     group_boot)
+    vs_rows = model_vs_readers_table(st, model_rows, reader_values, group_rows,
+                                     boot_model, boot_reader, group_boot)
     session_rows, mrmc_rows = [], []
     if pair is not None:
         session_rows = session_table(st, pair, reader_values, boot_reader)
@@ -646,9 +666,7 @@ def run_reader_study(model: LesionPredictions,
             c: int((st.target == k).sum())
             for k, c in enumerate(classes)
         },
-        readers=[
-            dict(reader=r, group=reads.groups[r]) for r in reads.readers
-        ],
+        readers=[dict(reader=r, group=reads.groups[r]) for r in reads.readers],
         sessions=reads.sessions,
         compared_sessions=list(pair) if pair else None,
         has_confidence=reads.confidence is not None,
@@ -673,8 +691,9 @@ def _fom_name(kind: str, k: Optional[int], classes: Sequence[str]) -> str:
 
 def _check_foms(foms, reads: ReaderReads, pair) -> List[Tuple[str, int]]:
     if foms is None:
-        foms = [f for f in FOM_KINDS
-                if f != 'auc' or reads.confidence is not None]
+        foms = [
+            f for f in FOM_KINDS if f != 'auc' or reads.confidence is not None
+        ]
     out = []
     for f in foms:
         if f not in FOM_KINDS:

@@ -1,17 +1,19 @@
 import os
-import warnings
 import os.path as osp
+import warnings
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-
 from mmpretrain.registry import METRICS
+
 from .. import functional as F
-from ..functional import (AGGREGATIONS, CALIBRATION_BINS, RATES,  # noqa: F401
-                          weighted_auc)
+# AGGREGATIONS, RATES and weighted_auc keep their old import path (__all__)
+from ..functional import AGGREGATIONS, CALIBRATION_BINS, RATES, weighted_auc
+
+__all__ = ['LesionMetric', 'AGGREGATIONS', 'RATES', 'weighted_auc']
 
 PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
 # rates that are proportions (Wilson / cluster-adjusted Wilson intervals);
@@ -173,9 +175,11 @@ class LesionMetric(BaseMetric):
 
     # ------------------------------------------------------------------ #
     @staticmethod
-    def aggregate(scores: np.ndarray, lesion_ids: Sequence[str],
-                  method: str = 'mean'
-                  ) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
+    def aggregate(
+        scores: np.ndarray,
+        lesion_ids: Sequence[str],
+        method: str = 'mean'
+    ) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
         """Aggregate image scores into lesion scores
         (:func:`ecdl_mm.evaluation.functional.aggregate_lesions`).
 
@@ -186,9 +190,7 @@ class LesionMetric(BaseMetric):
         return F.aggregate_lesions(scores, lesion_ids, method)
 
     @staticmethod
-    def calculate(scores: np.ndarray,
-                  pred: np.ndarray,
-                  target: np.ndarray,
+    def calculate(scores: np.ndarray, pred: np.ndarray, target: np.ndarray,
                   classes: Sequence[str]) -> 'OrderedDict[str, object]':
         """Point estimates of every metric of one level.
 
@@ -288,8 +290,7 @@ class LesionMetric(BaseMetric):
         metrics['lesion/num_lesions'] = len(ids)
 
         self.extras = OrderedDict()
-        self._add_proportion_intervals(metrics, levels, cms, inverse,
-                                       classes)
+        self._add_proportion_intervals(metrics, levels, cms, inverse, classes)
         if self.bootstrap_rounds:
             self._add_intervals(metrics, levels, inverse, classes)
         for level in levels:
@@ -304,9 +305,8 @@ class LesionMetric(BaseMetric):
 
         print_log(self._table(metrics, classes), logger='current')
         if self.out_dir:
-            self._write_outputs(results, scores, i_pred, ids, l_scores,
-                                l_pred, l_target, inverse, classes, metrics,
-                                op_out)
+            self._write_outputs(results, scores, i_pred, ids, l_scores, l_pred,
+                                l_target, inverse, classes, metrics, op_out)
         return metrics
 
     @staticmethod
@@ -345,10 +345,10 @@ class LesionMetric(BaseMetric):
             fr = F.rate_fractions(cms[level])
             for name in PROPORTIONS:
                 k_all, n_all = fr[name]
-                for k in ([None] if name == 'accuracy' else
-                          range(len(classes))):
-                    key = (f'{level}/{name}' if k is None else
-                           f'{level}/{name}_{classes[k]}')
+                for k in ([None] if name == 'accuracy' else range(
+                        len(classes))):
+                    key = (f'{level}/{name}'
+                           if k is None else f'{level}/{name}_{classes[k]}')
                     kk = float(k_all if k is None else k_all[k])
                     nn = float(n_all if k is None else n_all[k])
                     entry = dict(k=int(kk), n=int(nn))
@@ -360,8 +360,10 @@ class LesionMetric(BaseMetric):
                         ci = F.clustered_proportion_interval(
                             succ, counted, inverse, self.ci_level)
                         lo, hi = ci['ci_lower'], ci['ci_upper']
-                        entry.update(interval='cluster-wilson',
-                                     deff=ci['deff'], n_eff=ci['n_eff'])
+                        entry.update(
+                            interval='cluster-wilson',
+                            deff=ci['deff'],
+                            n_eff=ci['n_eff'])
                     intervals[key] = (lo, hi)
                     counts[key] = entry
         self.extras['counts'] = counts
@@ -430,11 +432,10 @@ class LesionMetric(BaseMetric):
         n_images = np.bincount(inverse, minlength=len(ids))
         conf = l_cal.max(1)
         uncertain = op.is_uncertain(l_cal, n_images)
-        for level, (p, t) in dict(image=(cal, target),
-                                  lesion=(l_cal, l_target)).items():
+        for level, (p, t) in dict(
+                image=(cal, target), lesion=(l_cal, l_target)).items():
             pred = p.argmax(1) if level == 'image' else l_pred
-            metrics[f'{level}/calibrated/accuracy'] = float(
-                np.mean(pred == t))
+            metrics[f'{level}/calibrated/accuracy'] = float(np.mean(pred == t))
             for key, val in F.calibration_metrics(p, t).items():
                 metrics[f'{level}/calibrated/{key}'] = val
         sel = F.selective_rates(l_pred, l_target, ~uncertain, classes,
@@ -448,15 +449,24 @@ class LesionMetric(BaseMetric):
         rc = F.risk_coverage(conf, l_pred == l_target)
         metrics['selective/aurc'] = rc['aurc']
         self.extras['operating_point'] = dict(
-            path=op.path, temperature=op.temperature,
-            min_confidence=op.min_confidence, min_images=op.min_images,
+            path=op.path,
+            temperature=op.temperature,
+            min_confidence=op.min_confidence,
+            min_images=op.min_images,
             view=op.view)
         self.extras['risk_coverage'] = dict(
-            threshold=rc['threshold'], coverage=rc['coverage'],
-            risk=rc['risk'], aurc=rc['aurc'],
+            threshold=rc['threshold'],
+            coverage=rc['coverage'],
+            risk=rc['risk'],
+            aurc=rc['aurc'],
             operating_coverage=sel['coverage']['value'])
-        return dict(cal=cal, l_cal=l_cal, l_pred=l_pred, conf=conf,
-                    uncertain=uncertain, l_target=l_target)
+        return dict(
+            cal=cal,
+            l_cal=l_cal,
+            l_pred=l_pred,
+            conf=conf,
+            uncertain=uncertain,
+            l_target=l_target)
 
     def _add_decisions(self, l_pred, l_target, classes, op_out) -> None:
         from ..clinical.decisions import decision_table
@@ -465,8 +475,12 @@ class LesionMetric(BaseMetric):
         else:
             uncertain = None
         table = decision_table(
-            l_pred, l_target, classes, actions=self.actions,
-            uncertain=uncertain, npv_target=self.npv_target,
+            l_pred,
+            l_target,
+            classes,
+            actions=self.actions,
+            uncertain=uncertain,
+            npv_target=self.npv_target,
             ci_level=self.ci_level)
         if table is not None:
             self.extras['decisions'] = table
@@ -503,9 +517,8 @@ class LesionMetric(BaseMetric):
             f'{"metric":<{width}}{"image":<36}lesion'
         ]
         for name in names:
-            lines.append(
-                f'{name:<{width}}{cell("image", name):<36}'
-                f'{cell("lesion", name)}')
+            lines.append(f'{name:<{width}}{cell("image", name):<36}'
+                         f'{cell("lesion", name)}')
         for level in ('image', 'lesion'):
             lines.append(f'{level} confusion matrix (rows true, columns '
                          f'predicted; {", ".join(classes)}):')
@@ -514,8 +527,8 @@ class LesionMetric(BaseMetric):
         if 'selective/coverage' in metrics:
             lines.append('selective (confident lesions under the operating '
                          'point):')
-            for key in ['coverage', 'accuracy'] + [
-                    f'{n}_{c}' for n in RATES for c in classes]:
+            for key in ['coverage', 'accuracy'
+                        ] + [f'{n}_{c}' for n in RATES for c in classes]:
                 lines.append(f'  {key:<{width}}{cell("selective", key)}')
             lines.append(f'  {"aurc":<{width}}'
                          f'{metrics["selective/aurc"]:.4f}')
@@ -553,10 +566,12 @@ class LesionMetric(BaseMetric):
                 num_images=int(n_images[i]),
                 gt_label=int(l_target[i]),
                 gt_class=classes[l_target[i]])
+            row.update({
+                f'prob_{c}': float(v)
+                for c, v in zip(classes, l_scores[i])
+            })
             row.update(
-                {f'prob_{c}': float(v)
-                 for c, v in zip(classes, l_scores[i])})
-            row.update(pred_label=int(l_pred[i]), pred_class=classes[l_pred[i]])
+                pred_label=int(l_pred[i]), pred_class=classes[l_pred[i]])
             if op_out is not None:
                 # the decision under the operating point (calibrated)
                 row.update({
@@ -564,23 +579,25 @@ class LesionMetric(BaseMetric):
                     for c, v in zip(classes, op_out['l_cal'][i])
                 })
                 k = int(op_out['l_pred'][i])
-                row.update(cal_pred_label=k, cal_pred_class=classes[k],
-                           confidence=float(op_out['conf'][i]),
-                           uncertain=bool(op_out['uncertain'][i]))
+                row.update(
+                    cal_pred_label=k,
+                    cal_pred_class=classes[k],
+                    confidence=float(op_out['conf'][i]),
+                    uncertain=bool(op_out['uncertain'][i]))
             lesion_rows.append(row)
         pd.DataFrame(lesion_rows).to_csv(
             osp.join(self.out_dir, 'lesion_predictions.csv'), index=False)
 
         calibration = OrderedDict()
-        level_probs = dict(image=(scores, np.array(
-            [r['gt_label'] for r in results])), lesion=(l_scores, l_target))
+        level_probs = dict(
+            image=(scores, np.array([r['gt_label'] for r in results])),
+            lesion=(l_scores, l_target))
         if op_out is not None:
             level_probs['image_calibrated'] = (op_out['cal'],
                                                level_probs['image'][1])
             level_probs['lesion_calibrated'] = (op_out['l_cal'], l_target)
         for name, (p, t) in level_probs.items():
-            calibration[name] = F.reliability_bins(
-                p.max(1), p.argmax(1) == t)
+            calibration[name] = F.reliability_bins(p.max(1), p.argmax(1) == t)
         save_json(
             OrderedDict(
                 aggregation=self.aggregation,
@@ -604,21 +621,26 @@ class LesionMetric(BaseMetric):
 
         for level in ('image', 'lesion'):
             p, t = level_probs[level]
-            save(figures.confusion_figure(
-                metrics[f'{level}/confusion_matrix'], classes,
-                f'{level}-level confusion matrix'),
+            save(
+                figures.confusion_figure(metrics[f'{level}/confusion_matrix'],
+                                         classes,
+                                         f'{level}-level confusion matrix'),
                 f'confusion_matrix_{level}.png')
-            save(figures.roc_models(t, {f'{level} score': p}, classes),
-                 f'roc_{level}.png')
+            save(
+                figures.roc_models(t, {f'{level} score': p}, classes),
+                f'roc_{level}.png')
             curves = {'raw': (p.max(1), p.argmax(1) == t)}
             if f'{level}_calibrated' in level_probs:
                 pc, tc = level_probs[f'{level}_calibrated']
                 curves['calibrated'] = (pc.max(1), pc.argmax(1) == tc)
-            save(figures.reliability_diagram(
-                curves, f'{level}-level reliability (top label, '
-                f'{CALIBRATION_BINS} bins)'), f'reliability_{level}.png')
+            save(
+                figures.reliability_diagram(
+                    curves, f'{level}-level reliability (top label, '
+                    f'{CALIBRATION_BINS} bins)'), f'reliability_{level}.png')
         if 'risk_coverage' in self.extras:
             rc = self.extras['risk_coverage']
-            save(figures.risk_coverage_figure(
-                rc['coverage'], rc['risk'], rc['aurc'],
-                rc['operating_coverage']), 'risk_coverage.png')
+            save(
+                figures.risk_coverage_figure(rc['coverage'], rc['risk'],
+                                             rc['aurc'],
+                                             rc['operating_coverage']),
+                'risk_coverage.png')

@@ -24,10 +24,10 @@ def auc_difference_figure(results: dict):
         f'AUC difference ({level:.0%} CI)')
 
 
-def build_comparison_report(results: dict,
-                            preds: Sequence[LesionPredictions],
-                            title: str = 'Paired model comparison'
-                            ) -> HtmlReport:
+def build_comparison_report(
+        results: dict,
+        preds: Sequence[LesionPredictions],
+        title: str = 'Paired model comparison') -> HtmlReport:
     """The report of :func:`ecdl_mm.evaluation.clinical.compare_models`.
 
     Args:
@@ -42,8 +42,8 @@ def build_comparison_report(results: dict,
     rep = HtmlReport(
         title, f'{", ".join(names)} on {results["num_lesions"]} lesions')
     rep.section('Inputs', 'inputs')
-    rep.table(['model', 'file'], [[m['name'], m['path']]
-                                  for m in results['models']], 'inputs')
+    rep.table(['model', 'file'],
+              [[m['name'], m['path']] for m in results['models']], 'inputs')
     rep.table(['class', 'lesions'],
               [[c, Cell(n, 'int', key=['class_counts', c])]
                for c, n in results['class_counts'].items()], 'class_counts')
@@ -67,15 +67,20 @@ def build_comparison_report(results: dict,
         for name in names:
             i, r = per_model[name]
             row.append(
-                Cell(r['value'], key=['model_metrics', i, 'value'],
-                     ci=(r['ci_lower'], r['ci_upper']),
-                     ci_keys=(['model_metrics', i, 'ci_lower'],
-                              ['model_metrics', i, 'ci_upper']),
-                     counts=(r['k'], r['n']) if 'k' in r else None))
+                Cell(
+                    r['value'],
+                    key=['model_metrics', i, 'value'],
+                    ci=(r['ci_lower'], r['ci_upper']),
+                    ci_keys=(['model_metrics', i,
+                              'ci_lower'], ['model_metrics', i, 'ci_upper']),
+                    counts=(r['k'], r['n']) if 'k' in r else None))
         rows.append(row)
-    rep.table(['metric'] + names, rows, 'model_metrics',
-              caption=f'value ({level:.0%} CI: Wilson with k/n for rates, '
-              'lesion bootstrap for AUCs)')
+    rep.table(
+        ['metric'] + names,
+        rows,
+        'model_metrics',
+        caption=f'value ({level:.0%} CI: Wilson with k/n for rates, '
+        'lesion bootstrap for AUCs)')
 
     rep.section('Paired differences', 'comparisons')
     rows = []
@@ -88,24 +93,30 @@ def build_comparison_report(results: dict,
             f'{r["model_a"]} - {r["model_b"]}', r['metric'],
             Cell(r['value_a'], key=key + ['value_a']),
             Cell(r['value_b'], key=key + ['value_b']),
-            Cell(r['difference'], key=key + ['difference'],
-                 ci=(r['ci_lower'], r['ci_upper']),
-                 ci_keys=(key + ['ci_lower'], key + ['ci_upper'])),
-            r['test'], detail,
+            Cell(
+                r['difference'],
+                key=key + ['difference'],
+                ci=(r['ci_lower'], r['ci_upper']),
+                ci_keys=(key + ['ci_lower'], key + ['ci_upper'])), r['test'],
+            detail,
             Cell(r['p_value'], 'p', key=key + ['p_value']),
             Cell(r['p_holm'], 'p', key=key + ['p_holm'], highlight=sig)
         ])
     rep.table([
         'pair (A - B)', 'metric', 'A', 'B', f'A - B ({level:.0%} CI)', 'test',
         'discordant (A right only vs B right only) / z', 'p', 'p (Holm)'
-    ], rows, 'comparisons',
+    ],
+              rows,
+              'comparisons',
               caption='p (Holm): adjusted over all metrics of the pair; '
               'highlighted below 0.05')
-    rep.figure(figure_png(auc_difference_figure(results)),
-               'AUC differences with bootstrap intervals.')
+    rep.figure(
+        figure_png(auc_difference_figure(results)),
+        'AUC differences with bootstrap intervals.')
     rep.figure(
         figure_png(
-            roc_models(preds[0].target, {n: p.scores
-                                         for n, p in zip(names, preds)},
-                       results['classes'])), 'One-vs-rest ROC curves.')
+            roc_models(preds[0].target, {
+                n: p.scores
+                for n, p in zip(names, preds)
+            }, results['classes'])), 'One-vs-rest ROC curves.')
     return rep

@@ -191,9 +191,9 @@ class HtmlReport:
         lines = provenance_lines(self.provenance)
         if not lines:
             return ''
-        return ('<dl class="provenance" id="provenance">' + ''.join(
-            f'<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>'
-            for k, v in lines) + '</dl>')
+        return ('<dl class="provenance" id="provenance">' +
+                ''.join(f'<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>'
+                        for k, v in lines) + '</dl>')
 
     def section(self, title: str, anchor: str) -> None:
         """Start a section (closing the previous one); listed in the
@@ -228,23 +228,25 @@ class HtmlReport:
         out = [f'<div class="scroll"><table id="{html.escape(table_id)}">']
         if caption:
             out.append(f'<caption>{html.escape(caption)}</caption>')
-        out.append('<thead><tr>' +
-                   ''.join(f'<th>{html.escape(str(h))}</th>'
-                           for h in header) + '</tr></thead><tbody>')
+        out.append('<thead><tr>' + ''.join(f'<th>{html.escape(str(h))}</th>'
+                                           for h in header) +
+                   '</tr></thead><tbody>')
         for row in rows:
-            out.append('<tr>' + ''.join(_render_cell(c) for c in row) +
-                       '</tr>')
+            out.append('<tr>' + ''.join(_render_cell(c)
+                                        for c in row) + '</tr>')
         out.append('</tbody></table></div>')
         self._body.append(''.join(out))
 
-    def figure(self, png: bytes, caption: Optional[str] = None,
-               alt: str = 'figure', width: Optional[int] = None) -> None:
+    def figure(self,
+               png: bytes,
+               caption: Optional[str] = None,
+               alt: str = 'figure',
+               width: Optional[int] = None) -> None:
         style = f' style="width:{width}px"' if width else ''
         cap = (f'<figcaption>{html.escape(caption)}</figcaption>'
                if caption else '')
-        self._body.append(
-            f'<figure><img alt="{html.escape(alt)}"{style} '
-            f'src="{data_uri(png, "image/png")}">{cap}</figure>')
+        self._body.append(f'<figure><img alt="{html.escape(alt)}"{style} '
+                          f'src="{data_uri(png, "image/png")}">{cap}</figure>')
 
     def gallery(self, cards: Sequence[dict]) -> None:
         """Cards of ``title``, ``lines`` (text), ``images`` (JPEG bytes or

@@ -16,8 +16,9 @@ SUMMARY = ('accuracy', 'sensitivity_macro', 'specificity_macro', 'ppv_macro',
            'npv_macro', 'f1_macro', 'auc_macro', 'auc_micro')
 
 
-def _metric_cell(metrics: dict, key: str, counts: Optional[dict] = None
-                 ) -> Cell:
+def _metric_cell(metrics: dict,
+                 key: str,
+                 counts: Optional[dict] = None) -> Cell:
     lo, hi = f'{key}_ci_lower', f'{key}_ci_upper'
     has_ci = lo in metrics and hi in metrics
     c = (counts or {}).get(key)
@@ -31,10 +32,12 @@ def _metric_cell(metrics: dict, key: str, counts: Optional[dict] = None
 
 def _entry_cell(entry: dict, key: list) -> Cell:
     """A ``value/k/n/ci_lower/ci_upper`` entry of metrics.json."""
-    return Cell(entry.get('value'), key=key + ['value'],
-                ci=(entry.get('ci_lower'), entry.get('ci_upper')),
-                ci_keys=(key + ['ci_lower'], key + ['ci_upper']),
-                counts=(entry['k'], entry['n']) if 'k' in entry else None)
+    return Cell(
+        entry.get('value'),
+        key=key + ['value'],
+        ci=(entry.get('ci_lower'), entry.get('ci_upper')),
+        ci_keys=(key + ['ci_lower'], key + ['ci_upper']),
+        counts=(entry['k'], entry['n']) if 'k' in entry else None)
 
 
 def build_lesion_report(out_dir: str,
@@ -71,8 +74,8 @@ def build_lesion_report(out_dir: str,
     metrics = info['metrics']
     classes = info['classes']
     lesions = load_lesion_predictions(paths['lesion_predictions.csv'])
-    images = pd.read_csv(paths['image_predictions.csv'],
-                         dtype={'lesion_id': str})
+    images = pd.read_csv(
+        paths['image_predictions.csv'], dtype={'lesion_id': str})
     num_l = metrics.get('lesion/num_lesions', len(lesions.lesion_ids))
     num_i = metrics.get('image/num_images', len(images))
     rep = HtmlReport(
@@ -95,29 +98,38 @@ def build_lesion_report(out_dir: str,
         intervals = (f'{ci:.0%} percentile, {rounds} lesion-bootstrap '
                      'rounds' if rounds else 'none')
     rep.table(['item', 'value'], [
-        ['lesions', Cell(num_l, 'int', key=['metrics', 'lesion/num_lesions'])],
-        ['images', Cell(num_i, 'int', key=['metrics', 'image/num_images'])],
-        ['lesion score', f'{info.get("aggregation", "mean")} of the image '
-         'probabilities'],
+        ['lesions',
+         Cell(num_l, 'int', key=['metrics', 'lesion/num_lesions'])],
+        ['images',
+         Cell(num_i, 'int', key=['metrics', 'image/num_images'])],
+        [
+            'lesion score', f'{info.get("aggregation", "mean")} of the image '
+            'probabilities'
+        ],
         ['intervals', intervals],
     ] + [[f'lesions of class {c}',
-          int((lesions.target == k).sum())] for k, c in enumerate(classes)],
-        'overview')
+          int((lesions.target == k).sum())]
+         for k, c in enumerate(classes)], 'overview')
 
     rep.section('Summary', 'summary')
-    rep.text('Every value with its confidence interval; macro = mean over '
-             'classes (one-vs-rest).', note=True)
-    rep.table(['metric', 'image level', 'lesion level'],
-              [[name] + [_metric_cell(metrics, f'{lv}/{name}', counts)
-                         for lv in ('image', 'lesion')]
-               for name in SUMMARY], 'summary')
+    rep.text(
+        'Every value with its confidence interval; macro = mean over '
+        'classes (one-vs-rest).',
+        note=True)
+    rep.table(['metric', 'image level', 'lesion level'], [[name] + [
+        _metric_cell(metrics, f'{lv}/{name}', counts)
+        for lv in ('image', 'lesion')
+    ] for name in SUMMARY], 'summary')
 
     rep.section('Per class', 'per-class')
     for level in ('lesion', 'image'):
-        rep.table(['class'] + list(PER_CLASS),
-                  [[c] + [_metric_cell(metrics, f'{level}/{n}_{c}', counts)
-                          for n in PER_CLASS] for c in classes],
-                  f'per_class_{level}', caption=f'{level} level')
+        rep.table(
+            ['class'] + list(PER_CLASS), [[c] + [
+                _metric_cell(metrics, f'{level}/{n}_{c}', counts)
+                for n in PER_CLASS
+            ] for c in classes],
+            f'per_class_{level}',
+            caption=f'{level} level')
 
     rep.section('Confusion matrices and ROC curves', 'figures')
     for level in ('lesion', 'image'):
@@ -125,38 +137,45 @@ def build_lesion_report(out_dir: str,
         if key not in metrics:
             continue
         cm = np.asarray(metrics[key])
-        rep.table(['true \\ predicted'] + list(classes),
-                  [[c] + [Cell(cm[i, j], 'int', key=['metrics', key, i, j])
-                          for j in range(len(classes))]
-                   for i, c in enumerate(classes)],
-                  f'confusion_{level}', caption=f'{level} level (counts)')
+        rep.table(
+            ['true \\ predicted'] + list(classes), [[c] + [
+                Cell(cm[i, j], 'int', key=['metrics', key, i, j])
+                for j in range(len(classes))
+            ] for i, c in enumerate(classes)],
+            f'confusion_{level}',
+            caption=f'{level} level (counts)')
     cm = np.asarray(metrics.get('lesion/confusion_matrix'))
     if cm.ndim == 2:
-        rep.figure(figure_png(confusion_figure(
-            cm, classes, 'lesion-level confusion matrix')),
-            'Lesion level: rows true class, columns predicted.', width=420)
-    rep.figure(figure_png(roc_models(lesions.target,
-                                     {'lesion score': lesions.scores},
-                                     classes)),
-               'Lesion-level one-vs-rest ROC curves.')
+        rep.figure(
+            figure_png(
+                confusion_figure(cm, classes,
+                                 'lesion-level confusion matrix')),
+            'Lesion level: rows true class, columns predicted.',
+            width=420)
+    rep.figure(
+        figure_png(
+            roc_models(lesions.target, {'lesion score': lesions.scores},
+                       classes)), 'Lesion-level one-vs-rest ROC curves.')
 
-    frame = pd.read_csv(paths['lesion_predictions.csv'],
-                        dtype={'lesion_id': str})
+    frame = pd.read_csv(
+        paths['lesion_predictions.csv'], dtype={'lesion_id': str})
     _calibration_section(rep, info, lesions, images, frame, classes)
     if 'selective/coverage' in metrics:
         _operating_point_section(rep, info, lesions, frame, classes)
     if info.get('decisions'):
-        _decision_section(rep, info['decisions'], classes,
-                          'selective/coverage' in metrics)
+        _decision_section(rep, info['decisions'], classes, 'selective/coverage'
+                          in metrics)
 
     rep.section('Worst-misclassified lesions', 'gallery')
     wrong = np.flatnonzero(lesions.pred != lesions.target)
     p_true = lesions.scores[np.arange(len(lesions.target)), lesions.target]
     order = wrong[np.argsort(p_true[wrong], kind='stable')]
-    rep.text(f'{len(wrong)} of {len(lesions.target)} lesions are '
-             f'misclassified; the {min(len(order), max_gallery)} with the '
-             'lowest probability of their true class are shown, with up to '
-             f'{thumbs_per_lesion} of their images.', note=True)
+    rep.text(
+        f'{len(wrong)} of {len(lesions.target)} lesions are '
+        f'misclassified; the {min(len(order), max_gallery)} with the '
+        'lowest probability of their true class are shown, with up to '
+        f'{thumbs_per_lesion} of their images.',
+        note=True)
     by_lesion = images.groupby('lesion_id', sort=False)['img_path']
     paths_of = {lid: list(v) for lid, v in by_lesion}
     cards = []
@@ -186,29 +205,33 @@ def build_lesion_report(out_dir: str,
     return rep
 
 
-def _calibration_section(rep, info, lesions, images, frame,
-                         classes) -> None:
+def _calibration_section(rep, info, lesions, images, frame, classes) -> None:
     from .figures import reliability_diagram
     metrics = info['metrics']
     if 'lesion/ece' not in metrics:
         return
     bins = info.get('calibration_bins', 15)
     rep.section('Calibration', 'calibration')
-    rep.text(f'Top-label ECE over {bins} equal-width confidence bins; '
-             'class-wise ECE = mean over classes of the one-vs-rest ECE; '
-             'Brier = mean of sum over classes of (p - y)^2 (0 to 2); '
-             'NLL = mean -log p(true class).', note=True)
+    rep.text(
+        f'Top-label ECE over {bins} equal-width confidence bins; '
+        'class-wise ECE = mean over classes of the one-vs-rest ECE; '
+        'Brier = mean of sum over classes of (p - y)^2 (0 to 2); '
+        'NLL = mean -log p(true class).',
+        note=True)
     names = ('ece', 'ece_classwise', 'brier', 'nll')
     cal = 'image/calibrated/ece' in metrics
-    header = ['measure', 'image', 'lesion'] + (
-        ['image calibrated', 'lesion calibrated'] if cal else [])
+    header = ['measure', 'image', 'lesion'
+              ] + (['image calibrated', 'lesion calibrated'] if cal else [])
     rows = []
     for n in names:
-        row = [n] + [_metric_cell(metrics, f'{lv}/{n}')
-                     for lv in ('image', 'lesion')]
+        row = [n] + [
+            _metric_cell(metrics, f'{lv}/{n}') for lv in ('image', 'lesion')
+        ]
         if cal:
-            row += [_metric_cell(metrics, f'{lv}/calibrated/{n}')
-                    for lv in ('image', 'lesion')]
+            row += [
+                _metric_cell(metrics, f'{lv}/calibrated/{n}')
+                for lv in ('image', 'lesion')
+            ]
         rows.append(row)
     rep.table(header, rows, 'calibration')
     prob_cols = [f'prob_{c}' for c in classes]
@@ -222,14 +245,17 @@ def _calibration_section(rep, info, lesions, images, frame,
             t = table['gt_label'].to_numpy(int)
         curves[f'{level} raw'] = (p.max(1), p.argmax(1) == t)
     if cal and f'cal_prob_{classes[0]}' in frame:
-        pc = frame[[f'cal_prob_{c}' for c in classes]].to_numpy(
-            float)
+        pc = frame[[f'cal_prob_{c}' for c in classes]].to_numpy(float)
         curves['lesion calibrated'] = (pc.max(1),
                                        pc.argmax(1) == lesions.target)
-    rep.figure(figure_png(reliability_diagram(
-        curves, f'Reliability (top label, {bins} bins)', bins)),
+    rep.figure(
+        figure_png(
+            reliability_diagram(curves,
+                                f'Reliability (top label, {bins} bins)',
+                                bins)),
         'Accuracy against confidence per bin; the diagonal is perfect '
-        'calibration; bars: cases per bin.', width=460)
+        'calibration; bars: cases per bin.',
+        width=460)
 
 
 def _operating_point_section(rep, info, lesions, frame, classes) -> None:
@@ -248,37 +274,43 @@ def _operating_point_section(rep, info, lesions, frame, classes) -> None:
         f"confidence {op.get('min_confidence', 0):.3f} or with fewer than "
         f"{op.get('min_images', 1)} image(s). Fitted on a validation split; "
         'the rates below are among the accepted (confident) lesions, with '
-        'Wilson intervals.', note=True)
+        'Wilson intervals.',
+        note=True)
     counts = info.get('counts', {})
     keys = ['coverage', 'accuracy'] + [
         f'{n}_{c}' for n in ('sensitivity', 'specificity', 'npv')
-        for c in classes]
+        for c in classes
+    ]
     rep.table(['selective metric', 'value'],
               [[k, _metric_cell(metrics, f'selective/{k}', counts)]
-               for k in keys] +
-              [['AURC (risk-coverage area)',
-                _metric_cell(metrics, 'selective/aurc')]], 'selective')
+               for k in keys] + [[
+                   'AURC (risk-coverage area)',
+                   _metric_cell(metrics, 'selective/aurc')
+               ]], 'selective')
     if 'confidence' in frame:
         conf = frame['confidence'].to_numpy(float)
         pred = frame['cal_pred_label'].to_numpy(int)
         rc = risk_coverage(conf, pred == lesions.target)
-        rep.figure(figure_png(risk_coverage_figure(
-            rc['coverage'], rc['risk'], rc['aurc'],
-            metrics.get('selective/coverage'))),
+        rep.figure(
+            figure_png(
+                risk_coverage_figure(rc['coverage'], rc['risk'], rc['aurc'],
+                                     metrics.get('selective/coverage'))),
             'Risk (error rate) of the accepted lesions as the confidence '
-            'threshold falls; dashed: the operating point.', width=460)
+            'threshold falls; dashed: the operating point.',
+            width=460)
 
 
 def _decision_section(rep, table, classes, with_op) -> None:
     rep.section('Clinical decision table', 'decisions')
     actions = table['actions']
-    rep.text('Actions: ' +
-             '; '.join(f'{c} \u2192 {a}' for c, a in actions.items()) +
-             ('. Uncertain lesions are deferred (no optical diagnosis).'
-              if with_op else '.') +
-             ' Each cell: lesions given the action (row) among lesions of '
-             'the true class (column), rate with Wilson interval.',
-             note=True)
+    rep.text(
+        'Actions: ' + '; '.join(f'{c} \u2192 {a}'
+                                for c, a in actions.items()) +
+        ('. Uncertain lesions are deferred (no optical diagnosis).'
+         if with_op else '.') +
+        ' Each cell: lesions given the action (row) among lesions of '
+        'the true class (column), rate with Wilson interval.',
+        note=True)
     rows = []
     for i, r in enumerate(table['rows']):
         rows.append([r['action'], Cell(r['total'], 'int')] + [
@@ -299,15 +331,20 @@ def _decision_section(rep, table, classes, with_op) -> None:
                 f"{npv['target']:.2f} ({npv['k']}/{npv['n']}): do not "
                 'diagnose and leave on this evidence.')
         rep.table(['measure', 'value'], [
-            ["PIVI NPV (confident 'leave in situ' calls truly "
-             'non-neoplastic)', _entry_cell(npv, ['decisions', 'pivi_npv'])],
+            [
+                "PIVI NPV (confident 'leave in situ' calls truly "
+                'non-neoplastic)',
+                _entry_cell(npv, ['decisions', 'pivi_npv'])
+            ],
             ['target', Cell(npv['target'])],
-        ] + [[f'miss rate of {c} (confidently given another action)',
-              _entry_cell(e, ['decisions', 'miss_rate', c])]
-             for c, e in table['miss_rate'].items()], 'pivi')
+        ] + [[
+            f'miss rate of {c} (confidently given another action)',
+            _entry_cell(e, ['decisions', 'miss_rate', c])
+        ] for c, e in table['miss_rate'].items()], 'pivi')
 
 
-def write_lesion_report(out_dir: str, path: Optional[str] = None,
+def write_lesion_report(out_dir: str,
+                        path: Optional[str] = None,
                         **kwargs) -> str:
     """Build the report of ``out_dir`` and write it (default
     ``<out_dir>/report.html``); returns the path."""
@@ -319,9 +356,8 @@ def _lesion_metrics(cfg) -> List[dict]:
     evaluator = cfg.get('test_evaluator')
     if isinstance(evaluator, dict) and 'metrics' in evaluator:
         evaluator = evaluator['metrics']
-    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [
-        evaluator
-    ]
+    metrics = evaluator if isinstance(evaluator,
+                                      (list, tuple)) else [evaluator]
     return [
         m for m in metrics if isinstance(m, dict)
         and str(m.get('type', '')).split('.')[-1] == 'LesionMetric'
@@ -350,8 +386,7 @@ def enable_lesion_report(cfg) -> List[str]:
     for metric in _lesion_metrics(cfg):
         if not metric.get('out_dir'):
             suffix = f'_{len(dirs)}' if dirs else ''
-            metric['out_dir'] = osp.join(cfg.work_dir,
-                                         f'lesion_eval{suffix}')
+            metric['out_dir'] = osp.join(cfg.work_dir, f'lesion_eval{suffix}')
         dirs.append(metric['out_dir'])
     if not dirs:
         from ...utils.config_check import ConfigError

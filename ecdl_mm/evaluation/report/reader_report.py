@@ -29,8 +29,7 @@ def reader_roc_figure(results: dict, model: LesionPredictions,
                     session=s,
                     tpr=[values[(r, s, f'sensitivity_{c}')] for c in classes],
                     fpr=[
-                        1 - values[(r, s, f'specificity_{c}')]
-                        for c in classes
+                        1 - values[(r, s, f'specificity_{c}')] for c in classes
                     ]))
     m = model.subset(reads.lesion_ids)
     return roc_with_readers(m.target, m.scores, classes, points,
@@ -39,8 +38,8 @@ def reader_roc_figure(results: dict, model: LesionPredictions,
 
 def _label(metric: str) -> str:
     """Short column header: ``sensitivity_x`` -> ``sens. x``."""
-    for long, short in (('sensitivity_', 'sens. '),
-                        ('specificity_', 'spec. ')):
+    for long, short in (('sensitivity_', 'sens. '), ('specificity_',
+                                                     'spec. ')):
         if metric.startswith(long):
             return short + metric[len(long):]
     return metric
@@ -78,9 +77,11 @@ def _summary(rep: HtmlReport, results: dict, level: float) -> None:
     """Accuracy of readers and model per group and session, and the MRMC
     accuracy comparison of the sessions."""
     model_i = [r['metric'] for r in results['model']].index('accuracy')
-    groups = {(r['group'], r['session']): i
-              for i, r in enumerate(results['group_metrics'])
-              if r['metric'] == 'accuracy'}
+    groups = {
+        (r['group'], r['session']): i
+        for i, r in enumerate(results['group_metrics'])
+        if r['metric'] == 'accuracy'
+    }
     rows = []
     for i, r in enumerate(results['model_vs_readers']):
         if r['versus'] != 'group' or r['metric'] != 'accuracy':
@@ -93,14 +94,20 @@ def _summary(rep: HtmlReport, results: dict, level: float) -> None:
             interval_cell(gr, gkey),
             Cell(r['model'], key=['model', model_i, 'value']),
             interval_cell(r, key, 'difference'),
-            Cell(r['p_value'], 'p', key=key + ['p_value'],
-                 highlight=r['p_value'] < 0.05)
+            Cell(
+                r['p_value'],
+                'p',
+                key=key + ['p_value'],
+                highlight=r['p_value'] < 0.05)
         ])
     rep.table([
         'readers', 'session', 'n', f'readers accuracy ({level:.0%} CI)',
         'model accuracy', f'model - readers ({level:.0%} CI)',
         'p (McNemar, model vs consensus)'
-    ], rows, 'summary_accuracy', caption='Accuracy on the lesions read')
+    ],
+              rows,
+              'summary_accuracy',
+              caption='Accuracy on the lesions read')
     rows = []
     for i, r in enumerate(results['mrmc']):
         if r['fom'] != 'accuracy' or 'error' in r:
@@ -111,15 +118,20 @@ def _summary(rep: HtmlReport, results: dict, level: float) -> None:
             Cell(r['reference'], key=key + ['reference']),
             Cell(r['new'], key=key + ['new']),
             interval_cell(r, key, 'difference'),
-            Cell(r['p_value'], 'p', key=key + ['p_value'],
-                 highlight=r['p_value'] < 0.05)
+            Cell(
+                r['p_value'],
+                'p',
+                key=key + ['p_value'],
+                highlight=r['p_value'] < 0.05)
         ])
     if rows:
         ref, new = results['compared_sessions']
         rep.table([
             'readers', 'n', ref, new, f'{new} - {ref} ({level:.0%} CI)',
             'p (MRMC, random readers and cases)'
-        ], rows, 'summary_mrmc',
+        ],
+                  rows,
+                  'summary_mrmc',
                   caption=f'Accuracy {new} against {ref}: '
                   'Obuchowski-Rockette, jackknife covariances, Hillis df')
 
@@ -152,21 +164,27 @@ def build_reader_report(results: dict,
     if note:
         rep.banner(note)
     _summary(rep, results, level)
-    rep.figure(figure_png(reader_roc_figure(results, model, reads)),
-               'Model ROC curve per class (one-vs-rest) with every reader\'s '
-               'operating point: hollow = first session, filled = later; '
-               'arrows join a reader\'s sessions.')
+    rep.figure(
+        figure_png(reader_roc_figure(results, model, reads)),
+        'Model ROC curve per class (one-vs-rest) with every reader\'s '
+        'operating point: hollow = first session, filled = later; '
+        'arrows join a reader\'s sessions.')
 
     rep.section('Inputs', 'inputs')
     rep.table(['item', 'value'], [
         ['model predictions', results['model_path']],
         ['readers file', results['readers_path']],
-        ['lesions read', Cell(results['num_lesions'], 'int',
-                              key=['num_lesions'])],
-        ['compared sessions', ' -> '.join(results['compared_sessions'])
-         if results['compared_sessions'] else 'none'],
+        [
+            'lesions read',
+            Cell(results['num_lesions'], 'int', key=['num_lesions'])
+        ],
+        [
+            'compared sessions', ' -> '.join(results['compared_sessions'])
+            if results['compared_sessions'] else 'none'
+        ],
         ['reader confidences', 'yes' if results['has_confidence'] else 'no'],
-    ] + [[f'lesions of class {c}', Cell(n, 'int', key=['class_counts', c])]
+    ] + [[f'lesions of class {c}',
+          Cell(n, 'int', key=['class_counts', c])]
          for c, n in results['class_counts'].items()], 'inputs')
     rep.table(['reader', 'group'], [[r['reader'], r['group']]
                                     for r in results['readers']], 'readers')
@@ -176,31 +194,32 @@ def build_reader_report(results: dict,
         'resamples (all reads of a lesion kept together) for group means, '
         'model AUCs and differences. Paired tests: McNemar (exact binomial '
         f'below {s["mcnemar_exact_below"]} discordant lesions). '
-        'p-values are not adjusted for multiple comparisons.', note=True)
+        'p-values are not adjusted for multiple comparisons.',
+        note=True)
 
     rep.section('Model and readers', 'performance')
     rows = []
     for i, r in enumerate(results['model']):
         key = ['model', i]
-        rows.append([
-            r['metric'],
-            interval_cell(r, key),
-            r['interval']
-        ])
-    rep.table(['metric', f'model ({level:.0%} CI)', 'interval'], rows,
-              'model', caption='The model on the lesions read')
+        rows.append([r['metric'], interval_cell(r, key), r['interval']])
+    rep.table(['metric', f'model ({level:.0%} CI)', 'interval'],
+              rows,
+              'model',
+              caption='The model on the lesions read')
     labels = [_label(m) for m in metrics]
-    rep.table(['reader', 'group', 'session'] + labels,
-              _wide(results['reader_metrics'], ('reader', 'group',
-                                                'session'), metrics,
-                    'reader_metrics'), 'reader_metrics',
-              caption='Each reader and session (Wilson CI)')
-    rep.table(['group', 'session', 'readers'] + labels,
-              _wide(results['group_metrics'], ('group', 'session',
-                                               'num_readers'), metrics,
-                    'group_metrics'), 'group_metrics',
-              caption='Mean over the readers of each group '
-              '(lesion-bootstrap CI)')
+    rep.table(
+        ['reader', 'group', 'session'] + labels,
+        _wide(results['reader_metrics'], ('reader', 'group', 'session'),
+              metrics, 'reader_metrics'),
+        'reader_metrics',
+        caption='Each reader and session (Wilson CI)')
+    rep.table(
+        ['group', 'session', 'readers'] + labels,
+        _wide(results['group_metrics'], ('group', 'session', 'num_readers'),
+              metrics, 'group_metrics'),
+        'group_metrics',
+        caption='Mean over the readers of each group '
+        '(lesion-bootstrap CI)')
 
     rep.section('Model against readers', 'model-vs-readers')
     rows = []
@@ -212,18 +231,23 @@ def build_reader_report(results: dict,
             Cell(r['readers'], key=key + ['readers']),
             interval_cell(r, key, 'difference'),
             f'{r["model_only"]} vs {r["readers_only"]}', r['test'],
-            Cell(r['p_value'], 'p', key=key + ['p_value'],
-                 highlight=r['p_value'] < 0.05)
+            Cell(
+                r['p_value'],
+                'p',
+                key=key + ['p_value'],
+                highlight=r['p_value'] < 0.05)
         ])
     rep.table([
         'readers', 'session', 'metric', 'model', 'readers (mean)',
         f'model - readers ({level:.0%} CI)',
         'discordant (model right only vs readers right only)', 'test', 'p'
     ], rows, 'model_vs_readers')
-    rep.text('Against a group, McNemar\'s test pairs the model with the '
-             'group\'s plurality diagnosis (ties: larger summed confidence, '
-             'then class order); the difference and its interval are against '
-             'the group mean.', note=True)
+    rep.text(
+        'Against a group, McNemar\'s test pairs the model with the '
+        'group\'s plurality diagnosis (ties: larger summed confidence, '
+        'then class order); the difference and its interval are against '
+        'the group mean.',
+        note=True)
 
     if results['compared_sessions']:
         ref, new = results['compared_sessions']
@@ -237,14 +261,20 @@ def build_reader_report(results: dict,
                 Cell(r['new'], key=key + ['new']),
                 interval_cell(r, key, 'difference'),
                 f'{r["new_only"]} vs {r["reference_only"]}',
-                Cell(r['p_value'], 'p', key=key + ['p_value'],
-                     highlight=r['p_value'] < 0.05)
+                Cell(
+                    r['p_value'],
+                    'p',
+                    key=key + ['p_value'],
+                    highlight=r['p_value'] < 0.05)
             ])
         rep.table([
             'reader', 'group', 'metric', ref, new,
             f'{new} - {ref} ({level:.0%} CI)',
             f'discordant (right only {new} vs only {ref})', 'McNemar p'
-        ], rows, 'session_comparison', caption='Per reader')
+        ],
+                  rows,
+                  'session_comparison',
+                  caption='Per reader')
         rep.heading('Multi-reader multi-case analysis')
         rep.text(
             'Obuchowski-Rockette model with jackknife covariances (Cov1, '
@@ -252,7 +282,8 @@ def build_reader_report(results: dict,
             'freedom: random readers and random cases, so the p-value '
             'accounts for reader and case variability (as iMRMC / '
             'RJafroc / OR-DBM MRMC). FRRC: readers fixed (results hold for '
-            'these readers only).', note=True)
+            'these readers only).',
+            note=True)
         rows, forest = [], []
         for i, r in enumerate(results['mrmc']):
             key = ['mrmc', i]
@@ -267,8 +298,11 @@ def build_reader_report(results: dict,
                 interval_cell(r, key, 'difference'),
                 Cell(r['f'], key=key + ['f'], digits=2),
                 Cell(r['df2'], key=key + ['df2'], digits=1),
-                Cell(r['p_value'], 'p', key=key + ['p_value'],
-                     highlight=r['p_value'] < 0.05),
+                Cell(
+                    r['p_value'],
+                    'p',
+                    key=key + ['p_value'],
+                    highlight=r['p_value'] < 0.05),
                 Cell(r['frrc_p_value'], 'p', key=key + ['frrc_p_value'])
             ])
             forest.append(
@@ -280,15 +314,15 @@ def build_reader_report(results: dict,
                     p_value=r['p_value']))
         rep.table([
             'readers', 'figure of merit', 'n readers', ref, new,
-            f'{new} - {ref} ({level:.0%} CI)', 'F', 'ddf (Hillis)',
-            'p (RRRC)', 'p (FRRC)'
+            f'{new} - {ref} ({level:.0%} CI)', 'F', 'ddf (Hillis)', 'p (RRRC)',
+            'p (FRRC)'
         ], rows, 'mrmc')
         if forest:
             rep.figure(
                 figure_png(
-                    difference_forest(
-                        forest, f'{new} - {ref}: OR-DBM MRMC (RRRC)',
-                        f'difference ({level:.0%} CI)')),
+                    difference_forest(forest,
+                                      f'{new} - {ref}: OR-DBM MRMC (RRRC)',
+                                      f'difference ({level:.0%} CI)')),
                 'MRMC differences with their Hillis intervals.')
 
     rep.section('Agreement between readers', 'agreement')
@@ -297,22 +331,23 @@ def build_reader_report(results: dict,
         for gi, f in enumerate(a['fleiss']):
             rows.append([
                 a['session'], f['group'], f['num_readers'],
-                Cell(f['kappa'], key=['agreement', si, 'fleiss', gi,
-                                      'kappa'])
+                Cell(f['kappa'], key=['agreement', si, 'fleiss', gi, 'kappa'])
             ])
     rep.table(['session', 'readers', 'n', 'Fleiss\' kappa'], rows, 'fleiss')
     for si, a in enumerate(results['agreement']):
         names = a['cohen_names']
         mat = np.asarray(a['cohen'])
-        rep.table([''] + names, [[n] + [
-            Cell(mat[i, j], key=['agreement', si, 'cohen', i, j], digits=2)
-            for j in range(len(names))
-        ] for i, n in enumerate(names)], f'cohen_{si}',
-                  caption=f'Pairwise Cohen\'s kappa, session '
-                  f'{a["session"]}')
+        rep.table(
+            [''] + names, [[n] + [
+                Cell(
+                    mat[i, j], key=['agreement', si, 'cohen', i, j], digits=2)
+                for j in range(len(names))
+            ] for i, n in enumerate(names)],
+            f'cohen_{si}',
+            caption=f'Pairwise Cohen\'s kappa, session '
+            f'{a["session"]}')
         rep.figure(
             figure_png(
-                kappa_heatmap(names, mat,
-                              f'Cohen\'s kappa ({a["session"]})')),
+                kappa_heatmap(names, mat, f'Cohen\'s kappa ({a["session"]})')),
             width=420)
     return rep

@@ -11,6 +11,5 @@ __all__ = [
     'one_vs_rest_delong', 'paired_auc_tests', 'mcnemar_test', 'holm_adjust',
     'wilson_interval', 'bootstrap_multiplicities', 'percentile_interval',
     'weighted_rates', 'jackknife_ratio', 'jackknife_auc', 'or_covariances',
-    'obuchowski_rockette', 'reader_fom', 'fleiss_kappa',
-    'pairwise_cohen_kappa'
+    'obuchowski_rockette', 'reader_fom', 'fleiss_kappa', 'pairwise_cohen_kappa'
 ]

@@ -14,8 +14,9 @@ import numpy as np
 from scipy.stats import norm, rankdata
 
 
-def placement_values(scores: np.ndarray, positive: np.ndarray
-                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def placement_values(
+        scores: np.ndarray,
+        positive: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUCs and DeLong placement values of ``k`` scorings of one sample.
 
     With ``m`` positives and ``n`` negatives, the placement value of a
@@ -140,8 +141,7 @@ def delong_test(positive: np.ndarray,
     return out
 
 
-def one_vs_rest_delong(target: np.ndarray,
-                       scores: Sequence[np.ndarray],
+def one_vs_rest_delong(target: np.ndarray, scores: Sequence[np.ndarray],
                        num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
     """One-vs-rest AUCs of several models and their joint DeLong covariance.
 
@@ -198,8 +198,8 @@ def paired_auc_tests(target: np.ndarray,
     """
     auc, cov = one_vs_rest_delong(target, [scores_a, scores_b], num_classes)
     out = {}
-    nan = dict.fromkeys(('auc_a', 'auc_b', 'difference', 'se', 'z',
-                         'p_value', 'ci_lower', 'ci_upper'), float('nan'))
+    nan = dict.fromkeys(('auc_a', 'auc_b', 'difference', 'se', 'z', 'p_value',
+                         'ci_lower', 'ci_upper'), float('nan'))
     for k in range(num_classes):
         if np.isnan(auc[0, k]):
             out[str(k)] = dict(nan)

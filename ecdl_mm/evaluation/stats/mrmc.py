@@ -102,8 +102,8 @@ def or_covariances(jackknife: np.ndarray) -> Dict[str, float]:
     same_r = np.eye(r, dtype=bool)[None, :, None, :]
     out = {}
     for name, mask in (('var', same_t & same_r), ('cov1', ~same_t & same_r),
-                       ('cov2', same_t & ~same_r),
-                       ('cov3', ~same_t & ~same_r)):
+                       ('cov2', same_t & ~same_r), ('cov3',
+                                                    ~same_t & ~same_r)):
         mask = np.broadcast_to(mask, cov.shape)
         out[name] = float(cov[mask].mean()) if mask.any() else float('nan')
     out['cov'] = cov
@@ -188,8 +188,8 @@ def obuchowski_rockette(fom: np.ndarray,
     # random readers, random cases
     den = ms_tr + r * cov23
     f_rrrc = ratio(ms_t, den)
-    ddf = (den**2 / (ms_tr**2 / (df_t * (r - 1)))
-           if ms_tr > 0 else float('inf'))
+    ddf = (
+        den**2 / (ms_tr**2 / (df_t * (r - 1))) if ms_tr > 0 else float('inf'))
     if np.isinf(ddf):
         p_rrrc = float(stats.chi2.sf(f_rrrc * df_t, df_t))
         crit = stats.norm.ppf(0.5 + ci_level / 2)

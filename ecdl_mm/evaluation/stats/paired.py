@@ -6,9 +6,15 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 # the lesion bootstrap and its intervals live in the evaluation core
-from ..functional import (bootstrap_multiplicities,  # noqa: F401
-                          confusion_matrix, confusion_rates,
-                          percentile_interval, proportion_interval)
+from ..functional import (bootstrap_multiplicities, confusion_matrix,
+                          confusion_rates, percentile_interval,
+                          proportion_interval)
+
+# bootstrap_multiplicities and percentile_interval keep their old import path
+__all__ = [
+    'mcnemar_test', 'wilson_interval', 'weighted_rates', 'holm_adjust',
+    'bootstrap_multiplicities', 'percentile_interval'
+]
 
 
 def mcnemar_test(correct_a: np.ndarray,
@@ -53,7 +59,8 @@ def mcnemar_test(correct_a: np.ndarray,
         p_value=float(res.pvalue))
 
 
-def wilson_interval(successes: int, total: int,
+def wilson_interval(successes: int,
+                    total: int,
                     ci_level: float = 0.95) -> Tuple[float, float]:
     """Wilson score interval of a proportion (statsmodels); NaN if
     ``total == 0``. See :func:`ecdl_mm.evaluation.functional.
@@ -81,9 +88,10 @@ def weighted_rates(pred: np.ndarray, target: np.ndarray, weights: np.ndarray,
     """
     rates = confusion_rates(
         confusion_matrix(pred, target, num_classes, weights))
-    return dict(accuracy=rates['accuracy'],
-                sensitivity=rates['sensitivity'],
-                specificity=rates['specificity'])
+    return dict(
+        accuracy=rates['accuracy'],
+        sensitivity=rates['sensitivity'],
+        specificity=rates['specificity'])
 
 
 def holm_adjust(p_values) -> np.ndarray:

@@ -19,7 +19,8 @@ from ..utils import QVBiasAttention, build_1d_sincos_position_embedding
 from ..utils.ckpt_convert import convert_mmpretrain_vit_state
 
 # Keys that only mmpretrain ViT / MAE / BEiT checkpoints have (never ECViT).
-_FOREIGN_SUFFIXES = ('attn.qkv.bias', 'attn.gamma1.weight', 'ffn.gamma2.weight')
+_FOREIGN_SUFFIXES = ('attn.qkv.bias', 'attn.gamma1.weight',
+                     'ffn.gamma2.weight')
 # (mask_token: mmpretrain's DINOv2 files)
 _FOREIGN_NAMES = ('cls_token', 'pos_embed', 'mask_token')
 
@@ -132,12 +133,12 @@ class ECViT(BEiTViT):
     """The vision transformer of EC-DL.
 
     A ViT without class token whose position embedding is the fixed 1-D
-    sinusoid table over the token index (computed for the actual patch grid,
-    so any input size divisible by the patch size works, and never stored in
+    sinusoid table over the token index (computed for the actual patch grid, so
+    any input size divisible by the patch size works, and never stored in
     checkpoints). Attention uses a ``qkv`` projection without bias plus learnt
     ``q_bias`` / ``v_bias``; blocks are pre-norm with LayerNorm eps 1e-6,
-    optional layer scale and stochastic depth. The image feature is the mean
-    of all tokens followed by ``fc_norm`` (stored as ``ln2``, as in mmpretrain's
+    optional layer scale and stochastic depth. The image feature is the mean of
+    all tokens followed by ``fc_norm`` (stored as ``ln2``, as in mmpretrain's
     ``VisionTransformer``), which neck-free mmpretrain heads such as
     ``LinearClsHead`` and ``VisionTransformerClsHead`` consume directly.
 
@@ -152,8 +153,8 @@ class ECViT(BEiTViT):
 
     Args:
         arch (str | dict): Architecture, one of ``'tiny'``, ``'small'``,
-            ``'base'``, ``'large'`` (or ``'t'``, ``'s'``, ``'b'``, ``'l'``), or a
-            dict with keys ``embed_dims``, ``num_layers``, ``num_heads`` and
+            ``'base'``, ``'large'`` (or ``'t'``, ``'s'``, ``'b'``, ``'l'``), or
+            a dict with keys ``embed_dims``, ``num_layers``, ``num_heads`` and
             ``feedforward_channels``. Defaults to ``'base'``.
         img_size (int | tuple): The most common input size; other sizes
             divisible by ``patch_size`` work too. Defaults to 224.
@@ -198,8 +199,10 @@ class ECViT(BEiTViT):
                         dict(VisionTransformer.arch_zoo['deit-tiny'])),
         **dict.fromkeys(['s', 'small'],
                         dict(VisionTransformer.arch_zoo['deit-small'])),
-        **{k: dict(VisionTransformer.arch_zoo[k])
-           for k in ('b', 'base', 'l', 'large')},
+        **{
+            k: dict(VisionTransformer.arch_zoo[k])
+            for k in ('b', 'base', 'l', 'large')
+        },
     }
     # No class token: CAM tools read this to reshape tokens into a map.
     num_extra_tokens = 0
@@ -284,9 +287,9 @@ class ECViT(BEiTViT):
         self.out_indices = out_indices
 
         # fc_norm is registered before the blocks on purpose: mmpretrain's
-        # vis_cam.py (--vit-like, average pooling) targets the *last registered*
-        # norm, which must be a token-level one (the last block's), not this
-        # norm of the pooled (B, C) vector.
+        # vis_cam.py (--vit-like, average pooling) targets the *last
+        # registered* norm, which must be a token-level one (the last block's),
+        # not this norm of the pooled (B, C) vector.
         if out_type == 'avg_featmap':
             self.ln2 = build_norm_layer(norm_cfg, self.embed_dims)
 
@@ -362,8 +365,8 @@ class ECViT(BEiTViT):
         """
         own = [k for k in state_dict if k.startswith(prefix)]
         if not any(
-                k.endswith(_FOREIGN_SUFFIXES) or k[len(prefix):] in
-                _FOREIGN_NAMES for k in own):
+                k.endswith(_FOREIGN_SUFFIXES)
+                or k[len(prefix):] in _FOREIGN_NAMES for k in own):
             return
         report = dict(dropped=[], warnings=[], notes=[])
         converted = convert_mmpretrain_vit_state(state_dict, prefix, report)

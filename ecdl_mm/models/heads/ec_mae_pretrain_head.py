@@ -57,7 +57,7 @@ class ECMAEPretrainHead(MAEPretrainHead):
             perceptual_loss) if perceptual_loss is not None else None
 
     def patchify(self, imgs: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` -> ``(B, L, p * p * C)`` (pixel-major, RGB last)."""
+        """``(B, C, H, W)`` -> ``(B, L, p * p * C)``, pixel-major, RGB last."""
         p = self.patch_size
         B, C, H, W = imgs.shape
         if H % p or W % p:
@@ -67,7 +67,8 @@ class ECMAEPretrainHead(MAEPretrainHead):
         x = torch.einsum('nchpwq->nhwpqc', x)
         return x.reshape(B, (H // p) * (W // p), p * p * C)
 
-    def unpatchify(self, x: torch.Tensor,
+    def unpatchify(self,
+                   x: torch.Tensor,
                    hw: Tuple[int, int] = None) -> torch.Tensor:
         """``(B, L, p * p * C)`` -> ``(B, C, H, W)``; ``hw`` = patch grid."""
         p, C = self.patch_size, self.in_channels

@@ -169,8 +169,9 @@ class SupervisedClusteringHead(LinearClsHead):
 
         if 'gt_score' in data_samples[0]:
             target = torch.stack([i.gt_score for i in data_samples])
-            hard = (torch.cat([i.gt_label for i in data_samples])
-                    if 'gt_label' in data_samples[0] else target.argmax(1))
+            hard = (
+                torch.cat([i.gt_label for i in data_samples])
+                if 'gt_label' in data_samples[0] else target.argmax(1))
         else:
             target = hard = torch.cat([i.gt_label for i in data_samples])
         target = target.to(pre_logits.device)

@@ -90,8 +90,9 @@ def cluster_center_loss(feats: torch.Tensor,
         target = F.one_hot(target.view(-1).long(), num_classes)
     target = target.to(feats.dtype)
 
-    cos = F.normalize(feats, dim=1, eps=eps) @ F.normalize(
-        centers.detach().to(feats.dtype), dim=1, eps=eps).t()
+    cos = F.normalize(
+        feats, dim=1, eps=eps) @ F.normalize(
+            centers.detach().to(feats.dtype), dim=1, eps=eps).t()
     dist = 1. - cos
     logits = (-dist if form == 'proto' else dist) / temperature
     if valid is not None:
@@ -165,8 +166,7 @@ class ClusterCenterLoss(nn.Module):
             raise ValueError(f'reduction={reduction!r} must be one of '
                              "'none', 'mean', 'sum'")
         if loss_weight < 0:
-            raise ValueError(
-                f'loss_weight={loss_weight} must be non-negative')
+            raise ValueError(f'loss_weight={loss_weight} must be non-negative')
         self.temperature = temperature
         self.form = form
         self.reduction = reduction
@@ -210,8 +210,12 @@ class ClusterCenterLoss(nn.Module):
                              'needs at least one class centre')
         reduction = reduction_override or self.reduction
         loss, sample_weight = cluster_center_loss(
-            feats, centers, target, valid=valid,
-            temperature=self.temperature, form=self.form)
+            feats,
+            centers,
+            target,
+            valid=valid,
+            temperature=self.temperature,
+            form=self.form)
         if weight is not None:
             sample_weight = sample_weight * weight.to(loss.dtype)
         if avg_factor is None and reduction == 'mean':

@@ -56,7 +56,8 @@ class LPIPSLoss(nn.Module):
     def lpips_net(self) -> nn.Module:
         return self._lpips
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
         """Loss between ``pred`` and ``target`` images in ``[0, 1]``."""
         net = self._lpips.to(device=pred.device)
         dist = net(pred.float(), target.float(), normalize=True)

@@ -54,8 +54,8 @@ class ECMAEPretrainDecoder(BaseModule):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('embed_dims', embed_dims),
-                            ('decoder_embed_dims', decoder_embed_dims),
+        for name, value in (('embed_dims', embed_dims), ('decoder_embed_dims',
+                                                         decoder_embed_dims),
                             ('decoder_num_layers', decoder_num_layers)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f'{name}={value!r} must be a positive int')
@@ -72,8 +72,7 @@ class ECMAEPretrainDecoder(BaseModule):
                 norm_cfg=norm_cfg) for _ in range(decoder_num_layers)
         ])
         self.norm = build_norm_layer(norm_cfg, decoder_embed_dims)
-        self.head = nn.Linear(decoder_embed_dims,
-                              patch_size**2 * in_channels)
+        self.head = nn.Linear(decoder_embed_dims, patch_size**2 * in_channels)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -124,7 +123,8 @@ class ECMAEPretrainDecoder(BaseModule):
         x = torch.cat([
             x + pos[:, :num_visible],
             self.mask_token.expand(B, num_masked, -1) + pos[:, num_visible:]
-        ], dim=1)
+        ],
+                      dim=1)
         for blk in self.blocks:
             x = blk(x)
         return self.head(self.norm(x[:, num_visible:]))

@@ -131,13 +131,16 @@ def _convert_timm_like_vit(sd: dict, src_prefix: str, dst_prefix: str,
         elif name.startswith('head.'):
             _drop(report, key, f'{fmt} encoder head')
         else:
-            _drop(report, key, f'not part of the {fmt} encoder mapping',
-                  warn=not name.startswith(('decoder', 'mask_token')))
+            _drop(
+                report,
+                key,
+                f'not part of the {fmt} encoder mapping',
+                warn=not name.startswith(('decoder', 'mask_token')))
     return new_sd
 
 
 def _unwrap(ckpt) -> dict:
-    """The weights of a loaded checkpoint (``model`` / ``state_dict`` / raw)."""
+    """The weights of a loaded checkpoint (``model``, ``state_dict``, raw)."""
     if not isinstance(ckpt, dict):
         raise CheckpointKindError(
             f'checkpoint is a {type(ckpt).__name__}, not a dict')
@@ -199,7 +202,9 @@ def convert_timm(ckpt: dict) -> Tuple[dict, dict]:
     return new_sd, report
 
 
-def convert_mmpretrain_vit_state(sd: dict, prefix: str, report: dict,
+def convert_mmpretrain_vit_state(sd: dict,
+                                 prefix: str,
+                                 report: dict,
                                  dst_prefix: str = None) -> dict:
     """Convert mmpretrain ``VisionTransformer``-style keys under ``prefix``.
 
@@ -223,8 +228,7 @@ def convert_mmpretrain_vit_state(sd: dict, prefix: str, report: dict,
             elif rest == 'ffn.gamma2.weight':
                 new_sd[out + 'gamma_2'] = val
             elif rest.startswith('attn.relative_position'):
-                _drop(report, key, 'ECViT has no relative position bias',
-                      True)
+                _drop(report, key, 'ECViT has no relative position bias', True)
             else:
                 new_sd[out + rest] = val
         elif name in ('cls_token', ):
@@ -264,8 +268,11 @@ def convert_mmpretrain(ckpt: dict) -> Tuple[dict, dict]:
         elif key.startswith('neck.'):
             _drop(report, key, 'mmpretrain MAE decoder is not ECMAE\'s')
         else:
-            _drop(report, key, 'no counterpart in ECViT + LinearClsHead',
-                  warn=True)
+            _drop(
+                report,
+                key,
+                'no counterpart in ECViT + LinearClsHead',
+                warn=True)
     return new_sd, report
 
 

@@ -5,14 +5,16 @@ import cv2
 import numpy as np
 import pytest
 from mmcv.transforms import Compose
+from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.datasets.transforms import LoadResizedImage, resize_edge_size
-from mmpretrain.registry import TRANSFORMS
 
 
-def _default_pipeline(scale=256, crop=224, edge='short',
+def _default_pipeline(scale=256,
+                      crop=224,
+                      edge='short',
                       interpolation='bilinear'):
     steps = [
         dict(type='LoadImageFromFile'),
@@ -95,8 +97,7 @@ def test_reduced_decode_is_libjpeg_dct_scaling(demo_images):
     # independent decoder path that must agree bit for bit.
     path = demo_images[3]
     out = _fast_pipeline(crop=None, resize=False)(dict(img_path=path))
-    ref = cv2.imdecode(
-        np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+    ref = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_REDUCED_COLOR_2)
     assert out['decode_factor'] == 2
     assert out['img_shape'] == (505, 580)
     assert out['ori_shape'] == (1009, 1160)
@@ -119,8 +120,8 @@ def test_edges_and_factors(demo_images, scale, edge, factor):
         # Full decode: same pixels as OpenCV, same resize.
         np.testing.assert_array_equal(out['img'], ref['img'])
     else:
-        ref_area = _default_pipeline(scale, None, edge, 'area')(
-            dict(img_path=path))['img']
+        ref_area = _default_pipeline(scale, None, edge,
+                                     'area')(dict(img_path=path))['img']
         assert _mad(out['img'], ref['img']) < 9.0
         assert _mad(out['img'], ref_area) < _mad(ref['img'], ref_area)
 
@@ -228,8 +229,9 @@ def test_unreadable_file_raises_with_path(tmp_path, name, data):
 
 
 def test_to_float32_and_repr(demo_images):
-    out = LoadResizedImage(scale=64, to_float32=True)(
-        dict(img_path=demo_images[0]))
+    out = LoadResizedImage(
+        scale=64, to_float32=True)(
+            dict(img_path=demo_images[0]))
     assert out['img'].dtype == np.float32
     assert 'scale=64' in repr(LoadResizedImage(scale=64))
 
@@ -240,8 +242,8 @@ def test_to_float32_and_repr(demo_images):
     (dict(scale=64, edge='diagonal'), "edge='diagonal'"),
     (dict(scale=64, interpolation='cubic'), "interpolation='cubic'"),
     (dict(scale=64, backend='turbo'), "backend='turbo'"),
-    (dict(scale=64, backend='pillow', interpolation='area'),
-     "interpolation='area'"),
+    (dict(scale=64, backend='pillow',
+          interpolation='area'), "interpolation='area'"),
 ])
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -6,13 +6,13 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
+from mmpretrain.structures import DataSample
 from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
                              precision_score, recall_score, roc_auc_score)
 from sklearn.preprocessing import label_binarize
 
 from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.evaluation.metrics.lesion_metric import weighted_auc
-from mmpretrain.structures import DataSample
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
@@ -59,11 +59,10 @@ def sklearn_reference(scores, labels):
         f1=f1_score(labels, pred, average=None, zero_division=0),
         specificity=tn / (tn + fp),
         npv=tn / (tn + fn),
-        auc=np.array([
-            roc_auc_score(labels == k, scores[:, k]) for k in range(3)
-        ]),
-        auc_macro=roc_auc_score(labels, scores, multi_class='ovr',
-                                average='macro'),
+        auc=np.array(
+            [roc_auc_score(labels == k, scores[:, k]) for k in range(3)]),
+        auc_macro=roc_auc_score(
+            labels, scores, multi_class='ovr', average='macro'),
         auc_micro=roc_auc_score(
             label_binarize(labels, classes=[0, 1, 2]), scores,
             average='micro'),
@@ -84,8 +83,7 @@ def check_level(metrics, level, ref):
     np.testing.assert_array_equal(metrics[f'{level}/confusion_matrix'],
                                   ref['confusion_matrix'])
     # sklearn's macro F1 / recall agree with our macro means
-    assert metrics[f'{level}/f1_macro'] == pytest.approx(
-        np.mean(ref['f1']))
+    assert metrics[f'{level}/f1_macro'] == pytest.approx(np.mean(ref['f1']))
 
 
 def test_values_equal_sklearn_at_both_levels():
@@ -156,12 +154,13 @@ def test_bootstrap_intervals_match_reference_loop():
     # reference: resample lesions with the same generator, recompute with
     # scikit-learn on the concatenated images / drawn lesions
     ids = list(dict.fromkeys(lesion_ids))
-    draws = np.random.default_rng(seed).integers(0, len(ids), (rounds,
-                                                               len(ids)))
+    draws = np.random.default_rng(seed).integers(0, len(ids),
+                                                 (rounds, len(ids)))
     lesion_of = np.array([ids.index(i) for i in lesion_ids])
-    l_scores = np.stack(
-        [scores[lesion_of == j].astype(np.float64).mean(0)
-         for j in range(len(ids))])
+    l_scores = np.stack([
+        scores[lesion_of == j].astype(np.float64).mean(0)
+        for j in range(len(ids))
+    ])
     l_labels = np.array([labels[lesion_of == j][0] for j in range(len(ids))])
     img_auc0, les_auc1, les_f1_2 = [], [], []
     for d in draws:
@@ -216,8 +215,8 @@ def test_evaluator_beside_accuracy_and_outputs(tmp_path):
     evaluator.process(samples[:7])
     evaluator.process(samples[7:])
     metrics = evaluator.evaluate(len(samples))
-    assert metrics['accuracy/top1'] == pytest.approx(
-        100 * metrics['image/accuracy'])
+    assert metrics['accuracy/top1'] == pytest.approx(100 *
+                                                     metrics['image/accuracy'])
     assert 'lesion/accuracy_ci_upper' in metrics
     for name in ('image_predictions.csv', 'lesion_predictions.csv',
                  'metrics.json', 'confusion_matrix_image.png',
@@ -226,8 +225,8 @@ def test_evaluator_beside_accuracy_and_outputs(tmp_path):
         assert osp.getsize(osp.join(tmp_path, name)) > 0, name
     images = pd.read_csv(osp.join(tmp_path, 'image_predictions.csv'))
     assert len(images) == len(labels)
-    np.testing.assert_allclose(images['prob_adenomas'], scores[:, 0],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        images['prob_adenomas'], scores[:, 0], rtol=1e-6)
     lesions = pd.read_csv(osp.join(tmp_path, 'lesion_predictions.csv'))
     assert list(lesions['lesion_id']) == list(dict.fromkeys(lesion_ids))
     assert lesions['patient_id'][0] == 'PL0'
@@ -241,8 +240,10 @@ def test_evaluator_beside_accuracy_and_outputs(tmp_path):
 def test_clear_errors():
     scores, labels, lesion_ids = fake_predictions(num_lesions=3)
     metric = LesionMetric(bootstrap_rounds=0)
-    with pytest.raises(ValueError, match="needs `lesion_id` in the data "
-                       "samples' metainfo; add it to the pipeline"):
+    with pytest.raises(
+            ValueError,
+            match="needs `lesion_id` in the data "
+            "samples' metainfo; add it to the pipeline"):
         metric.process(None, [
             s.to_dict()
             for s in make_samples(scores, labels, lesion_ids, False)
@@ -250,8 +251,10 @@ def test_clear_errors():
     results = results_of(scores, labels, lesion_ids)
     bad = [dict(r, lesion_id='same') for r in results[:2]]
     bad[1]['gt_label'] = (bad[0]['gt_label'] + 1) % 3
-    with pytest.raises(ValueError, match="lesion 'same' has images with "
-                       'different ground-truth labels'):
+    with pytest.raises(
+            ValueError,
+            match="lesion 'same' has images with "
+            'different ground-truth labels'):
         metric.compute_metrics(bad)
     with pytest.raises(ValueError, match='bootstrap_rounds=-1'):
         LesionMetric(bootstrap_rounds=-1)
@@ -302,7 +305,8 @@ def test_proportion_intervals_counts_and_calibration():
     ece = (size[size > 0] / len(conf) * np.abs(prob_true - prob_pred)).sum()
     assert metrics['lesion/ece'] == pytest.approx(ece)
     assert metrics['image/nll'] == pytest.approx(
-        log_loss(labels, scores / scores.sum(1, keepdims=True),
-                 labels=[0, 1, 2]), rel=1e-5)
+        log_loss(
+            labels, scores / scores.sum(1, keepdims=True), labels=[0, 1, 2]),
+        rel=1e-5)
     assert metrics['lesion/brier'] == pytest.approx(
         ((l_scores - np.eye(3)[l_labels])**2).sum(1).mean())

@@ -26,8 +26,10 @@ def validation(seed=0, lesions=30, per=2):
 
 
 def views_with(signals, probs):
-    return {view_key(v): (v, probs(s))
-            for v, s in zip(VIEW_CANDIDATES, signals)}
+    return {
+        view_key(v): (v, probs(s))
+        for v, s in zip(VIEW_CANDIDATES, signals)
+    }
 
 
 @pytest.mark.parametrize('winner', [0, 2])
@@ -55,8 +57,10 @@ def test_ties_go_to_the_whole_frame():
 def test_temperature_and_thresholds_meet_targets_by_construction():
     y, ids, probs = validation(2, lesions=60, per=2)
     p = F.temperature_scale(probs(2.0), 0.5)  # over-confident
-    targets = ['accuracy=0.9', 'npv:non-neoplastic=0.9',
-               'sensitivity:invasive_cancer=0.8']
+    targets = [
+        'accuracy=0.9', 'npv:non-neoplastic=0.9',
+        'sensitivity:invasive_cancer=0.8'
+    ]
     op = fit_operating_point({'whole': (VIEW_CANDIDATES[0], p)}, y, ids,
                              CLASSES, targets)
     assert op.temperature == pytest.approx(F.fit_temperature(p, y))
@@ -77,22 +81,23 @@ def test_temperature_and_thresholds_meet_targets_by_construction():
     if len(lower):
         a = conf >= lower.max()
         pr, tt = dec['pred'][a], y[::2][a]
-        assert not (np.mean(pr == tt) >= 0.9
-                    and np.mean(tt[pr == 2] == 2) >= 0.9
-                    and np.mean(pr[tt == 1] == 1) >= 0.8)
+        assert not (np.mean(pr == tt) >= 0.9 and np.mean(tt[pr == 2] == 2)
+                    >= 0.9 and np.mean(pr[tt == 1] == 1) >= 0.8)
     for text in targets:
         assert op.validation['selective'][f'target {text}']['value'] >= \
             float(text.split('=')[1])
     # the file round-trips through the shared contract
-    back = OperatingPoint(**{k: v for k, v in op.to_dict().items()
-                             if k != 'format'})
+    back = OperatingPoint(**{
+        k: v
+        for k, v in op.to_dict().items() if k != 'format'
+    })
     assert back.min_confidence == op.min_confidence
 
 
 def test_unmet_target_abstains_on_everything():
     y, ids, probs = validation(3)
-    op = fit_operating_point({'whole': (VIEW_CANDIDATES[0], probs(0.0))},
-                             y, ids, CLASSES, ['accuracy=0.99'])
+    op = fit_operating_point({'whole': (VIEW_CANDIDATES[0], probs(0.0))}, y,
+                             ids, CLASSES, ['accuracy=0.99'])
     assert op.min_confidence == 1.0 and op.validation['unmet']
     assert op.decide(probs(0.0), ids)['uncertain'].all()
 
@@ -104,11 +109,13 @@ def test_center_crop_ratio_and_pipeline():
     np.testing.assert_array_equal(out['img'], img[35:65, 15:45])
     with pytest.raises(ValueError, match='ratio=0'):
         CenterCropRatio(0)
-    op = OperatingPoint(classes=CLASSES, view=dict(name='center_crop',
-                                                   crop_ratio=0.875))
-    pipe = op.test_pipeline([dict(type='LoadImageFromFile'),
-                             dict(type='Resize', scale=(64, 64)),
-                             dict(type='PackInputs')])
+    op = OperatingPoint(
+        classes=CLASSES, view=dict(name='center_crop', crop_ratio=0.875))
+    pipe = op.test_pipeline([
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(64, 64)),
+        dict(type='PackInputs')
+    ])
     assert pipe[1] == dict(type='CenterCropRatio', ratio=0.875)
     from mmpretrain.registry import TRANSFORMS
     assert isinstance(TRANSFORMS.build(pipe[1]), CenterCropRatio)

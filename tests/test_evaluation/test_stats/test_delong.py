@@ -11,8 +11,8 @@ from ecdl_mm.evaluation.stats import (delong_covariance, delong_test,
 def brute_placements(score, positive):
     """O(m n) placement values by the definition (psi = 1, 1/2, 0)."""
     x, y = score[positive], score[~positive]
-    psi = np.array([[1.0 if xi > yj else 0.5 if xi == yj else 0.0
-                     for yj in y] for xi in x])
+    psi = np.array([[1.0 if xi > yj else 0.5 if xi == yj else 0.0 for yj in y]
+                    for xi in x])
     return psi.mean(), psi.mean(1), psi.mean(0)
 
 
@@ -113,5 +113,6 @@ def test_macro_auc_covariance_equals_brute_force_and_bootstrap():
     boot = np.mean([
         weighted_auc(sa[:, k], target == k, w) -
         weighted_auc(sb[:, k], target == k, w) for k in range(num_c)
-    ], axis=0)
+    ],
+                   axis=0)
     assert res['macro']['se'] == pytest.approx(boot.std(ddof=1), rel=0.1)

@@ -29,8 +29,8 @@ def test_van_dyke_equals_iowa_or_dbm_mrmc():
     covariances) on the Van Dyke data."""
     ratings, truth = van_dyke()
     # AUC per class 1 ("dissection"): scores = ratings
-    res = reader_fom('auc', truth.astype(int), np.zeros_like(ratings), 1,
-                     scores=ratings)
+    res = reader_fom(
+        'auc', truth.astype(int), np.zeros_like(ratings), 1, scores=ratings)
     np.testing.assert_allclose(
         res['fom'],
         [[0.91964573, 0.85877617, 0.90386473, 0.97310789, 0.82979066],
@@ -54,8 +54,8 @@ def test_van_dyke_equals_iowa_or_dbm_mrmc():
     d = rr['differences'][0]  # Iowa reports 1 - 2; ours is 2 - 1
     assert d['difference'] == pytest.approx(0.04380, abs=5e-6)
     assert d['se'] == pytest.approx(0.02075, abs=5e-6)
-    assert (d['ci_lower'], d['ci_upper']) == pytest.approx(
-        (-0.00036, 0.08796), abs=5e-6)
+    assert (d['ci_lower'], d['ci_upper']) == pytest.approx((-0.00036, 0.08796),
+                                                           abs=5e-6)
     fr = out['frrc']
     assert fr['chi2'] == pytest.approx(5.47595, abs=5e-6)
     assert fr['p_value'] == pytest.approx(0.0193, abs=5e-5)
@@ -87,15 +87,21 @@ def brute_or(theta, jk):
     cov3 = avg(lambda i, j, i2, j2: i != i2 and j != j2)
     grand = theta.mean()
     ms_t = r / (t - 1) * sum((theta[i].mean() - grand)**2 for i in range(t))
-    ms_tr = sum((theta[i, j] - theta[i].mean() - theta[:, j].mean() +
-                 grand)**2 for i in range(t)
-                for j in range(r)) / ((t - 1) * (r - 1))
+    ms_tr = sum((theta[i, j] - theta[i].mean() - theta[:, j].mean() + grand)**2
+                for i in range(t) for j in range(r)) / ((t - 1) * (r - 1))
     den = ms_tr + r * max(cov2 - cov3, 0)
     f = ms_t / den
     ddf = den**2 / (ms_tr**2 / ((t - 1) * (r - 1)))
-    return dict(var=var, cov1=cov1, cov2=cov2, cov3=cov3, ms_t=ms_t,
-                ms_tr=ms_tr, f=f, ddf=ddf,
-                p=stats.f.sf(f, t - 1, ddf))
+    return dict(
+        var=var,
+        cov1=cov1,
+        cov2=cov2,
+        cov3=cov3,
+        ms_t=ms_t,
+        ms_tr=ms_tr,
+        f=f,
+        ddf=ddf,
+        p=stats.f.sf(f, t - 1, ddf))
 
 
 @pytest.fixture
@@ -127,10 +133,12 @@ def test_jackknife_and_or_equal_brute_force(study, kind, k):
             return np.mean(dg[tg != k] != k)
         return roc_auc_score(tg == k, sc)
 
-    theta = np.array([[fom(target, diag[i, j], scores[i, j])
-                       for j in range(r)] for i in range(t)])
+    theta = np.array(
+        [[fom(target, diag[i, j], scores[i, j]) for j in range(r)]
+         for i in range(t)])
     jk = np.array([[[
-        fom(np.delete(target, q), np.delete(diag[i, j], q),
+        fom(
+            np.delete(target, q), np.delete(diag[i, j], q),
             np.delete(scores[i, j], q)) for q in range(c)
     ] for j in range(r)] for i in range(t)])
     res = reader_fom(kind, target, diag, k, scores=scores)
@@ -173,8 +181,8 @@ def test_huge_effect_gives_small_p():
 def test_jackknife_ratio_and_errors():
     a = np.array([1., 0., 0., 1.])
     b = np.array([1., 1., 0., 1.])
-    np.testing.assert_allclose(jackknife_ratio(a, b),
-                               [1 / 2, 2 / 2, 2 / 3, 1 / 2])
+    np.testing.assert_allclose(
+        jackknife_ratio(a, b), [1 / 2, 2 / 2, 2 / 3, 1 / 2])
     jk = np.zeros((2, 1, 5))
     with pytest.raises(ValueError, match='>= 2 readers'):
         obuchowski_rockette(np.zeros((2, 1)), jk)

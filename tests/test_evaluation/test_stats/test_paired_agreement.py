@@ -35,8 +35,8 @@ def test_wilson_interval_formula():
     p = k / n
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    assert wilson_interval(k, n) == pytest.approx((centre - half,
-                                                   centre + half))
+    assert wilson_interval(k, n) == pytest.approx(
+        (centre - half, centre + half))
     assert np.isnan(wilson_interval(0, 0)).all()
 
 
@@ -44,18 +44,18 @@ def test_bootstrap_weights_and_rates_equal_explicit_resamples():
     rng = np.random.default_rng(0)
     target = rng.integers(0, 3, 25)
     pred = np.where(rng.random(25) < 0.6, target, rng.integers(0, 3, 25))
-    weights = np.concatenate(list(bootstrap_multiplicities(25, 30, seed=4,
-                                                           chunk=7)))
+    weights = np.concatenate(
+        list(bootstrap_multiplicities(25, 30, seed=4, chunk=7)))
     assert weights.shape == (30, 25) and (weights.sum(1) == 25).all()
     # the same draws, as explicit index resamples
     draws = np.random.default_rng(4)
-    idx = np.concatenate([draws.integers(0, 25, (min(7, 30 - s), 25))
-                          for s in range(0, 30, 7)])
+    idx = np.concatenate(
+        [draws.integers(0, 25, (min(7, 30 - s), 25)) for s in range(0, 30, 7)])
     rates = weighted_rates(pred, target, weights, 3)
     for r in range(30):
         t, p = target[idx[r]], pred[idx[r]]
-        np.testing.assert_array_equal(np.bincount(idx[r], minlength=25),
-                                      weights[r])
+        np.testing.assert_array_equal(
+            np.bincount(idx[r], minlength=25), weights[r])
         assert rates['accuracy'][r] == pytest.approx(np.mean(t == p))
         for k in range(3):
             if (t == k).any():
@@ -73,7 +73,8 @@ def test_kappas_equal_hand_formulas():
     ratings = np.stack([
         np.where(rng.random(40) < q, truth, rng.integers(0, 3, 40))
         for q in (0.9, 0.7, 0.5, 0.6)
-    ], axis=1)
+    ],
+                       axis=1)
     # Fleiss (1971)
     n_r = ratings.shape[1]
     counts = np.stack([(ratings == k).sum(1) for k in range(3)], axis=1)

@@ -1,4 +1,4 @@
-"""ECViT: parity with a hand-written EC-DL reference, shapes, freezing, init."""
+"""ECViT: parity with a hand-written EC-DL reference, shapes, freeze, init."""
 import math
 
 import numpy as np
@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
-
-import ecdl_mm  # noqa: F401
 from mmpretrain.engine.optimizers import \
     LearningRateDecayOptimWrapperConstructor
 from mmpretrain.registry import MODELS
+
+import ecdl_mm  # noqa: F401
 
 TINY = dict(embed_dims=48, num_layers=3, num_heads=3, feedforward_channels=96)
 
@@ -26,17 +26,20 @@ TINY = dict(embed_dims=48, num_layers=3, num_heads=3, feedforward_channels=96)
 # layer scale; mean of all tokens, then fc_norm, then the linear head. It
 # shares no code with ecdl_mm.
 def ref_sinusoid_table(n_position, d_hid):
-    table = np.array([[
-        pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)
-    ] for pos in range(n_position)])
+    table = np.array(
+        [[pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)]
+         for pos in range(n_position)])
     table[:, 0::2] = np.sin(table[:, 0::2])
     table[:, 1::2] = np.cos(table[:, 1::2])
     return torch.tensor(table, dtype=torch.float32)[None]
 
 
 def ref_forward(sd, x, num_heads, patch_size, num_layers, eps=1e-6):
-    x = F.conv2d(x, sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'],
-                 stride=patch_size)
+    x = F.conv2d(
+        x,
+        sd['patch_embed.proj.weight'],
+        sd['patch_embed.proj.bias'],
+        stride=patch_size)
     x = x.flatten(2).transpose(1, 2)
     B, N, C = x.shape
     x = x + ref_sinusoid_table(N, C)
@@ -168,6 +171,7 @@ def test_position_table_formula():
 
 def test_presets_and_out_types():
     from ecdl_mm.models.backbones import ECViT
+
     # presets only checked for sizes (no forward on big models)
     with torch.device('meta'):
         for arch, dims, depth in [('tiny', 192, 12), ('small', 384, 12),
@@ -258,8 +262,7 @@ def test_vit_cls_head_and_pretrained_init(tmp_path):
             type='ImageClassifier',
             backbone=dict(type='ECViT', arch=TINY, img_size=32),
             head=dict(
-                type='VisionTransformerClsHead',
-                num_classes=3,
+                type='VisionTransformerClsHead', num_classes=3,
                 in_channels=48))).eval()
     x = torch.randn(2, 3, 32, 32)
     assert model(x, mode='tensor').shape == (2, 3)

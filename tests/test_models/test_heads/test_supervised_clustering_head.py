@@ -2,12 +2,12 @@ import math
 
 import pytest
 import torch
-
-import ecdl_mm  # noqa: F401
-from ecdl_mm.models.heads import SupervisedClusteringHead
 from helpers import TINY_VIT_ARCH
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+import ecdl_mm  # noqa: F401
+from ecdl_mm.models.heads import SupervisedClusteringHead
 
 NUM_CLASSES = 3
 
@@ -62,8 +62,8 @@ def python_reference(feats, centers, labels, tau=0.07, form='ecdl'):
         d = []
         for c in centers.tolist():
             cos = sum(a * b for a, b in zip(f, c)) / (
-                math.sqrt(sum(a * a for a in f)) *
-                math.sqrt(sum(b * b for b in c)))
+                math.sqrt(sum(a * a
+                              for a in f)) * math.sqrt(sum(b * b for b in c)))
             d.append(math.exp(sign * (1 - cos) / tau))
         share = d[y] / sum(d)
         out.append(-math.log(share) if form == 'proto' else share)
@@ -137,8 +137,7 @@ def test_label_smoothing_and_soft_scores():
             num_classes=NUM_CLASSES,
             in_channels=8,
             loss=dict(
-                type='LabelSmoothLoss',
-                label_smooth_val=0.1,
+                type='LabelSmoothLoss', label_smooth_val=0.1,
                 mode='original')))
     head.set_centers(torch.randn(NUM_CLASSES, 8))
     feats = (torch.randn(4, 8), )
@@ -158,8 +157,7 @@ def test_label_smoothing_and_soft_scores():
         python_reference(feats[0][i:i + 1], head.centers, [k])
         for i in range(4) for k in range(3)
     ]
-    expected = sum(scores.view(-1)[j].item() * per[j]
-                   for j in range(12)) / 4
+    expected = sum(scores.view(-1)[j].item() * per[j] for j in range(12)) / 4
     assert out['loss_center'].item() == pytest.approx(expected, rel=1e-5)
     assert head.last_labels.tolist() == [0, 1, 2, 1]
 
@@ -205,8 +203,8 @@ def test_centre_count_follows_set_centers_and_checkpoint_loads():
 
     trained = MODELS.build(head_cfg(8))
     assert trained.num_valid_centers == 0 and center_loss(trained) == 0
-    trained.set_centers(torch.randn(NUM_CLASSES, 8),
-                        torch.tensor([True, False, True]))
+    trained.set_centers(
+        torch.randn(NUM_CLASSES, 8), torch.tensor([True, False, True]))
     assert trained.num_valid_centers == 2
     partial = center_loss(trained)
     trained.set_centers(trained.centers)

@@ -2,16 +2,16 @@ import math
 
 import pytest
 import torch
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.models.losses import ClusterCenterLoss
-from mmpretrain.registry import MODELS
 
 
 def _cos(a, b):
     dot = sum(x * y for x, y in zip(a, b))
-    return dot / (math.sqrt(sum(x * x for x in a)) *
-                  math.sqrt(sum(y * y for y in b)))
+    return dot / (
+        math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
 
 def reference_per_sample(f, centers, y, tau, form, k_all=None):
@@ -76,8 +76,10 @@ def test_default_form_is_ecdl(data):
 def test_loss_weight_and_reductions(data, form):
     feats, centers, labels = data
     base = ClusterCenterLoss(form=form)(feats, centers, labels)
-    assert ClusterCenterLoss(loss_weight=2.5, form=form)(
-        feats, centers, labels).item() == pytest.approx(2.5 * base.item())
+    assert ClusterCenterLoss(
+        loss_weight=2.5,
+        form=form)(feats, centers,
+                   labels).item() == pytest.approx(2.5 * base.item())
     per_sample = ClusterCenterLoss(
         reduction='none', form=form)(feats, centers, labels)
     assert per_sample.shape == (10, )
@@ -137,8 +139,8 @@ ANTIPODE = feature(e0=-1., e1=0.1, e3=0.5)
 
 def loss_and_grad(f, form, tau=0.07):
     f = f.clone().unsqueeze(0).requires_grad_(True)
-    loss = ClusterCenterLoss(temperature=tau, form=form)(
-        f, CENTERS, torch.tensor([0]))
+    loss = ClusterCenterLoss(
+        temperature=tau, form=form)(f, CENTERS, torch.tensor([0]))
     grad, = torch.autograd.grad(loss, f)
     return loss.item(), grad[0]
 
@@ -147,16 +149,18 @@ def cos(a, b):
     return _cos(a.tolist(), b.tolist())
 
 
-@pytest.mark.parametrize('f, pull_bound, push_bound', [
-    (BETWEEN, 10., 10.),
-    (ANTIPODE, 1., 5.),
-], ids=['between-own-and-wrong', 'near-antipode'])
+@pytest.mark.parametrize(
+    'f, pull_bound, push_bound', [
+        (BETWEEN, 10., 10.),
+        (ANTIPODE, 1., 5.),
+    ],
+    ids=['between-own-and-wrong', 'near-antipode'])
 def test_proto_pulls_to_own_centre_and_pushes_from_others(
         f, pull_bound, push_bound):
     loss, grad = loss_and_grad(f, 'proto')
     assert loss == pytest.approx(
-        reference_per_sample(f.tolist(), CENTERS.tolist(), 0, 0.07,
-                             'proto'), rel=1e-12)
+        reference_per_sample(f.tolist(), CENTERS.tolist(), 0, 0.07, 'proto'),
+        rel=1e-12)
     c0, c1 = CENTERS[0], CENTERS[1]
     # Moving towards the own centre lowers the loss, clearly (the bounds
     # are 2-5x below the values of these two cases: 19.3 / 1.84 and
@@ -173,10 +177,12 @@ def test_proto_pulls_to_own_centre_and_pushes_from_others(
     assert cos(stepped, c1) < cos(f, c1) - 1e-4
 
 
-@pytest.mark.parametrize('f, expected_loss, grad_bound', [
-    (BETWEEN, None, 1e-2),
-    (ANTIPODE, 1., 1e-4),
-], ids=['between-own-and-wrong', 'near-antipode'])
+@pytest.mark.parametrize(
+    'f, expected_loss, grad_bound', [
+        (BETWEEN, None, 1e-2),
+        (ANTIPODE, 1., 1e-4),
+    ],
+    ids=['between-own-and-wrong', 'near-antipode'])
 def test_ecdl_form_saturates(f, expected_loss, grad_bound):
     """The release form gives (almost) no gradient in both cases: this is
     why it is not the default. Measured: loss 1.2e-4, |grad| 3.0e-3
@@ -222,9 +228,8 @@ def test_soft_targets(data, form):
     mix = 0.3 * one_hot + 0.7 * one_hot.roll(1, dims=0)
     f, c = feats.tolist(), centers.tolist()
     expected = [
-        sum(mix[i, k].item() *
-            reference_per_sample(f[i], c, k, 0.07, form) for k in range(3))
-        for i in range(10)
+        sum(mix[i, k].item() * reference_per_sample(f[i], c, k, 0.07, form)
+            for k in range(3)) for i in range(10)
     ]
     torch.testing.assert_close(
         loss_fn(feats, centers, mix),
@@ -239,8 +244,7 @@ def test_valid_mask(data, form):
     got = ClusterCenterLoss(form=form)(feats, centers, labels, valid=valid)
     assert got.item() == pytest.approx(
         reference_loss(
-            feats.detach(), centers, labels, 0.07, valid=[1, 0, 1],
-            form=form),
+            feats.detach(), centers, labels, 0.07, valid=[1, 0, 1], form=form),
         rel=1e-10)
     # the masked centre (inf under 'proto') never turns into nan
     got.backward()

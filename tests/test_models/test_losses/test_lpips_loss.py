@@ -3,17 +3,20 @@ import sys
 
 import pytest
 import torch
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 
 def test_matches_lpips_package_and_is_frozen():
     lpips = pytest.importorskip('lpips')
     torch.manual_seed(0)
     loss = MODELS.build(
-        dict(type='LPIPSLoss', net='alex', pretrained_trunk=False,
-             loss_weight=2.0))
+        dict(
+            type='LPIPSLoss',
+            net='alex',
+            pretrained_trunk=False,
+            loss_weight=2.0))
     a, b = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     # same random trunk evaluated by the package itself on [-1, 1] inputs
     ref = lpips.LPIPS.forward(loss.lpips_net, a * 2 - 1, b * 2 - 1).mean()

@@ -1,9 +1,9 @@
 """ECMAEPretrainDecoder: masked-token outputs, order, validation."""
 import pytest
 import torch
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 
 def test_predicts_masked_tokens_in_token_order():
@@ -33,5 +33,4 @@ def test_predicts_masked_tokens_in_token_order():
 
 def test_invalid_sizes():
     with pytest.raises(ValueError, match='decoder_num_layers=0'):
-        MODELS.build(
-            dict(type='ECMAEPretrainDecoder', decoder_num_layers=0))
+        MODELS.build(dict(type='ECMAEPretrainDecoder', decoder_num_layers=0))

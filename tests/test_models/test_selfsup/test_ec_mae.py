@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401
-from mmpretrain.registry import MODELS
 
 ENC = dict(embed_dims=48, num_layers=2, num_heads=3, feedforward_channels=96)
 DEC_DIMS, DEC_LAYERS, DEC_HEADS = 32, 2, 2
@@ -58,8 +58,9 @@ def ref_block(sd, p, x, heads):
         sd[p + 'attn.q_bias'],
         torch.zeros_like(sd[p + 'attn.q_bias']), sd[p + 'attn.v_bias']
     ])
-    q, k, v = F.linear(h, sd[p + 'attn.qkv.weight'], b).reshape(
-        B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = F.linear(h, sd[p + 'attn.qkv.weight'],
+                       b).reshape(B, N, 3, heads,
+                                  C // heads).permute(2, 0, 3, 1, 4)
     a = ((q * (C // heads)**-0.5) @ k.transpose(-2, -1)).softmax(-1)
     h = (a @ v).transpose(1, 2).reshape(B, N, C)
     x = x + F.linear(h, sd[p + 'attn.proj.weight'], sd[p + 'attn.proj.bias'])
@@ -71,8 +72,11 @@ def ref_block(sd, p, x, heads):
 
 def ref_mae_loss(sd, imgs01, normalized, mask):
     """Reference MAE forward + norm_pix MSE on masked patches."""
-    x = F.conv2d(normalized, sd['encoder.patch_embed.proj.weight'],
-                 sd['encoder.patch_embed.proj.bias'], stride=P)
+    x = F.conv2d(
+        normalized,
+        sd['encoder.patch_embed.proj.weight'],
+        sd['encoder.patch_embed.proj.bias'],
+        stride=P)
     x = x.flatten(2).transpose(1, 2)
     B, N, C = x.shape
     x = x + ref_table(N, C)
@@ -96,8 +100,9 @@ def ref_mae_loss(sd, imgs01, normalized, mask):
     out = F.linear(out, sd['decoder.head.weight'], sd['decoder.head.bias'])
     # target: 'b c (h p1) (w p2) -> b (h w) (p1 p2) c', per-channel stats
     Bc, Cc, H, W = imgs01.shape
-    sq = imgs01.reshape(Bc, Cc, H // P, P, W // P, P).permute(
-        0, 2, 4, 3, 5, 1).reshape(Bc, -1, P * P, Cc)
+    sq = imgs01.reshape(Bc, Cc, H // P, P, W // P,
+                        P).permute(0, 2, 4, 3, 5,
+                                   1).reshape(Bc, -1, P * P, Cc)
     norm = (sq - sq.mean(dim=-2, keepdim=True)) / (
         sq.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
     labels = norm.reshape(Bc, N, -1)[mask].reshape(B, -1, P * P * Cc)
@@ -141,7 +146,8 @@ def release_mae_state_dict(seed=0):
         'decoder.head.bias': r(P * P * 3),
     }
     for i in range(ENC['num_layers']):
-        sd.update(block(f'encoder.blocks.{i}.', C, ENC['feedforward_channels']))
+        sd.update(
+            block(f'encoder.blocks.{i}.', C, ENC['feedforward_channels']))
     for i in range(DEC_LAYERS):
         sd.update(block(f'decoder.blocks.{i}.', D, 4 * D))
     return sd
@@ -165,8 +171,8 @@ def test_parity_with_reference_mae(hw):
     assert not missing and not unexpected
     g = torch.Generator().manual_seed(1)
     raw = torch.rand(2, 3, *hw, generator=g) * 255
-    normalized = (raw - torch.tensor(MEAN)[:, None, None]) / torch.tensor(
-        STD)[:, None, None]
+    normalized = (raw - torch.tensor(MEAN)[:, None, None]
+                  ) / torch.tensor(STD)[:, None, None]
     N = (hw[0] // P) * (hw[1] // P)
     mask = fixed_mask(2, N, int(0.75 * N))
     with torch.no_grad():
@@ -184,10 +190,9 @@ def test_random_mask_same_count_and_ratio():
     assert not torch.equal(mask[0], mask[1]) or not torch.equal(
         mask[1], mask[2])
     # ids_restore puts [visible, masked] back in token order
-    order = torch.cat([
-        torch.nonzero(~mask[0]).flatten(),
-        torch.nonzero(mask[0]).flatten()
-    ])
+    order = torch.cat(
+        [torch.nonzero(~mask[0]).flatten(),
+         torch.nonzero(mask[0]).flatten()])
     assert torch.equal(order[ids_restore[0]], torch.arange(16))
 
 
@@ -232,9 +237,9 @@ def test_l1_loss_and_target_definition():
     expect = (pix - pix.mean(0)) / (pix.std(0, unbiased=True) + 1e-6)
     tokens = model.head.construct_target(imgs01)
     torch.testing.assert_close(tokens[b, t], expect.reshape(-1))
-    torch.testing.assert_close(
-        imgs01, (x * torch.tensor(STD)[:, None, None] +
-                 torch.tensor(MEAN)[:, None, None]) / 255)
+    torch.testing.assert_close(imgs01,
+                               (x * torch.tensor(STD)[:, None, None] +
+                                torch.tensor(MEAN)[:, None, None]) / 255)
     target = tokens[mask].reshape(2, 12, -1)
     torch.testing.assert_close(loss, (pred - target).abs().mean())
 
@@ -278,8 +283,7 @@ def test_two_mask_alignment_term():
 def test_lpips_perceptual_term_random_nets():
     pytest.importorskip('lpips')
     model = build_ecmae(
-        perceptual=dict(
-            type='LPIPSLoss', net='vgg', pretrained_trunk=False))
+        perceptual=dict(type='LPIPSLoss', net='vgg', pretrained_trunk=False))
     lp = model.head.perceptual_loss
     img = torch.rand(2, 3, 64, 64)
     assert lp(img, img).item() == pytest.approx(0, abs=1e-6)
@@ -309,7 +313,8 @@ def test_encoder_weights_load_into_ecvit(tmp_path):
                 arch=ENC,
                 img_size=64,
                 init_cfg=dict(
-                    type='Pretrained', checkpoint=str(ckpt),
+                    type='Pretrained',
+                    checkpoint=str(ckpt),
                     prefix='backbone.')),
             head=dict(type='LinearClsHead', num_classes=3, in_channels=48)))
     clf.init_weights()
@@ -325,4 +330,5 @@ def test_encoder_weights_load_into_ecvit(tmp_path):
     with torch.no_grad():
         model.backbone.final_norm = False
         torch.testing.assert_close(
-            model.backbone(x, mask=None)[0], clf.backbone(x)[0])
+            model.backbone(x, mask=None)[0],
+            clf.backbone(x)[0])

@@ -41,10 +41,10 @@ def main():
         split = pd.read_csv(args.split)
     else:
         split = pd.read_excel(args.split, sheet_name=args.sheet)
-    classes = (split.drop_duplicates('class_index').sort_values(
-        'class_index')['class_english'].tolist())
-    cohort = args.cohort or osp.basename(
-        osp.dirname(osp.abspath(args.split)))
+    classes = (
+        split.drop_duplicates('class_index').sort_values('class_index')
+        ['class_english'].tolist())
+    cohort = args.cohort or osp.basename(osp.dirname(osp.abspath(args.split)))
     lesions = [
         f'{cohort}/{x}' for x in split['lesion_index'].astype(str).tolist()
     ]
@@ -67,8 +67,7 @@ def main():
                     else:
                         diag = rng.choice(
                             [k for k in range(len(classes)) if k != y])
-                        conf = rng.choice([1, 2, 3, 4],
-                                          p=[0.3, 0.3, 0.3, 0.1])
+                        conf = rng.choice([1, 2, 3, 4], p=[0.3, 0.3, 0.3, 0.1])
                     rows.append(
                         dict(
                             reader_id=reader,
