@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Helpers shared by the ``benchmarks/bench_*.py`` scripts.
 
 Every benchmark measures the cases it compares side by side in one run

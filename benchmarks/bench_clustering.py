@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Speed of EC-DL's supervised deep clustering parts (run by hand, CPU or GPU).
 
 (a) One training step (data preprocessor, forward, CE + centre loss, backward,

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Does the centre term help learning? Cross-entropy alone vs the release's
 centre term (``form='ecdl'``) vs the prototype cross-entropy
 (``form='proto'``), trained with the real components on real images laid out

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Image loading + resize throughput: ``LoadResizedImage`` vs mmpretrain's.
 
 Compares, on the demo EC-NBI images (1160x1009 JPEG), the default test

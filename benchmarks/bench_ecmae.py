@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ECMAE-B training step vs mmpretrain MAE ViT-B (CPU), same run.
 
 A step is forward + backward + AdamW update on a batch of 224 px images.

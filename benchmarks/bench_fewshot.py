@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A new centre with few labels: which adaptation wins at which k, and how
 much pre-training on the source centre helps (run by hand, CPU).
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """GPU training throughput of the full-size EC-DL stage configs against
 mmpretrain's own ViT-B / MAE models, on the same data and settings.
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Lesion-level inference end to end: files on disk -> lesion diagnoses.
 
 Times, on the demo test lesions (JPEG files read and decoded every pass):

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Machine ceiling and ViT-B/16 inference against it; ECViT vs others.
 
 - fp32 GEMM GFLOP/s (``torch.mm``, 2048x2048, best of a few): the ceiling;

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The live CAD against its frame budget.
 
 Measures, in one run:

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """What fast loading changes in a trained model's decisions.
 
 The shipped test pipelines decode JPEGs at reduced size (``LoadResizedImage``,

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Run every ``benchmarks/bench_*.py`` and collect their JSON into one table.
 
 Each script runs in its own process (sequentially: they time the machine);

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ecdl_mm: EC-DL for EC-NBI endocytoscopy as an mmpretrain 1.x plugin.
 
 Importing the package registers every component in mmpretrain's registries

@@ -1,1 +1,2 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 __version__ = '0.1.0'

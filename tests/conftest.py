@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Shared pytest fixtures.
 
 Tests run on CPU with small models and the real demo images, which are read

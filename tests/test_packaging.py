@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The package declares version ranges, not pins: its built metadata, the
 environment it is tested in, the lock file and pip's own resolution agree."""
 import glob

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Lesion-level inference: one diagnosis per lesion from its images.
 #   python tools/infer.py CONFIG CKPT PATH... [--out-csv F] [--out-json F]
 #                         [--batch-size N] [--device cpu] [--aggregation mean]

@@ -23,5 +23,13 @@ echo '== isort --check-only'
 echo '== yapf --diff'
 "$PY" -m yapf --diff --recursive --exclude 'tests/data/*' "${PATHS[@]}" \
   || status=1
+echo '== copyright header (every Python file outside configs/ and tests/data/)'
+missing=$(git ls-files 'ecdl_mm/*.py' 'tools/*.py' 'tests/*.py' 'benchmarks/*.py' setup.py \
+  | grep -v '^tests/data/' \
+  | while read -r f; do
+      head -2 "$f" | grep -q '^# Copyright (c) ecdl_mm contributors. All rights reserved.$' \
+        || echo "$f"
+    done)
+if [ -n "$missing" ]; then echo "$missing"; status=1; fi
 if [ "$status" -eq 0 ]; then echo 'lint: clean'; else echo 'lint: see above'; fi
 exit "$status"

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Print requirements/lock.txt: the exact versions of this environment.
 
 Run with the python of a venv that passed the test suite::

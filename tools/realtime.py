@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # The live EC-NBI CAD: diagnose lesions from a video, a folder of frames, a
 # capture device or a stream URL, in real time.
 #   python tools/realtime.py CONFIG CKPT --source SRC [--out-video OUT.mp4]

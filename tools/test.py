@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Test (and evaluate) a checkpoint with an ecdl_mm (or any mmpretrain) config.
 # Same CLI and behaviour as mmpretrain's tools/test.py, plus early config
 # validation, CPU multi-process testing (gloo) under torchrun, safe checkpoint

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Train a model from an ecdl_mm (or any mmpretrain) config.
 # Same CLI and behaviour as mmpretrain's tools/train.py, plus: early config
 # validation (and of the checkpoints it starts from), CPU multi-process

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .few_shot_curve import run_fewshot_curve
 from .frame_quality_gate import FrameQualityGate
 from .frame_source import Frame, FrameSource, SourceError

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Few-shot learning curves: k labelled lesions per class of a new cohort,
 several seeds, several adaptation methods (configs), tested on the rest of
 the cohort.

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Frame quality gate of the live CAD: which video frames may be diagnosed."""
 from typing import Dict, Optional, Tuple
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Frame sources of the live CAD, through OpenCV: a video file, a folder of
 frames, a capture device or a stream URL."""
 import os

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Temporal aggregation of frame predictions into lesion calls."""
 from collections import OrderedDict
 from dataclasses import dataclass, field

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The overlay of the live CAD's annotated video."""
 from typing import Dict, Optional
 

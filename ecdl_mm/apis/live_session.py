@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """One live CAD session: source -> gate -> model thread -> lesion calls, with
 the annotated video, ``events.jsonl`` and ``lesions.csv`` written as it
 goes."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Train and test several configs on the same lesion splits, then compare
 them paired (the EC-DL model against every baseline).
 

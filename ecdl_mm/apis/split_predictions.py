@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Run a trained model over a validation split under several test-time
 views (the input of ``tools/analysis/fit_operating_point.py``)."""
 from collections import OrderedDict

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Diagnosis of lesions from a video stream (the live EC-NBI CAD)."""
 import os
 from typing import Callable, Iterable, List, Optional, Sequence, Union

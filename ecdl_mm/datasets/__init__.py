@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .ecnbi_dataset import ECNBIDataset  # noqa: F401
 from .few_shot_ecnbi_dataset import FewShotECNBIDataset  # noqa: F401
 from .few_shot_ecnbi_dataset import sample_k_shot

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A synthetic EC-NBI video made of the real demo stills, with per-frame
 ground truth, for the live CAD's demo and tests.
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """k labelled lesions per class from a new cohort (few-shot adaptation)."""
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Reading and checking lesion split sheets (``.xlsx`` sheets or ``.csv``).
 
 A split sheet lists the lesions of one split, one row per lesion, with the

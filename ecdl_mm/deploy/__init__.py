@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Deployment: models as single tensor functions (TorchScript, int8, ONNX).
 
 :func:`export` writes files for deployment (``tools/deploy/export.py`` is

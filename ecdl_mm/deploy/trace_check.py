@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 import os
 from collections import OrderedDict
 from typing import Callable, Sequence

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The evaluation core: every number of ecdl_mm's metrics and clinical
 reports is computed here, once.
 

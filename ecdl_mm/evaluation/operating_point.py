@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The operating point: how a trained model's probabilities are turned into a
 decision a clinician can act on.
 

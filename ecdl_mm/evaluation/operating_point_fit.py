@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Fitting an operating point on validation predictions (pure numpy; the
 model is run by :func:`ecdl_mm.apis.predict_views`).
 

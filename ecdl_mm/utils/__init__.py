@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .checkpoint import (SAFE_GLOBALS, AtomicLocalBackend, CheckpointKindError,
                          MissingCheckpointError, UnsafeCheckpointError,
                          check_checkpoint_fits, download_checkpoint,

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """One clear line for user mistakes in the ``tools/`` entry points.
 
 Every script in ``tools/`` ends with ``run_cli(main)``. A mistake of the user

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Early validation of a merged config, before the Runner builds anything.
 
 Mistakes that would otherwise surface minutes into a run (or as a registry

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Multi-process training on machines without a GPU.
 
 mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and its default

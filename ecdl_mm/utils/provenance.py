@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Where a result came from: the provenance recorded beside every metrics
 file, predictions CSV and report.
 

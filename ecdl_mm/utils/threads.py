@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """CPU thread settings for inference."""
 import contextlib
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Tiny, deterministic classifier on the demo images used by the foundation tests.
 # data_root is overridden by the tests (the demo lives in ../shared).
 _base_ = ['../../configs/_base_/default_runtime.py']

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Tiny classifier over the demo's lesion sheets (ECNBIDataset, LesionMetric)
 # for the operating-point tests; data_root is overridden by the tests.
 _base_ = ['../../configs/_base_/default_runtime.py']

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Helpers shared by test modules (``from helpers import ...``).
 
 ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives there

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Checks of how a ``tools/`` entry point ends a user mistake."""
 
 

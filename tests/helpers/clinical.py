@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Synthetic ``lesion_predictions.csv`` files in LesionMetric's format, and a
 simulated reader study over them."""
 import numpy as np

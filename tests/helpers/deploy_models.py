@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The tiny ECViT classifier of the deploy tests, with a demo test loader."""
 import torch
 from mmengine.config import Config

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Small synthetic images for inference and dataset tests."""
 import os
 import os.path as osp

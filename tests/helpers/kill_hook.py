@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A hook that SIGKILLs its own process after a given epoch, after every other
 hook (checkpointing included) ran: a real crash for resume tests."""
 import os

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Helpers of the reader-app tests: a study of the demo lesions, a live
 server on a free loopback port and a plain HTTP client (http.client, no
 redirects followed, so every status is seen)."""

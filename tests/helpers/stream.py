@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The tiny model and short demo video of the live-CAD tests."""
 import os.path as osp
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The tiny models of the tests."""
 import os.path as osp
 

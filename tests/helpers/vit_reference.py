@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """An mmpretrain ViT equal to a tiny ECViT except for names, and checks.
 
 The references of the converter and checkpoint-source tests: mmpretrain's

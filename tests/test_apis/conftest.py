@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Fixtures of the inference tests: a tiny checkpoint and a stream
 inferencer over it (one per test module)."""
 import os.path as osp

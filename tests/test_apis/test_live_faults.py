@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Faults of the live CAD, each survived: the run ends, writes what it has and
 says what happened."""
 import glob

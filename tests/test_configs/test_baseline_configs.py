@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """configs/baselines: the ImageNet baselines resolve offline on the EC-DL
 splits and recipe of evaluation, with weights from mmpretrain's metafiles;
 their tiny random-init variants build and train on the demo."""

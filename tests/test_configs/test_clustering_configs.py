@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The clustering fine-tuning configs build, chain onto their ECMAE stage and
 read pairwise-disjoint train / val / test splits."""
 import os.path as osp

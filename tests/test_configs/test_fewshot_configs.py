@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """configs/fewshot: each adaptation method trains exactly the parameters it
 claims (linear probe: the head; LoRA: LoRA and the head; prompt tuning:
 the prompts and the head; full: everything), at both sizes."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """model-index.yml / configs/ecdl/metafile.yml read as mim reads them
 (modelindex.load_model_index.load) and agree with the configs."""
 import glob

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The shipped configs against the EC-DL release's recipes, value by value
 (docs: DESIGN "The release's recipes"; configs/ecdl/README.md).
 

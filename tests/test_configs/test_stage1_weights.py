@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Stage 1 of EC-DL: public self-supervised ViT weights (MAE, MoCo v3,
 DINOv2 from mmpretrain) load by URL into the ECMAE encoder of the stage-1
 configs.

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """FewShotECNBIDataset / sample_k_shot: k lesions per class, whole lesions,
 patient-aware, seeded, refusing k larger than a class."""
 import os

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """``ecdl_mm.deploy.load_backend``: every backend against mmpretrain's own
 predict path on the same images."""
 import sys

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """CheckpointFitHook refuses a checkpoint that leaves weights unset, before
 the Runner applies it."""
 import types

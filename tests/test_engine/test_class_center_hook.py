@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 import os.path as osp
 from types import SimpleNamespace
 

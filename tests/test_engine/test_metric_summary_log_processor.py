@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """MetricSummaryLogProcessor: a large metric group leaves the val/test epoch
 line (its values stay in the returned tag, which LoggerHook writes to the
 JSON log); anything else is logged as mmengine's LogProcessor logs it."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """LesionMetric under 2-process evaluation (gloo on CPU) gives the metrics of a
 single-process run: results are collected across ranks, the sampler's padding
 is dropped and lesions split across ranks are regrouped."""

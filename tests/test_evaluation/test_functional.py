@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The evaluation core against independent references: statsmodels'
 proportion_confint, scikit-learn's calibration_curve / brier / log_loss, a
 hand-computed ECE, a brute-force NLL grid and hand-counted thresholds."""

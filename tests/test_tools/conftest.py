@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Fixtures of the tool tests: the README's demo pipeline, run once per
 session (few epochs) and shared by the tests that read its outputs."""
 import pytest

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/analysis/benchmark_models.py: resumes after a real kill (finished
 configs skipped, the partial one resumed, not restarted) and writes the
 comparison that compare_models gives by hand."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """User mistakes end a tools/ entry point with one stderr line and exit 2
 (issue 12); ``--debug`` brings the traceback back.
 

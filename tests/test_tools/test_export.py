@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """``tools/deploy/export.py``: the command line over :mod:`ecdl_mm.deploy`."""
 import json
 

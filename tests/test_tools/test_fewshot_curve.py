@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/analysis/fewshot_curve.py (run_fewshot_curve): the runs use k
 lesions per class and test on the rest of the cohort; the summary is the
 mean and Student-t interval over seeds; finished runs are skipped."""

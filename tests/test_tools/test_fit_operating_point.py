@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """fit_operating_point.py end to end on the demo (tiny untrained ResNet), its
 refusal of the test sheet, and tools/test.py --operating-point."""
 import json

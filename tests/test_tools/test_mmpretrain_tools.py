@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """mmpretrain's own tools (shipped in its wheel under .mim/tools) run on our
 configs through custom_imports: get_flops, vis_cam (ECViT, no class token),
 confusion_matrix on the lesion dataset and analyze_logs on our training log."""

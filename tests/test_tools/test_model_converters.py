@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/model_converters: one small checkpoint per format, built here."""
 import argparse
 

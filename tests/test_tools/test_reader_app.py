@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The reader-study web app over real HTTP on loopback: study checks, a full
 study with export round trip, blinding scan, security refusals, load,
 SIGKILL and restart, broken images."""

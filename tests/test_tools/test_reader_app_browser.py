@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The reader-study app in a real browser: headless Chromium from the
 system's packages (``apt-get install chromium chromium-driver``, see
 tools/install_browser.sh) driven by Selenium; nothing downloads a browser.

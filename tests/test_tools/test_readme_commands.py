@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The README's shell blocks run as written (issue 17): the demo pipeline and
 the worked example (a linear-head ablation trained on the pipeline's
 encoder, model comparison, reader study with the simulated readers, lesion
@@ -238,3 +239,43 @@ def test_simulated_readers_use_the_metric_lesion_ids(demo_root, repo_root):
     ids = {f'{cohort}/{x}' for x in sheet['lesion_index'].astype(str)}
     assert set(reads['lesion_id']) == ids
     assert reads['reader_id'].str.startswith('SIM-').all()
+
+
+def test_readme_live_demo_runs_as_written(demo_pipeline, demo_root, tmp_path,
+                                          run_tool):
+    """The live demo block of the main-job section, on the fixture's demo
+    model and operating point, with a 2-lesion video (the README's has 6)."""
+    out, _ = demo_pipeline
+    block = readme_block('### The live demo')
+    [ft] = (out / 'finetune').glob('epoch_*.pth')
+    script = substitute(block, 'work_dirs/live/demo.avi',
+                        f'{tmp_path}/demo.avi')
+    script = substitute(
+        script, 'make_demo_video.py ' + f'{tmp_path}/demo.avi',
+        'make_demo_video.py --lesions 2 '
+        f'--demo-root {shlex.quote(demo_root)} '
+        f'{tmp_path}/demo.avi')
+    script = substitute(
+        script, 'work_dirs/ecdl_demo_pipeline/finetune/'
+        'epoch_30.pth', str(ft))
+    script = substitute(script, 'work_dirs/ecdl_demo_pipeline/'
+                        'operating_point.json',
+                        str(out / 'operating_point.json'))
+    script = substitute(script, 'work_dirs/live/', f'{tmp_path}/')
+    assert re.search(r'^python tools/', script, re.M)
+    script = re.sub(r'^python ', '"$PY" ', script, flags=re.M)
+    proc = run_tool(['bash', '-euo', 'pipefail', '-c', script],
+                    env={'PY': sys.executable})
+    assert 'Traceback' not in proc.stdout + proc.stderr
+    # every file the README names, and one lesion call per synthesized lesion
+    for name in ('annotated.mp4', 'events.jsonl', 'lesions.csv'):
+        assert (tmp_path / name).stat().st_size > 0, name
+    labels = pd.read_csv(tmp_path / 'demo.labels.csv', dtype=str)
+    lesions = load_lesion_predictions(str(tmp_path / 'lesions.csv'))
+    assert len(lesions.lesion_ids) == len(labels) == 2
+    events = [
+        json.loads(line)
+        for line in (tmp_path / 'events.jsonl').read_text().splitlines()
+    ]
+    frames = [e for e in events if e['type'] == 'frame']
+    assert len(frames) == len(pd.read_csv(tmp_path / 'demo.frames.csv'))

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/realtime.py and tools/misc/make_demo_video.py end to end."""
 import json
 import os

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The README's main job, tools/run_pipeline.sh, end to end with few epochs:
 ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level
 test on demo_test -> CSVs, metrics, plots."""

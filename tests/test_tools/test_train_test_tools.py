@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/train.py, tools/test.py, dist_train.sh and mmpretrain's stock tools
 on our configs: resume equality under torch>=2.6, a real kill mid-run,
 2-process CPU training, early config errors."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """No checkpoint source runs pickled code, through the tools (issue 10).
 
 Our tools (test.py, infer.py, train.py --resume, a model converter) and

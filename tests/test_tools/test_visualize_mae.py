@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """tools/visualize_mae.py writes an original / masked / reconstruction grid."""
 import importlib.util
 import os.path as osp

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Safe loading (allow-list, no arbitrary pickles), atomic writes."""
 import argparse
 import collections

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """No checkpoint source runs pickled code (issue 10).
 
 A local HTTP server (``checkpoint_server`` in conftest.py) serves an evil

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """run_cli: user mistakes -> one stderr line and exit 2, --debug re-raises,
 anything else keeps its traceback."""
 import warnings

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """check_config reports every problem with the config field that holds it."""
 import copy
 import os

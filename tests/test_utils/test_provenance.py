@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ecdl_mm.utils.provenance: what a result records about where it came from
 (the end-to-end check on tools/test.py, compare_models.py, reader_study.py
 and lesion_report.py is in tests/test_tools/test_readme_commands.py)."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Train and test every config on the same lesion splits, then compare them
 # paired (the first config, the EC-DL model, against every baseline):
 #

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Paired lesion-level comparison of models tested on the same lesions, from
 # the lesion_predictions.csv files LesionMetric writes (out_dir):
 #

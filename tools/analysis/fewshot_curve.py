@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Few-shot learning curves at a new centre: every method config (linear
 # probe, LoRA, visual prompt tuning, full fine-tuning; configs/fewshot)
 # trained on k labelled lesions per class, k in --shots, for every seed,

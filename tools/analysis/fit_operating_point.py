@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Fit an operating point (test-time view, temperature, abstention threshold)
 # on a VALIDATION split and write it as one JSON file for tools/test.py,
 # tools/infer.py and LesionInferencer (--operating-point op.json):

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # One self-contained HTML report (tables, confusion matrices, ROC curves,
 # thumbnails of the worst-misclassified lesions) of a test run, from what
 # LesionMetric writes with out_dir set:

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Plot the pooled features of a test set in 2-D (PCA or t-SNE), coloured by
 # class, one panel per model state, e.g. before vs after clustering
 # fine-tuning:

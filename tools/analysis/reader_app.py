@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # The reader-study web app: blinded reads from endoscopists, unassisted and
 # then assisted by the model, exported as the readers.csv of reader_study.py.
 #

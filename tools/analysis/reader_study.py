@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Reader study: endoscopists against the model, unassisted against assisted
 # reading (multi-reader multi-case), agreement between readers:
 #

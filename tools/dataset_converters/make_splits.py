@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # Write stratified, lesion-grouped (patient-grouped when patient ids are known)
 # split sheets for ECNBIDataset, with a fixed seed.
 #

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Export a fine-tuned classifier for CPU deployment.
 
 Writes, from a config and checkpoint (any mmpretrain ``ImageClassifier``:

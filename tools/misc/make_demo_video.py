@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # A demo EC-NBI video synthesized from the real demo stills, with per-frame
 # ground truth (approach defocus -> focus, contact, motion blur, halation,
 # moves between lesions):

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .center_crop_ratio import CenterCropRatio
 from .load_resized_image import LoadResizedImage, resize_edge_size
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 import warnings
 from typing import Optional, Sequence, Tuple
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A log processor whose validation / test line stays readable."""
 import os.path as osp
 from collections import OrderedDict

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .model_comparison import compare_models, metric_names, point_metrics
 from .outputs import jsonable, save_csv, save_json
 from .predictions import (LesionPredictions, StudyDataError, align_predictions,

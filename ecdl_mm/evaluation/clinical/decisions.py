@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The clinical decision table: what an endoscopist would do with each
 lesion-level call, against the truth.
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Paired lesion-level comparison of models evaluated on the same lesions."""
 import itertools
 from collections import OrderedDict

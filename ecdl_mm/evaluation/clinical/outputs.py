@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Writing analysis results: JSON with NaN as null, flat CSV tables."""
 import json
 import math

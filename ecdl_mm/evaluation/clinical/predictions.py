@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Reading and pairing the ``lesion_predictions.csv`` files that
 :class:`ecdl_mm.evaluation.LesionMetric` writes."""
 import os.path as osp

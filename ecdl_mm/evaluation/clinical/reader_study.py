@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Reader studies: endoscopists against the model, reading without against
 with AI assistance (multi-reader multi-case), inter-reader agreement."""
 import os.path as osp

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .comparison_report import auc_difference_figure, build_comparison_report
 from .html import Cell, HtmlReport, figure_png, thumbnail_jpeg
 from .lesion_report import (build_lesion_report, enable_lesion_report,

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """HTML report and AUC-difference figure of a paired model comparison."""
 from typing import Sequence
 

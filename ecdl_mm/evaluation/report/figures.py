@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Figures of the clinical reports (matplotlib, Agg)."""
 from typing import Dict, Sequence
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A small builder of self-contained HTML reports: inline CSS, figures as
 base64 PNG, thumbnails as base64 JPEG, no script and no external URL, so
 one file opens offline anywhere.

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The HTML report of one test run, from the files LesionMetric writes with
 ``out_dir`` set: ``metrics.json``, ``lesion_predictions.csv`` and
 ``image_predictions.csv``."""

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """HTML report and the readers-on-ROC figure of a reader study."""
 from typing import Optional
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .agreement import fleiss_kappa, pairwise_cohen_kappa
 from .delong import (auc_influence, delong_covariance, delong_test,
                      one_vs_rest_delong, paired_auc_tests, placement_values)

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Inter-reader agreement: Fleiss' kappa (statsmodels) and pairwise Cohen's
 kappa (scikit-learn)."""
 from typing import Sequence

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """DeLong's test for paired ROC AUCs, in the fast form of Sun & Xu (2014).
 
 References:

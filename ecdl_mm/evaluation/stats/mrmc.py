@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Multi-reader multi-case (MRMC) analysis: Obuchowski-Rockette with
 jackknife covariances and Hillis' degrees of freedom (OR-DBM).
 

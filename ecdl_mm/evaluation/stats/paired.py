@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Paired tests of proportions, Wilson intervals and the lesion bootstrap."""
 from typing import Dict, Tuple
 

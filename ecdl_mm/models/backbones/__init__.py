@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 from .ec_vit import ECViT
 from .prompted_ec_vit import PromptedECViT
 

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """Fixtures of the clinical tests (helpers: ``tests/helpers/clinical.py``)."""
 import numpy as np
 import pytest

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The CLIs of tools/analysis (run in-process) and their HTML reports: every
 number a report shows equals the JSON the same run writes."""
 import io

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The operating-point rules on validation probabilities built so that the
 answer is known: the view, the temperature and the thresholds."""
 import numpy as np

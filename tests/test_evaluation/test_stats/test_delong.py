@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 import numpy as np
 import pytest
 from scipy.stats import norm

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ECViT: parity with a hand-written EC-DL reference, shapes, freeze, init."""
 import math
 

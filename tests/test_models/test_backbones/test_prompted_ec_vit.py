@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """PromptedECViT (visual prompt tuning) and LoRA on ECViT: zero prompts are
 ECViT; an optimizer step changes only the adapter's own parameters."""
 import pytest

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """LPIPSLoss: wrapper of the lpips package with random nets (no download)."""
 import sys
 

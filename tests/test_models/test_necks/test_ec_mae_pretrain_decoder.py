@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ECMAEPretrainDecoder: masked-token outputs, order, validation."""
 import pytest
 import torch

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """ECMAE: parity with a hand-written EC-DL MAE reference, masks, variants."""
 import numpy as np
 import pytest

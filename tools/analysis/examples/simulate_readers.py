@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 # SIMULATED reader data for the reader-study example (no real endoscopist
 # read these lesions): 3 "expert" and 3 "non-expert" simulated readers
 # diagnose every lesion of a split sheet without and with AI assistance.

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The reader-study web app: collects blinded reads (unassisted, then
 assisted after a wash-out, or sequential) and exports them as the
 ``readers.csv`` that :func:`ecdl_mm.evaluation.clinical.load_readers` and

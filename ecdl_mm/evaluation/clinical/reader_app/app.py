@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The reader-study web app (Flask).
 
 Why Flask: a small, long-maintained framework whose defaults fit a study run

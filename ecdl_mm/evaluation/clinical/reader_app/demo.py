@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """A ready-to-run study on the demo lesions (``reader_app.py --demo``).
 
 The demo has no trained model, so the assisted session shows SIMULATED model

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The reads of one study in one SQLite file (WAL mode).
 
 Every answer is one transaction, committed before the reader sees the next

@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The study definition of the reader-study app: a YAML file read into a
 :class:`Study` (lesions with their images, readers, sessions, answer form
 and, for the assisted session, the model's calibrated predictions).

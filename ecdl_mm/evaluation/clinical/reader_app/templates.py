@@ -1,3 +1,4 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
 """The app's pages (Jinja templates, autoescaped). Plain HTML forms and CSS,
 no JavaScript: the gallery zooms with CSS ``:target`` overlays, so a zoom
 neither reloads the page nor loses the form."""
