@@ -45,5 +45,7 @@ test_dataloader = dict(batch_size=8)
 
 default_hooks = dict(
     checkpoint=dict(
-        interval=10, max_keep_ckpts=3, save_best='lesion/accuracy',
+        interval=10,
+        max_keep_ckpts=3,
+        save_best='lesion/accuracy',
         rule='greater'))

@@ -11,14 +11,17 @@
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
     '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_adamw-coslr-100e.py',
+    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
     backbone=dict(
         arch=dict(
-            _delete_=True, embed_dims=32, num_layers=2, num_heads=2,
+            _delete_=True,
+            embed_dims=32,
+            num_layers=2,
+            num_heads=2,
             feedforward_channels=64),
         img_size=64,
         patch_size=8,
@@ -30,12 +33,4 @@ model = dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         topk=(1, )))
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, T_max=10, eta_min=1e-5)
-]
-# No validation sheet in the demo: the last epoch's weights are tested.
-train_cfg = dict(by_epoch=True, max_epochs=10)
-val_cfg = None
-auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

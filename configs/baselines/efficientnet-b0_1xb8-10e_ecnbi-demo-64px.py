@@ -10,7 +10,7 @@
 _base_ = [
     'mmpretrain::_base_/models/efficientnet_b0.py',
     '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_adamw-coslr-100e.py',
+    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -18,12 +18,4 @@ model = dict(
     # B0 itself (4 M parameters, the smallest of the family) at 64 px
     head=dict(num_classes=3, topk=(1, )))
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, T_max=10, eta_min=1e-5)
-]
-# No validation sheet in the demo: the last epoch's weights are tested.
-train_cfg = dict(by_epoch=True, max_epochs=10)
-val_cfg = None
-auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

@@ -25,8 +25,7 @@ pretrained = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50
 model = dict(
     backbone=dict(
         init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained,
-            prefix='backbone.')),
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(num_classes=3, topk=(1, )))
 
 train_dataloader = dict(batch_size=8)
@@ -35,5 +34,7 @@ test_dataloader = dict(batch_size=8)
 
 default_hooks = dict(
     checkpoint=dict(
-        interval=10, max_keep_ckpts=3, save_best='lesion/accuracy',
+        interval=10,
+        max_keep_ckpts=3,
+        save_best='lesion/accuracy',
         rule='greater'))

@@ -11,15 +11,14 @@
 _base_ = [
     'mmpretrain::_base_/models/swin_transformer/tiny_224.py',
     '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_adamw-coslr-100e.py',
+    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
     backbone=dict(
         arch=dict(
-            _delete_=True, embed_dims=16, depths=[1, 1],
-            num_heads=[1, 2]),
+            _delete_=True, embed_dims=16, depths=[1, 1], num_heads=[1, 2]),
         img_size=64,
         window_size=4,
         out_indices=(1, ),
@@ -27,12 +26,4 @@ model = dict(
     head=dict(num_classes=3, in_channels=32, topk=(1, )),
     train_cfg=None)
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, T_max=10, eta_min=1e-5)
-]
-# No validation sheet in the demo: the last epoch's weights are tested.
-train_cfg = dict(by_epoch=True, max_epochs=10)
-val_cfg = None
-auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

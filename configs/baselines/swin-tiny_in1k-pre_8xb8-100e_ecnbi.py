@@ -25,8 +25,7 @@ pretrained = 'https://download.openmmlab.com/mmclassification/v0/swin-transforme
 model = dict(
     backbone=dict(
         init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained,
-            prefix='backbone.')),
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(num_classes=3, topk=(1, )),
     # no mixup / cutmix: EC-DL trains without them
     train_cfg=None)
@@ -37,5 +36,7 @@ test_dataloader = dict(batch_size=8)
 
 default_hooks = dict(
     checkpoint=dict(
-        interval=10, max_keep_ckpts=3, save_best='lesion/accuracy',
+        interval=10,
+        max_keep_ckpts=3,
+        save_best='lesion/accuracy',
         rule='greater'))

@@ -11,16 +11,16 @@
 #       --data-root ../shared/datasets/ecdl-demo --work-dir \
 #       work_dirs/fewshot
 _base_ = [
-    '../_base_/datasets/ecnbi_lesion_64.py',
+    '../_base_/datasets/ecnbi_fewshot_64.py',
+    '../_base_/schedules/fewshot_adamw-coslr-200it.py',
     '../_base_/default_runtime.py',
 ]
 
 # the source model's checkpoint (None: random init)
-pretrained = None  # noqa: E501
+pretrained = None
 init_cfg = None if pretrained is None else dict(
     type='Pretrained', checkpoint=pretrained, prefix='backbone.')
-arch = dict(
-    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 ecvit = dict(
     type='ECViT',
     arch=arch,
@@ -41,38 +41,13 @@ model = dict(
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         topk=(1, )))
 
-# The new cohort: every lesion folder under data_root (or a sheet), cut
-# into k lesions per class (support, training) and the rest (query, test).
-cohort = dict(
-    type='FewShotECNBIDataset',
-    data_root='../shared/datasets/ecdl-demo',
-    ann_file='',
-    sheet_name=None,
-    disjoint_with=[],
-    shots=4,
-    seed=0)
-train_dataloader = dict(
-    batch_size=8,
-    dataset=dict(cohort, subset='support'),
-    # (not DefaultSampler: mmengine sleeps 2 s at every restart of a finite
-    # loader, i.e. every iteration when the support set is one batch)
-    sampler=dict(type='InfiniteSampler', shuffle=True))
-test_dataloader = dict(dataset=dict(cohort, subset='query'))
-val_dataloader = None
-val_evaluator = None
-val_cfg = None
-test_evaluator = [
-    dict(type='LesionMetric', aggregation='mean', bootstrap_rounds=1000),
-    dict(type='Accuracy', topk=(1, )),
-]
+optim_wrapper = dict(optimizer=dict(lr=1e-4))
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4))
+# 20 iterations (a smoke run, not a model)
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, T_max=20, eta_min=0.)
 ]
-train_cfg = dict(by_epoch=False, max_iters=20, val_interval=20)
-test_cfg = dict()
+train_cfg = dict(max_iters=20, val_interval=20)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=20, max_keep_ckpts=1))
