@@ -10,9 +10,7 @@
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
-    '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/baseline_1xb8-10e_ecnbi-demo-64px.py',
 ]
 
 model = dict(
@@ -32,5 +30,3 @@ model = dict(
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         topk=(1, )))
-
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

@@ -10,9 +10,7 @@
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
 _base_ = [
     'mmpretrain::_base_/models/densenet/densenet121.py',
-    '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/baseline_1xb8-10e_ecnbi-demo-64px.py',
 ]
 
 model = dict(
@@ -20,5 +18,3 @@ model = dict(
         arch=dict(
             _delete_=True, growth_rate=8, depths=(2, 2), init_channels=16)),
     head=dict(num_classes=3, in_channels=32, topk=(1, )))
-
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

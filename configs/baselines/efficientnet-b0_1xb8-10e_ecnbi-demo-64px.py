@@ -9,13 +9,9 @@
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
 _base_ = [
     'mmpretrain::_base_/models/efficientnet_b0.py',
-    '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/baseline_1xb8-10e_ecnbi-demo-64px.py',
 ]
 
 model = dict(
     # B0 itself (4 M parameters, the smallest of the family) at 64 px
     head=dict(num_classes=3, topk=(1, )))
-
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

@@ -10,13 +10,9 @@
 #       --sheets demo_train none demo_test --work-dir work_dirs/benchmark_demo
 _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
-    '../_base_/datasets/ecnbi_lesion_64.py',
-    '../_base_/schedules/baseline_demo-adamw-coslr-10e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/baseline_1xb8-10e_ecnbi-demo-64px.py',
 ]
 
 model = dict(
     backbone=dict(depth=18, stem_channels=8, base_channels=8),
     head=dict(num_classes=3, in_channels=64, topk=(1, )))
-
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=5))

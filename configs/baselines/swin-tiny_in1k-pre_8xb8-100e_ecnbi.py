@@ -14,9 +14,7 @@
 #       data/ecnbi/splits.xlsx --work-dir work_dirs/benchmark
 _base_ = [
     'mmpretrain::_base_/models/swin_transformer/tiny_224.py',
-    '../_base_/datasets/ecnbi_lesion_224.py',
-    '../_base_/schedules/baseline_adamw-coslr-100e.py',
-    '../_base_/default_runtime.py',
+    '../_base_/baseline_8xb8-100e_ecnbi.py',
 ]
 
 # mmpretrain metafile: swin-tiny_16xb64_in1k (top-1 81.18)
@@ -29,14 +27,3 @@ model = dict(
     head=dict(num_classes=3, topk=(1, )),
     # no mixup / cutmix: EC-DL trains without them
     train_cfg=None)
-
-train_dataloader = dict(batch_size=8)
-val_dataloader = dict(batch_size=8)
-test_dataloader = dict(batch_size=8)
-
-default_hooks = dict(
-    checkpoint=dict(
-        interval=10,
-        max_keep_ckpts=3,
-        save_best='lesion/accuracy',
-        rule='greater'))

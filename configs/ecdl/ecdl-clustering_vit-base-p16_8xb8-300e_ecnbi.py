@@ -10,16 +10,19 @@
 # frame resized to 224x224. Checkpoints are selected on the `val` sheet
 # (save_best), never on `test`.
 #
-#   bash tools/dist_train.sh configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py 8
-#   bash tools/dist_test.sh configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py \
-#       work_dirs/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi/best_lesion_accuracy_epoch_*.pth 8
+#   bash tools/dist_train.sh \
+#       configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py 8
+#   bash tools/dist_test.sh \
+#       configs/ecdl/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py \
+#       work_dirs/ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi/best_lesion_accuracy_epoch_*.pth 8  # noqa: E501
 #
 # Class-balanced sampling: ecdl-clustering_vit-base-p16_8xb8-cbs-300e_ecnbi.py.
 _base_ = [
     '../_base_/models/ecvit-base-p16.py',
-    '../_base_/datasets/ecnbi_lesion_224.py',
+    # the lesion splits, batch 8 per GPU and save_best on `val`, as the
+    # baselines of configs/baselines
+    '../_base_/ecnbi_lesion_224_8xb8_save-best.py',
     '../_base_/schedules/ecvit_adamw-layer-decay-coslr.py',
-    '../_base_/default_runtime.py',
 ]
 
 # The in-domain MAE checkpoint of stage 2
@@ -47,14 +50,3 @@ custom_hooks = [
     # (momentum=None: full rebuild, as in EC-DL; e.g. 0.9 for an EMA).
     dict(type='ClassCenterHook', momentum=None),
 ]
-
-train_dataloader = dict(batch_size=8)
-val_dataloader = dict(batch_size=8)
-test_dataloader = dict(batch_size=8)
-
-default_hooks = dict(
-    checkpoint=dict(
-        interval=10,
-        max_keep_ckpts=3,
-        save_best='lesion/accuracy',
-        rule='greater'))

@@ -1,62 +1,29 @@
 # Few-shot adaptation to a new centre (issue 20), LoRA (mmpretrain's LoRAModel,
-# rank 8, alpha 8) on every block's attention projection and MLP
+# rank 2, alpha 2) on every block's attention projection and MLP
 # (QVBiasAttention reads qkv.weight itself, so qkv is not a LoRA target); ECViT
-# frozen, LoRA and the head train. Tiny random-init variant (2 layers, 32 wide,
-# 64 px) on the 40 demo lesions as the "new cohort", for tests and CPU smoke
-# runs (not a model) with k labelled lesions per class (FewShotECNBIDataset:
-# seeded, whole lesions, patient-aware) and tested on the rest of the cohort.
-# 20 iterations whatever k, no validation (few labels: nothing to select on),
-# the last weights are tested.
+# frozen, LoRA and the head train.
+# The model: tiny random-init ECViT (64 px) on the 40 demo lesions,
+# for tests and CPU smoke runs (not a model); the bases say the rest.
 #   python tools/analysis/fewshot_curve.py --configs \
 #       configs/fewshot/ecvit-mini-p8_fewshot-linear_ecnbi-demo-64px.py \
 #       configs/fewshot/ecvit-mini-p8_fewshot-lora_ecnbi-demo-64px.py ... \
 #       --data-root ../shared/datasets/ecdl-demo --work-dir \
 #       work_dirs/fewshot
 _base_ = [
+    '../_base_/models/fewshot_ecvit-mini-p8.py',
     '../_base_/datasets/ecnbi_fewshot_64.py',
-    '../_base_/schedules/fewshot_adamw-coslr-200it.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/fewshot_adamw-coslr-20it.py',
 ]
 
-# the source model's checkpoint (None: random init)
-pretrained = None
-init_cfg = None if pretrained is None else dict(
-    type='Pretrained', checkpoint=pretrained, prefix='backbone.')
-arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-ecvit = dict(
-    type='ECViT',
-    arch=arch,
-    img_size=64,
-    patch_size=8,
-    drop_path_rate=0.,
-    out_type='avg_featmap',
-    init_cfg=init_cfg)
-
 model = dict(
-    type='ImageClassifier',
     backbone=dict(
+        _delete_=True,
         type='LoRAModel',
-        module=ecvit,
+        module={{_base_.ecvit}},
         alpha=2,
         rank=2,
         targets=[
             dict(type='attn.proj'),
             dict(type='ffn.layers.0.0'),
             dict(type='ffn.layers.1')
-        ]),
-    neck=None,
-    head=dict(
-        type='LinearClsHead',
-        num_classes=3,
-        in_channels=32,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )))
-
-# 20 iterations (a smoke run, not a model)
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=False, T_max=20, eta_min=0.)
-]
-train_cfg = dict(max_iters=20, val_interval=20)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(by_epoch=False, interval=20, max_keep_ckpts=1))
+        ]))

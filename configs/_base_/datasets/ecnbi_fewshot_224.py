@@ -1,8 +1,9 @@
-# Copyright (c) ecdl_mm contributors. All rights reserved.
-# A new cohort for few-shot adaptation (FewShotECNBIDataset): every lesion
-# folder under data_root (or a sheet), cut into k lesions per class (support,
-# training; seeded, whole lesions, patient-aware) and the rest (query, test).
-# No validation: with a few labels there is nothing to select on.
+# A new centre's cohort for few-shot adaptation (configs/fewshot), at 224 px
+# (the transforms of ecnbi_lesion_224.py): every lesion folder under
+# data_root (or a sheet), cut by FewShotECNBIDataset (seeded, whole lesions,
+# patient-aware) into k lesions per class (support, training) and the rest
+# (query, test). No validation (few labels: nothing to select on), the last
+# weights are tested.
 _base_ = ['./ecnbi_lesion_224.py']
 
 cohort = dict(
@@ -22,7 +23,6 @@ train_dataloader = dict(
 test_dataloader = dict(dataset=dict(cohort, subset='query'))
 val_dataloader = None
 val_evaluator = None
-val_cfg = None
 test_evaluator = [
     dict(type='LesionMetric', aggregation='mean', bootstrap_rounds=1000),
     dict(type='Accuracy', topk=(1, )),
