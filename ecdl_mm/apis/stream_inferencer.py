@@ -275,9 +275,19 @@ class StreamInferencer(ImageClassificationInferencer):
     @torch.inference_mode()
     def predict_probs(self, data: dict) -> np.ndarray:
         """Probabilities ``(B, C)`` of a collated batch, through the
-        backend."""
+        backend.
+
+        When the operating point's view has ``flip``, each frame's
+        probabilities are the mean of the frame's and its mirror's, as in
+        :class:`LesionInferencer` and the validation fit (two backend calls:
+        a traced backend keeps the batch layout it was traced with).
+        """
         inputs = self.model.data_preprocessor(data, False)['inputs']
-        return self.backend(inputs).float().cpu().numpy()
+        probs = self.backend(inputs).float()
+        if self.operating_point is not None and \
+                self.operating_point.view.get('flip'):
+            probs = (probs + self.backend(inputs.flip(-1)).float()) / 2
+        return probs.cpu().numpy()
 
     def forward(self, inputs: dict, **kwargs) -> List[DataSample]:
         """One ``DataSample`` per frame of a chunk: ``pred_score`` for the

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from ecdl_mm.apis import FrameQualityGate, LesionInferencer, StreamInferencer
 from ecdl_mm.apis.frame_source import Frame
 from ecdl_mm.datasets.demo_video import make_demo_video
+from ecdl_mm.evaluation.operating_point import OperatingPoint
 
 
 @pytest.fixture(scope='module')
@@ -65,6 +66,35 @@ def test_frames_match_the_still_image_path(repo_root, tiny, inferencer,
     live = inferencer.predict_probs(data)
     np.testing.assert_allclose(live, ref, atol=0.03)
     assert (live.argmax(1) == ref.argmax(1)).mean() >= 5 / 6
+
+
+def test_flip_view_of_the_operating_point(repo_root, tiny, stills):
+    """An operating point whose view has ``flip`` gets the mean of each
+    frame's and its mirror's probabilities, as the still-image path and the
+    validation fit do (the tracker calibrates the lesion call on top)."""
+    op = OperatingPoint(
+        classes=list(CLASSES),
+        temperature=0.5,
+        view=dict(name='whole', flip=True))
+    live = StreamInferencer(
+        osp.join(repo_root, CONFIG), tiny, device='cpu', operating_point=op)
+    data = live.collate([cv2.imread(p) for p in stills])
+    probs = live.predict_probs(data)
+    flipped = dict(data, inputs=[x.flip(-1) for x in data['inputs']])
+    with torch.no_grad():
+        ref = [
+            np.stack([s.pred_score.numpy() for s in live.model.test_step(d)])
+            for d in (data, flipped)
+        ]
+    np.testing.assert_allclose(probs, (ref[0] + ref[1]) / 2, atol=1e-5)
+    # the mirror matters on these frames: the test would see a missing flip
+    assert np.abs(ref[0] - ref[1]).max() > 1e-3
+    # and so does a call on a stream (one still, three frames: no motion)
+    img = cv2.imread(stills[0])
+    out = live([Frame(img, i, i / 30) for i in range(3)])
+    used = [f['pred_scores'] for f in out['frames'] if f['used']]
+    assert len(used) == 3
+    np.testing.assert_allclose(used, np.repeat(probs[:1], 3, 0), atol=1e-5)
 
 
 def test_call_on_demo_video(inferencer, demo_root, tmp_path):
