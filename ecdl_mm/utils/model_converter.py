@@ -7,7 +7,9 @@ Reads a checkpoint without running pickled code, maps its keys with
 It lives outside ``ecdl_mm.models`` because it builds an ``ECViT``, which
 itself uses the key maps (to accept mmpretrain weights while loading).
 """
+import argparse
 import os.path as osp
+from typing import List, Optional
 
 import torch
 
@@ -85,3 +87,30 @@ def format_report(meta: dict) -> str:
         f'note: {n}' for n in report['notes']
     ] + [f'WARNING: {w}' for w in report['warnings']]
     return '\n'.join(lines)
+
+
+def converter_main(fmt: str,
+                   doc: str,
+                   argv: Optional[List[str]] = None) -> dict:
+    """The command line of the ``tools/model_converters/`` scripts: ``SRC
+    DST``, converted from ``fmt``; prints the report.
+
+    Args:
+        fmt (str): The source format, one of :data:`FORMATS`.
+        doc (str): The tool's docstring (its first line is the description).
+        argv (list[str], optional): The arguments. Defaults to ``sys.argv``.
+
+    Returns:
+        dict: The ``meta`` written beside the state dict.
+    """
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+    parser.add_argument(
+        'src',
+        help='source checkpoint: a path or a URL (downloaded to the '
+        'torch hub cache)')
+    parser.add_argument('dst', help='output path')
+    args = parser.parse_args(argv)
+    meta = convert_file(args.src, args.dst, fmt)
+    print(format_report(meta))
+    print(f'saved to {args.dst}')
+    return meta
