@@ -24,7 +24,8 @@ pipq install --quiet --upgrade pip 'setuptools<81' wheel
 # mmpretrain 1.2.0, ...: requirements/lock.txt). mmcv-lite is the pure-Python mmcv:
 # full mmcv needs CUDA and a compiler.
 pipq install --quiet -c requirements/lock.txt -r requirements/runtime.txt \
-  -r requirements/mminstall.txt -r requirements/tests.txt -r requirements/lint.txt
+  -r requirements/mminstall.txt -r requirements/tests.txt -r requirements/lint.txt \
+  -r requirements/docs.txt
 pipq install --quiet --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import torch, mmengine, mmcv, mmpretrain, ecdl_mm
