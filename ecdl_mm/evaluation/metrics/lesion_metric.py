@@ -539,7 +539,7 @@ class LesionMetric(BaseMetric):
                        l_target, inverse, classes, metrics, op_out) -> None:
         import pandas as pd
 
-        from ..clinical.outputs import save_json
+        from ...utils.io import save_json
         os.makedirs(self.out_dir, exist_ok=True)
         image_rows = []
         for r, s, p in zip(results, scores, i_pred):
