@@ -30,7 +30,8 @@ from .calibration import (TEMPERATURE_BOUNDS, _bin_ids, binned_ece,
                           reliability_bins, temperature_scale)
 from .intervals import (bootstrap_multiplicities,
                         clustered_proportion_interval, design_effect,
-                        percentile_interval, proportion_interval)
+                        macro_interval, percentile_interval,
+                        proportion_interval)
 from .rates import (AGGREGATIONS, CALIBRATION_BINS, RATES, aggregate_lesions,
                     confusion_counts, confusion_matrix, confusion_rates,
                     micro_auc, nanmean_or_nan, one_vs_rest_auc, rate_fractions,
@@ -44,7 +45,7 @@ __all__ = [
     'rate_fractions', 'confusion_rates', 'weighted_auc', 'one_vs_rest_auc',
     'micro_auc', 'proportion_interval', 'design_effect',
     'clustered_proportion_interval', 'bootstrap_multiplicities',
-    'percentile_interval', 'reliability_bins', 'binned_ece',
+    'macro_interval', 'percentile_interval', 'reliability_bins', 'binned_ece',
     'calibration_metrics', 'temperature_scale', 'TEMPERATURE_BOUNDS',
     'fit_temperature', 'risk_coverage', 'selective_rates', 'TARGET_KINDS',
     'parse_target', 'target_fraction', 'abstention_threshold'

@@ -3,7 +3,7 @@
 bootstrap.
 
 Part of :mod:`ecdl_mm.evaluation.functional` (conventions there)."""
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -136,3 +136,43 @@ def percentile_interval(values: np.ndarray,
     alpha = (1 - ci_level) / 2 * 100
     lo, hi = np.percentile(values, [alpha, 100 - alpha])
     return float(lo), float(hi)
+
+
+def macro_interval(boot: Tuple[float, float],
+                   class_intervals: Sequence[Tuple[float, float]],
+                   class_counts: Sequence[Tuple[int, int]]) -> dict:
+    """The interval of a macro mean of per-class proportions, never
+    collapsed silently.
+
+    The lesion bootstrap cannot see the uncertainty of a class whose rate
+    is at a boundary (``k = 0`` or ``k = n``: every round gives 0 or 1), so
+    for a single-class predictor the percentile interval of the macro mean
+    shrinks onto the point estimate (``0.333 (0.333-0.500)``). When a
+    defined class rate is at a boundary, the interval is widened to the
+    hull of the bootstrap interval and the mean of the per-class Wilson
+    bounds (each of which has width at the boundary), and says so.
+
+    Args:
+        boot (tuple): The bootstrap percentile interval ``(lo, hi)``.
+        class_intervals (Sequence[tuple]): Per-class Wilson ``(lo, hi)``.
+        class_counts (Sequence[tuple]): Per-class ``(k, n)``.
+
+    Returns:
+        dict: ``ci_lower``, ``ci_upper`` and ``note`` (``None`` when the
+        bootstrap interval stands as it is).
+    """
+    defined = [i for i, (_, n) in enumerate(class_counts) if n > 0]
+    at_edge = [
+        i for i in defined if class_counts[i][0] in (0, class_counts[i][1])
+    ]
+    lo, hi = float(boot[0]), float(boot[1])
+    if not at_edge:
+        return dict(ci_lower=lo, ci_upper=hi, note=None)
+    w_lo = float(np.mean([class_intervals[i][0] for i in defined]))
+    w_hi = float(np.mean([class_intervals[i][1] for i in defined]))
+    return dict(
+        ci_lower=float(np.nanmin([lo, w_lo])),
+        ci_upper=float(np.nanmax([hi, w_hi])),
+        note=(f'{len(at_edge)} of {len(defined)} class rates at 0 or 1 '
+              '(the bootstrap cannot vary them): hull of the bootstrap '
+              'interval and the mean of the per-class Wilson bounds'))
