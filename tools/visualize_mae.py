@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
-from mmpretrain.registry import MODELS, TRANSFORMS
+from mmpretrain.registry import TRANSFORMS
 from PIL import Image, ImageDraw
 
 import ecdl_mm  # noqa: F401  registers ECMAE
-from ecdl_mm.utils import load_model_checkpoint
+from ecdl_mm.models import load_model
 from ecdl_mm.utils.cli import run_cli
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
@@ -105,14 +105,10 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    model_cfg = cfg.model
-    if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in cfg:
-        model_cfg['data_preprocessor'] = cfg.data_preprocessor
     if args.mask_ratio is not None:
-        model_cfg.backbone['mask_ratio'] = args.mask_ratio
-    model = MODELS.build(model_cfg)
-    load_model_checkpoint(model, args.checkpoint)
-    model.eval()
+        cfg.model.backbone['mask_ratio'] = args.mask_ratio
+    model = load_model(cfg, args.checkpoint)
+    model_cfg = model._config.model
 
     size = args.size or model_cfg.backbone.get('img_size', 224)
     pipeline = Compose([

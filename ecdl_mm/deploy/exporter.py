@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..utils.checkpoint import load_model_checkpoint
+from ..models.builder import load_model
 from ._warnings import quiet_deprecations
 from .export_wrapper import ExportWrapper
 from .onnx_export import export_onnx, onnx_runner
@@ -34,17 +34,9 @@ def build_model(config, checkpoint: Optional[str] = None, cfg_options=None):
     Returns:
         tuple: ``(model, cfg)``.
     """
-    from mmengine.config import Config
-    from mmpretrain.apis import get_model
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if cfg_options:
-        from ..utils.config_check import check_cfg_options
-        check_cfg_options(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
-    model = get_model(cfg, pretrained=False, device='cpu')
-    if checkpoint:
-        load_model_checkpoint(model, checkpoint)
-    return model.eval(), cfg
+    model = load_model(
+        config, checkpoint or None, cfg_options=cfg_options, device='cpu')
+    return model, model._config
 
 
 def classes_of(model: nn.Module) -> list:

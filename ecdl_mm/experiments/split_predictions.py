@@ -114,18 +114,12 @@ def predict_views(cfg,
     """
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
-    from mmpretrain.registry import DATASETS, MODELS
+    from mmpretrain.registry import DATASETS
 
     from ..evaluation.operating_point_fit import view_key
-    from ..utils.checkpoint import load_model_checkpoint
+    from ..models.builder import load_model
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        # as mmengine's Runner: a top-level data_preprocessor fills the model's
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    load_model_checkpoint(model, checkpoint)
-    model.to(device).eval()
+    model = load_model(cfg, checkpoint, device=device)
 
     plain, flipped = OrderedDict(), OrderedDict()
     target = lesion_ids = classes = paths = None

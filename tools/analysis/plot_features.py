@@ -23,11 +23,10 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
-                           load_model_checkpoint)
+from ecdl_mm.models import load_model
+from ecdl_mm.utils import check_cfg_options, check_checkpoint_paths
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -122,11 +121,9 @@ def main():
     panels = []
     for ckpt in args.checkpoints:
         torch.manual_seed(args.seed)
-        model = MODELS.build(cfg.model)
+        model = load_model(cfg, None if ckpt == 'init' else ckpt)
         if ckpt == 'init':
             model.init_weights()
-        else:
-            load_model_checkpoint(model, ckpt)
         feats, labels = extract(model, dataloader)
         panels.append((project(feats, args.method,
                                args.seed), labels, silhouette(feats, labels)))
