@@ -26,6 +26,7 @@ NEEDS = OrderedDict([
     ('PIVI diagnose-and-leave', ('size_mm', 'location')),
     ('PIVI resect-and-discard', ('patient_id', 'size_mm')),
 ])
+METADATA = ('patient_id', 'centre', 'size_mm', 'location', 'morphology')
 DEFAULT_GROUPINGS = ('size_mm:<=5,6-9,>=10', 'location', 'centre',
                      'morphology')
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..clinical.predictions import StudyDataError, load_lesion_predictions
 from .figures import confusion_figure, roc_models
 from .html import Cell, HtmlReport, figure_png, thumbnail_jpeg
+from .subgroup_report import add_lesion_subgroups
 
 PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
 SUMMARY = ('accuracy', 'sensitivity_macro', 'specificity_macro', 'ppv_macro',
@@ -167,6 +168,9 @@ def build_lesion_report(out_dir: str,
         _decision_section(rep, info['decisions'], classes, 'selective/coverage'
                           in metrics)
 
+    add_lesion_subgroups(rep, paths['lesion_predictions.csv'], ci,
+                         rounds or 1000)
+
     rep.section('Worst-misclassified lesions', 'gallery')
     wrong = np.flatnonzero(lesions.pred != lesions.target)
     p_true = lesions.scores[np.arange(len(lesions.target)), lesions.target]
@@ -320,28 +324,29 @@ def _decision_section(rep, table, classes, with_op) -> None:
         ])
     rep.table(['action', 'lesions'] + [f'true {c}' for c in classes], rows,
               'decisions')
-    if 'pivi_npv' in table:
-        npv = table['pivi_npv']
+    name = 'leave_npv'  # 'pivi_npv' in an older metrics.json if 'leave_npv' in table else 'pivi_npv'
+    if name in table:
+        npv = table[name]
         if npv['n'] == 0:
-            rep.banner("No confident 'leave in situ' call: the PIVI NPV is "
+            rep.banner("No confident 'leave in situ' call: their NPV is "
                        'undefined; nothing supports diagnose-and-leave.')
         elif npv['flag']:
             rep.banner(
-                "PIVI NPV of the confident 'leave in situ' calls: lower "
+                "NPV of the confident 'leave in situ' calls: lower "
                 f"bound {npv['ci_lower']:.3f} is under the target "
                 f"{npv['target']:.2f} ({npv['k']}/{npv['n']}): do not "
                 'diagnose and leave on this evidence.')
         rep.table(['measure', 'value'], [
             [
-                "PIVI NPV (confident 'leave in situ' calls truly "
-                'non-neoplastic)',
-                _entry_cell(npv, ['decisions', 'pivi_npv'])
+                "NPV of the confident 'leave in situ' calls, all lesions "
+                '(not PIVI: no size or site restriction)',
+                _entry_cell(npv, ['decisions', name])
             ],
             ['target', Cell(npv['target'])],
         ] + [[
             f'miss rate of {c} (confidently given another action)',
             _entry_cell(e, ['decisions', 'miss_rate', c])
-        ] for c, e in table['miss_rate'].items()], 'pivi')
+        ] for c, e in table['miss_rate'].items()], 'leave_npv')
 
 
 def write_lesion_report(out_dir: str,

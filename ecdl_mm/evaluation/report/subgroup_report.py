@@ -197,3 +197,75 @@ def _flow_section(rep, study) -> None:
         figure_png(flow_figure(study['flow'])),
         'Lesions (and images) from the split sheet to the analysis.',
         width=520)
+
+
+def _pivi_cells(p: dict, key) -> list:
+    if not p.get('assessable', True):
+        return [p['reason'], '', '']
+    return [
+        entry_cell(p, key), 'yes' if p['meets_threshold'] else 'no',
+        'yes' if p['lower_bound_meets'] else 'no'
+    ]
+
+
+def add_reader_pivi_section(rep: HtmlReport,
+                            pivi: dict,
+                            key_root: Optional[list] = None) -> None:
+    """The PIVI section of a reader study
+    (:func:`ecdl_mm.evaluation.clinical.reader_pivi.reader_pivi`)."""
+    rep.section('PIVI: model, readers, sessions', 'pivi')
+    for line in pivi['needs']:
+        rep.banner(line)
+    rep.text(
+        'Diagnose and leave: NPV for adenomatous histology of the '
+        'non-neoplastic calls among diminutive (<= 5 mm) rectosigmoid '
+        'lesions. Resect and discard: agreement of the per-patient '
+        f"surveillance interval ({pivi['settings']['guideline']}). "
+        'Threshold 90%; sessions pool every reader (cluster-adjusted Wilson '
+        'interval).',
+        note=True)
+    header = ['who', 'session', 'check', 'value', 'estimate meets',
+              'lower bound meets']
+    rows = []
+    checks = ('diagnose_and_leave', 'resect_and_discard')
+    for c in checks:
+        rows.append(['model', ''] + [c] +
+                    _pivi_cells(pivi['model'][c], _key(key_root, 'model', c)))
+    for i, s in enumerate(pivi['sessions']):
+        for c in checks:
+            if c in s:
+                rows.append([f"all readers ({s['readers']})", s['session'],
+                             c] + _pivi_cells(
+                                 s[c], _key(key_root, 'sessions', i, c)))
+    for i, r in enumerate(pivi['readers']):
+        for c in checks:
+            rows.append([f"{r['reader']} ({r['group']})", r['session'], c] +
+                        _pivi_cells(r[c], _key(key_root, 'readers', i, c)))
+    rep.table(header, rows, 'reader_pivi')
+
+
+def add_lesion_subgroups(rep: HtmlReport,
+                         csv_path: str,
+                         ci_level: float = 0.95,
+                         bootstrap_rounds: int = 1000) -> None:
+    """The lesion report's subgroup sections: the full
+    :func:`add_subgroup_sections` when ``lesion_predictions.csv`` has
+    lesion metadata columns, else one note saying which analysis needs
+    which column."""
+    import pandas as pd
+
+    from ..clinical.subgroup_study import (METADATA, missing_needs,
+                                           run_subgroup_study)
+    frame = pd.read_csv(csv_path, dtype=str, nrows=None)
+    has = [
+        c for c in METADATA
+        if c in frame and frame[c].notna().any() and c != 'patient_id'
+    ]
+    if not has:
+        rep.section('Subgroups, centres and PIVI', 'subgroups')
+        for line in missing_needs(frame):
+            rep.text(line, note=True)
+        return
+    study = run_subgroup_study(
+        csv_path, ci_level=ci_level, bootstrap_rounds=bootstrap_rounds)
+    add_subgroup_sections(rep, study)
