@@ -107,8 +107,8 @@ def main():
               f"{h['p_value']:.4f}" + (f" ({h['note']})"
                                        if h.get('note') else ''))
     for key, p in study['pivi'].items():
-        if not p['assessable']:
-            print(p['reason'])
+        if not p['assessable'] or p['n'] == 0:
+            print(p.get('reason') or f"{p['name']}: {p['note']}")
             continue
         print(f"{p['name']}: {p['value']:.3f} [{p['ci_lower']:.3f}, "
               f"{p['ci_upper']:.3f}] {p['k']}/{p['n']} "
