@@ -52,7 +52,9 @@ def parse_args():
     parser.add_argument('--ci-level', type=float, default=0.95)
     parser.add_argument('--exact-below', type=int, default=25)
     parser.add_argument(
-        '--guideline', choices=list(GUIDELINES), default='usmstf2020',
+        '--guideline',
+        choices=list(GUIDELINES),
+        default='usmstf2020',
         help='surveillance table for PIVI resect-and-discard')
     parser.add_argument('--title', default='Reader study')
     parser.add_argument(

@@ -37,7 +37,9 @@ def parse_args():
     p = sub.choices['proportion']
     p.add_argument('--method', choices=['wilson', 'exact'], default='wilson')
     p.add_argument(
-        '--fraction', type=float, default=1.0,
+        '--fraction',
+        type=float,
+        default=1.0,
         help='share of all lesions in the denominator (e.g. diminutive '
         'rectosigmoid lesions called non-neoplastic)')
     sub.choices['auc'].add_argument(
@@ -47,8 +49,8 @@ def parse_args():
     p.add_argument('--fom', default='accuracy')
     p.add_argument('--group', default='all readers')
     p.add_argument('--difference', type=float, required=True)
-    p.add_argument('--readers', type=int, nargs='+',
-                   default=[3, 4, 5, 6, 8, 10, 15])
+    p.add_argument(
+        '--readers', type=int, nargs='+', default=[3, 4, 5, 6, 8, 10, 15])
     p.add_argument('--power', type=float, default=0.8)
     p.add_argument('--alpha', type=float, default=0.05)
     p.add_argument('--out', help='also write the answer to this JSON')
@@ -94,9 +96,13 @@ def main():
         comp = pilot_components(args.pilot, args.fom, args.group)
         rows = mrmc_sample_size(comp, args.difference, args.readers,
                                 args.power, args.alpha)
-        res = dict(pilot=args.pilot, fom=args.fom, group=args.group,
-                   difference=args.difference, power_target=args.power,
-                   designs=rows)
+        res = dict(
+            pilot=args.pilot,
+            fom=args.fom,
+            group=args.group,
+            difference=args.difference,
+            power_target=args.power,
+            designs=rows)
         for r in rows:
             print(f"{r['readers']:>3} readers: " +
                   (f"{r['cases']} cases (power {r['power']:.3f})"

@@ -45,7 +45,9 @@ def parse_args():
         help='operating-point JSON: calibrate and defer here (else the '
         "CSV's uncertain column, if any)")
     parser.add_argument(
-        '--guideline', choices=list(GUIDELINES), default='usmstf2020',
+        '--guideline',
+        choices=list(GUIDELINES),
+        default='usmstf2020',
         help='surveillance table for resect-and-discard')
     parser.add_argument('--split-sheet', help='split sheet for the flow')
     parser.add_argument(
@@ -55,7 +57,9 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--ci-level', type=float, default=0.95)
     parser.add_argument(
-        '--min-group', type=int, default=30,
+        '--min-group',
+        type=int,
+        default=30,
         help='groups with fewer lesions get a caveat')
     parser.add_argument('--title', default='Subgroups, centres and PIVI')
     return parser.parse_args()
@@ -63,13 +67,20 @@ def parse_args():
 
 def main():
     args = parse_args()
-    op = (OperatingPoint.load(args.operating_point)
-          if args.operating_point else None)
+    op = (
+        OperatingPoint.load(args.operating_point)
+        if args.operating_point else None)
     splits = sheet_splits(args.split_sheet) if args.split_sheet else None
     study = run_subgroup_study(
-        args.predictions, args.by, op, args.guideline,
-        bootstrap_rounds=args.bootstrap_rounds, seed=args.seed,
-        ci_level=args.ci_level, min_group=args.min_group, splits=splits,
+        args.predictions,
+        args.by,
+        op,
+        args.guideline,
+        bootstrap_rounds=args.bootstrap_rounds,
+        seed=args.seed,
+        ci_level=args.ci_level,
+        min_group=args.min_group,
+        splits=splits,
         evaluated_split=args.evaluated_split)
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
@@ -77,8 +88,9 @@ def main():
         inputs=dict(predictions=args.predictions))
     save_json(study, osp.join(out, 'subgroups.json'))
     for t in study['groupings']:
-        save_csv(flat_rows(t, study['classes']),
-                 osp.join(out, f"subgroups_{t['column']}.csv"))
+        save_csv(
+            flat_rows(t, study['classes']),
+            osp.join(out, f"subgroups_{t['column']}.csv"))
     save_csv(heterogeneity_rows(study), osp.join(out, 'heterogeneity.csv'))
     from ecdl_mm.evaluation.clinical.centres import forest_figure
     from ecdl_mm.evaluation.clinical.flow import flow_figure, flow_text
@@ -104,8 +116,8 @@ def main():
                   f"{a['ci_upper']:.3f}] {a['k']}/{a['n']}")
         h = t['heterogeneity']['accuracy']
         print(f"{t['column']:<12}heterogeneity of accuracy p="
-              f"{h['p_value']:.4f}" + (f" ({h['note']})"
-                                       if h.get('note') else ''))
+              f"{h['p_value']:.4f}" +
+              (f" ({h['note']})" if h.get('note') else ''))
     for key, p in study['pivi'].items():
         if not p['assessable'] or p['n'] == 0:
             print(p.get('reason') or f"{p['name']}: {p['note']}")

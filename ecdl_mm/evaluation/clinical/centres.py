@@ -119,17 +119,21 @@ def forest_figure(meta: dict, title: str):
         lo, hi = _expit(r['logit'] - z * se), _expit(r['logit'] + z * se)
         ax.plot([lo, hi], [y, y], color='k', lw=1)
         ax.plot(
-            _expit(r['logit']), y, 's', color='k',
-            ms=4 + 8 * r['weight_re'])
-        ax.text(1.02, y, f"{r['k']}/{r['n']}", va='center', fontsize=8,
-                transform=ax.get_yaxis_transform())
+            _expit(r['logit']), y, 's', color='k', ms=4 + 8 * r['weight_re'])
+        ax.text(
+            1.02,
+            y,
+            f"{r['k']}/{r['n']}",
+            va='center',
+            fontsize=8,
+            transform=ax.get_yaxis_transform())
     p = meta['pooled']
     ax.fill([p['ci_lower'], p['value'], p['ci_upper'], p['value']],
-            [0, 0.25, 0, -0.25], color='tab:blue')
+            [0, 0.25, 0, -0.25],
+            color='tab:blue')
     ax.axvline(p['value'], color='tab:blue', ls=':', lw=1)
     ax.set_yticks(ys)
-    ax.set_yticklabels([r['centre'] for r in rows] +
-                       ['random-effects pooled'])
+    ax.set_yticklabels([r['centre'] for r in rows] + ['random-effects pooled'])
     ax.set_xlim(min(0.5, p['ci_lower'] - 0.05), 1.0)
     ax.set_ylim(-0.6, len(rows) + 0.6)
     ax.set_xlabel('proportion (95% interval)')

@@ -47,10 +47,12 @@ def study_flow(lesion_ids: Sequence[str],
         ``deferred``, ``analysed`` (each ``lesions`` and ``images``).
     """
     ids = [str(x) for x in lesion_ids]
-    imgs = (np.ones(len(ids), int) * -1 if num_images is None else
-            np.asarray(num_images, int))
-    unc = (np.zeros(len(ids), bool) if uncertain is None else
-           np.asarray(uncertain, bool))
+    imgs = (
+        np.ones(len(ids), int) *
+        -1 if num_images is None else np.asarray(num_images, int))
+    unc = (
+        np.zeros(len(ids), bool) if uncertain is None else np.asarray(
+            uncertain, bool))
 
     def count(mask):
         n_img = int(imgs[mask].sum()) if num_images is not None else None
@@ -92,19 +94,19 @@ def study_flow(lesion_ids: Sequence[str],
 
 def flow_text(flow: dict) -> str:
     """One line per box, e.g. for the console."""
+
     def n(box):
         img = box.get('images')
         return f"{box['lesions']} lesions" + (f', {img} images'
-                                               if img is not None else '')
+                                              if img is not None else '')
 
     lines = [f"split {s['split']}: {n(s)}" for s in flow['splits']]
     lines += [
         f"eligible ({flow.get('evaluated_split') or 'evaluated'}): "
         f"{n(flow['eligible'])}",
-        f"excluded: {flow['excluded']['lesions']} lesions"
-        + (f" ({name_list(flow['excluded']['ids'])})"
-           if flow['excluded']['ids'] else ''),
-        f"predicted: {n(flow['predicted'])}",
+        f"excluded: {flow['excluded']['lesions']} lesions" +
+        (f" ({name_list(flow['excluded']['ids'])})" if flow['excluded']['ids']
+         else ''), f"predicted: {n(flow['predicted'])}",
         f"deferred as uncertain: {n(flow['deferred'])}",
         f"analysed (confident): {n(flow['analysed'])}"
     ]
@@ -119,16 +121,16 @@ def flow_figure(flow: dict):
 
     def label(title, box):
         img = box.get('images')
-        return f"{title}\n{box['lesions']} lesions" + (
-            f'\n{img} images' if img is not None else '')
+        return f"{title}\n{box['lesions']} lesions" + (f'\n{img} images' if img
+                                                       is not None else '')
 
     main = []
     if flow['splits']:
-        main.append('\n'.join(
-            ['split sheet'] + [f"{s['split']}: {s['lesions']} lesions" +
-                               (f", {s['images']} images"
-                                if s.get('images') is not None else '')
-                               for s in flow['splits']]))
+        main.append('\n'.join(['split sheet'] + [
+            f"{s['split']}: {s['lesions']} lesions" +
+            (f", {s['images']} images" if s.get('images') is not None else '')
+            for s in flow['splits']
+        ]))
     main += [
         label(f"eligible ({flow.get('evaluated_split') or 'evaluated'})",
               flow['eligible']),
@@ -149,14 +151,23 @@ def flow_figure(flow: dict):
         ax.text(3, y, text, ha='center', va='center', bbox=style, fontsize=9)
         if i + 1 < len(main):
             ax.annotate(
-                '', xy=(3, ys[i + 1] + 0.55), xytext=(3, y - 0.55),
+                '',
+                xy=(3, ys[i + 1] + 0.55),
+                xytext=(3, y - 0.55),
                 arrowprops=dict(arrowstyle='->'))
         if i in side:
             ax.annotate(
-                '', xy=(6.2, y - 1), xytext=(3, y - 1),
+                '',
+                xy=(6.2, y - 1),
+                xytext=(3, y - 1),
                 arrowprops=dict(arrowstyle='->'))
             ax.text(
-                7.8, y - 1, side[i], ha='center', va='center', bbox=style,
+                7.8,
+                y - 1,
+                side[i],
+                ha='center',
+                va='center',
+                bbox=style,
                 fontsize=9)
     fig.tight_layout()
     return fig

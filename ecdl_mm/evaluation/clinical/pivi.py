@@ -91,8 +91,8 @@ def _flag(entry: dict, threshold: float) -> dict:
 
 
 def _confident(uncertain, num):
-    return (np.ones(num, bool) if uncertain is None else
-            ~np.asarray(uncertain, bool))
+    return (np.ones(num, bool)
+            if uncertain is None else ~np.asarray(uncertain, bool))
 
 
 def leave_npv(pred, target, kinds, uncertain=None, ci_level=0.95) -> dict:
@@ -100,8 +100,7 @@ def leave_npv(pred, target, kinds, uncertain=None, ci_level=0.95) -> dict:
     non-neoplastic calls over **all** lesions: not the PIVI figure (no size
     or site restriction)."""
     pred, target = np.asarray(pred), np.asarray(target)
-    called = (kinds[pred] == NON_NEOPLASTIC) & _confident(
-        uncertain, len(pred))
+    called = (kinds[pred] == NON_NEOPLASTIC) & _confident(uncertain, len(pred))
     e = rate_entry((called & (kinds[target] == NON_NEOPLASTIC)).sum(),
                    called.sum(), ci_level)
     e['name'] = ('NPV of the confident non-neoplastic calls, all lesions '
@@ -113,9 +112,9 @@ def diminutive_rectosigmoid(size_mm, location) -> np.ndarray:
     """Bool mask: ``size_mm <= 5`` and location sigmoid or rectum (or
     the derived ``rectosigmoid``); missing values are False."""
     size = np.asarray(size_mm, float)
-    loc = np.array(
-        [str(x).strip().lower() if isinstance(x, str) else '' for x in
-         location])
+    loc = np.array([
+        str(x).strip().lower() if isinstance(x, str) else '' for x in location
+    ])
     with np.errstate(invalid='ignore'):
         small = size <= DIMINUTIVE_MM
     return small & np.isin(loc, RECTOSIGMOID + ('rectosigmoid', ))
@@ -155,8 +154,10 @@ def diagnose_and_leave(pred,
         name='PIVI diagnose-and-leave NPV (diminutive <= 5 mm rectosigmoid '
         'lesions, confident non-neoplastic calls)')
     if size_mm is None or location is None:
-        need = [c for c, v in (('size_mm', size_mm), ('location', location))
-                if v is None]
+        need = [
+            c for c, v in (('size_mm', size_mm), ('location', location))
+            if v is None
+        ]
         out.update(
             assessable=False,
             reason=f'PIVI diagnose-and-leave cannot be assessed: no '
@@ -238,9 +239,10 @@ def resect_and_discard(patient_ids=None,
         name='PIVI resect-and-discard agreement of surveillance intervals',
         guideline=GUIDELINE_NAMES.get(guideline, guideline))
     if patient_ids is None or size_mm is None:
-        need = [c for c, v in (('patient_id', patient_ids), ('size_mm',
-                                                             size_mm))
-                if v is None]
+        need = [
+            c for c, v in (('patient_id', patient_ids), ('size_mm', size_mm))
+            if v is None
+        ]
         out.update(
             assessable=False,
             reason='PIVI resect-and-discard cannot be assessed: no '
@@ -259,9 +261,12 @@ def resect_and_discard(patient_ids=None,
     out.update(assessable=True)
     out.update(_flag(rate_entry(agree, len(per), ci_level), threshold))
     out['disagreements'] = [
-        OrderedDict(patient_id=p, optical=v['optical'],
-                    histology=v['histology'], lesions=v['lesions'])
-        for p, v in per.items() if v['optical'] != v['histology']
+        OrderedDict(
+            patient_id=p,
+            optical=v['optical'],
+            histology=v['histology'],
+            lesions=v['lesions']) for p, v in per.items()
+        if v['optical'] != v['histology']
     ]
     out['excluded_patients'] = sorted(bad)
     if bad:

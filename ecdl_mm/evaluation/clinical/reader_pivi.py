@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 
 from ..functional import clustered_proportion_interval
-from .pivi import (DIMINUTIVE_MM, NON_NEOPLASTIC, PIVI_THRESHOLD,
-                   class_kinds, diagnose_and_leave, diminutive_rectosigmoid,
+from .pivi import (DIMINUTIVE_MM, NON_NEOPLASTIC, PIVI_THRESHOLD, class_kinds,
+                   diagnose_and_leave, diminutive_rectosigmoid,
                    patient_intervals, resect_and_discard)
 from .predictions import LesionPredictions
 from .subgroup_study import decisions_of, missing_needs
@@ -49,9 +49,8 @@ def _metadata(model: LesionPredictions, lesion_ids):
 def _pooled(k_of, n_of, clusters, threshold, ci_level):
     """Cluster-adjusted Wilson entry over stacked reader 0/1 outcomes."""
     e = clustered_proportion_interval(k_of, n_of, clusters, ci_level)
-    out = OrderedDict((key, e[key])
-                      for key in ('value', 'k', 'n', 'ci_lower', 'ci_upper',
-                                  'deff', 'n_eff'))
+    out = OrderedDict((key, e[key]) for key in ('value', 'k', 'n', 'ci_lower',
+                                                'ci_upper', 'deff', 'n_eff'))
     out.update(
         threshold=threshold,
         meets_threshold=bool(e['value'] >= threshold),
@@ -93,12 +92,11 @@ def reader_pivi(model: LesionPredictions,
 
     def both(p, u):
         return OrderedDict(
-            diagnose_and_leave=diagnose_and_leave(p, target, kinds, size,
-                                                  loc, u, ci_level,
-                                                  threshold),
-            resect_and_discard=resect_and_discard(pids, size, p, target,
-                                                  kinds, u, guideline,
-                                                  ci_level, threshold))
+            diagnose_and_leave=diagnose_and_leave(p, target, kinds, size, loc,
+                                                  u, ci_level, threshold),
+            resect_and_discard=resect_and_discard(pids, size, p, target, kinds,
+                                                  u, guideline, ci_level,
+                                                  threshold))
 
     out = OrderedDict(
         needs=[
@@ -130,8 +128,8 @@ def reader_pivi(model: LesionPredictions,
                 per = patient_intervals(
                     np.asarray(pids, object)[known], size[known], d[known],
                     target[known], kinds, None, guideline)
-                rd_k.append([v['optical'] == v['histology']
-                             for v in per.values()])
+                rd_k.append(
+                    [v['optical'] == v['histology'] for v in per.values()])
                 rd_c.append(list(per))
         srow = OrderedDict(session=session, readers=len(dl_k or rd_k))
         if dl_k:
@@ -139,8 +137,7 @@ def reader_pivi(model: LesionPredictions,
                 np.concatenate(dl_k), np.concatenate(dl_n),
                 np.concatenate(dl_c), threshold, ci_level)
         if rd_k:
-            names = {p: i for i, p in enumerate(dict.fromkeys(
-                sum(rd_c, [])))}
+            names = {p: i for i, p in enumerate(dict.fromkeys(sum(rd_c, [])))}
             srow['resect_and_discard'] = _pooled(
                 np.concatenate(rd_k).astype(bool),
                 np.ones(sum(len(x) for x in rd_k), bool),

@@ -65,7 +65,9 @@ def _critical_k(n: np.ndarray, threshold: float, ci_level: float,
     return k
 
 
-def proportion_power(n, true_value: float, threshold: float,
+def proportion_power(n,
+                     true_value: float,
+                     threshold: float,
                      ci_level: float = 0.95,
                      method: str = 'wilson') -> np.ndarray:
     """Probability that the lower bound exceeds ``threshold`` with ``n``
@@ -132,8 +134,8 @@ def proportion_sample_size(true_value: float,
         n_stable=int(n[stable]) if stable < len(n) else None,
         fraction=fraction,
         lesions_total=int(np.ceil(n[first] / fraction - 1e-9)),
-        lesions_total_stable=(int(np.ceil(n[stable] / fraction - 1e-9))
-                              if stable < len(n) else None))
+        lesions_total_stable=(int(np.ceil(n[stable] / fraction -
+                                          1e-9)) if stable < len(n) else None))
 
 
 def hanley_mcneil_variance(auc: float, n_pos, n_neg):
@@ -143,7 +145,8 @@ def hanley_mcneil_variance(auc: float, n_pos, n_neg):
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     n_pos, n_neg = np.asarray(n_pos, float), np.asarray(n_neg, float)
     return (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) *
-            (q2 - a * a)) / (n_pos * n_neg)
+            (q2 - a * a)) / (
+                n_pos * n_neg)
 
 
 def auc_sample_size(true_auc: float,
@@ -180,8 +183,11 @@ def auc_sample_size(true_auc: float,
         method='Hanley-McNeil variance, Obuchowski (1998) formula')
 
 
-def mrmc_power(components: dict, readers: int, cases: int,
-               difference: float, alpha: float = 0.05) -> 'OrderedDict':
+def mrmc_power(components: dict,
+               readers: int,
+               cases: int,
+               difference: float,
+               alpha: float = 0.05) -> 'OrderedDict':
     """Power of the Obuchowski-Rockette random-readers random-cases test of
     two modalities (Hillis, Obuchowski & Berbaum 2011).
 
@@ -208,10 +214,12 @@ def mrmc_power(components: dict, readers: int, cases: int,
     inner = s2_tr + scale * (var - cov1 - c23)
     lam = readers * difference**2 / (2 * den)
     ddf = den**2 / (inner**2 / (readers - 1)) if inner > 0 else np.inf
-    crit = (stats.f.ppf(1 - alpha, 1, ddf)
-            if np.isfinite(ddf) else stats.chi2.ppf(1 - alpha, 1))
-    pw = (stats.ncf.sf(crit, 1, ddf, lam)
-          if np.isfinite(ddf) else stats.ncx2.sf(crit, 1, lam))
+    crit = (
+        stats.f.ppf(1 - alpha, 1, ddf) if np.isfinite(ddf) else stats.chi2.ppf(
+            1 - alpha, 1))
+    pw = (
+        stats.ncf.sf(crit, 1, ddf, lam) if np.isfinite(ddf) else stats.ncx2.sf(
+            crit, 1, lam))
     return OrderedDict(
         readers=int(readers),
         cases=int(cases),
@@ -235,8 +243,7 @@ def mrmc_sample_size(components: dict,
     for r in readers:
         lo, hi = 2, max_cases
         if mrmc_power(components, r, hi, difference, alpha)['power'] < power:
-            out.append(
-                OrderedDict(readers=int(r), cases=None, power=None))
+            out.append(OrderedDict(readers=int(r), cases=None, power=None))
             continue
         while lo < hi:
             mid = (lo + hi) // 2
@@ -249,4 +256,3 @@ def mrmc_sample_size(components: dict,
         out.append(
             OrderedDict(readers=int(r), cases=int(lo), power=res['power']))
     return out
-

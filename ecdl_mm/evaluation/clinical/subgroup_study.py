@@ -60,8 +60,9 @@ def decisions_of(frame, lesions, operating_point=None):
     if operating_point is not None:
         operating_point.check_classes(lesions.classes, where=lesions.path)
         cal = operating_point.calibrate(lesions.scores)
-        n_img = (frame['num_images'].to_numpy(int) if 'num_images' in frame
-                 else np.ones(len(frame), int))
+        n_img = (
+            frame['num_images'].to_numpy(int)
+            if 'num_images' in frame else np.ones(len(frame), int))
         return (cal.argmax(1), operating_point.is_uncertain(cal, n_img),
                 f'operating point {operating_point.path}')
     if 'uncertain' in frame.columns:
@@ -71,8 +72,9 @@ def decisions_of(frame, lesions, operating_point=None):
             raise StudyDataError(
                 f'{lesions.path} line {bad[0] + 2}: uncertain='
                 f'{frame["uncertain"].iloc[bad[0]]!r} is not true/false')
-        pred = (frame['cal_pred_label'].to_numpy(int)
-                if 'cal_pred_label' in frame else lesions.pred)
+        pred = (
+            frame['cal_pred_label'].to_numpy(int)
+            if 'cal_pred_label' in frame else lesions.pred)
         return (pred, unc.isin(['true', '1']).to_numpy(),
                 'the CSV\'s cal_pred_label / uncertain columns')
     return lesions.pred, None, 'pred_label (no operating point: no deferral)'
@@ -125,9 +127,9 @@ def run_subgroup_study(path: str,
                                                      g.split(':')[0])
         ]
     tables = [
-        subgroup_table(frame, g, pred, lesions.target, lesions.scores,
-                       classes, uncertain, ci_level, bootstrap_rounds, seed,
-                       min_group, path) for g in groupings
+        subgroup_table(frame, g, pred, lesions.target, lesions.scores, classes,
+                       uncertain, ci_level, bootstrap_rounds, seed, min_group,
+                       path) for g in groupings
     ]
     meta = OrderedDict()
     for t in tables:
@@ -140,8 +142,10 @@ def run_subgroup_study(path: str,
                 g['per_class'][c]['sensitivity'] for g in t['groups']
             ]
         meta[t['spec']] = OrderedDict(
-            (name, pooled_proportion(names, [e['k'] for e in es],
-                                     [e['n'] for e in es], ci_level))
+            (name,
+             pooled_proportion(names, [e['k']
+                                       for e in es], [e['n']
+                                                      for e in es], ci_level))
             for name, es in rates.items())
 
     def col(name, numeric=False):
@@ -153,16 +157,16 @@ def run_subgroup_study(path: str,
 
     kinds = class_kinds(classes, actions)
     pivi = OrderedDict(
-        diagnose_and_leave=diagnose_and_leave(
-            pred, lesions.target, kinds, col('size_mm', True),
-            col('location'), uncertain, ci_level),
+        diagnose_and_leave=diagnose_and_leave(pred, lesions.target, kinds,
+                                              col('size_mm', True),
+                                              col('location'), uncertain,
+                                              ci_level),
         resect_and_discard=resect_and_discard(
             col('patient_id'), col('size_mm', True), pred, lesions.target,
             kinds, uncertain, guideline, ci_level))
-    flow = study_flow(
-        lesions.lesion_ids,
-        frame['num_images'] if 'num_images' in frame else None, uncertain,
-        splits, evaluated_split)
+    flow = study_flow(lesions.lesion_ids,
+                      frame['num_images'] if 'num_images' in frame else None,
+                      uncertain, splits, evaluated_split)
     return OrderedDict(
         source=path,
         classes=list(classes),

@@ -75,15 +75,16 @@ def assign_groups(frame, spec: str, path: str = 'predictions'):
     import pandas as pd
     col, bins = parse_grouping(spec)
     if col not in frame.columns:
-        raise StudyDataError(f'{path} has no column {col!r} for --by {spec} '
-                             f'(columns: {", ".join(map(str, frame.columns))})')
+        raise StudyDataError(
+            f'{path} has no column {col!r} for --by {spec} '
+            f'(columns: {", ".join(map(str, frame.columns))})')
     raw = frame[col]
     empty = raw.isna() | (raw.astype(str).str.strip() == '')
     if bins is None:
         labels = np.where(empty, MISSING, raw.astype(str).str.strip())
         order = sorted(set(labels) - {MISSING}, key=_natural)
-        return col, labels.astype(object), order + (
-            [MISSING] if empty.any() else [])
+        return col, labels.astype(object), order + ([MISSING]
+                                                    if empty.any() else [])
     num = pd.to_numeric(raw, errors='coerce').to_numpy(float)
     bad = np.flatnonzero(~empty.to_numpy() & np.isnan(num))
     if len(bad):
@@ -93,18 +94,19 @@ def assign_groups(frame, spec: str, path: str = 'predictions'):
     hits = np.zeros(len(num), int)
     for label, lo, hi, lo_open, hi_open in bins:
         with np.errstate(invalid='ignore'):
-            inside = ((num > lo) if lo_open else (num >= lo)) & (
-                (num < hi) if hi_open else (num <= hi))
+            inside = ((num > lo) if lo_open else
+                      (num >= lo)) & ((num < hi) if hi_open else (num <= hi))
         labels[inside] = label
         hits += inside
-    for what, rows in (('no bin', np.flatnonzero(~np.isnan(num) & (hits == 0))),
+    for what, rows in (('no bin',
+                        np.flatnonzero(~np.isnan(num) & (hits == 0))),
                        ('two bins', np.flatnonzero(hits > 1))):
         if len(rows):
             raise StudyDataError(
                 f'{path} line {rows[0] + 2}: {col}={num[rows[0]]:g} falls in '
                 f'{what} of {spec!r} ({len(rows)} row(s) in all)')
-    return col, labels, [b[0] for b in bins] + ([MISSING]
-                                                if empty.any() else [])
+    return col, labels, [b[0]
+                         for b in bins] + ([MISSING] if empty.any() else [])
 
 
 def _natural(text: str):
@@ -114,7 +116,11 @@ def _natural(text: str):
         return (1, 0.0, text)
 
 
-def macro_auc(scores, target, num_classes, rounds=1000, seed=0,
+def macro_auc(scores,
+              target,
+              num_classes,
+              rounds=1000,
+              seed=0,
               ci_level=0.95) -> 'OrderedDict':
     """Macro one-vs-rest AUC over the classes present (with positives and
     negatives) and its percentile lesion-bootstrap interval; ``note`` says
@@ -152,8 +158,14 @@ def macro_auc(scores, target, num_classes, rounds=1000, seed=0,
     return out
 
 
-def group_rates(pred, target, scores, classes: Sequence[str],
-                uncertain=None, ci_level=0.95, rounds=1000, seed=0,
+def group_rates(pred,
+                target,
+                scores,
+                classes: Sequence[str],
+                uncertain=None,
+                ci_level=0.95,
+                rounds=1000,
+                seed=0,
                 min_group=MIN_GROUP) -> 'OrderedDict':
     """All rates of one group of lesions (see the module docstring)."""
     pred, target = np.asarray(pred), np.asarray(target)
@@ -177,8 +189,7 @@ def group_rates(pred, target, scores, classes: Sequence[str],
         out['per_class'][c] = OrderedDict(
             (name, rate_entry(frac[name][0][k], frac[name][1][k], ci_level))
             for name in ('sensitivity', 'specificity', 'ppv', 'npv'))
-    out['auc_macro'] = macro_auc(scores, target, num_c, rounds, seed,
-                                 ci_level)
+    out['auc_macro'] = macro_auc(scores, target, num_c, rounds, seed, ci_level)
     caveats = []
     if len(target) < min_group:
         caveats.append(f'only {len(target)} lesions (< {min_group}): wide '
@@ -217,8 +228,7 @@ def homogeneity_test(successes: Sequence[int],
                        'variation to test)')
         return out
     res = chi2_contingency(table, correction=False)
-    out.update(
-        statistic=float(res[0]), df=int(res[2]), p_value=float(res[1]))
+    out.update(statistic=float(res[0]), df=int(res[2]), p_value=float(res[1]))
     small = float((res[3] < 5).mean())
     if small > 0.2:
         out['note'] = (f'{small:.0%} of expected counts are under 5: the '
@@ -226,9 +236,17 @@ def homogeneity_test(successes: Sequence[int],
     return out
 
 
-def subgroup_table(frame, spec: str, pred, target, scores,
-                   classes: Sequence[str], uncertain=None, ci_level=0.95,
-                   rounds=1000, seed=0, min_group=MIN_GROUP,
+def subgroup_table(frame,
+                   spec: str,
+                   pred,
+                   target,
+                   scores,
+                   classes: Sequence[str],
+                   uncertain=None,
+                   ci_level=0.95,
+                   rounds=1000,
+                   seed=0,
+                   min_group=MIN_GROUP,
                    path='predictions') -> 'OrderedDict':
     """One grouping: ``column``, ``spec``, ``groups`` (``group`` label +
     :func:`group_rates`) and ``heterogeneity`` (accuracy and per-class
@@ -247,12 +265,10 @@ def subgroup_table(frame, spec: str, pred, target, scores,
                         seed, min_group))
         groups.append(row)
     het = OrderedDict()
-    het['accuracy'] = homogeneity_test(
-        [g['accuracy']['k'] for g in groups],
-        [g['accuracy']['n'] for g in groups])
+    het['accuracy'] = homogeneity_test([g['accuracy']['k'] for g in groups],
+                                       [g['accuracy']['n'] for g in groups])
     for c in classes:
         e = [g['per_class'][c]['sensitivity'] for g in groups]
         het[f'sensitivity_{c}'] = homogeneity_test([x['k'] for x in e],
                                                    [x['n'] for x in e])
-    return OrderedDict(
-        column=col, spec=spec, groups=groups, heterogeneity=het)
+    return OrderedDict(column=col, spec=spec, groups=groups, heterogeneity=het)

@@ -33,8 +33,8 @@ KINDS = (ADENOMA, CANCER, NON_NEOPLASTIC)
 # interval labels, shortest first (a patient takes the shortest that applies)
 CANCER_PATHWAY = 'cancer pathway'
 SPS_WORKUP = 'serrated polyposis work-up'
-RANK = OrderedDict([(CANCER_PATHWAY, 0), ('1y', 1), (SPS_WORKUP, 2),
-                    ('3y', 3), ('3-5y', 4), ('7-10y', 5), ('10y', 6),
+RANK = OrderedDict([(CANCER_PATHWAY, 0), ('1y', 1), (SPS_WORKUP, 2), ('3y', 3),
+                    ('3-5y', 4), ('7-10y', 5), ('10y', 6),
                     ('no surveillance (screening)', 7)])
 
 Lesion = Tuple[float, str]

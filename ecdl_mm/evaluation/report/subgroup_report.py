@@ -22,8 +22,8 @@ def entry_cell(e: dict, key: Optional[list]) -> Cell:
         e.get('value'),
         key=None if key is None else key + ['value'],
         ci=(e.get('ci_lower'), e.get('ci_upper')),
-        ci_keys=None if key is None else (key + ['ci_lower'],
-                                          key + ['ci_upper']),
+        ci_keys=None if key is None else
+        (key + ['ci_lower'], key + ['ci_upper']),
         counts=(e['k'], e['n']) if 'k' in e else None)
 
 
@@ -55,10 +55,9 @@ def add_subgroup_sections(rep: HtmlReport,
     for gi, t in enumerate(study['groupings']):
         gk = _key(key_root, 'groupings', gi)
         sel = 'selective' in (t['groups'][0] if t['groups'] else {})
-        header = ['group', 'lesions', 'accuracy'] + (
-            ['coverage', 'selective accuracy'] if sel else []) + [
-                'macro AUC', 'caveats'
-            ]
+        header = ['group', 'lesions', 'accuracy'
+                  ] + (['coverage', 'selective accuracy']
+                       if sel else []) + ['macro AUC', 'caveats']
         rows = []
         for i, g in enumerate(t['groups']):
             k = _key(gk, 'groups', i)
@@ -66,8 +65,11 @@ def add_subgroup_sections(rep: HtmlReport,
             caveats = list(g['caveats'])
             if auc.get('note'):
                 caveats.append('AUC: ' + auc['note'])
-            row = [g['group'], Cell(g['n_lesions'], 'int'),
-                   entry_cell(g['accuracy'], _key(k, 'accuracy'))]
+            row = [
+                g['group'],
+                Cell(g['n_lesions'], 'int'),
+                entry_cell(g['accuracy'], _key(k, 'accuracy'))
+            ]
             if sel:
                 row += [
                     entry_cell(g['selective'][n], _key(k, 'selective', n))
@@ -77,8 +79,7 @@ def add_subgroup_sections(rep: HtmlReport,
                 Cell(
                     auc['value'],
                     key=_key(k, 'auc_macro', 'value'),
-                    ci=(auc['ci_lower'], auc['ci_upper'])),
-                '; '.join(caveats)
+                    ci=(auc['ci_lower'], auc['ci_upper'])), '; '.join(caveats)
             ]
             rows.append(row)
         rep.table(header, rows, f'subgroups_{gi}', caption=t['spec'])
@@ -90,13 +91,16 @@ def add_subgroup_sections(rep: HtmlReport,
                                _key(gk, 'groups', i, 'per_class', c, n))
                     for n in RATES
                 ])
-        rep.table(['group', 'class'] + list(RATES), prows,
-                  f'subgroups_{gi}_per_class',
-                  caption=f"{t['spec']}: per class (one-vs-rest)")
+        rep.table(
+            ['group', 'class'] + list(RATES),
+            prows,
+            f'subgroups_{gi}_per_class',
+            caption=f"{t['spec']}: per class (one-vs-rest)")
         rep.table(['rate', 'chi-square', 'df', 'p', 'note'], [[
             name,
-            Cell(h['statistic'], key=_key(gk, 'heterogeneity', name,
-                                          'statistic')),
+            Cell(
+                h['statistic'],
+                key=_key(gk, 'heterogeneity', name, 'statistic')),
             Cell(h['df'], 'int'),
             _p_cell(h, _key(gk, 'heterogeneity', name)),
             h.get('note', '')
@@ -131,8 +135,12 @@ def _forest_sections(rep, study, key_root) -> None:
                 Cell(m['q_p_value'], 'p', key=_key(k, 'q_p_value'))
             ])
         rep.table(
-            ['rate', 'pooled (random effects)', 'I\u00b2', 'tau\u00b2',
-             'Q test p'], rows, 'meta_analysis',
+            [
+                'rate', 'pooled (random effects)', 'I\u00b2', 'tau\u00b2',
+                'Q test p'
+            ],
+            rows,
+            'meta_analysis',
             caption='logit scale, Paule-Mandel tau\u00b2, back-transformed')
         acc = metas.get('accuracy', {})
         if 'pooled' in acc:
@@ -161,10 +169,9 @@ def _pivi_section(rep, study, key_root) -> None:
     else:
         rep.banner(dl['reason'])
     allr = dl['all_lesions']
-    rows.append([
-        allr['name'],
-        entry_cell(allr, _key(k, 'all_lesions')), '', '', ''
-    ])
+    rows.append(
+        [allr['name'],
+         entry_cell(allr, _key(k, 'all_lesions')), '', '', ''])
     rd = pivi['resect_and_discard']
     rk = _key(key_root, 'pivi', 'resect_and_discard')
     if rd['assessable']:
@@ -181,10 +188,13 @@ def _pivi_section(rep, study, key_root) -> None:
         'lower bound meets'
     ], rows, 'pivi')
     if rd['assessable'] and rd['disagreements']:
-        rep.table(['patient', 'interval (optical + histology)',
-                   'interval (histology)', 'lesions'],
-                  [[d['patient_id'], d['optical'], d['histology'],
-                    Cell(d['lesions'], 'int')] for d in rd['disagreements']],
+        rep.table([
+            'patient', 'interval (optical + histology)',
+            'interval (histology)', 'lesions'
+        ], [[
+            d['patient_id'], d['optical'], d['histology'],
+            Cell(d['lesions'], 'int')
+        ] for d in rd['disagreements']],
                   'pivi_disagreements',
                   caption='patients whose surveillance interval differs')
 
@@ -224,8 +234,10 @@ def add_reader_pivi_section(rep: HtmlReport,
         'Threshold 90%; sessions pool every reader (cluster-adjusted Wilson '
         'interval).',
         note=True)
-    header = ['who', 'session', 'check', 'value', 'estimate meets',
-              'lower bound meets']
+    header = [
+        'who', 'session', 'check', 'value', 'estimate meets',
+        'lower bound meets'
+    ]
     rows = []
     checks = ('diagnose_and_leave', 'resect_and_discard')
     for c in checks:
@@ -234,9 +246,9 @@ def add_reader_pivi_section(rep: HtmlReport,
     for i, s in enumerate(pivi['sessions']):
         for c in checks:
             if c in s:
-                rows.append([f"all readers ({s['readers']})", s['session'],
-                             c] + _pivi_cells(
-                                 s[c], _key(key_root, 'sessions', i, c)))
+                rows.append(
+                    [f"all readers ({s['readers']})", s['session'], c] +
+                    _pivi_cells(s[c], _key(key_root, 'sessions', i, c)))
     for i, r in enumerate(pivi['readers']):
         for c in checks:
             rows.append([f"{r['reader']} ({r['group']})", r['session'], c] +

@@ -17,10 +17,10 @@ from helpers.clinical import CLASSES, LESION_COLUMNS, make_study
 from PIL import Image
 
 from ecdl_mm.evaluation import LesionMetric
-from ecdl_mm.evaluation.clinical.reader_pivi import reader_pivi
 from ecdl_mm.evaluation.clinical import (compare_models, jsonable,
                                          load_lesion_predictions, load_readers,
                                          run_reader_study)
+from ecdl_mm.evaluation.clinical.reader_pivi import reader_pivi
 from ecdl_mm.evaluation.report import (auc_difference_figure, figure_png,
                                        reader_roc_figure)
 

@@ -29,8 +29,8 @@ USMSTF_CASES = [
     ('5-10 tubular adenomas < 10 mm', [(9, A)] * 10, '3y'),
     ('adenoma >= 10 mm', [(10, A)], '3y'),
     ('> 10 adenomas', [(3, A)] * 11, '1y'),
-    ('>= 20 hyperplastic polyps (serrated polyposis criteria)',
-     [(3, H)] * 20, 'serrated polyposis work-up'),
+    ('>= 20 hyperplastic polyps (serrated polyposis criteria)', [(3, H)] * 20,
+     'serrated polyposis work-up'),
     ('invasive cancer (outside the table)', [(15, C)], 'cancer pathway'),
 ]
 ESGE_CASES = [
@@ -93,8 +93,10 @@ def test_diagnose_and_leave_counts_only_diminutive_rectosigmoid():
     pred = np.array([NON, NON, NON, NON, NON, NON, ADE, NON, NON, NON])
     target = np.array([NON, NON, NON, ADE, CAN, NON, ADE, ADE, ADE, NON])
     size = np.array([2, 5, 4, 3, 3, 4, 3, 6, 2, np.nan])
-    loc = ['sigmoid', 'rectum', 'rectum', 'sigmoid', 'rectum', 'sigmoid',
-           'rectum', 'sigmoid', 'caecum', 'rectum']
+    loc = [
+        'sigmoid', 'rectum', 'rectum', 'sigmoid', 'rectum', 'sigmoid',
+        'rectum', 'sigmoid', 'caecum', 'rectum'
+    ]
     unc = np.zeros(10, bool)
     unc[5] = True  # deferred: not a "leave" call
     res = diagnose_and_leave(pred, target, KINDS, size, loc, unc)
@@ -134,8 +136,8 @@ def test_resect_and_discard_per_patient():
     assert p['P3']['optical'] == '7-10y'
     assert p['P4']['optically_diagnosed'] == 0
     assert res['lower_bound_meets'] is False
-    esge = resect_and_discard(pids, size, pred, target, KINDS, unc,
-                              guideline='esge2020')
+    esge = resect_and_discard(
+        pids, size, pred, target, KINDS, unc, guideline='esge2020')
     # ESGE: 1-4 small adenomas and none -> both "no surveillance"
     assert (esge['k'], esge['n']) == (4, 4) and 'ESGE' in esge['guideline']
     size[0] = np.nan

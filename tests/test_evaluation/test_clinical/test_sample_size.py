@@ -54,14 +54,19 @@ def test_proportion_sample_size_equals_exact_search(true_value, threshold,
         true_value, threshold, power, method=method, max_n=700)
     n, n_stable = brute_force(true_value, threshold, power, method, 700)
     assert (res['n'], res['n_stable']) == (n, n_stable)
-    lo = proportion_confint(res['critical_k'], n, method='wilson' if method
-                            == 'wilson' else 'beta')[0]
+    lo = proportion_confint(
+        res['critical_k'],
+        n,
+        method='wilson' if method == 'wilson' else 'beta')[0]
     assert lo > threshold
     # statsmodels' normal (arcsine) power for a one-sample test lands near
     # (the exact answer saw-tooths around it)
     approx = NormalIndPower().solve_power(
-        proportion_effectsize(true_value, threshold), alpha=0.025,
-        power=power, ratio=0, alternative='larger')
+        proportion_effectsize(true_value, threshold),
+        alpha=0.025,
+        power=power,
+        ratio=0,
+        alternative='larger')
     assert abs(res['n'] - approx) / approx < 0.2
 
 
@@ -123,15 +128,15 @@ def test_mrmc_power_at_the_pilot_design_is_the_pilot_test():
     assert res['noncentrality'] == pytest.approx(4.46, abs=5e-3)
     assert res['ddf'] == pytest.approx(15.26, abs=5e-3)
     assert res['power'] == pytest.approx(
-        stats.ncf.sf(stats.f.ppf(0.95, 1, res['ddf']), 1, res['ddf'],
-                     res['noncentrality']))
+        stats.ncf.sf(
+            stats.f.ppf(0.95, 1, res['ddf']), 1, res['ddf'],
+            res['noncentrality']))
     rows = mrmc_sample_size(comp, 0.05, readers=[4, 8, 12])
     for r in rows:
         if r['cases'] is None:
             assert mrmc_power(comp, r['readers'], 20000, 0.05)['power'] < 0.8
             continue
-        assert mrmc_power(comp, r['readers'], r['cases'],
-                          0.05)['power'] >= 0.8
+        assert mrmc_power(comp, r['readers'], r['cases'], 0.05)['power'] >= 0.8
         assert mrmc_power(comp, r['readers'], r['cases'] - 1,
                           0.05)['power'] < 0.8
     cases = [r['cases'] for r in rows if r['cases']]

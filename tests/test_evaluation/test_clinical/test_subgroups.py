@@ -34,8 +34,8 @@ def metadata_csv(tmp_path, num=150, seed=3, uncertain=True):
     scores = synthetic_scores(target, 2.0, rng)
     weak = centre == 'D'
     scores[weak] = synthetic_scores(target[weak], 0.3, rng)
-    path = write_lesion_csv(tmp_path / 'lp.csv',
-                            [f'L{i}' for i in range(num)], target, scores)
+    path = write_lesion_csv(tmp_path / 'lp.csv', [f'L{i}' for i in range(num)],
+                            target, scores)
     df = pd.read_csv(path)
     df['patient_id'] = [f'P{i // 3}' for i in range(num)]
     df['centre'] = centre
@@ -72,8 +72,8 @@ def test_subgroup_rates_equal_pandas_statsmodels(tmp_path):
     size_group = pd.cut(
         df['size_mm'], [-np.inf, 5, 9, np.inf],
         labels=['<=5', '6-9', '>=10']).astype(object).fillna('(missing)')
-    keys = dict(size_mm=size_group, location=df['location'],
-                centre=df['centre'])
+    keys = dict(
+        size_mm=size_group, location=df['location'], centre=df['centre'])
     assert [t['column'] for t in study['groupings']] == list(keys)
     for t in study['groupings']:
         groups = df.groupby(keys[t['column']].to_numpy())
@@ -109,11 +109,13 @@ def test_subgroup_rates_equal_pandas_statsmodels(tmp_path):
                     for k in present
                 ]))
             assert g['auc_macro']['ci_lower'] < g['auc_macro']['ci_upper']
-            assert bool(g['caveats']) == (len(sub) < 30 or any(
-                0 < (sub.gt_label == k).sum() < 5 for k in range(3)))
+            assert bool(g['caveats']) == (
+                len(sub) < 30
+                or any(0 < (sub.gt_label == k).sum() < 5 for k in range(3)))
         # chi-square of homogeneity == statsmodels' proportions_chisquare
-        acc = [(groups.get_group(g['group']).eval('pred_label == gt_label')
-                ).agg(['sum', 'count']) for g in t['groups']]
+        acc = [(groups.get_group(
+            g['group']).eval('pred_label == gt_label')).agg(['sum', 'count'])
+               for g in t['groups']]
         chi2, p, _ = proportions_chisquare([a['sum'] for a in acc],
                                            [a['count'] for a in acc])
         het = t['heterogeneity']['accuracy']
@@ -159,13 +161,16 @@ def test_grouping_errors_name_line_and_cell(tmp_path):
     bad = df.copy()
     bad['size_mm'] = bad['size_mm'].astype(object)
     bad.loc[6, 'size_mm'] = 'large'
-    with pytest.raises(StudyDataError, match=r"line 8: size_mm='large' is "
-                       'not a number'):
+    with pytest.raises(
+            StudyDataError, match=r"line 8: size_mm='large' is "
+            'not a number'):
         assign_groups(bad, 'size_mm:<=5,6-9,>=10', 'x.csv')
     half = df.copy()
     half.loc[2, 'size_mm'] = 5.5
-    with pytest.raises(StudyDataError, match=r'line 4: size_mm=5.5 falls in '
-                       r"no bin of 'size_mm:<=5,6-9,>=10'"):
+    with pytest.raises(
+            StudyDataError,
+            match=r'line 4: size_mm=5.5 falls in '
+            r"no bin of 'size_mm:<=5,6-9,>=10'"):
         assign_groups(half, 'size_mm:<=5,6-9,>=10', 'x.csv')
     with pytest.raises(StudyDataError, match='falls in two bins'):
         assign_groups(df, 'size_mm:<=5,5-9,>=10', 'x.csv')
@@ -200,8 +205,8 @@ def keyed_cells(html):
     """(JSON path, shown value) of every keyed table cell."""
     out = []
     for m in re.finditer(r'data-value="([^"]+)" data-key=\'([^\']+)\'', html):
-        out.append((json.loads(m.group(2).replace('&quot;', '"')),
-                    float(m.group(1))))
+        out.append((json.loads(m.group(2).replace('&quot;',
+                                                  '"')), float(m.group(1))))
     return out
 
 
@@ -209,8 +214,8 @@ def test_subgroups_cli(tmp_path, monkeypatch, capsys):
     path, df = metadata_csv(tmp_path)
     out = tmp_path / 'sg'
     monkeypatch.setattr(sys, 'argv', [
-        'subgroups.py', path, '--by', 'size_mm:<=5,6-9,>=10', '--by',
-        'centre', '--out-dir',
+        'subgroups.py', path, '--by', 'size_mm:<=5,6-9,>=10', '--by', 'centre',
+        '--out-dir',
         str(out), '--bootstrap-rounds', '30'
     ])
     runpy.run_path(
@@ -232,8 +237,7 @@ def test_subgroups_cli(tmp_path, monkeypatch, capsys):
         v = float('nan') if v is None else v  # NaN is null in JSON
         assert shown == pytest.approx(v, nan_ok=True), key
     dl = doc['pivi']['diagnose_and_leave']
-    assert dl['assessable'] and doc['pivi']['resect_and_discard'][
-        'assessable']
+    assert dl['assessable'] and doc['pivi']['resect_and_discard']['assessable']
     assert doc['flow']['deferred']['lesions'] == int(df.uncertain.sum())
     text = capsys.readouterr().out
     assert 'PIVI diagnose-and-leave NPV' in text and 'not PIVI' in text
@@ -241,14 +245,14 @@ def test_subgroups_cli(tmp_path, monkeypatch, capsys):
 
 def test_without_metadata_pivi_is_not_assessed(tmp_path):
     target = np.arange(30) % 3
-    path = write_lesion_csv(tmp_path / 'plain.csv',
-                            [f'L{i}' for i in range(30)], target,
-                            synthetic_scores(target, 2,
-                                             np.random.default_rng(0)))
+    path = write_lesion_csv(
+        tmp_path / 'plain.csv', [f'L{i}' for i in range(30)], target,
+        synthetic_scores(target, 2, np.random.default_rng(0)))
     study = run_subgroup_study(path, bootstrap_rounds=10)
     assert study['groupings'] == []
-    assert any(line.startswith('PIVI diagnose-and-leave needs column(s) '
-                               'size_mm, location') for line in study['needs'])
+    assert any(
+        line.startswith('PIVI diagnose-and-leave needs column(s) '
+                        'size_mm, location') for line in study['needs'])
     dl = study['pivi']['diagnose_and_leave']
     assert not dl['assessable'] and 'cannot be assessed' in dl['reason']
     df = pd.read_csv(path)
