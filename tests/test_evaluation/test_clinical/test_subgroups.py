@@ -242,6 +242,28 @@ def test_subgroups_cli(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert 'PIVI diagnose-and-leave NPV' in text and 'not PIVI' in text
 
+    # a missing file and a bad cell: one line naming them, exit 2
+    bad = df.copy()
+    bad['size_mm'] = bad['size_mm'].astype(object)
+    bad.loc[9, 'size_mm'] = '7mm'
+    bad.to_csv(tmp_path / 'bad.csv', index=False)
+    for csv, expected in ((tmp_path / 'none.csv', f'{tmp_path}/none.csv '
+                           'not found'),
+                          (tmp_path / 'bad.csv',
+                           "bad.csv line 11: size_mm='7mm' is not a number")):
+        monkeypatch.setattr(sys, 'argv', [
+            'subgroups.py',
+            str(csv), '--by', 'size_mm:<=5,>5', '--out-dir',
+            str(out)
+        ])
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_path(
+                osp.join(REPO, 'tools/analysis/subgroups.py'),
+                run_name='__main__')
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and expected in err, err
+
 
 def test_without_metadata_pivi_is_not_assessed(tmp_path):
     target = np.arange(30) % 3
