@@ -320,3 +320,29 @@ def test_lesion_report_shows_subgroups_when_columns_exist(tmp_path):
     assert 'id="subgroups_0"' in html and 'id="subgroups_1"' in html
     assert 'PIVI resect-and-discard agreement' in html
     assert 'Study flow (STARD)' in html
+
+
+def test_operating_point_defers_here(tmp_path):
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    path, df = metadata_csv(tmp_path, uncertain=False)
+    df['size_mm'] = np.arange(len(df)) % 8 + 1.0
+    df['location'] = np.where(np.arange(len(df)) % 3, 'rectum', 'caecum')
+    df.to_csv(path, index=False)
+    op = OperatingPoint(classes=CLASSES, temperature=1.6, min_confidence=0.6)
+    study = run_subgroup_study(
+        path, ['centre'], operating_point=op, bootstrap_rounds=10)
+    logits = np.log(df[[f'prob_{c}' for c in CLASSES]].to_numpy()) / 1.6
+    cal = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    unc = cal.max(1) < 0.6
+    assert 0 < unc.sum() < len(df)
+    assert study['flow']['deferred']['lesions'] == unc.sum()
+    for g in study['groupings'][0]['groups']:
+        m = (df.centre == g['group']).to_numpy()
+        check_entry(g['selective']['coverage'], (~unc[m]).sum(), m.sum())
+    dl = study['pivi']['diagnose_and_leave']
+    sub = ((df.size_mm <= 5)
+           & df.location.isin(['sigmoid', 'rectum'])).to_numpy()
+    called = sub & ~unc & (cal.argmax(1) == 2)
+    assert called.sum() >= 5
+    check_entry(dl, (called & (df.gt_label == 2)).sum(), called.sum())
+    assert dl['deferred'] == (sub & unc).sum()
