@@ -249,10 +249,12 @@ def resect_and_discard(patient_ids=None,
             f'{" and no ".join(need)} column (intervals are per patient '
             'and depend on lesion size)')
         return out
-    pids = np.asarray([str(p) for p in patient_ids], object)
+    no_patient = np.array(
+        [not isinstance(p, str) or not p.strip() for p in patient_ids])
+    pids = np.asarray([str(p).strip() for p in patient_ids], object)
     size = np.asarray(size_mm, float)
-    bad = set(pids[np.isnan(size)])
-    keep = ~np.isin(pids, list(bad))
+    bad = set(pids[np.isnan(size) & ~no_patient])
+    keep = ~np.isin(pids, list(bad)) & ~no_patient
     pred, target = np.asarray(pred)[keep], np.asarray(target)[keep]
     unc = None if uncertain is None else np.asarray(uncertain, bool)[keep]
     per = patient_intervals(pids[keep], size[keep], pred, target, kinds, unc,
@@ -269,8 +271,15 @@ def resect_and_discard(patient_ids=None,
         if v['optical'] != v['histology']
     ]
     out['excluded_patients'] = sorted(bad)
+    out['lesions_without_patient'] = int(no_patient.sum())
+    notes = []
     if bad:
-        out['note'] = (f'{len(bad)} patient(s) left out: a lesion without '
-                       'size_mm')
+        notes.append(f'{len(bad)} patient(s) left out: a lesion without '
+                     'size_mm')
+    if no_patient.any():
+        notes.append(f'{int(no_patient.sum())} lesion(s) without patient_id '
+                     'left out')
+    if notes:
+        out['note'] = '; '.join(notes)
     out['patients'] = per
     return out

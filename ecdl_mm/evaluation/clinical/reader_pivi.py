@@ -124,7 +124,8 @@ def reader_pivi(model: LesionPredictions,
                 dl_n.append(called)
                 dl_c.append(np.arange(len(ids)))
             if pids is not None and size is not None:
-                known = ~np.isnan(size)
+                known = ~np.isnan(size) & np.array(
+                    [isinstance(p, str) and bool(p.strip()) for p in pids])
                 per = patient_intervals(
                     np.asarray(pids, object)[known], size[known], d[known],
                     target[known], kinds, None, guideline)

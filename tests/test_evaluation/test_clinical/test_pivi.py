@@ -143,6 +143,10 @@ def test_resect_and_discard_per_patient():
     size[0] = np.nan
     out = resect_and_discard(pids, size, pred, target, KINDS, unc)
     assert out['excluded_patients'] == ['P1'] and out['n'] == 3
+    pids[6] = float('nan')  # an empty patient_id cell: left out, said
+    out = resect_and_discard(pids, size, pred, target, KINDS, unc)
+    assert out['n'] == 2 and out['lesions_without_patient'] == 1
+    assert 'without patient_id' in out['note']
     assert not resect_and_discard(None, size, pred, target,
                                   KINDS)['assessable']
 
