@@ -166,7 +166,7 @@ def test_decision_table_counts_by_hand():
         'invasive_cancer': 0,
         'non-neoplastic': 2
     }
-    npv = tab['pivi_npv']
+    npv = tab['leave_npv']
     assert (npv['k'], npv['n']) == (2, 3) and npv['flag']
     assert npv['ci_lower'] == pytest.approx(
         proportion_confint(2, 3, alpha=0.05, method='wilson')[0])

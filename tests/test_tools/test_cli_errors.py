@@ -124,7 +124,8 @@ def test_missing_input(run_tool, tmp_path):
 # tests/test_evaluation/test_clinical) and maintainer scripts.
 TESTED_ELSEWHERE = {
     'tools/analysis/compare_models.py', 'tools/analysis/reader_study.py',
-    'tools/analysis/lesion_report.py',
+    'tools/analysis/lesion_report.py', 'tools/analysis/subgroups.py',
+    'tools/analysis/sample_size.py',
     'tools/analysis/examples/simulate_readers.py', 'tools/lock_requirements.py'
 }
 

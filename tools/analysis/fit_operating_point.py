@@ -41,7 +41,7 @@ def parse_args():
         default=[],
         help='KIND[:CLASS]=VALUE, KIND in accuracy, '
         'sensitivity, specificity, ppv, npv (npv:C = share '
-        'of lesions called C that truly are C, PIVI)')
+        'of lesions called C that truly are C)')
     parser.add_argument('--min-images', type=int, default=1)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cpu')

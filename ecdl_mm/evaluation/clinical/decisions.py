@@ -10,10 +10,11 @@ usual). The table shows
 
 * counts of every action against every true class, and the rate of each
   action among the lesions of that class (``k/n``, Wilson interval);
-* the PIVI-style NPV of the confident "leave in situ" calls: the share of
-  them whose histology is truly in a "leave" class (ASGE PIVI asks >= 90%
-  before "diagnose and leave"), flagged when the interval's lower bound is
-  under the target;
+* the NPV of the confident "leave in situ" calls over all lesions
+  (``leave_npv``): the share of them whose histology is truly in a "leave"
+  class, flagged when the interval's lower bound is under the target. It is
+  not ASGE's PIVI figure, which is defined on diminutive (<= 5 mm)
+  rectosigmoid lesions only (:mod:`ecdl_mm.evaluation.clinical.pivi`);
 * the miss rate of the "surgical referral" classes: the share of truly
   invasive cancers that were confidently given another action.
 """
@@ -59,13 +60,13 @@ def decision_table(pred: np.ndarray,
             one. Defaults to :data:`DEFAULT_ACTIONS` when it covers the
             classes, else there is no table (returns None).
         uncertain (np.ndarray, optional): Bool ``(L, )``: deferred lesions.
-        npv_target (float): PIVI NPV target. Defaults to 0.90.
+        npv_target (float): Target of ``leave_npv``. Defaults to 0.90.
         ci_level (float): Defaults to 0.95.
 
     Returns:
         dict or None: ``actions`` (class -> action), ``rows`` (one per
         action: ``action``, ``counts`` per true class, ``rates`` per true
-        class as k/n entries), ``pivi_npv`` (entry plus ``target``,
+        class as k/n entries), ``leave_npv`` (entry plus ``target``,
         ``flag``), ``miss_rate`` (per referral class, entry),
         ``num_deferred``.
     """
@@ -108,7 +109,7 @@ def decision_table(pred: np.ndarray,
                      leave.sum(), ci_level)
         npv.update(
             target=npv_target, flag=bool(not npv['ci_lower'] >= npv_target))
-        out['pivi_npv'] = npv
+        out['leave_npv'] = npv
     out['miss_rate'] = OrderedDict()
     for k, c in enumerate(classes):
         if actions[c] != REFER:

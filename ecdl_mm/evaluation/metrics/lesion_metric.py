@@ -103,7 +103,8 @@ class LesionMetric(BaseMetric):
             decision table (``metrics.json`` ``decisions``); defaults to
             :data:`ecdl_mm.evaluation.clinical.decisions.DEFAULT_ACTIONS`
             when the classes are the EC-DL ones, else no table.
-        npv_target (float): PIVI NPV target of the "leave in situ" calls.
+        npv_target (float): NPV target of the "leave in situ" calls (all
+            lesions; PIVI proper: ``tools/analysis/subgroups.py``).
             Defaults to 0.90.
         collect_device (str): Device for collecting results across ranks,
             'cpu' or 'gpu'. Defaults to 'cpu'.

@@ -9,8 +9,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..clinical.predictions import StudyDataError, load_lesion_predictions
+from .decision_report import decision_section
 from .figures import confusion_figure, roc_models
 from .html import Cell, HtmlReport, figure_png, thumbnail_jpeg
+from .subgroup_report import add_lesion_subgroups
 
 PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
 SUMMARY = ('accuracy', 'sensitivity_macro', 'specificity_macro', 'ppv_macro',
@@ -29,16 +31,6 @@ def _metric_cell(metrics: dict,
         ci=(metrics[lo], metrics[hi]) if has_ci else None,
         ci_keys=(['metrics', lo], ['metrics', hi]) if has_ci else None,
         counts=(c['k'], c['n']) if c else None)
-
-
-def _entry_cell(entry: dict, key: list) -> Cell:
-    """A ``value/k/n/ci_lower/ci_upper`` entry of metrics.json."""
-    return Cell(
-        entry.get('value'),
-        key=key + ['value'],
-        ci=(entry.get('ci_lower'), entry.get('ci_upper')),
-        ci_keys=(key + ['ci_lower'], key + ['ci_upper']),
-        counts=(entry['k'], entry['n']) if 'k' in entry else None)
 
 
 def build_lesion_report(out_dir: str,
@@ -164,8 +156,11 @@ def build_lesion_report(out_dir: str,
     if 'selective/coverage' in metrics:
         _operating_point_section(rep, info, lesions, frame, classes)
     if info.get('decisions'):
-        _decision_section(rep, info['decisions'], classes, 'selective/coverage'
-                          in metrics)
+        decision_section(rep, info['decisions'], classes, 'selective/coverage'
+                         in metrics)
+
+    add_lesion_subgroups(rep, paths['lesion_predictions.csv'], ci, rounds
+                         or 1000)
 
     rep.section('Worst-misclassified lesions', 'gallery')
     wrong = np.flatnonzero(lesions.pred != lesions.target)
@@ -299,49 +294,6 @@ def _operating_point_section(rep, info, lesions, frame, classes) -> None:
             'Risk (error rate) of the accepted lesions as the confidence '
             'threshold falls; dashed: the operating point.',
             width=460)
-
-
-def _decision_section(rep, table, classes, with_op) -> None:
-    rep.section('Clinical decision table', 'decisions')
-    actions = table['actions']
-    rep.text(
-        'Actions: ' + '; '.join(f'{c} \u2192 {a}'
-                                for c, a in actions.items()) +
-        ('. Uncertain lesions are deferred (no optical diagnosis).'
-         if with_op else '.') +
-        ' Each cell: lesions given the action (row) among lesions of '
-        'the true class (column), rate with Wilson interval.',
-        note=True)
-    rows = []
-    for i, r in enumerate(table['rows']):
-        rows.append([r['action'], Cell(r['total'], 'int')] + [
-            _entry_cell(r['rates'][c], ['decisions', 'rows', i, 'rates', c])
-            for c in classes
-        ])
-    rep.table(['action', 'lesions'] + [f'true {c}' for c in classes], rows,
-              'decisions')
-    if 'pivi_npv' in table:
-        npv = table['pivi_npv']
-        if npv['n'] == 0:
-            rep.banner("No confident 'leave in situ' call: the PIVI NPV is "
-                       'undefined; nothing supports diagnose-and-leave.')
-        elif npv['flag']:
-            rep.banner(
-                "PIVI NPV of the confident 'leave in situ' calls: lower "
-                f"bound {npv['ci_lower']:.3f} is under the target "
-                f"{npv['target']:.2f} ({npv['k']}/{npv['n']}): do not "
-                'diagnose and leave on this evidence.')
-        rep.table(['measure', 'value'], [
-            [
-                "PIVI NPV (confident 'leave in situ' calls truly "
-                'non-neoplastic)',
-                _entry_cell(npv, ['decisions', 'pivi_npv'])
-            ],
-            ['target', Cell(npv['target'])],
-        ] + [[
-            f'miss rate of {c} (confidently given another action)',
-            _entry_cell(e, ['decisions', 'miss_rate', c])
-        ] for c, e in table['miss_rate'].items()], 'pivi')
 
 
 def write_lesion_report(out_dir: str,

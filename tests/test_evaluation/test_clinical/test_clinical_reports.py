@@ -20,6 +20,7 @@ from ecdl_mm.evaluation import LesionMetric
 from ecdl_mm.evaluation.clinical import (compare_models, jsonable,
                                          load_lesion_predictions, load_readers,
                                          run_reader_study)
+from ecdl_mm.evaluation.clinical.reader_pivi import reader_pivi
 from ecdl_mm.evaluation.report import (auc_difference_figure, figure_png,
                                        reader_roc_figure)
 
@@ -171,7 +172,7 @@ def test_lesion_report_of_a_lesion_metric_out_dir(tmp_path, monkeypatch,
     ])
     # 8 summary x 2 levels + 2 x 3 classes x 6 rates + 2 x 9 + 2 counts
     # + calibration 4 x 2 levels + decision table 3 actions x 3 classes
-    # + PIVI NPV + invasive-cancer miss rate
+    # + leave NPV + invasive-cancer miss rate
     assert n == 16 + 36 + 18 + 2 + 8 + 9 + 2
     # k/n beside every proportion, equal to metrics.json's counts and to a
     # recount from the lesion CSV
@@ -260,6 +261,10 @@ def test_reader_study_cli(tmp_path, monkeypatch, capsys):
     prov = doc.pop('provenance')
     assert prov['inputs']['readers']['path'] == osp.abspath(str(readers_csv))
     assert prov['inputs']['model']['path'] == osp.abspath(str(model_csv))
+    # without size_mm / location the PIVI checks say what they need
+    pivi = doc.pop('pivi')
+    assert pivi == jsonable(reader_pivi(model, reads))
+    assert not pivi['model']['diagnose_and_leave']['assessable']
     assert doc == jsonable(ref)
     for name in ('reader_metrics', 'group_metrics', 'model_vs_readers',
                  'session_comparison', 'mrmc'):
