@@ -93,9 +93,11 @@ def parse_target(text: str, classes: Sequence[str]) -> Tuple[str, int, float]:
     """``'accuracy=0.95'``, ``'sensitivity:invasive_cancer=0.95'``,
     ``'npv:non-neoplastic=0.9'`` -> ``(kind, class index or -1, value)``.
 
-    ``npv:C`` is the PIVI negative predictive value of a "diagnose and
-    leave" class C: the share of cases *called* C that truly are C (the
-    one-vs-rest PPV of C; ``ppv:C`` is the same number).
+    ``npv:C`` is the negative predictive value of a "diagnose and leave"
+    class C over all cases: the share of cases *called* C that truly are C
+    (the one-vs-rest PPV of C; ``ppv:C`` is the same number). ASGE's PIVI
+    figure restricts it to diminutive rectosigmoid lesions
+    (:mod:`ecdl_mm.evaluation.clinical.pivi`).
     """
     head, sep, value = str(text).partition('=')
     kind, _, cls = head.partition(':')
@@ -129,7 +131,7 @@ def target_fraction(kind: str, k: int, pred: np.ndarray,
         cases, ok = target == k, pred == k
     elif kind == 'specificity':
         cases, ok = target != k, pred != k
-    else:  # 'ppv' and PIVI 'npv': among cases called k
+    else:  # 'ppv' and 'npv': among cases called k
         cases, ok = pred == k, target == k
     return int((ok & cases).sum()), int(cases.sum())
 
