@@ -109,8 +109,9 @@ def test_the_check_finds_an_upward_import(tmp_path):
                    'from . import io\n')
     found = upward_imports([(str(bad), 'ecdl_mm.utils.bad', False)])
     assert len(found) == 2
-    assert any(f.endswith('bad.py:2 (utils) imports ecdl_mm.models (models)')
-               for f in found), found
+    assert any(
+        f.endswith('bad.py:2 (utils) imports ecdl_mm.models (models)')
+        for f in found), found
     assert any(
         f.endswith('bad.py:3 (utils) imports ecdl_mm.live.live_session (live)')
         for f in found), found
