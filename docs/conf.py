@@ -56,4 +56,5 @@ html_theme_options = {
     'page_width': '1180px',
     'sidebar_width': '250px',
 }
-html_static_path = []
+html_static_path = ['_static']
+html_css_files = ['custom.css']

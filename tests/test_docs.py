@@ -78,11 +78,16 @@ def test_api_reference_documents_public_components(site):
 def test_config_reference_lists_every_config(site, repo_root):
     out, _ = site
     text = text_of(out / 'config_reference.html')
-    configs = sorted(glob.glob(osp.join(repo_root, 'configs', '*', '*.py')))
+    configs = glob.glob(osp.join(repo_root, 'configs', '*', '*.py'))
     configs = [c for c in configs if '/_base_/' not in c]
-    assert len(configs) > 30
+    bases = glob.glob(
+        osp.join(repo_root, 'configs', '_base_', '**', '*.py'), recursive=True)
+    assert len(configs) > 30 and len(bases) > 10
     for path in configs:
         assert osp.basename(path) in text, path
+    for path in bases:  # listed by their path under configs/_base_/
+        name = osp.relpath(path, osp.join(repo_root, 'configs', '_base_'))
+        assert f' {name} ' in text, path
     # one row read independently: its stage, its bases as written, a value
     row = text.split('ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py',
                      1)[1][:2500]

@@ -1,11 +1,12 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """Sphinx extension: the config reference, generated from ``configs/``.
 
-The directive ``ecdl-config-reference FOLDER`` (in MyST:
-```` ```{ecdl-config-reference} ecdl ```` ````) lists every config of
-``configs/FOLDER/`` in a table: its name and what its header comment says it
-is, its stage, the ``_base_`` files it inherits (as written) and key values
-of the resolved config (model, initial weights, schedule, optimizer, data).
+The directive ``ecdl-config-reference FOLDER`` (in MyST, a fenced block
+``{ecdl-config-reference} ecdl``) lists every config of ``configs/FOLDER/``
+(``_base_``: with its subfolders) in a table: its name and what its header
+comment says it is, its stage, the ``_base_`` files it inherits (as written)
+and key values of the resolved config (model, initial weights, schedule,
+optimizer, data).
 The page is rebuilt from the files on every build, so it cannot go stale; a
 config that does not load is a build warning (an error under ``-W``).
 """
@@ -54,6 +55,8 @@ def declared_bases(path):
 def stage_of(folder, name, cfg):
     """The pipeline stage a config belongs to (as the README's table)."""
     demo = ', demo' if 'demo' in name else ''
+    if folder == '_base_':
+        return 'base'
     if folder == 'baselines':
         return 'baseline' + demo
     if folder == 'fewshot':
@@ -95,7 +98,8 @@ def key_values(cfg):
         parts.append(model['neck'].get('type'))
     if head:
         parts.append(head.get('type'))
-    rows.append(('model', ' / '.join(str(p) for p in parts if p)))
+    if any(parts):  # a base file may hold no model
+        rows.append(('model', ' / '.join(str(p) for p in parts if p)))
     for key in ('patch_size', 'img_size', 'num_prompts'):
         if key in backbone:
             rows.append((f'backbone.{key}', backbone[key]))
@@ -160,15 +164,22 @@ def _para(*parts):
     return para
 
 
+def config_paths(folder):
+    """The configs of ``configs/folder`` (``_base_``: with its subfolders)."""
+    pattern = '**/*.py' if folder == '_base_' else '*.py'
+    return sorted(
+        glob.glob(osp.join(CONFIGS, folder, pattern), recursive=True))
+
+
 def config_rows(folder):
     """Table rows for every config of ``configs/folder``."""
     from mmengine.config import Config
-    paths = sorted(glob.glob(osp.join(CONFIGS, folder, '*.py')))
+    paths = config_paths(folder)
     if not paths:
         logger.warning(f'config reference: no configs in configs/{folder}')
     rows = []
     for path in paths:
-        name = osp.splitext(osp.basename(path))[0]
+        name = osp.splitext(osp.relpath(path, osp.join(CONFIGS, folder)))[0]
         try:
             cfg = Config.fromfile(path)
         except Exception as exc:  # a config that does not load: say which
@@ -202,7 +213,7 @@ class ConfigReference(Directive):
     def run(self):
         folder = self.arguments[0]
         env = self.state.document.settings.env
-        for path in glob.glob(osp.join(CONFIGS, folder, '*.py')):
+        for path in config_paths(folder):
             env.note_dependency(path)
         headers = ('config', 'stage', 'inherits (_base_)', 'key values')
         table = nodes.table(classes=['config-reference'])
