@@ -3,14 +3,17 @@
 the heading above them, for tests that run documented commands as written.
 
 ``doc_block(path, heading)`` reads any markdown file: ``README`` today, the
-getting-started page (``GET_STARTED``) and the user guides once the README
-is cut to a front door (issue 27).
+getting-started page (``GET_STARTED``) and the user guides under ``DOCS``
+once the README is cut to a front door (issue 27): the Grad-CAM block is in
+``user_guides/pipeline.md``, the worked example in
+``user_guides/clinical_studies.md``.
 """
 import os.path as osp
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 README = osp.join(REPO_ROOT, 'README.md')
-GET_STARTED = osp.join(REPO_ROOT, 'docs', 'get_started.md')
+DOCS = osp.join(REPO_ROOT, 'docs')
+GET_STARTED = osp.join(DOCS, 'get_started.md')
 
 
 def bash_blocks(text):
