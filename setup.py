@@ -89,6 +89,8 @@ setup(
     extras_require={
         'mmcv-lite': parse_requirements('requirements/mminstall.txt'),
         'tests': parse_requirements('requirements/tests.txt'),
+        'reader-app': parse_requirements('requirements/reader_app.txt'),
+        'docs': parse_requirements('requirements/docs.txt'),
     },
     # ecdl_mm/.mim (add_mim_extension) travels in wheels and sdists.
     include_package_data=True,

@@ -53,7 +53,7 @@ def stills(demo_root):
 def bench_gate(images, rows, reps=20):
     from sklearn.metrics import roc_auc_score
 
-    from ecdl_mm.apis import FrameQualityGate
+    from ecdl_mm.live import FrameQualityGate
     gate = FrameQualityGate()
     times = []
     for _ in range(reps):
@@ -130,7 +130,7 @@ def bench_gate(images, rows, reps=20):
 
 
 def build(config, backend, threads):
-    from ecdl_mm.apis import StreamInferencer
+    from ecdl_mm.live import StreamInferencer
     inf = StreamInferencer(
         config,
         pretrained=False,
@@ -184,8 +184,8 @@ def bench_models(cases, image, rows, ratios, threads, iters):
 
 
 def bench_live(cases, demo_root, rows, threads, num_lesions):
-    from ecdl_mm.apis import FrameSource, LiveSession
-    from ecdl_mm.datasets.demo_video import make_demo_video
+    from ecdl_mm.live import FrameSource, LiveSession
+    from ecdl_mm.live.demo_video import make_demo_video
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         video = osp.join(tmp, 'demo.avi')

@@ -58,8 +58,10 @@ def test_built_metadata_declares_ranges(built_requires, repo_root):
     for name in ('torch', 'torchvision', 'mmengine', 'mmpretrain'):
         assert by_name[name].marker is None
     # The metadata is what requirements/*.txt say, nothing dropped.
-    declared = _read(repo_root, 'runtime.txt') + _read(
-        repo_root, 'mminstall.txt') + _read(repo_root, 'tests.txt')
+    declared = []
+    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt',
+                 'reader_app.txt', 'docs.txt'):
+        declared += _read(repo_root, name)
     assert {(canonicalize_name(r.name), str(r.specifier))
             for r in declared} == {(n, str(r.specifier))
                                    for n, r in by_name.items()}
@@ -68,9 +70,9 @@ def test_built_metadata_declares_ranges(built_requires, repo_root):
 def test_environment_satisfies_declared_ranges(built_requires):
     """The environment running the tests is inside the declared ranges."""
     for req in built_requires:
-        extra = 'mmcv-lite' if 'mmcv-lite' in str(req.marker) else 'tests'
-        if req.marker is not None and not req.marker.evaluate({'extra': extra
-                                                               }):
+        if req.marker is not None and not any(
+                req.marker.evaluate({'extra': extra})
+                for extra in ('mmcv-lite', 'tests', 'reader-app', 'docs')):
             continue
         if canonicalize_name(req.name) == 'mmcv-lite':
             # Either distribution provides `mmcv`; both use one numbering.
@@ -93,7 +95,8 @@ def test_lock_pins_every_requirement_inside_its_range(repo_root):
         (spec, ) = req.specifier
         assert spec.operator == '==', f'lock.txt: {line!r} is not a pin'
         pins[canonicalize_name(req.name)] = Version(spec.version)
-    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt', 'lint.txt'):
+    for name in ('runtime.txt', 'mminstall.txt', 'tests.txt', 'lint.txt',
+                 'reader_app.txt', 'docs.txt'):
         for req in _read(repo_root, name):
             pin = pins.get(canonicalize_name(req.name))
             assert pin is not None, f'{req.name} ({name}) is not in lock.txt'

@@ -13,10 +13,10 @@ import signal
 import sys
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
-from ecdl_mm.apis import FrameSource, LiveSession, StreamInferencer
-from ecdl_mm.apis.frame_source import SourceError
-from ecdl_mm.apis.live_session import read_labels
 from ecdl_mm.evaluation.operating_point import OperatingPointError
+from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
+from ecdl_mm.live.frame_source import SourceError
+from ecdl_mm.live.live_session import read_labels
 from ecdl_mm.utils.cli import run_cli
 
 

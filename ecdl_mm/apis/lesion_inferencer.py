@@ -18,7 +18,7 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
-from ..evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
+from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
@@ -515,7 +515,7 @@ class LesionInferencer(ImageClassificationInferencer):
         op = self.operating_point
         if op is not None:
             scores = op.calibrate(scores)
-        ids, agg, pred, inverse = LesionMetric.aggregate(
+        ids, agg, pred, inverse = aggregate_lesions(
             scores, [p.lesion_id for p in preds], self.aggregation)
         num_images = np.bincount(inverse, minlength=len(ids))
         uncertain = None if op is None else op.is_uncertain(agg, num_images)

@@ -13,16 +13,10 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import pandas as pd
 
+from ..utils.errors import DataError
+
 REQUIRED_COLUMNS = ('class_index', 'class_english', 'lesion_index')
 OPTIONAL_COLUMNS = ('patient_id', )
-
-
-class DataError(ValueError):
-    """The data cannot be read as the config asks: a split sheet (missing
-    column or sheet, bad cell, class that disagrees with the dataset, lesion
-    listed twice, leakage between splits) or the folder layout and images
-    it points to. A user mistake: ``tools/`` end it with one line
-    (:func:`ecdl_mm.utils.cli.run_cli`)."""
 
 
 def _describe(path: str, sheet_name: Optional[str]) -> str:

@@ -164,7 +164,7 @@ class OperatingPoint:
         return out
 
     def save(self, path: str) -> str:
-        from .clinical.outputs import save_json
+        from ..utils.io import save_json
         return save_json(self.to_dict(), path)
 
     # ------------------------------------------------------------ decisions

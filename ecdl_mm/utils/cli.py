@@ -21,9 +21,9 @@ import sys
 import warnings
 from typing import Callable, List, Optional, Tuple, Type
 
-from ..datasets.split_sheet import DataError
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
 from .config_check import ConfigError
+from .errors import DataError
 
 #: Exceptions that mean the user asked for something that cannot work
 #: (``DataError``: a split sheet or data layout the dataset refuses while

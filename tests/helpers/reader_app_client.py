@@ -8,9 +8,8 @@ import re
 import threading
 from urllib.parse import urlencode, urlparse
 
-from ecdl_mm.evaluation.clinical.reader_app import (create_app, load_study,
-                                                    make_server,
-                                                    write_demo_study)
+from ecdl_mm.reader_app import (create_app, load_study, make_server,
+                                write_demo_study)
 
 
 def demo_study(tmp_path, demo_root, name='study', **kw):

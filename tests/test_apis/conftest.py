@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 from helpers.stream import CONFIG, save_tiny_checkpoint
 
-from ecdl_mm.apis import StreamInferencer
+from ecdl_mm.live import StreamInferencer
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mmpretrain.registry import TASK_UTILS
 
-from ecdl_mm.apis import FrameQualityGate
+from ecdl_mm.live import FrameQualityGate
 
 
 @pytest.fixture(scope='module')

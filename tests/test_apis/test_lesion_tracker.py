@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ecdl_mm.apis import LesionTracker
 from ecdl_mm.evaluation.operating_point import OperatingPoint
+from ecdl_mm.live import LesionTracker
 
 CLASSES = ['adenomas', 'invasive_cancer', 'non-neoplastic']
 

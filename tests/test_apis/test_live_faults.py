@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ecdl_mm.apis import FrameSource, LiveSession, NewestSlot, SourceError
-from ecdl_mm.apis.stream_inferencer import fit_to, open_video_writer
 from ecdl_mm.evaluation.clinical.predictions import load_lesion_predictions
+from ecdl_mm.live import FrameSource, LiveSession, NewestSlot, SourceError
+from ecdl_mm.live.stream_inferencer import fit_to, open_video_writer
 
 
 @pytest.fixture(scope='module')

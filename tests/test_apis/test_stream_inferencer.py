@@ -9,10 +9,11 @@ import torch
 from helpers.stream import CLASSES, CONFIG, SHORT_PHASES
 from mmengine.config import Config
 
-from ecdl_mm.apis import FrameQualityGate, LesionInferencer, StreamInferencer
-from ecdl_mm.apis.frame_source import Frame
-from ecdl_mm.datasets.demo_video import make_demo_video
+from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.evaluation.operating_point import OperatingPoint
+from ecdl_mm.live import FrameQualityGate, StreamInferencer
+from ecdl_mm.live.demo_video import make_demo_video
+from ecdl_mm.live.frame_source import Frame
 
 
 @pytest.fixture(scope='module')

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ecdl_mm.apis import run_fewshot_curve
-from ecdl_mm.apis.few_shot_curve import summarise, t_interval
+from ecdl_mm.experiments import run_fewshot_curve
+from ecdl_mm.experiments.few_shot_curve import summarise, t_interval
 
 CFG = 'configs/fewshot/ecvit-mini-p8_fewshot-{}_ecnbi-demo-64px.py'
 

@@ -97,8 +97,8 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
     # probabilities equal predict_views' for that view on demo_test
     from mmengine.config import Config
 
-    from ecdl_mm.apis import predict_views
     from ecdl_mm.evaluation.operating_point_fit import view_key
+    from ecdl_mm.experiments import predict_views
     cfg = Config.fromfile(CFG)
     cfg.test_dataloader.dataset.data_root = demo_root
     ratio = op['view']['crop_ratio']

@@ -9,7 +9,7 @@ from helpers import (IMG, TINY_VIT_ARCH, check_logits, ecvit_classifier,
 from mmengine.runner import load_checkpoint
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.utils.model_converter import convert_file
+from ecdl_mm.models.utils.model_converter import convert_file
 
 ARCH = TINY_VIT_ARCH
 

@@ -22,11 +22,9 @@ from helpers.reader_app_client import (Client, demo_study, form_fields,
 from PIL import Image
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions, load_readers
-from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
-                                                    load_study,
-                                                    simulated_predictions,
-                                                    write_demo_study)
 from ecdl_mm.evaluation.operating_point import OperatingPoint
+from ecdl_mm.reader_app import (ReadStore, StudyError, load_study,
+                                simulated_predictions, write_demo_study)
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
@@ -363,7 +361,7 @@ def test_two_readers_both_sessions_export_round_trip(tmp_path, demo_root):
     assert all(sorted(o) == sorted(ids) for o in orders.values())
     assert len({tuple(o) for o in orders.values()}) == 4
     assert all(o != ids for o in orders.values())
-    from ecdl_mm.evaluation.clinical.reader_app import ReaderApp
+    from ecdl_mm.reader_app import ReaderApp
     again_app = ReaderApp(load_study(study.path))
     reseeded = ReaderApp(load_study(study.path))
     reseeded.study.seed = 1
@@ -578,9 +576,7 @@ def test_refusals_are_refused_and_logged(tmp_path, demo_root):
         for secret in [study.admin_secret] + [r.secret for r in study.readers]:
             assert secret not in log
     server_default = __import__('inspect').signature(
-        __import__(
-            'ecdl_mm.evaluation.clinical.reader_app',
-            fromlist=['make_server']).make_server)
+        __import__('ecdl_mm.reader_app', fromlist=['make_server']).make_server)
     assert server_default.parameters['host'].default == '127.0.0.1'
 
 
@@ -743,7 +739,7 @@ def test_sigkill_mid_study_keeps_every_committed_read(tmp_path, demo_root,
         proc.wait(timeout=10)
     rows = pd.read_csv(io.StringIO(page.decode()), dtype=str)
     # map lesion tokens back through a fresh app on the same db
-    from ecdl_mm.evaluation.clinical.reader_app import ReaderApp
+    from ecdl_mm.reader_app import ReaderApp
     state = ReaderApp(load_study(path))
     got = {(r.reader_id, r.lesion_id): r.diagnosis for r in rows.itertuples()}
     for (rid, token), diag in acked.items():

@@ -28,7 +28,7 @@ def events_of(path):
 
 
 def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
-    from ecdl_mm.datasets.demo_video import make_demo_video
+    from ecdl_mm.live.demo_video import make_demo_video
     video = str(tmp_path / 'demo.avi')
     make_demo_video(demo_root, video, num_lesions=2, phases=SHORT_PHASES)
     truth = pd.read_csv(str(tmp_path / 'demo.frames.csv'))

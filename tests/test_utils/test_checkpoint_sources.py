@@ -28,8 +28,8 @@ from mmpretrain.registry import MODELS
 import ecdl_mm  # noqa: F401
 import ecdl_mm.utils.checkpoint_loaders as our_loaders
 from ecdl_mm.apis import LesionInferencer
+from ecdl_mm.models.utils.model_converter import convert_file
 from ecdl_mm.utils import CheckpointKindError, UnsafeCheckpointError, safe_load
-from ecdl_mm.utils.model_converter import convert_file
 
 TINY_CFG = 'tests/data/tiny_resnet_demo.py'
 

@@ -22,8 +22,8 @@ import argparse
 from mmengine.config import DictAction
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis import run_benchmark
 from ecdl_mm.evaluation.clinical import StudyDataError
+from ecdl_mm.experiments import run_benchmark
 from ecdl_mm.utils.cli import run_cli
 
 

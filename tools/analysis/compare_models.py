@@ -14,8 +14,8 @@ import argparse
 import os.path as osp
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis.model_benchmark import write_comparison
 from ecdl_mm.evaluation.clinical import StudyDataError, load_lesion_predictions
+from ecdl_mm.experiments.model_benchmark import write_comparison
 from ecdl_mm.utils.cli import run_cli
 
 

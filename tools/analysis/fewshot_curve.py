@@ -20,7 +20,7 @@ import argparse
 from mmengine.config import DictAction
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis import run_fewshot_curve
+from ecdl_mm.experiments import run_fewshot_curve
 from ecdl_mm.utils.cli import run_cli
 
 

@@ -16,10 +16,11 @@ import argparse
 from mmengine.config import Config, DictAction
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.apis import dataset_classes, predict_views, validation_dataset_cfg
 from ecdl_mm.evaluation.functional import parse_target
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.evaluation.operating_point_fit import fit_operating_point
+from ecdl_mm.experiments import (dataset_classes, predict_views,
+                                 validation_dataset_cfg)
 from ecdl_mm.utils.cli import run_cli
 
 

@@ -8,16 +8,14 @@
 #
 # Prints each reader's link and the admin link, then serves on 127.0.0.1
 # (another --host only when readers sit at other machines). The study YAML
-# format: ecdl_mm/evaluation/clinical/reader_app/study.py.
+# format: ecdl_mm/reader_app/study.py.
 import argparse
 import os
 import os.path as osp
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.evaluation.clinical.reader_app import (ReadStore, StudyError,
-                                                    create_app, load_study,
-                                                    make_server, reader_links,
-                                                    write_demo_study)
+from ecdl_mm.reader_app import (ReadStore, StudyError, create_app, load_study,
+                                make_server, reader_links, write_demo_study)
 from ecdl_mm.utils.cli import run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -13,7 +13,7 @@ import os
 import os.path as osp
 import sys
 
-from ecdl_mm.datasets.demo_video import make_demo_video
+from ecdl_mm.live.demo_video import make_demo_video
 from ecdl_mm.utils.cli import run_cli
 
 DEFAULT_ROOT = os.environ.get(

@@ -7,8 +7,8 @@ DST holds ``{'state_dict', 'meta'}``: ``backbone.*`` loads into ``ECViT``,
 ``head.fc.*`` into ``LinearClsHead``; the report lists dropped, missing and
 unexpected keys. Files are read without running pickled code.
 """
+from ecdl_mm.models.utils.model_converter import converter_main
 from ecdl_mm.utils.cli import run_cli
-from ecdl_mm.utils.model_converter import converter_main
 
 
 def main(argv=None):

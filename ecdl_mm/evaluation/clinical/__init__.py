@@ -1,6 +1,6 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
+from ...utils.io import jsonable, save_csv, save_json
 from .model_comparison import compare_models, metric_names, point_metrics
-from .outputs import jsonable, save_csv, save_json
 from .predictions import (LesionPredictions, StudyDataError, align_predictions,
                           load_lesion_predictions)
 from .reader_study import (ReaderReads, consensus, load_readers,

@@ -414,12 +414,32 @@ class LesionMetric(BaseMetric):
                                              []).append(vals[:, k])
                     store.setdefault(f'{name}_macro', []).append(
                         F.nanmean_or_nan(vals, axis=1))
-        intervals = {}
+        intervals, notes = {}, OrderedDict()
         for level, store in collected.items():
             for key, chunks in store.items():
-                intervals[f'{level}/{key}'] = F.percentile_interval(
+                ci = F.percentile_interval(
                     np.concatenate(chunks), self.ci_level)
+                name = key[:-len('_macro')]
+                if key.endswith('_macro') and name in RATES:
+                    ci = self._macro_interval(metrics, level, name, ci,
+                                              classes, notes)
+                intervals[f'{level}/{key}'] = ci
+        if notes:
+            self.extras['interval_notes'] = notes
         self._insert_intervals(metrics, intervals)
+
+    def _macro_interval(self, metrics, level, name, boot, classes, notes):
+        """A macro rate's interval that never collapses silently
+        (:func:`ecdl_mm.evaluation.functional.macro_interval`)."""
+        keys = [f'{level}/{name}_{cls}' for cls in classes]
+        counts = self.extras['counts']
+        out = F.macro_interval(
+            boot, [(metrics[f'{k}_ci_lower'], metrics[f'{k}_ci_upper'])
+                   for k in keys],
+            [(counts[k]['k'], counts[k]['n']) for k in keys])
+        if out['note']:
+            notes[f'{level}/{name}_macro'] = out['note']
+        return out['ci_lower'], out['ci_upper']
 
     # ------------------------------------------------------------------ #
     def _operating_point_metrics(self, metrics, scores, target, lesion_ids,
@@ -539,7 +559,7 @@ class LesionMetric(BaseMetric):
                        l_target, inverse, classes, metrics, op_out) -> None:
         import pandas as pd
 
-        from ..clinical.outputs import save_json
+        from ...utils.io import save_json
         os.makedirs(self.out_dir, exist_ok=True)
         image_rows = []
         for r, s, p in zip(results, scores, i_pred):

@@ -8,7 +8,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..backbones.ec_vit import ECViTLayer
+from ..backbones.ec_vit_layer import ECViTLayer
 from ..utils import build_1d_sincos_position_embedding
 
 

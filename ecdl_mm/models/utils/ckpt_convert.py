@@ -7,8 +7,8 @@ pre-training checkpoints whose decoder matches ours, ``neck.*``
 (``ECMAEPretrainDecoder``); the report lists what was dropped and why;
 :func:`infer_ecvit_arch` guesses the ``ECViT`` config from converted keys.
 This module only maps keys (no file I/O, no model): reading, checking against
-an ``ECViT`` and saving live in :mod:`ecdl_mm.utils.model_converter`, which
-the scripts in ``tools/model_converters/`` call.
+an ``ECViT`` and saving live in :mod:`ecdl_mm.models.utils.model_converter`,
+which the scripts in ``tools/model_converters/`` call.
 
 Supported formats:
 

@@ -311,3 +311,40 @@ def test_proportion_intervals_counts_and_calibration():
         rel=1e-5)
     assert metrics['lesion/brier'] == pytest.approx(
         ((l_scores - np.eye(3)[l_labels])**2).sum(1).mean())
+
+
+def test_macro_interval_of_a_single_class_predictor_does_not_collapse():
+    """A model that always says 'adenomas': sensitivities (1, 0, 0) in
+    every bootstrap round, so the percentile interval of the macro mean
+    sits on its point (0.333-0.333 or 0.333-0.5). The interval is the hull
+    with the mean of the per-class Wilson bounds (statsmodels), and
+    metrics.json says why."""
+    from statsmodels.stats.proportion import proportion_confint
+    num = 12
+    labels = np.arange(num) % 3
+    scores = np.tile(np.array([[0.8, 0.1, 0.1]], np.float32), (num, 1))
+    ids = [f'L{i}' for i in range(num)]
+    metric = LesionMetric(bootstrap_rounds=50, seed=0, classes=CLASSES)
+    metrics = metric.compute_metrics(results_of(scores, labels, ids))
+    point = metrics['lesion/sensitivity_macro']
+    assert point == pytest.approx(1 / 3)
+    lo, hi = (metrics['lesion/sensitivity_macro_ci_lower'],
+              metrics['lesion/sensitivity_macro_ci_upper'])
+    wilson = [
+        proportion_confint(k, 4, alpha=0.05, method='wilson')
+        for k in (4, 0, 0)
+    ]
+    assert lo == pytest.approx(np.mean([w[0] for w in wilson]))
+    assert lo < point - 0.05
+    assert hi >= np.mean([w[1] for w in wilson]) - 1e-12
+    assert 'class rates at 0 or 1' in metric.extras['interval_notes'][
+        'lesion/sensitivity_macro']
+    # every class rate inside (0, 1) (6/10, 16/20): the bootstrap's stands
+    labels = np.arange(30) % 3
+    pred = np.where((np.arange(30) // 3) % 3 == 0, (labels + 1) % 3, labels)
+    scores = (0.1 + 0.7 * np.eye(3)[pred]).astype(np.float32)
+    ids = [f'L{i}' for i in range(30)]
+    metric = LesionMetric(bootstrap_rounds=30, seed=0, classes=CLASSES)
+    metrics = metric.compute_metrics(results_of(scores, labels, ids))
+    assert metrics['lesion/sensitivity_macro'] == pytest.approx(0.6)
+    assert 'interval_notes' not in metric.extras

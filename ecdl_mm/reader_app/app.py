@@ -53,8 +53,7 @@ from .store import ReadStore
 from .study import Study
 
 logger = logging.getLogger('ecdl_mm.reader_app')
-_REPO_ROOT = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
+_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 READER_STUDY_TOOL = osp.join(_REPO_ROOT, 'tools', 'analysis',
                              'reader_study.py')
 _SECRET_IN_PATH = re.compile(r'/(r|admin)/[^/ ?]*')

@@ -41,8 +41,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..predictions import (LesionPredictions, StudyDataError,
-                           load_lesion_predictions, name_list)
+from ..evaluation.clinical.predictions import (LesionPredictions,
+                                               StudyDataError,
+                                               load_lesion_predictions,
+                                               name_list)
 
 DESIGNS = ('crossover', 'sequential')
 #: Sessions of each design, in reading order. A sequential session stores a

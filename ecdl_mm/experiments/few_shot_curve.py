@@ -252,7 +252,7 @@ def run_fewshot_curve(configs: Sequence[str],
         dict: ``runs``, ``summary`` (see :func:`summarise`), ``skipped``,
         ``lesions_per_class``.
     """
-    from ..evaluation.clinical import jsonable, save_csv, save_json
+    from ..utils.io import jsonable, save_csv, save_json
     if not configs:
         raise ValueError('no few-shot config given')
     names = [config_name(c) for c in configs]

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..evaluation.metrics.lesion_metric import AGGREGATIONS, LesionMetric
+from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
 from ..evaluation.operating_point import OperatingPoint
 
 
@@ -187,7 +187,7 @@ class LesionTracker:
                 confidence=None,
                 uncertain=True)
             return out
-        _, agg, pred, _ = LesionMetric.aggregate(
+        _, agg, pred, _ = aggregate_lesions(
             np.stack(les.scores), [lesion_id] * len(les.scores),
             self.aggregation)
         cal = self.op.calibrate(agg)

@@ -13,9 +13,9 @@ from typing import List, Optional
 
 import torch
 
-from ..models.backbones import ECViT
-from ..models.utils.ckpt_convert import CONVERTERS, FORMATS, infer_ecvit_arch
-from .checkpoint import CheckpointKindError, safe_load
+from ...utils.checkpoint import CheckpointKindError, safe_load
+from ..backbones import ECViT
+from .ckpt_convert import CONVERTERS, FORMATS, infer_ecvit_arch
 
 
 def check_against_ecvit(state_dict: dict, backbone_cfg: dict) -> dict:

@@ -40,7 +40,7 @@ def _demo_stills(demo_root: str,
     lesion order."""
     keep = None
     if split is not None:
-        from .split_sheet import load_split_sheet
+        from ..datasets.split_sheet import load_split_sheet
         sheet = load_split_sheet(
             osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name=split)
         keep = {
@@ -170,7 +170,7 @@ def make_demo_video(demo_root: str,
     """
     import pandas as pd
 
-    from ..apis.stream_inferencer import fit_to, open_video_writer
+    from .stream_inferencer import fit_to, open_video_writer
     rng = np.random.default_rng(seed)
     lesions = pick_lesions(demo_root, num_lesions, seed, split)
     stem = osp.splitext(out)[0]
