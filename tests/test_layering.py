@@ -2,7 +2,7 @@
 """The package's layers: a lower layer never imports a higher one.
 
 utils < datasets, models < evaluation, engine < deploy < apis, live,
-reader_app, experiments (docs: Design). Every ``import`` and
+reader_app, experiments (docs/design.md, "Layers"). Every ``import`` and
 ``from ... import`` of every module (also those inside functions) is
 resolved and checked; modules left at an old path by a move
 (:func:`ecdl_mm.utils.deprecation.moved_module`) are skipped.

@@ -48,7 +48,8 @@ def evaluate(variants: Dict[str, Callable], lesions, rounds: int = 3) -> dict:
         reference: ``image_agreement`` / ``lesion_agreement`` are the share
         of images / lesions whose predicted class equals the reference's
         (lesion probability = mean of its images'), ``max_abs_prob_diff``
-        the largest |probability - reference probability| over all images.
+        the largest ``|probability - reference probability|`` over all
+        images.
     """
     n_img = sum(len(x) for _, _, x in lesions)
     probs = {}

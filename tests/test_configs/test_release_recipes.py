@@ -1,6 +1,6 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """The shipped configs against the EC-DL release's recipes, value by value
-(docs: DESIGN "The release's recipes"; configs/ecdl/README.md).
+(docs/design.md, "The release's recipes"; configs/ecdl/README.md).
 
 Every value of the release table is read from the resolved config
 (``Config.fromfile``). A value we change on purpose is a named deviation: the

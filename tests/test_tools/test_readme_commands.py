@@ -17,42 +17,16 @@ import sys
 
 import pandas as pd
 import pytest
+from helpers.doc_blocks import README, doc_block
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions
 
-README = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'README.md')
-
-
-def bash_blocks(text):
-    """``(heading, block)`` of every ```bash block: the last ``#`` heading
-    or ``**bold**`` paragraph start above it."""
-    blocks, heading = [], None
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith('#') or line.startswith('**'):
-            heading = line
-        if line.strip() == '```bash':
-            j = i + 1
-            while lines[j].strip() != '```':
-                j += 1
-            blocks.append((heading, '\n'.join(lines[i + 1:j])))
-            i = j
-        i += 1
-    return blocks
-
 
 def readme_block(starts_with):
-    """The first ```bash block under the heading ``starts_with``."""
-    with open(README, encoding='utf-8') as f:
-        found = [
-            b for h, b in bash_blocks(f.read())
-            if h and h.startswith(starts_with)
-        ]
-    assert found, f'no README block under {starts_with!r}'
-    return found[0]
+    """The first ```bash block under the README heading ``starts_with``
+    (``doc_block(GET_STARTED, ...)`` reads the getting-started page the
+    same way)."""
+    return doc_block(README, starts_with)
 
 
 def sha256sum(path):

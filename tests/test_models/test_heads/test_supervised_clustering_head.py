@@ -56,7 +56,8 @@ def samples(labels):
 def python_reference(feats, centers, labels, tau=0.07, form='ecdl'):
     """Per-sample Python version of the centre loss: 'proto' is
     -log softmax(-d/tau)_y, 'ecdl' the share of exp(+d_y/tau) in
-    sum_k exp(+d_k/tau) (DESIGN.md), d = 1 - cos."""
+    sum_k exp(+d_k/tau) (docs/design.md, "Supervised deep clustering"),
+    d = 1 - cos."""
     sign = -1. if form == 'proto' else 1.
     out = []
     for f, y in zip(feats.tolist(), labels):

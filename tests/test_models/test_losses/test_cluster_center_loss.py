@@ -18,7 +18,8 @@ def _cos(a, b):
 def reference_per_sample(f, centers, y, tau, form, k_all=None):
     """One sample's loss, written out with Python floats.
 
-    'ecdl': share of exp(+d_y/tau) in sum_k exp(+d_k/tau) (DESIGN.md);
+    'ecdl': share of exp(+d_y/tau) in sum_k exp(+d_k/tau) (docs/design.md,
+    "Supervised deep clustering");
     'proto': -log of the share of exp(-d_y/tau) in sum_k exp(-d_k/tau).
     """
     k_all = range(len(centers)) if k_all is None else k_all
@@ -117,7 +118,8 @@ def test_gradient_reaches_features_not_centers(data, form):
     assert feats.grad[3, 5].item() == pytest.approx(num, rel=1e-5, abs=1e-8)
 
 
-# Three orthonormal centres in 8-D (the setting of DESIGN.md), label 0.
+# Three orthonormal centres in 8-D (the setting of docs/design.md,
+# "Supervised deep clustering"), label 0.
 CENTERS = torch.eye(3, 8, dtype=torch.float64)
 
 
