@@ -174,12 +174,20 @@ def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
     raw, cal = pd.read_csv(raw), pd.read_csv(cal)
     assert 'uncertain' not in raw.columns
     cols = [f'prob_{c}' for c in CLASSES]
+    # the stills' schema: raw aggregate in prob_*, calibrated in cal_prob_*
+    assert list(cal.columns) == list(raw.columns) + [
+        f'cal_prob_{c}' for c in CLASSES
+    ] + ['cal_pred_label', 'cal_pred_class', 'confidence', 'uncertain']
+    np.testing.assert_allclose(cal[cols], raw[cols], rtol=1e-6)
     # one image per demo lesion: the lesion's calibrated probabilities are
     # softmax(log p / T) of its raw ones, by hand
     z = np.log(raw[cols].to_numpy()) / 0.5
     z = np.exp(z - z.max(1, keepdims=True))
     z /= z.sum(1, keepdims=True)
-    np.testing.assert_allclose(cal[cols].to_numpy(), z, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        cal[['cal_' + c for c in cols]].to_numpy(), z, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(cal['confidence'], z.max(1), rtol=1e-5)
+    assert list(cal['cal_pred_label']) == list(z.argmax(1))
     assert list(cal['uncertain']) == list(z.max(1) < 0.6)
     assert 'uncertain' in proc.stdout or not cal['uncertain'].any()
     # an operating point for other classes: one line, exit 2
