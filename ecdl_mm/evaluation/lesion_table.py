@@ -194,14 +194,18 @@ def _typed(df, where: str):
         elif col in FLOAT_COLUMNS or col.startswith(('prob_', 'cal_prob_')):
             df[col] = pd.to_numeric(df[col]).astype(float)
         elif col in BOOL_COLUMNS:
-            text = df[col].map(lambda v: None if v is None else str(v))
-            bad = ~text.isin(['True', 'False']) & text.notna()
-            if bad.any():
-                line = int(np.flatnonzero(bad)[0]) + 2
-                raise ValueError(f'{where} line {line}: {col}='
-                                 f'{df[col].iloc[line - 2]!r} is not True '
-                                 'or False')
-            df[col] = text.map({'True': True, 'False': False, None: None})
+            text = [
+                None if v is None or (isinstance(v, float) and v != v) else
+                str(v) for v in df[col]
+            ]
+            for i, v in enumerate(text):
+                if v not in (None, 'True', 'False'):
+                    raise ValueError(f'{where} line {i + 2}: {col}={v!r} is '
+                                     'not True or False')
+            df[col] = pd.Series([None if v is None else v == 'True'
+                                 for v in text],
+                                index=df.index,
+                                dtype=object)
     return df
 
 
@@ -269,7 +273,4 @@ def table_from_json(records, columns: Optional[Sequence[str]] = None):
                       columns=list(columns),
                       dtype=object)
     df = df.where(df.notna(), None)
-    for col in df.columns:
-        if col in BOOL_COLUMNS:
-            df[col] = df[col].map(lambda v: None if v is None else str(v))
     return _typed(df, where)
