@@ -111,8 +111,10 @@ def main():
     metadata = None
     if args.metadata:
         metadata = sheet_metadata(
-            load_split_sheet(args.metadata, args.metadata_sheet,
-                             extra_columns=args.extra_columns))
+            load_split_sheet(
+                args.metadata,
+                args.metadata_sheet,
+                extra_columns=args.extra_columns))
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
         args.config,

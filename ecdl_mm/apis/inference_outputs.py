@@ -8,8 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..evaluation.lesion_table import (lesion_columns, lesion_row,
-                                       metadata_keys)
+from ..evaluation.lesion_table import lesion_columns, lesion_row, metadata_keys
 
 
 def results_table(
@@ -32,8 +31,8 @@ def results_table(
         tuple: ``(rows, columns)``.
     """
     metas = [
-        None if metadata is None else metadata.get(
-            r['lesion_id'].rsplit('/', 1)[-1]) for r in results
+        None if metadata is None else metadata.get(r['lesion_id'].rsplit(
+            '/', 1)[-1]) for r in results
     ]
     rows = []
     for r, meta in zip(results, metas):
@@ -55,8 +54,8 @@ def results_table(
             row = lesion_row(r['lesion_id'], names, r['pred_scores'],
                              r['pred_label'], r['num_images'], **kw)
         rows.append(row)
-    names = classes or ([c[5:] for c in rows[0] if c.startswith('prob_')]
-                        if rows else [])
+    names = classes or ([c[5:] for c in rows[0]
+                         if c.startswith('prob_')] if rows else [])
     columns = lesion_columns(
         names,
         patient=metadata is not None,

@@ -17,9 +17,9 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
+from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
-from ..evaluation.lesion_table import write_lesion_table
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .inference_outputs import dump_results_json, results_table
@@ -582,10 +582,11 @@ class LesionInferencer(ImageClassificationInferencer):
         return results
 
     # ------------------------------------------------------------ files
-    def results_to_rows(self,
-                        results: List[dict],
-                        metadata: Optional[Dict[str, dict]] = None
-                        ) -> List[Dict[str, object]]:
+    def results_to_rows(
+            self,
+            results: List[dict],
+            metadata: Optional[Dict[str,
+                                    dict]] = None) -> List[Dict[str, object]]:
         """One row per lesion: the columns of ``LesionMetric``'s
         ``lesion_predictions.csv`` plus ``path``
         (:func:`~.inference_outputs.results_table`)."""

@@ -241,9 +241,9 @@ class ECNBIDataset(BaseDataset):
                     raise DataError(
                         f'duplicated lesion id {lesion!r}: folders in '
                         f'classes {holders} under {img_root}')
-                lesions.append((lesion, rec['class_index'], cls,
-                                rec['patient_id'],
-                                OrderedDict((c, rec[c]) for c in meta_cols)))
+                lesions.append(
+                    (lesion, rec['class_index'], cls, rec['patient_id'],
+                     OrderedDict((c, rec[c]) for c in meta_cols)))
         else:
             if self.extra_columns:
                 raise DataError(f'extra_columns={self.extra_columns} needs a '

@@ -1,7 +1,7 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """Lesion metadata read from a split sheet: checked, normalised, carried.
 
-Optional columns of a split sheet (see ``docs/user_guides/lesion_metadata.md``):
+Optional columns of a split sheet (``docs/user_guides/lesion_metadata.md``):
 
 - ``patient_id``: any text (read by :mod:`.split_sheet`).
 - ``centre``: any text; one patient belongs to one centre.
@@ -40,10 +40,10 @@ NEEDS = OrderedDict([
     ('by location', ('location', )),
     ('by centre (and the forest plot)', ('centre', )),
     ('by morphology', ('morphology', )),
-    ('PIVI diagnose-and-leave (diminutive rectosigmoid)',
-     ('size_mm', 'location')),
-    ('PIVI resect-and-discard (surveillance intervals)',
-     ('patient_id', 'size_mm')),
+    ('PIVI diagnose-and-leave (diminutive rectosigmoid)', ('size_mm',
+                                                           'location')),
+    ('PIVI resect-and-discard (surveillance intervals)', ('patient_id',
+                                                          'size_mm')),
 ])
 _LOCATION_ALIASES = dict(cecum='caecum')
 _PARIS = {t.lower(): t for t in PARIS_TYPES}
@@ -108,8 +108,7 @@ _PARSERS = dict(
                 '0-IIc, 0-III or a mix such as 0-IIa+IIc)'))
 
 
-def metadata_columns(columns: Sequence[str],
-                     extra_columns: Sequence[str] = ()) -> List[str]:
+def metadata_columns(columns: Sequence[str], extra_columns=()) -> List[str]:
     """The metadata columns a sheet with ``columns`` yields, in order
     (``rectosigmoid`` after ``location``; extras last)."""
     out = []
@@ -210,9 +209,7 @@ def metadata_needs_line(present: Sequence[str]) -> Optional[str]:
     ]
     if not missing:
         return None
-    absent = [
-        c for c in ('patient_id', ) + SHEET_COLUMNS if c not in present
-    ]
+    absent = [c for c in ('patient_id', ) + SHEET_COLUMNS if c not in present]
     return ('lesion metadata: the split sheet has no ' + ', '.join(absent) +
             ' column; ' + '; '.join(missing) +
             ' (see docs/user_guides/lesion_metadata.md)')
@@ -223,9 +220,8 @@ def sheet_metadata(sheet) -> Dict[str, 'OrderedDict[str, object]']:
     :func:`~.split_sheet.load_split_sheet` (for matching lesions found
     elsewhere, e.g. by ``tools/infer.py --metadata``)."""
     cols = ['patient_id'] + [
-        c for c in sheet.columns
-        if c not in ('class_index', 'class_english', 'lesion_index',
-                     'patient_id', 'row')
+        c for c in sheet.columns if c not in
+        ('class_index', 'class_english', 'lesion_index', 'patient_id', 'row')
     ]
     return {
         rec['lesion_index']: OrderedDict((c, rec[c]) for c in cols)

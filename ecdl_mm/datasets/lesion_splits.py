@@ -51,8 +51,10 @@ def collect_lesions(data_root,
                 lesion_index=info['lesion_index'],
                 patient_id=info['patient_id'],
                 **info.get('lesion_meta', {})))
-    meta = [c for c in metadata_columns(
-        list(next(iter(rows.values()), {})), extra_columns)]
+    meta = [
+        c for c in metadata_columns(
+            list(next(iter(rows.values()), {})), extra_columns)
+    ]
     return pd.DataFrame(list(rows.values()), columns=COLUMNS + meta)
 
 
@@ -61,7 +63,7 @@ def _groups(df, group_by='patient'):
     their own group), itself (``'lesion'``), or its value in a column
     (e.g. ``'centre'``; an empty cell is an error)."""
     if group_by == 'lesion':
-        return np.array([f'lesion:{l}' for l in df['lesion_index']])
+        return np.array([f'lesion:{x}' for x in df['lesion_index']])
     if group_by == 'patient':
         return np.array([
             p if p is not None and p == p else f'lesion:{l}'
@@ -85,8 +87,8 @@ def parse_strata(specs):
     out = []
     for spec in specs or ():
         col, _, bins = str(spec).partition(':')
-        out.append((col.strip(), [b.strip() for b in bins.split(',')]
-                    if bins else None))
+        out.append((col.strip(), [b.strip()
+                                  for b in bins.split(',')] if bins else None))
     return out
 
 
@@ -177,8 +179,8 @@ def fold_split(df, folds, seed, stratify=(), group_by='patient'):
     y = df['class_index'] if not stratify else np.unique(
         strata(df, stratify), return_inverse=True)[1]
     out = OrderedDict()
-    for i, (tr, va) in enumerate(
-            skf.split(df, y, groups=_groups(df, group_by))):
+    for i, (tr,
+            va) in enumerate(skf.split(df, y, groups=_groups(df, group_by))):
         out[f'fold{i}_train'] = df.iloc[tr].reset_index(drop=True)
         out[f'fold{i}_val'] = df.iloc[va].reset_index(drop=True)
     return out
@@ -221,7 +223,7 @@ def make_splits(data_root: str,
                 classes: Optional[Sequence[str]] = None,
                 stratify: Sequence[str] = (),
                 group_by: str = 'patient',
-                extra_columns: Sequence[str] = ()) -> OrderedDict:
+                extra_columns: Sequence[str] = ()):
     """Split the lesions of ``data_root``, check for leakage and write them.
 
     Args:

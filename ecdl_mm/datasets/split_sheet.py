@@ -39,10 +39,12 @@ def _clean_id(value) -> Optional[str]:
     return text
 
 
-def load_split_sheet(path: str,
-                     sheet_name: Optional[str] = None,
-                     classes: Optional[Sequence[str]] = None,
-                     extra_columns: Sequence[str] = ()) -> pd.DataFrame:
+def load_split_sheet(
+    path: str,
+    sheet_name: Optional[str] = None,
+    classes: Optional[Sequence[str]] = None,
+    extra_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read one split sheet and check its rows.
 
     Args:

@@ -24,10 +24,10 @@ CENTRES = ('SYN-centre-A', 'SYN-centre-B', 'SYN-centre-C')
 # per class: size range (mm), P(rectosigmoid), morphologies
 _PROFILES = {
     'non-neoplastic': ((2, 7), 0.7, ('0-IIa', '0-Is', '0-IIb')),
-    'adenomas': ((2, 15), 0.35, ('0-Is', '0-IIa', '0-Isp', '0-Ip',
-                                 '0-IIa+IIc')),
-    'invasive_cancer': ((10, 30), 0.45, ('0-IIa+IIc', '0-IIc', '0-Is+IIc',
-                                         '0-III')),
+    'adenomas':
+    ((2, 15), 0.35, ('0-Is', '0-IIa', '0-Isp', '0-Ip', '0-IIa+IIc')),
+    'invasive_cancer':
+    ((10, 30), 0.45, ('0-IIa+IIc', '0-IIc', '0-Is+IIc', '0-III')),
 }
 _DEFAULT = ((3, 20), 0.4, ('0-Is', '0-IIa'))
 
@@ -74,7 +74,8 @@ def synthetic_sheet(sheet: pd.DataFrame, rng: np.random.Generator,
     return out
 
 
-def write_demo_metadata(workbook: str, out_dir: str,
+def write_demo_metadata(workbook: str,
+                        out_dir: str,
                         seed: int = 0) -> Dict[str, object]:
     """Write ``out_dir/<workbook stem>_SYNTHETIC_metadata.xlsx``: every
     sheet of ``workbook`` with SYNTHETIC metadata, plus an ``about`` sheet

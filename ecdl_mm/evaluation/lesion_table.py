@@ -44,7 +44,7 @@ def lesion_columns(classes: Sequence[str],
                    path: bool = False,
                    gt: bool = True,
                    calibrated: bool = False,
-                   metadata: Sequence[str] = ()) -> List[str]:
+                   metadata: Sequence[str] = ()):
     """The header of a lesion table (see the module docstring)."""
     cols = ['lesion_id'] + (['patient_id'] if patient else []) + \
         (['path'] if path else []) + ['num_images'] + \
@@ -99,9 +99,10 @@ def lesion_row(lesion_id: str,
     row.update({f'prob_{c}': float(v) for c, v in zip(classes, probs)})
     row.update(pred_label=int(pred_label), pred_class=classes[pred_label])
     if cal_probs is not None:
-        row.update(
-            {f'cal_prob_{c}': float(v)
-             for c, v in zip(classes, cal_probs)})
+        row.update({
+            f'cal_prob_{c}': float(v)
+            for c, v in zip(classes, cal_probs)
+        })
         k = int(cal_pred_label)
         row.update(
             cal_pred_label=k,
@@ -113,7 +114,8 @@ def lesion_row(lesion_id: str,
     return row
 
 
-def live_lesion_table(calls, classes: Sequence[str],
+def live_lesion_table(calls,
+                      classes: Sequence[str],
                       labels: Optional[Mapping[str, dict]] = None):
     """Rows and header of a live session's ``lesions.csv``: the diagnosed
     lesion calls (:meth:`ecdl_mm.apis.LesionTracker.lesion_call`) in the
@@ -168,8 +170,10 @@ def table_frame(rows: Sequence[Mapping], columns: Sequence[str]):
     """The rows as a pandas DataFrame with ``columns``; integer columns
     with empty cells stay integers (``Int64``)."""
     import pandas as pd
-    df = pd.DataFrame([{c: r.get(c)
-                        for c in columns} for r in rows],
+    df = pd.DataFrame([{
+        c: r.get(c)
+        for c in columns
+    } for r in rows],
                       columns=list(columns))
     for col in INT_COLUMNS:
         if col in df.columns and len(df) and df[col].isna().any():
@@ -195,17 +199,17 @@ def _typed(df, where: str):
             df[col] = pd.to_numeric(df[col]).astype(float)
         elif col in BOOL_COLUMNS:
             text = [
-                None if v is None or (isinstance(v, float) and v != v) else
-                str(v) for v in df[col]
+                None if v is None or
+                (isinstance(v, float) and v != v) else str(v) for v in df[col]
             ]
             for i, v in enumerate(text):
                 if v not in (None, 'True', 'False'):
                     raise ValueError(f'{where} line {i + 2}: {col}={v!r} is '
                                      'not True or False')
-            df[col] = pd.Series([None if v is None else v == 'True'
-                                 for v in text],
-                                index=df.index,
-                                dtype=object)
+            df[col] = pd.Series(
+                [None if v is None else v == 'True' for v in text],
+                index=df.index,
+                dtype=object)
     return df
 
 
@@ -231,8 +235,8 @@ def metadata_frame(df):
     metadata columns and every column outside the schema."""
     base = set(lesion_columns([], True, True, True, True)) - {'patient_id'}
     cols = [
-        c for c in df.columns if c not in base and not c.startswith((
-            'prob_', 'cal_prob_'))
+        c for c in df.columns
+        if c not in base and not c.startswith(('prob_', 'cal_prob_'))
     ]
     return df[cols].copy()
 
@@ -247,8 +251,10 @@ def table_to_json(df, path: Optional[str] = None) -> List[dict]:
     def clean(v):
         return None if not isinstance(v, (list, dict)) and pd.isna(v) else v
 
-    records = [{k: clean(v)
-                for k, v in rec.items()} for rec in df.to_dict('records')]
+    records = [{
+        k: clean(v)
+        for k, v in rec.items()
+    } for rec in df.to_dict('records')]
     records = jsonable(records)
     if path:
         with open(path, 'w') as f:
@@ -268,8 +274,10 @@ def table_from_json(records, columns: Optional[Sequence[str]] = None):
     if columns is None:
         columns = list(
             OrderedDict.fromkeys(k for r in records for k in r.keys()))
-    df = pd.DataFrame([{c: r.get(c)
-                        for c in columns} for r in records],
+    df = pd.DataFrame([{
+        c: r.get(c)
+        for c in columns
+    } for r in records],
                       columns=list(columns),
                       dtype=object)
     df = df.where(df.notna(), None)

@@ -154,8 +154,7 @@ def read_labels(path: str) -> Dict[str, dict]:
     as there (:mod:`ecdl_mm.datasets.lesion_metadata`))."""
     import pandas as pd
 
-    from ..datasets.lesion_metadata import (SHEET_COLUMNS,
-                                            parse_metadata_row)
+    from ..datasets.lesion_metadata import SHEET_COLUMNS, parse_metadata_row
     if not osp.isfile(path):
         raise FileNotFoundError(f'labels file {path} not found')
     df = pd.read_csv(path, dtype=str)

@@ -283,8 +283,10 @@ def test_lesions_csv_reads_as_lesion_predictions(
     live = pd.read_csv(tmp_path / 'lesions.csv', dtype={'lesion_id': str})
     # the stills' header, the calibrated group and the labels' metadata
     assert list(live.columns) == list(stills.columns)
-    assert {'cal_prob_adenomas', 'confidence', 'uncertain', 'size_mm',
-            'location', 'rectosigmoid'} <= set(live.columns)
+    assert {
+        'cal_prob_adenomas', 'confidence', 'uncertain', 'size_mm', 'location',
+        'rectosigmoid'
+    } <= set(live.columns)
     pd.testing.assert_frame_equal(
         live, stills, check_exact=False, rtol=1e-6, atol=0)
     assert live['location'].tolist() == ['sigmoid', 'caecum']

@@ -26,8 +26,9 @@ HEADER = ['class_index', 'class_english', 'lesion_index', 'patient_id']
 def sheet(tmp_path, rows, extra, name='s'):
     """A workbook with one sheet ``name``: HEADER + ``extra`` columns."""
     path = str(tmp_path / 'm.xlsx')
-    pd.DataFrame(rows, columns=HEADER + extra).to_excel(
-        path, sheet_name=name, index=False)
+    pd.DataFrame(
+        rows, columns=HEADER + extra).to_excel(
+            path, sheet_name=name, index=False)
     return path
 
 
@@ -65,9 +66,10 @@ def test_bad_cells_end_with_one_line_naming_sheet_row_cell(
     good = ['A', '3', 'rectum', '0-Is']
     bad = list(good)
     bad[['centre', 'size_mm', 'location', 'morphology'].index(col)] = value
-    path = sheet(tmp_path, [[0, 'adenomas', 1, 'P1'] + good,
-                            [0, 'adenomas', 2, 'P2'] + bad],
-                 ['centre', 'size_mm', 'location', 'morphology'])
+    path = sheet(
+        tmp_path,
+        [[0, 'adenomas', 1, 'P1'] + good, [0, 'adenomas', 2, 'P2'] + bad],
+        ['centre', 'size_mm', 'location', 'morphology'])
     with pytest.raises(DataError) as err:
         load_split_sheet(path, 's')
     msg = str(err.value)
@@ -77,9 +79,9 @@ def test_bad_cells_end_with_one_line_naming_sheet_row_cell(
 
 
 def test_patient_in_two_centres_and_extra_column_errors(tmp_path):
-    path = sheet(tmp_path, [[0, 'adenomas', 1, 'P1', 'A'],
-                            [0, 'adenomas', 2, 'P2', 'B'],
-                            [0, 'adenomas', 3, 'P1', 'B']], ['centre'])
+    path = sheet(tmp_path,
+                 [[0, 'adenomas', 1, 'P1', 'A'], [0, 'adenomas', 2, 'P2', 'B'],
+                  [0, 'adenomas', 3, 'P1', 'B']], ['centre'])
     with pytest.raises(DataError) as err:
         load_split_sheet(path, 's')
     assert str(err.value) == (
@@ -203,14 +205,18 @@ def test_make_splits_stratify_and_group_by(synthetic, demo_root, tmp_path):
         extra_columns=['metadata_source'])
     assert df['size_mm'].notna().all()
     splits = lesion_splits.ratio_split(
-        df, (0.5, 0, 0.5), 1, stratify=['size_mm:<=5,6-9,>=10'],
+        df, (0.5, 0, 0.5),
+        1,
+        stratify=['size_mm:<=5,6-9,>=10'],
         group_by='centre')
     centres = [set(s['centre']) for s in splits.values()]
     assert not centres[0] & centres[1]  # whole centres per split
     # lesion by lesion, stratified by class and size bin: each stratum is
     # halved (bins by hand with pandas)
     splits = lesion_splits.ratio_split(
-        df, (0.5, 0, 0.5), 1, stratify=['size_mm:<=5,6-9,>=10'],
+        df, (0.5, 0, 0.5),
+        1,
+        stratify=['size_mm:<=5,6-9,>=10'],
         group_by='lesion')
     bins = [0, 5, 9, np.inf]
     counts = [
@@ -220,18 +226,22 @@ def test_make_splits_stratify_and_group_by(synthetic, demo_root, tmp_path):
     ]
     total = df.groupby(
         [df['class_index'],
-         pd.cut(df['size_mm'].astype(float), bins)], observed=False).size()
-    diff = counts[0].reindex(total.index, fill_value=0) - counts[1].reindex(
-        total.index, fill_value=0)
+         pd.cut(df['size_mm'].astype(float), bins)],
+        observed=False).size()
+    diff = counts[0].reindex(
+        total.index, fill_value=0) - counts[1].reindex(
+            total.index, fill_value=0)
     assert (diff.abs() <= 1).all() and total.sum() == len(df)
     folds = lesion_splits.fold_split(
         df, 2, 0, stratify=['location'], group_by='patient')
     for i in range(2):
-        check_split_leakage({k: folds[f'fold{i}_{k}'] for k in ('train',
-                                                                'val')})
+        check_split_leakage(
+            {k: folds[f'fold{i}_{k}']
+             for k in ('train', 'val')})
     out = str(tmp_path / 'f.xlsx')
     lesion_splits.write_splits(folds, out)
-    back = load_split_sheet(out, 'fold0_val', extra_columns=['metadata_source'])
+    back = load_split_sheet(
+        out, 'fold0_val', extra_columns=['metadata_source'])
     assert {'centre', 'size_mm', 'location', 'morphology',
             'metadata_source'} <= set(back.columns)
     with pytest.raises(DataError, match="--stratify 'endoscopist'"):

@@ -29,8 +29,8 @@ def old_lesion_csv(path, scores, labels, lesion_ids, patients, op=None):
     (LesionMetric._write_outputs at 53335a1), kept here as the reference."""
     ids, l_scores, l_pred, inverse = F.aggregate_lesions(
         scores.astype(np.float64), lesion_ids, 'mean')
-    l_target = np.array([labels[list(inverse).index(i)] for i in range(
-        len(ids))])
+    l_target = np.array(
+        [labels[list(inverse).index(i)] for i in range(len(ids))])
     op_out = None
     if op is not None:
         cal = op.calibrate(scores.astype(np.float64))
@@ -50,9 +50,10 @@ def old_lesion_csv(path, scores, labels, lesion_ids, patients, op=None):
             num_images=int(n_images[i]),
             gt_label=int(l_target[i]),
             gt_class=CLASSES[l_target[i]])
-        row.update(
-            {f'prob_{c}': float(v)
-             for c, v in zip(CLASSES, l_scores[i])})
+        row.update({
+            f'prob_{c}': float(v)
+            for c, v in zip(CLASSES, l_scores[i])
+        })
         row.update(pred_label=int(l_pred[i]), pred_class=CLASSES[l_pred[i]])
         if op_out is not None:
             row.update({
@@ -115,7 +116,9 @@ def test_metric_csv_byte_identical_to_the_old_writer(tmp_path):
     # with an operating point (calibrated columns); without one below
     scores, labels, ids = fake()
     op = OperatingPoint(
-        classes=list(CLASSES), temperature=1.7, min_confidence=0.5,
+        classes=list(CLASSES),
+        temperature=1.7,
+        min_confidence=0.5,
         min_images=2)
     op.save(str(tmp_path / 'op.json'))
     new = evaluate(
@@ -124,20 +127,20 @@ def test_metric_csv_byte_identical_to_the_old_writer(tmp_path):
         labels,
         ids,
         operating_point=str(tmp_path / 'op.json'))
-    old_lesion_csv(tmp_path / 'old.csv', scores, labels, ids,
-                   patients_of(ids), op)
+    old_lesion_csv(tmp_path / 'old.csv', scores, labels, ids, patients_of(ids),
+                   op)
     assert open(new, 'rb').read() == open(tmp_path / 'old.csv', 'rb').read()
 
 
-def test_metadata_columns_only_when_known_and_read_back(
-        tmp_path, monkeypatch):
+def test_metadata_columns_only_when_known_and_read_back(tmp_path, monkeypatch):
     from ecdl_mm.evaluation.metrics import lesion_outputs
     logged = []
     monkeypatch.setattr(lesion_outputs, 'print_log',
                         lambda msg, **kw: logged.append(msg))
     scores, labels, ids = fake()
     meta = {
-        f'c/{i}': OrderedDict(
+        f'c/{i}':
+        OrderedDict(
             centre='A' if i < 5 else 'B',
             size_mm=None if i == 2 else float(3 + i),
             location=['sigmoid', 'caecum', 'rectum'][i % 3],
@@ -149,10 +152,8 @@ def test_metadata_columns_only_when_known_and_read_back(
     plain = evaluate(tmp_path / 'plain', scores, labels, ids)
     # a sheet without metadata: byte-identical to the old writer, plus one
     # log line naming the analyses that need the absent columns
-    old_lesion_csv(tmp_path / 'old.csv', scores, labels, ids,
-                   patients_of(ids))
-    assert open(plain, 'rb').read() == open(tmp_path / 'old.csv',
-                                            'rb').read()
+    old_lesion_csv(tmp_path / 'old.csv', scores, labels, ids, patients_of(ids))
+    assert open(plain, 'rb').read() == open(tmp_path / 'old.csv', 'rb').read()
     out = '\n'.join(logged)
     assert out.count('lesion metadata: the split sheet has no centre, '
                      'size_mm, location, morphology column;') == 1
@@ -278,8 +279,9 @@ def test_inferencer_table_has_the_stills_schema_and_metadata():
     assert cols == [
         'lesion_id', 'patient_id', 'path', 'num_images', 'gt_label',
         'gt_class', 'prob_a', 'prob_b', 'pred_label', 'pred_class'
-    ] + op_cols + ['cal_pred_class', 'confidence', 'uncertain', 'size_mm',
-                   'location']
+    ] + op_cols + [
+        'cal_pred_class', 'confidence', 'uncertain', 'size_mm', 'location'
+    ]
     assert [rows[0][c] for c in ('prob_b', 'cal_prob_b', 'confidence')] == \
         [0.6, 0.7, 0.7]
     assert rows[0]['patient_id'] == 'P7' and rows[1].get('size_mm') is None

@@ -214,3 +214,33 @@ def test_progress_goes_to_stderr(repo_root, ckpt, demo_root, capsys):
     inferencer(osp.join(demo_root, 'invasive_cancer'))
     out = capsys.readouterr()
     assert out.err == '' and out.out == ''
+
+
+def test_infer_metadata_sheet(run_tool, ckpt, demo_root, tmp_path):
+    from ecdl_mm.datasets.synthetic_metadata import write_demo_metadata
+    meta = write_demo_metadata(
+        osp.join(demo_root, 'dataset_divide.xlsx'), str(tmp_path), seed=1)
+    out_csv = str(tmp_path / 'l.csv')
+    proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
+                  '--out-csv', out_csv, '--metadata', meta['path'],
+                  '--metadata-sheet', 'demo_test')
+    table = pd.read_csv(out_csv, dtype={'lesion_id': str})
+    assert list(table.columns[:3]) == ['lesion_id', 'patient_id', 'path']
+    assert list(table.columns[-4:]) == [
+        'size_mm', 'location', 'rectosigmoid', 'morphology'
+    ]
+    sheet = meta['sheets']['demo_test'].set_index('lesion_index')
+    index = table['lesion_id'].str.split('/').str[-1]
+    in_sheet = index.isin(sheet.index)
+    # demo_test has 4 of the 7 invasive cancers; the others: empty cells and
+    # one line naming them
+    assert in_sheet.sum() == 4
+    assert '3 lesion(s) have no row in' in proc.stdout
+    assert table.loc[~in_sheet, 'size_mm'].isna().all()
+    want = sheet.loc[index[in_sheet]]
+    assert table.loc[in_sheet, 'patient_id'].tolist() == \
+        want['patient_id'].tolist()
+    assert table.loc[in_sheet, 'size_mm'].tolist() == \
+        want['size_mm'].astype(float).tolist()
+    assert table.loc[in_sheet, 'location'].tolist() == \
+        want['location'].tolist()

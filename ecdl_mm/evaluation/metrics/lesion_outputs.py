@@ -115,8 +115,7 @@ def write_lesion_outputs(metric, results, scores, i_pred, ids, l_scores,
             metrics=metrics,
             calibration=calibration,
             **metric.extras), osp.join(out_dir, 'metrics.json'))
-    plot_lesion_outputs(out_dir, level_probs, metrics, classes,
-                        metric.extras)
+    plot_lesion_outputs(out_dir, level_probs, metrics, classes, metric.extras)
 
 
 def plot_lesion_outputs(out_dir, level_probs, metrics, classes,
@@ -152,6 +151,5 @@ def plot_lesion_outputs(out_dir, level_probs, metrics, classes,
         rc = extras['risk_coverage']
         save(
             figures.risk_coverage_figure(rc['coverage'], rc['risk'],
-                                         rc['aurc'],
-                                         rc['operating_coverage']),
+                                         rc['aurc'], rc['operating_coverage']),
             'risk_coverage.png')
