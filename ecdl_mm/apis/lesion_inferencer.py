@@ -17,8 +17,8 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
-from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
+from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
@@ -521,8 +521,8 @@ class LesionInferencer(ImageClassificationInferencer):
             _, raw_agg, raw_pred, _ = aggregate_lesions(
                 scores, lesion_ids, self.aggregation)
             scores = op.calibrate(scores)
-        ids, agg, pred, inverse = aggregate_lesions(
-            scores, lesion_ids, self.aggregation)
+        ids, agg, pred, inverse = aggregate_lesions(scores, lesion_ids,
+                                                    self.aggregation)
         num_images = np.bincount(inverse, minlength=len(ids))
         uncertain = None if op is None else op.is_uncertain(agg, num_images)
         classes = self.classes or [f'class_{i}' for i in range(agg.shape[1])]
