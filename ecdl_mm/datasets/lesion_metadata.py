@@ -124,14 +124,17 @@ def check_extra_columns(extra_columns: Sequence[str], columns: Sequence[str],
     """Validate the user-named columns against a sheet's header."""
     if isinstance(extra_columns, str):
         extra_columns = [extra_columns]
+    # the sheet's own columns and those of the lesion table
     reserved = set(METADATA_COLUMNS) | {
         'class_index', 'class_english', 'lesion_index', 'patient_id', 'row',
-        'lesion_id'
+        'lesion_id', 'path', 'num_images', 'gt_label', 'gt_class',
+        'pred_label', 'pred_class', 'cal_pred_label', 'cal_pred_class',
+        'confidence', 'uncertain'
     }
     out = []
     for col in extra_columns:
         col = str(col).strip()
-        if col in reserved:
+        if col in reserved or col.startswith(('prob_', 'cal_prob_')):
             raise ValueError(f'extra_columns: {col!r} is a column ecdl_mm '
                              'reads already; list only other columns')
         if col not in columns:

@@ -90,8 +90,9 @@ def test_patient_in_two_centres_and_extra_column_errors(tmp_path):
         'belongs to one centre')
     with pytest.raises(DataError, match=r"lacks the extra column 'scope'"):
         load_split_sheet(path, 's', extra_columns=['scope'])
-    with pytest.raises(DataError, match=r"'size_mm' is a column ecdl_mm"):
-        load_split_sheet(path, 's', extra_columns=['size_mm'])
+    for name in ('size_mm', 'confidence', 'prob_x'):
+        with pytest.raises(DataError, match=f"'{name}' is a column ecdl_mm"):
+            load_split_sheet(path, 's', extra_columns=[name])
     # the dataset ends with the same line
     with pytest.raises(DataError, match=r'row 4, cell E4 \(centre\)'):
         ECNBIDataset(str(tmp_path), path, sheet_name='s')
