@@ -4,12 +4,16 @@
 #                         [--batch-size N] [--device cpu] [--aggregation mean]
 #                         [--threads N] [--lesion-per-folder]
 #                         [--operating-point op.json]
+#                         [--metadata SHEET [--metadata-sheet NAME]
+#                          [--extra-columns COL ...]]
 # PATH: an image, a lesion folder (images inside or in Images/), or a folder of
 # lesion folders such as <root>/<class>/<lesion>/Images. Lesion ids are
 # <cohort>/<lesion> as in LesionMetric (ecdl-demo/730); when the layout gives
 # the class, the CSV has gt_label / gt_class and feeds compare_models.py and
 # reader_study.py. Loose images in a folder are each their own lesion (with a
-# warning) unless --lesion-per-folder.
+# warning) unless --lesion-per-folder. --metadata: a split sheet whose
+# patient_id / centre / size_mm / location / morphology (and --extra-columns)
+# go into the CSV, matched on the lesion index (the last part of the id).
 import argparse
 import os.path as osp
 import warnings
@@ -18,6 +22,8 @@ import torch
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
 from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
+from ecdl_mm.datasets.lesion_metadata import sheet_metadata
+from ecdl_mm.datasets.split_sheet import load_split_sheet
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.utils.cli import run_cli
@@ -64,6 +70,19 @@ def parse_args():
         help='operating point (tools/analysis/fit_operating_point.py): '
         'test-time view, calibrated probabilities and an `uncertain` column')
     parser.add_argument(
+        '--metadata',
+        metavar='SHEET',
+        help='split sheet (.csv/.xlsx) with lesion metadata (patient_id, '
+        'centre, size_mm, location, morphology) for the CSV, matched on '
+        'lesion_index')
+    parser.add_argument('--metadata-sheet', help='sheet of --metadata')
+    parser.add_argument(
+        '--extra-columns',
+        nargs='+',
+        default=(),
+        metavar='COL',
+        help='other columns of --metadata to carry into the CSV')
+    parser.add_argument(
         '--threads',
         type=int,
         default=None,
@@ -89,6 +108,13 @@ def main():
     with warnings.catch_warnings():  # warned once, below, with the classes
         warnings.simplefilter('ignore', LooseImagesWarning)
         LesionInferencer.find_lesions(args.paths)
+    metadata = None
+    if args.metadata:
+        metadata = sheet_metadata(
+            load_split_sheet(
+                args.metadata,
+                args.metadata_sheet,
+                extra_columns=args.extra_columns))
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     inferencer = LesionInferencer(
         args.config,
@@ -121,8 +147,16 @@ def main():
         data_root=osp.commonpath([osp.abspath(p) for p in args.paths]))
     if args.operating_point:
         provenance['operating_point'] = osp.abspath(args.operating_point)
+    if metadata is not None:
+        missing = [
+            r['lesion_id'] for r in results
+            if r['lesion_id'].rsplit('/', 1)[-1] not in metadata
+        ]
+        if missing:
+            print(f'{len(missing)} lesion(s) have no row in {args.metadata} '
+                  f'(empty metadata): {", ".join(missing[:10])}')
     if args.out_csv:
-        inferencer.dump_csv(results, args.out_csv)
+        inferencer.dump_csv(results, args.out_csv, metadata)
         write_sidecar(args.out_csv, provenance)
         print(f'wrote {args.out_csv}')
     if args.out_json:

@@ -1,5 +1,4 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-import json
 import os
 import os.path as osp
 import sys
@@ -19,9 +18,11 @@ from mmpretrain.structures import DataSample
 
 from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
 from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
+from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
+from .inference_outputs import dump_results_json, results_table
 
 #: Extensions of files that are videos, not images: they go to the stream
 #: inferencer (``tools/realtime.py``), and get a message saying so.
@@ -506,17 +507,22 @@ class LesionInferencer(ImageClassificationInferencer):
             ``path``, ``num_images``, ``pred_scores`` (``(C, )`` array),
             ``pred_label``, ``pred_score``, ``pred_class``, ``gt_label`` and
             ``gt_class`` (when the layout gives the class; else None),
-            ``uncertain`` (with an operating point) and ``images`` (per
-            image: ``img_path`` and the same ``pred_*`` keys).
+            with an operating point ``uncertain``, ``raw_scores`` and
+            ``raw_label`` (the uncalibrated aggregate; ``pred_*`` are then
+            calibrated), and ``images`` (per image: ``img_path`` and the
+            same ``pred_*`` keys).
         """
         if not preds:
             return []
         scores = np.stack([p.pred_score.float().cpu().numpy() for p in preds])
         op = self.operating_point
+        lesion_ids = [p.lesion_id for p in preds]
         if op is not None:
+            _, raw_agg, raw_pred, _ = aggregate_lesions(
+                scores, lesion_ids, self.aggregation)
             scores = op.calibrate(scores)
-        ids, agg, pred, inverse = aggregate_lesions(
-            scores, [p.lesion_id for p in preds], self.aggregation)
+        ids, agg, pred, inverse = aggregate_lesions(scores, lesion_ids,
+                                                    self.aggregation)
         num_images = np.bincount(inverse, minlength=len(ids))
         uncertain = None if op is None else op.is_uncertain(agg, num_images)
         classes = self.classes or [f'class_{i}' for i in range(agg.shape[1])]
@@ -555,7 +561,10 @@ class LesionInferencer(ImageClassificationInferencer):
                 gt_label=gt,
                 gt_class=None if gt is None else classes[gt])
             if uncertain is not None:
-                result['uncertain'] = bool(uncertain[li])
+                result.update(
+                    uncertain=bool(uncertain[li]),
+                    raw_scores=raw_agg[li],
+                    raw_label=int(raw_pred[li]))
             images = []
             for i in members[li]:
                 s = scores[i]
@@ -573,70 +582,30 @@ class LesionInferencer(ImageClassificationInferencer):
         return results
 
     # ------------------------------------------------------------ files
-    def results_to_rows(self, results: List[dict]) -> List[Dict[str, object]]:
-        """One row per lesion, with the columns of ``LesionMetric``'s
-        ``lesion_predictions.csv`` (``lesion_id``, ``num_images``,
-        ``gt_label``, ``gt_class``, ``prob_<class>``, ``pred_label``,
-        ``pred_class``) plus ``path`` and, with an operating point,
-        ``uncertain``. The ground-truth columns are written when the layout
-        gave the class of some lesion (empty for the others)."""
-        with_gt = any(r.get('gt_label') is not None for r in results)
-        rows = []
-        for r in results:
-            names = self.classes or [
-                f'class_{i}' for i in range(len(r['pred_scores']))
-            ]
-            row: Dict[str, object] = OrderedDict(
-                lesion_id=r['lesion_id'],
-                path=r['path'],
-                num_images=r['num_images'])
-            if with_gt:
-                row.update(
-                    gt_label=r.get('gt_label'), gt_class=r.get('gt_class'))
-            row.update({
-                f'prob_{c}': float(p)
-                for c, p in zip(names, r['pred_scores'])
-            })
-            row.update(pred_label=r['pred_label'], pred_class=r['pred_class'])
-            if 'uncertain' in r:
-                row['uncertain'] = bool(r['uncertain'])
-            rows.append(row)
-        return rows
+    def results_to_rows(
+            self,
+            results: List[dict],
+            metadata: Optional[Dict[str,
+                                    dict]] = None) -> List[Dict[str, object]]:
+        """One row per lesion: the columns of ``LesionMetric``'s
+        ``lesion_predictions.csv`` plus ``path``
+        (:func:`~.inference_outputs.results_table`)."""
+        return results_table(results, self.classes, metadata)[0]
 
-    def dump_csv(self, results: List[dict], path: str) -> None:
+    def dump_csv(self,
+                 results: List[dict],
+                 path: str,
+                 metadata: Optional[Dict[str, dict]] = None) -> None:
         """Write :meth:`results_to_rows` as CSV; with the ground truth,
         ``compare_models.py`` and ``reader_study.py`` read it as they read
-        ``lesion_predictions.csv``."""
-        import pandas as pd
-        if osp.dirname(path):
-            os.makedirs(osp.dirname(path), exist_ok=True)
-        df = pd.DataFrame(self.results_to_rows(results))
-        if 'gt_label' in df.columns:
-            df['gt_label'] = df['gt_label'].astype('Int64')
-        df.to_csv(path, index=False)
+        ``lesion_predictions.csv``. ``metadata``: lesion index ->
+        ``patient_id`` and metadata columns
+        (:func:`~ecdl_mm.datasets.lesion_metadata.sheet_metadata`)."""
+        rows, columns = results_table(results, self.classes, metadata)
+        write_lesion_table(rows, path, columns)
 
     @staticmethod
     def dump_json(results: List[dict], path: str) -> None:
         """Write the full results (per lesion and per image) as JSON
         (drawings left out)."""
-
-        def plain(v):
-            if isinstance(v, np.ndarray):
-                return v.tolist()
-            if isinstance(v, np.generic):
-                return v.item()
-            raise TypeError(f'{type(v).__name__} is not JSON serialisable')
-
-        def drop_drawings(r):
-            out = {k: v for k, v in r.items() if k != 'visualization'}
-            if 'images' in out:
-                out['images'] = [drop_drawings(i) for i in out['images']]
-            return out
-
-        if osp.dirname(path):
-            os.makedirs(osp.dirname(path), exist_ok=True)
-        with open(path, 'w') as f:
-            json.dump([drop_drawings(r) for r in results],
-                      f,
-                      indent=2,
-                      default=plain)
+        dump_results_json(results, path)

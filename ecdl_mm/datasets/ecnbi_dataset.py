@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import warnings
+from collections import OrderedDict
 from typing import List, Optional, Sequence, Union
 
 import pandas as pd
@@ -9,6 +10,7 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
+from .lesion_metadata import metadata_columns
 from .split_sheet import DataError, check_split_leakage, load_split_sheet
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
@@ -65,6 +67,15 @@ class ECNBIDataset(BaseDataset):
              meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
                         'lesion_id', 'patient_id'))
 
+    Lesion metadata (``centre``, ``size_mm``, ``location``, ``morphology``
+    and the ``extra_columns``; see :mod:`.lesion_metadata`), when the sheet
+    has any, is checked while the sheet is read and put in every data info
+    as ``lesion_meta`` (an ordered dict, ``rectosigmoid`` derived); a
+    ``PackInputs`` of the pipeline that packs ``lesion_id`` then packs
+    ``lesion_meta`` too, so :class:`~ecdl_mm.evaluation.LesionMetric`
+    writes the columns to ``lesion_predictions.csv``. A sheet without them
+    gives data infos without ``lesion_meta``, as before.
+
     All problems are raised as :class:`DataError` (a ``ValueError``) or
     ``FileNotFoundError``, naming the file, lesion or sheet row while the
     dataset is built, before
@@ -101,6 +112,9 @@ class ECNBIDataset(BaseDataset):
         cohort (str, optional): Name that qualifies the lesion ids
             (``'<cohort>/<lesion_index>'``). Defaults to None, the name of the
             ``data_root`` folder.
+        extra_columns (Sequence[str]): Other columns of the sheet carried
+            with each lesion as text (in ``lesion_meta``), e.g.
+            ``['endoscopist']``. Defaults to ().
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (``test_mode``, ``lazy_init``, ``indices``, ...).
     """
@@ -119,6 +133,7 @@ class ECNBIDataset(BaseDataset):
                  skip_bad_images: bool = False,
                  extensions: Sequence[str] = IMG_EXTENSIONS,
                  cohort: Optional[str] = None,
+                 extra_columns: Sequence[str] = (),
                  **kwargs):
         if not data_root or not osp.isdir(data_root):
             raise FileNotFoundError(
@@ -137,6 +152,8 @@ class ECNBIDataset(BaseDataset):
         self.check_images = check_images
         self.skip_bad_images = skip_bad_images
         self.extensions = tuple(e.lower() for e in extensions)
+        self.extra_columns = [extra_columns] if isinstance(
+            extra_columns, str) else list(extra_columns)
         super().__init__(
             ann_file=ann_file,
             metainfo=metainfo,
@@ -201,7 +218,9 @@ class ECNBIDataset(BaseDataset):
         folders = self._lesion_folders(img_root, classes)
 
         if self.ann_file:
-            sheet = load_split_sheet(self.ann_file, self.sheet_name, classes)
+            sheet = load_split_sheet(self.ann_file, self.sheet_name, classes,
+                                     self.extra_columns)
+            meta_cols = metadata_columns(sheet.columns, self.extra_columns)
             where = f'{self.ann_file}' + (f' [sheet {self.sheet_name!r}]'
                                           if self.sheet_name else '')
             lesions = []
@@ -223,8 +242,12 @@ class ECNBIDataset(BaseDataset):
                         f'duplicated lesion id {lesion!r}: folders in '
                         f'classes {holders} under {img_root}')
                 lesions.append(
-                    (lesion, rec['class_index'], cls, rec['patient_id']))
+                    (lesion, rec['class_index'], cls, rec['patient_id'],
+                     OrderedDict((c, rec[c]) for c in meta_cols)))
         else:
+            if self.extra_columns:
+                raise DataError(f'extra_columns={self.extra_columns} needs a '
+                                'split sheet (ann_file)')
             sheet = None
             lesions = []
             for lesion, holders in folders.items():
@@ -235,7 +258,7 @@ class ECNBIDataset(BaseDataset):
             for cls_idx, cls in enumerate(classes):
                 for lesion, holders in folders.items():
                     if holders[0] == cls:
-                        lesions.append((lesion, cls_idx, cls, None))
+                        lesions.append((lesion, cls_idx, cls, None, None))
             if not lesions:
                 raise DataError(
                     f'no lesion folder found under {img_root} for the '
@@ -255,7 +278,7 @@ class ECNBIDataset(BaseDataset):
             check_split_leakage(splits)
 
         data_list, skipped = [], []
-        for lesion, cls_idx, cls, patient in lesions:
+        for lesion, cls_idx, cls, patient, meta in lesions:
             lesion_dir = osp.join(img_root, cls, lesion)
             images = self._list_images(lesion_dir)
             if self.check_images:
@@ -279,20 +302,33 @@ class ECNBIDataset(BaseDataset):
                     f'empty lesion {lesion!r}: no image with extension in '
                     f'{self.extensions} under {lesion_dir}')
             for path in images:
-                data_list.append(
-                    dict(
-                        img_path=path,
-                        gt_label=int(cls_idx),
-                        lesion_id=f'{self.cohort}/{lesion}',
-                        lesion_index=lesion,
-                        cohort=self.cohort,
-                        patient_id=patient))
+                info = dict(
+                    img_path=path,
+                    gt_label=int(cls_idx),
+                    lesion_id=f'{self.cohort}/{lesion}',
+                    lesion_index=lesion,
+                    cohort=self.cohort,
+                    patient_id=patient)
+                if meta:
+                    info['lesion_meta'] = OrderedDict(meta)
+                data_list.append(info)
         if skipped:
             msg = (f'{type(self).__name__} skipped {len(skipped)} unreadable '
                    'image(s):\n  ' + '\n  '.join(skipped))
             # once: tools/ show warnings through the run's logger
             warnings.warn(msg)
+        if any('lesion_meta' in info for info in data_list):
+            self._pack_lesion_meta()
         return data_list
+
+    def _pack_lesion_meta(self) -> None:
+        """Let every ``PackInputs`` that packs ``lesion_id`` pack
+        ``lesion_meta`` too (the metric reads it from the data samples)."""
+        for t in getattr(self.pipeline, 'transforms', []):
+            keys = getattr(t, 'meta_keys', None)
+            if keys is not None and 'lesion_id' in keys and \
+                    'lesion_meta' not in keys:
+                t.meta_keys = tuple(keys) + ('lesion_meta', )
 
     def get_lesion_ids(self) -> List[str]:
         """Return the ``lesion_id`` of every sample, in dataset order

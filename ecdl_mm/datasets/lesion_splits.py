@@ -18,20 +18,27 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .ecnbi_dataset import ECNBIDataset
-from .split_sheet import check_split_leakage
+from .lesion_metadata import metadata_columns
+from .split_sheet import DataError, check_split_leakage
 
 COLUMNS = ['class_index', 'class_english', 'lesion_index', 'patient_id']
 
 
-def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
-    """One row per lesion, checked against the folders by ECNBIDataset."""
+def collect_lesions(data_root,
+                    lesions=None,
+                    sheet_name=None,
+                    classes=None,
+                    extra_columns=()):
+    """One row per lesion, checked against the folders by ECNBIDataset,
+    with the lesion metadata of the ``lesions`` sheet (if any)."""
     metainfo = dict(classes=tuple(classes)) if classes else None
     ds = ECNBIDataset(
         data_root,
         ann_file=lesions or '',
         sheet_name=sheet_name,
         metainfo=metainfo,
-        check_images=False)
+        check_images=False,
+        extra_columns=extra_columns)
     names = ds.metainfo['classes']
     rows = OrderedDict()
     for i in range(len(ds)):
@@ -42,31 +49,106 @@ def collect_lesions(data_root, lesions=None, sheet_name=None, classes=None):
                 class_index=info['gt_label'],
                 class_english=names[info['gt_label']],
                 lesion_index=info['lesion_index'],
-                patient_id=info['patient_id']))
-    return pd.DataFrame(list(rows.values()), columns=COLUMNS)
+                patient_id=info['patient_id'],
+                **info.get('lesion_meta', {})))
+    meta = [
+        c for c in metadata_columns(
+            list(next(iter(rows.values()), {})), extra_columns)
+    ]
+    return pd.DataFrame(list(rows.values()), columns=COLUMNS + meta)
 
 
-def _groups(df):
-    # lesions without a patient id form their own group
-    return np.array([
-        p if p is not None and p == p else f'lesion:{l}'
-        for p, l in zip(df['patient_id'], df['lesion_index'])
-    ])
+def _groups(df, group_by='patient'):
+    """The group of every lesion: its patient (lesions without one form
+    their own group), itself (``'lesion'``), or its value in a column
+    (e.g. ``'centre'``; an empty cell is an error)."""
+    if group_by == 'lesion':
+        return np.array([f'lesion:{x}' for x in df['lesion_index']])
+    if group_by == 'patient':
+        return np.array([
+            p if p is not None and p == p else f'lesion:{l}'
+            for p, l in zip(df['patient_id'], df['lesion_index'])
+        ])
+    if group_by not in df.columns:
+        raise DataError(f'--group-by {group_by!r}: the lesion list has no '
+                        f'such column; it has {list(df.columns)}')
+    values = df[group_by]
+    if values.isna().any():
+        lesion = df['lesion_index'][values.isna()].iloc[0]
+        raise DataError(f'--group-by {group_by!r}: lesion {lesion!r} has '
+                        'no value')
+    return np.array([f'{group_by}:{v}' for v in values])
 
 
-def ratio_split(df, ratios, seed):
-    """Assign whole groups to train/val/test, stratified by class.
+def parse_strata(specs):
+    """``['location', 'size_mm:<=5,6-9,>=10']`` -> ``[(column, bins)]``,
+    bins None for grouping by value; a bin is ``<=a``, ``<a``, ``>=a``,
+    ``>a``, ``a-b`` (inclusive) or a value."""
+    out = []
+    for spec in specs or ():
+        col, _, bins = str(spec).partition(':')
+        out.append((col.strip(), [b.strip()
+                                  for b in bins.split(',')] if bins else None))
+    return out
 
-    Each group (patient, else lesion) takes the class of most of its lesions;
-    within each class the groups are shuffled with ``seed`` and dealt so the
-    lesion counts follow ``ratios`` as closely as the groups allow.
+
+def _in_bin(x, item):
+    for op, fn in (('<=', lambda a: x <= a), ('>=', lambda a: x >= a),
+                   ('<', lambda a: x < a), ('>', lambda a: x > a)):
+        if item.startswith(op):
+            return fn(float(item[len(op):]))
+    if '-' in item.lstrip('-'):
+        lo, hi = item.rsplit('-', 1)
+        return float(lo) <= x <= float(hi)
+    return x == float(item)
+
+
+def strata(df, specs):
+    """Class index plus each stratifying column's value or bin, one string
+    per lesion."""
+    keys = [df['class_index'].astype(str).tolist()]
+    for col, bins in parse_strata(specs):
+        if col not in df.columns:
+            raise DataError(f'--stratify {col!r}: the lesion list has no '
+                            f'such column; it has {list(df.columns)} (give '
+                            'a --lesions sheet with it)')
+        vals = []
+        for lesion, v in zip(df['lesion_index'], df[col]):
+            if v is None or v != v:
+                vals.append('NA')
+            elif bins is None:
+                vals.append(str(v))
+            else:
+                try:
+                    hit = [b for b in bins if _in_bin(float(v), b)]
+                except ValueError:
+                    raise DataError(f'--stratify {col}: bins {bins} or value '
+                                    f'{v!r} (lesion {lesion}) not numeric')
+                if not hit:
+                    raise DataError(f'--stratify {col}: lesion {lesion} '
+                                    f'({v}) falls in none of the bins {bins}')
+                vals.append(hit[0])
+        keys.append(vals)
+    return np.array(['|'.join(k) for k in zip(*keys)])
+
+
+def ratio_split(df, ratios, seed, stratify=(), group_by='patient'):
+    """Assign whole groups to train/val/test, stratified by class (and the
+    ``stratify`` columns, :func:`parse_strata`).
+
+    Each group (patient, else lesion; or ``group_by``) takes the stratum of
+    most of its lesions; within each stratum the groups are shuffled with
+    ``seed`` and dealt so the lesion counts follow ``ratios`` as closely as
+    the groups allow.
     """
     ratios = np.asarray(ratios, float)
     if (ratios < 0).any() or not np.isclose(ratios.sum(), 1):
         raise ValueError(f'--ratios {tuple(ratios)} must be >= 0 and sum to 1')
     rng = np.random.default_rng(seed)
-    groups = _groups(df)
-    labels = df['class_index'].to_numpy()
+    groups = _groups(df, group_by)
+    names, labels = np.unique(strata(df, stratify), return_inverse=True)
+    if not stratify:  # the class order of the lesions, as before
+        labels = df['class_index'].to_numpy()
     group_ids = list(dict.fromkeys(groups))
     size = {g: int((groups == g).sum()) for g in group_ids}
     major = {g: np.bincount(labels[groups == g]).argmax() for g in group_ids}
@@ -88,15 +170,17 @@ def ratio_split(df, ratios, seed):
                        for k in range(3) if ratios[k] > 0)
 
 
-def fold_split(df, folds, seed):
-    """k folds by scikit-learn's StratifiedGroupKFold; fold i's test part is
-    the val sheet of fold i."""
+def fold_split(df, folds, seed, stratify=(), group_by='patient'):
+    """k folds by scikit-learn's StratifiedGroupKFold (strata: class and the
+    ``stratify`` columns); fold i's test part is the val sheet of fold i."""
     if folds < 2:
         raise ValueError(f'--folds {folds} must be at least 2')
     skf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    y = df['class_index'] if not stratify else np.unique(
+        strata(df, stratify), return_inverse=True)[1]
     out = OrderedDict()
-    for i, (tr, va) in enumerate(
-            skf.split(df, df['class_index'], groups=_groups(df))):
+    for i, (tr,
+            va) in enumerate(skf.split(df, y, groups=_groups(df, group_by))):
         out[f'fold{i}_train'] = df.iloc[tr].reset_index(drop=True)
         out[f'fold{i}_val'] = df.iloc[va].reset_index(drop=True)
     return out
@@ -107,10 +191,16 @@ def write_splits(splits, out):
 
     ``out`` ending in ``.xlsx`` is one workbook with one sheet per split;
     any other ``out`` is a folder that gets one ``<split>.csv`` per split.
-    The ``patient_id`` column is written only when some lesion has one.
+    The ``patient_id`` column is written only when some lesion has one;
+    the metadata columns of the lesion list follow (``rectosigmoid`` is
+    derived again when read, not written).
     """
     has_patient = any(s['patient_id'].notna().any() for s in splits.values())
     cols = COLUMNS if has_patient else COLUMNS[:3]
+    first = next(iter(splits.values()))
+    cols = cols + [
+        c for c in first.columns if c not in COLUMNS and c != 'rectosigmoid'
+    ]
     if out.lower().endswith('.xlsx'):
         if osp.dirname(out):
             os.makedirs(osp.dirname(out), exist_ok=True)
@@ -130,7 +220,10 @@ def make_splits(data_root: str,
                 ratios: Sequence[float] = (0.7, 0.1, 0.2),
                 folds: Optional[int] = None,
                 seed: int = 0,
-                classes: Optional[Sequence[str]] = None) -> OrderedDict:
+                classes: Optional[Sequence[str]] = None,
+                stratify: Sequence[str] = (),
+                group_by: str = 'patient',
+                extra_columns: Sequence[str] = ()):
     """Split the lesions of ``data_root``, check for leakage and write them.
 
     Args:
@@ -147,19 +240,28 @@ def make_splits(data_root: str,
         seed (int): Random seed. Defaults to 0.
         classes (Sequence[str], optional): Class names in order. Defaults to
             None (``ECNBIDataset``'s).
+        stratify (Sequence[str]): Columns of ``lesions`` to stratify by
+            besides the class, each ``COL`` or ``COL:BINS``
+            (``size_mm:<=5,6-9,>=10``). Defaults to ().
+        group_by (str): ``'patient'`` (lesions of a patient stay together;
+            lesions without one alone), ``'lesion'`` or a column of
+            ``lesions`` (e.g. ``'centre'``). Defaults to 'patient'.
+        extra_columns (Sequence[str]): Other columns of ``lesions`` to
+            carry into the sheets. Defaults to ().
 
     Returns:
         OrderedDict: Split name -> lesion table, as written.
     """
-    df = collect_lesions(data_root, lesions, sheet_name, classes)
+    df = collect_lesions(data_root, lesions, sheet_name, classes,
+                         extra_columns)
     if folds:
-        splits = fold_split(df, folds, seed)
+        splits = fold_split(df, folds, seed, stratify, group_by)
         for i in range(folds):
             check_split_leakage(
                 {k: splits[f'fold{i}_{k}']
                  for k in ('train', 'val')})
     else:
-        splits = ratio_split(df, ratios, seed)
+        splits = ratio_split(df, ratios, seed, stratify, group_by)
         check_split_leakage(splits)
     write_splits(splits, out)
     return splits

@@ -2,9 +2,11 @@
 """Reading and checking lesion split sheets (``.xlsx`` sheets or ``.csv``).
 
 A split sheet lists the lesions of one split, one row per lesion, with the
-columns ``class_index``, ``class_english`` and ``lesion_index`` and an optional
-``patient_id``. It is the format of ``dataset_divide.xlsx`` in the EC-DL
-release and of the sheets written by
+columns ``class_index``, ``class_english`` and ``lesion_index``, an optional
+``patient_id`` and optional lesion metadata (``centre``, ``size_mm``,
+``location``, ``morphology`` and columns the user names; see
+:mod:`.lesion_metadata`). It is the format of ``dataset_divide.xlsx`` in the
+EC-DL release and of the sheets written by
 ``tools/dataset_converters/make_splits.py``.
 """
 import os.path as osp
@@ -14,6 +16,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import pandas as pd
 
 from ..utils.errors import DataError
+from .lesion_metadata import (check_extra_columns, check_patient_centres,
+                              metadata_columns, parse_metadata_row)
 
 REQUIRED_COLUMNS = ('class_index', 'class_english', 'lesion_index')
 OPTIONAL_COLUMNS = ('patient_id', )
@@ -35,9 +39,12 @@ def _clean_id(value) -> Optional[str]:
     return text
 
 
-def load_split_sheet(path: str,
-                     sheet_name: Optional[str] = None,
-                     classes: Optional[Sequence[str]] = None) -> pd.DataFrame:
+def load_split_sheet(
+    path: str,
+    sheet_name: Optional[str] = None,
+    classes: Optional[Sequence[str]] = None,
+    extra_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read one split sheet and check its rows.
 
     Args:
@@ -49,17 +56,24 @@ def load_split_sheet(path: str,
             ``class_index`` must index this sequence and its
             ``class_english`` must equal ``classes[class_index]``.
             Defaults to None.
+        extra_columns (Sequence[str]): Other columns to carry as text
+            (each must exist). Defaults to ().
 
     Returns:
         pandas.DataFrame: Columns ``class_index`` (int), ``class_english``,
         ``lesion_index`` (str), ``patient_id`` (str or None) and ``row``
-        (the row number as a spreadsheet shows it, header = row 1).
+        (the row number as a spreadsheet shows it, header = row 1), then the
+        metadata columns the sheet has (:func:`.metadata_columns`:
+        ``centre``, ``size_mm`` (float), ``location``, ``rectosigmoid``
+        (derived), ``morphology``, the extra columns), None where empty.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: On an unknown file type, a missing sheet or column, an
             empty or non-integer cell, a class that disagrees with
-            ``classes`` or a lesion listed twice.
+            ``classes``, a lesion listed twice, a bad metadata cell (text in
+            ``size_mm``, an unknown location or Paris class) or a patient
+            in two centres.
     """
     where = _describe(path, sheet_name)
     if not osp.isfile(path):
@@ -92,6 +106,11 @@ def load_split_sheet(path: str,
     if missing:
         raise DataError(f'{where} lacks the column(s) {missing}; '
                         f'found {list(df.columns)}')
+    try:
+        extra_columns = check_extra_columns(extra_columns, df.columns, where)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    meta_cols = metadata_columns(df.columns, extra_columns)
 
     rows = []
     first_row = {}
@@ -128,15 +147,30 @@ def load_split_sheet(path: str,
                 f'{first_row[lesion]} and {row}')
         first_row[lesion] = row
         patient = _clean_id(rec.get('patient_id'))
-        rows.append(
-            dict(
-                class_index=cls_idx,
-                class_english=cls_name,
-                lesion_index=lesion,
-                patient_id=patient,
-                row=row))
-    return pd.DataFrame(
-        rows, columns=list(REQUIRED_COLUMNS) + ['patient_id', 'row'])
+        entry = dict(
+            class_index=cls_idx,
+            class_english=cls_name,
+            lesion_index=lesion,
+            patient_id=patient,
+            row=row)
+        if meta_cols:
+            try:
+                entry.update(
+                    parse_metadata_row(rec, list(df.columns), extra_columns,
+                                       where, row))
+            except ValueError as e:
+                raise DataError(str(e)) from None
+        rows.append(entry)
+    try:
+        check_patient_centres(rows, list(df.columns), where)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    out = pd.DataFrame(
+        rows,
+        columns=list(REQUIRED_COLUMNS) + ['patient_id', 'row'] + meta_cols)
+    for col in meta_cols:  # None (not NaN) for an empty cell
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
 
 
 def check_split_leakage(splits: Mapping[str, pd.DataFrame]) -> None:

@@ -167,7 +167,9 @@ class LesionTracker:
         """The lesion event: ids, start and end (frame index and seconds),
         ``num_images`` (used frames), ``frames`` (their indices),
         ``pred_scores`` (aggregated), ``pred_label``, ``pred_class``,
-        ``confidence`` (calibrated), ``uncertain`` and ``diagnosed`` (False
+        ``cal_scores`` (the aggregate, calibrated), ``confidence`` (its
+        value for ``pred_class``: temperature keeps the order, so it is
+        the calibrated top probability), ``uncertain`` and ``diagnosed`` (False
         for a lesion without a used frame, which has no class)."""
         les = self.lesions[lesion_id]
         out = dict(
@@ -184,6 +186,7 @@ class LesionTracker:
                 pred_scores=None,
                 pred_label=None,
                 pred_class=None,
+                cal_scores=None,
                 confidence=None,
                 uncertain=True)
             return out
@@ -197,6 +200,7 @@ class LesionTracker:
             pred_scores=[float(x) for x in agg[0]],
             pred_label=label,
             pred_class=self.classes[label],
+            cal_scores=[float(x) for x in cal[0]],
             confidence=float(cal[0, label]),
             uncertain=bool(self.op.is_uncertain(cal, [len(les.scores)])[0]))
         return out

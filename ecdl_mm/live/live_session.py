@@ -145,12 +145,16 @@ def _jsonable(v):
 
 def read_labels(path: str) -> Dict[str, dict]:
     """``lesion_id`` -> ``gt_class`` / ``gt_label`` / ``patient_id`` /
-    ``study_id`` of a labels CSV (columns ``lesion_id`` (the live session's
-    lesion number) and ``gt_class`` or ``gt_label``; optionally
-    ``patient_id``, and ``study_id``, the lesion's id in another study,
-    which ``lesions.csv`` then uses so that it pairs with that study's
-    ``lesion_predictions.csv``)."""
+    ``study_id`` and lesion metadata of a labels CSV (columns ``lesion_id``
+    (the live session's lesion number) and ``gt_class`` or ``gt_label``;
+    optionally ``patient_id``; ``study_id``, the lesion's id in another
+    study, which ``lesions.csv`` then uses so that it pairs with that
+    study's ``lesion_predictions.csv``; and the metadata columns of a split
+    sheet, ``centre``, ``size_mm``, ``location``, ``morphology``, checked
+    as there (:mod:`ecdl_mm.datasets.lesion_metadata`))."""
     import pandas as pd
+
+    from ..datasets.lesion_metadata import SHEET_COLUMNS, parse_metadata_row
     if not osp.isfile(path):
         raise FileNotFoundError(f'labels file {path} not found')
     df = pd.read_csv(path, dtype=str)
@@ -159,14 +163,21 @@ def read_labels(path: str) -> Dict[str, dict]:
         raise ValueError(f'labels file {path} needs the columns lesion_id and '
                          f'gt_class (or gt_label); it has '
                          f'{", ".join(df.columns)}')
-    return {
-        str(r['lesion_id']).strip(): {
+    with_meta = any(c in df.columns for c in SHEET_COLUMNS)
+    out = {}
+    for i, r in df.iterrows():
+        entry = {
             k: r[k]
             for k in ('gt_class', 'gt_label', 'patient_id', 'study_id')
             if k in r and isinstance(r[k], str)
         }
-        for _, r in df.iterrows()
-    }
+        if with_meta:
+            entry['metadata'] = parse_metadata_row(r.to_dict(),
+                                                   list(df.columns), (),
+                                                   f'labels file {path}',
+                                                   i + 2)
+        out[str(r['lesion_id']).strip()] = entry
+    return out
 
 
 class LiveSession:
@@ -350,46 +361,17 @@ class LiveSession:
                          'frame passed the quality gate)')
 
     def write_lesions_csv(self) -> Optional[str]:
-        """Rows of the diagnosed lesions, columns of
-        ``lesion_predictions.csv``."""
+        """Rows of the diagnosed lesions: the lesion table of
+        ``lesion_predictions.csv`` (:mod:`ecdl_mm.evaluation.lesion_table`)
+        with the calibrated columns, and the metadata the labels file
+        gives."""
         if not self.lesions_csv:
             return None
-        import pandas as pd
-        classes = list(self.inf.classes)
-        cols = ['lesion_id', 'patient_id', 'num_images', 'gt_label',
-                'gt_class'] + [f'prob_{c}' for c in classes] + \
-            ['pred_label', 'pred_class']
-        rows = []
-        for call in self._emitted.values():
-            if not call['diagnosed']:
-                continue
-            gt = (self.labels or {}).get(call['lesion_id'], {})
-            gt_class = gt.get('gt_class')
-            gt_label = gt.get('gt_label')
-            if gt_class is not None and gt_label is None and \
-                    gt_class in classes:
-                gt_label = classes.index(gt_class)
-            if gt_label is not None and gt_class is None:
-                gt_class = classes[int(gt_label)]
-            row = OrderedDict(
-                lesion_id=gt.get('study_id', call['lesion_id']),
-                patient_id=gt.get('patient_id'),
-                num_images=call['num_images'],
-                gt_label=None if gt_label is None else int(gt_label),
-                gt_class=gt_class)
-            row.update({
-                f'prob_{c}': p
-                for c, p in zip(classes, call['pred_scores'])
-            })
-            row.update(
-                pred_label=call['pred_label'], pred_class=call['pred_class'])
-            rows.append(row)
-        if osp.dirname(self.lesions_csv):
-            os.makedirs(osp.dirname(self.lesions_csv), exist_ok=True)
-        df = pd.DataFrame(rows, columns=cols)
-        if len(df):
-            df['gt_label'] = df['gt_label'].astype('Int64')
-        df.to_csv(self.lesions_csv, index=False)
+        from ..evaluation.lesion_table import (live_lesion_table,
+                                               write_lesion_table)
+        rows, columns = live_lesion_table(self._emitted.values(),
+                                          list(self.inf.classes), self.labels)
+        write_lesion_table(rows, self.lesions_csv, columns)
         return self.lesions_csv
 
     # ------------------------------------------------------------------ run

@@ -9,10 +9,13 @@ import threading
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from ecdl_mm.evaluation.clinical.predictions import load_lesion_predictions
 from ecdl_mm.live import FrameSource, LiveSession, NewestSlot, SourceError
+from ecdl_mm.live.live_session import read_labels
 from ecdl_mm.live.stream_inferencer import fit_to, open_video_writer
 
 
@@ -204,6 +207,45 @@ def test_exception_in_model_thread(
     assert len(lesions) == 1 and lesions[0]['num_images'] == 2
 
 
+def stills_table(inferencer, events, tmp_path, labels):
+    """LesionMetric's lesion_predictions.csv over the frames the live session
+    used, as still images of the same lesions, under the same operating
+    point (temperature 1: the live and still calibrations coincide)."""
+    from mmengine.evaluator import Evaluator
+    from mmpretrain.structures import DataSample
+    op = inferencer.operating_point
+    assert op.temperature == 1.0
+    op.save(str(tmp_path / 'op.json'))
+    classes = list(inferencer.classes)
+    samples = []
+    for e in events:
+        if e['type'] != 'frame' or not e['used']:
+            continue
+        gt = labels[e['lesion_id']]
+        meta = dict(gt['metadata'])
+        sample = DataSample().set_gt_label(classes.index(gt['gt_class']))
+        sample.set_pred_score(torch.tensor(e['probs']))
+        sample.set_metainfo(
+            dict(
+                img_path=f"/f/{e['frame']}.png",
+                lesion_id=e['lesion_id'],
+                patient_id=gt['patient_id'],
+                lesion_meta=meta))
+        samples.append(sample)
+    evaluator = Evaluator(
+        dict(
+            type='LesionMetric',
+            bootstrap_rounds=0,
+            out_dir=str(tmp_path / 'stills'),
+            operating_point=str(tmp_path / 'op.json')))
+    evaluator.dataset_meta = dict(classes=classes)
+    evaluator.process(samples)
+    evaluator.evaluate(len(samples))
+    return pd.read_csv(
+        tmp_path / 'stills' / 'lesion_predictions.csv',
+        dtype={'lesion_id': str})
+
+
 def test_lesions_csv_reads_as_lesion_predictions(
         inferencer,
         tmp_path,  # noqa
@@ -214,10 +256,15 @@ def test_lesions_csv_reads_as_lesion_predictions(
     seq = [still] * 5 + [black] * 16 + [still] * 5
     for i, img in enumerate(seq):
         cv2.imwrite(str(folder / f'{i:03d}.png'), img)
-    labels = {
-        '1': dict(gt_class='adenomas'),
-        '2': dict(gt_class='non-neoplastic')
-    }
+    pd.DataFrame(
+        dict(
+            lesion_id=['1', '2'],
+            gt_class=['adenomas', 'non-neoplastic'],
+            patient_id=['P1', 'P2'],
+            size_mm=['4', '12'],
+            location=['Sigmoid', 'caecum'])).to_csv(
+                tmp_path / 'labels.csv', index=False)
+    labels = read_labels(str(tmp_path / 'labels.csv'))
     summary, events, _ = run_session(
         inferencer, FrameSource(str(folder)), tmp_path, labels=labels)
     preds = load_lesion_predictions(str(tmp_path / 'lesions.csv'))
@@ -232,13 +279,18 @@ def test_lesions_csv_reads_as_lesion_predictions(
         np.testing.assert_allclose(
             preds.scores[i], np.mean(used, 0), atol=1e-9)
         assert lesions[lid]['num_images'] == len(used)
-    with open(tmp_path / 'lesions.csv') as f:
-        header = f.readline().strip().split(',')
-    assert header == [
-        'lesion_id', 'patient_id', 'num_images', 'gt_label', 'gt_class',
-        'prob_adenomas', 'prob_invasive_cancer', 'prob_non-neoplastic',
-        'pred_label', 'pred_class'
-    ]
+    stills = stills_table(inferencer, events, tmp_path, labels)
+    live = pd.read_csv(tmp_path / 'lesions.csv', dtype={'lesion_id': str})
+    # the stills' header, the calibrated group and the labels' metadata
+    assert list(live.columns) == list(stills.columns)
+    assert {
+        'cal_prob_adenomas', 'confidence', 'uncertain', 'size_mm', 'location',
+        'rectosigmoid'
+    } <= set(live.columns)
+    pd.testing.assert_frame_equal(
+        live, stills, check_exact=False, rtol=1e-6, atol=0)
+    assert live['location'].tolist() == ['sigmoid', 'caecum']
+    assert live['rectosigmoid'].tolist() == [True, False]
     assert not os.path.exists(tmp_path / 'nothing')
 
 

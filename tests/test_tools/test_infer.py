@@ -174,12 +174,20 @@ def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
     raw, cal = pd.read_csv(raw), pd.read_csv(cal)
     assert 'uncertain' not in raw.columns
     cols = [f'prob_{c}' for c in CLASSES]
+    # the stills' schema: raw aggregate in prob_*, calibrated in cal_prob_*
+    assert list(cal.columns) == list(raw.columns) + [
+        f'cal_prob_{c}' for c in CLASSES
+    ] + ['cal_pred_label', 'cal_pred_class', 'confidence', 'uncertain']
+    np.testing.assert_allclose(cal[cols], raw[cols], rtol=1e-6)
     # one image per demo lesion: the lesion's calibrated probabilities are
     # softmax(log p / T) of its raw ones, by hand
     z = np.log(raw[cols].to_numpy()) / 0.5
     z = np.exp(z - z.max(1, keepdims=True))
     z /= z.sum(1, keepdims=True)
-    np.testing.assert_allclose(cal[cols].to_numpy(), z, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        cal[['cal_' + c for c in cols]].to_numpy(), z, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(cal['confidence'], z.max(1), rtol=1e-5)
+    assert list(cal['cal_pred_label']) == list(z.argmax(1))
     assert list(cal['uncertain']) == list(z.max(1) < 0.6)
     assert 'uncertain' in proc.stdout or not cal['uncertain'].any()
     # an operating point for other classes: one line, exit 2
@@ -206,3 +214,33 @@ def test_progress_goes_to_stderr(repo_root, ckpt, demo_root, capsys):
     inferencer(osp.join(demo_root, 'invasive_cancer'))
     out = capsys.readouterr()
     assert out.err == '' and out.out == ''
+
+
+def test_infer_metadata_sheet(run_tool, ckpt, demo_root, tmp_path):
+    from ecdl_mm.datasets.synthetic_metadata import write_demo_metadata
+    meta = write_demo_metadata(
+        osp.join(demo_root, 'dataset_divide.xlsx'), str(tmp_path), seed=1)
+    out_csv = str(tmp_path / 'l.csv')
+    proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
+                  '--out-csv', out_csv, '--metadata', meta['path'],
+                  '--metadata-sheet', 'demo_test')
+    table = pd.read_csv(out_csv, dtype={'lesion_id': str})
+    assert list(table.columns[:3]) == ['lesion_id', 'patient_id', 'path']
+    assert list(table.columns[-4:]) == [
+        'size_mm', 'location', 'rectosigmoid', 'morphology'
+    ]
+    sheet = meta['sheets']['demo_test'].set_index('lesion_index')
+    index = table['lesion_id'].str.split('/').str[-1]
+    in_sheet = index.isin(sheet.index)
+    # demo_test has 4 of the 7 invasive cancers; the others: empty cells and
+    # one line naming them
+    assert in_sheet.sum() == 4
+    assert '3 lesion(s) have no row in' in proc.stdout
+    assert table.loc[~in_sheet, 'size_mm'].isna().all()
+    want = sheet.loc[index[in_sheet]]
+    assert table.loc[in_sheet, 'patient_id'].tolist() == \
+        want['patient_id'].tolist()
+    assert table.loc[in_sheet, 'size_mm'].tolist() == \
+        want['size_mm'].astype(float).tolist()
+    assert table.loc[in_sheet, 'location'].tolist() == \
+        want['location'].tolist()

@@ -10,6 +10,13 @@
 #   python tools/dataset_converters/make_splits.py DATA_ROOT --out folds.xlsx \
 #       --lesions lesions.csv --folds 5
 #
+#   # stratified by class, size bin and location, whole centres kept together
+#   python tools/dataset_converters/make_splits.py DATA_ROOT --out s.xlsx \
+#       --lesions lesions.csv --stratify size_mm:<=5,6-9,>=10 location \
+#       --group-by centre
+#
+# The metadata columns of --lesions (centre, size_mm, location, morphology,
+# and --extra-columns) are checked and written into every sheet.
 # --out ending in .xlsx writes one workbook with one sheet per split; any other
 # --out is a folder that gets one <split>.csv per split. Columns: class_index,
 # class_english, lesion_index[, patient_id]. Use them with
@@ -46,6 +53,26 @@ def parse_args():
     group.add_argument('--folds', type=int, help='k-fold cross-validation')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--stratify',
+        nargs='+',
+        default=(),
+        metavar='COL[:BINS]',
+        help='also stratify by these columns of --lesions (class always); '
+        'a numeric column with bins, e.g. size_mm:<=5,6-9,>=10')
+    parser.add_argument(
+        '--group-by',
+        default='patient',
+        metavar='patient|lesion|COL',
+        help='keep together the lesions of a patient (default; lesions '
+        'without patient_id alone), of nothing (lesion) or sharing a '
+        'column value (e.g. centre)')
+    parser.add_argument(
+        '--extra-columns',
+        nargs='+',
+        default=(),
+        metavar='COL',
+        help='other columns of --lesions to carry into the sheets')
+    parser.add_argument(
         '--classes',
         nargs='+',
         default=None,
@@ -57,7 +84,8 @@ def main():
     args = parse_args()
     splits = make_splits(args.data_root, args.out, args.lesions,
                          args.sheet_name, args.ratios, args.folds, args.seed,
-                         args.classes)
+                         args.classes, args.stratify, args.group_by,
+                         args.extra_columns)
     for name, part in splits.items():
         counts = part['class_english'].value_counts().to_dict()
         print(f'{name}: {len(part)} lesions {counts}')

@@ -3,7 +3,7 @@
 :class:`ecdl_mm.evaluation.LesionMetric` writes."""
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,6 +35,13 @@ class LesionPredictions:
         target (np.ndarray): True class indices ``(N, )``.
         scores (np.ndarray): Class probabilities ``(N, C)``.
         pred (np.ndarray): Predicted class indices ``(N, )``.
+        uncertain (np.ndarray, optional): The operating point's abstention
+            ``(N, )`` bool, when the file has an ``uncertain`` column.
+        metadata (pandas.DataFrame, optional): ``patient_id``, the lesion
+            metadata (``centre``, ``size_mm``, ``location``,
+            ``rectosigmoid``, ``morphology``) and every column outside the
+            lesion-table schema, one row per lesion in ``lesion_ids`` order
+            (:func:`ecdl_mm.evaluation.lesion_table.metadata_frame`).
     """
     path: str
     lesion_ids: List[str]
@@ -42,6 +49,8 @@ class LesionPredictions:
     target: np.ndarray
     scores: np.ndarray
     pred: np.ndarray
+    uncertain: Optional[np.ndarray] = None
+    metadata: Optional[Any] = None
 
     def subset(self, lesion_ids: Sequence[str]) -> 'LesionPredictions':
         """The predictions of ``lesion_ids``, in that order."""
@@ -52,9 +61,12 @@ class LesionPredictions:
                 f'{self.path} has no prediction for {len(missing)} '
                 f'lesion(s): {name_list(missing)}')
         rows = np.array([index[lid] for lid in lesion_ids], dtype=np.int64)
-        return LesionPredictions(self.path, list(lesion_ids), self.classes,
-                                 self.target[rows], self.scores[rows],
-                                 self.pred[rows])
+        return LesionPredictions(
+            self.path, list(lesion_ids), self.classes, self.target[rows],
+            self.scores[rows], self.pred[rows],
+            None if self.uncertain is None else self.uncertain[rows],
+            None if self.metadata is None else
+            self.metadata.iloc[rows].reset_index(drop=True))
 
 
 def load_lesion_predictions(path: str) -> LesionPredictions:
@@ -62,7 +74,8 @@ def load_lesion_predictions(path: str) -> LesionPredictions:
 
     Needed columns: ``lesion_id``, ``gt_class`` (or ``gt_label``) and one
     ``prob_<class>`` per class; ``pred_label`` / ``pred_class`` are used
-    when present (else the most probable class).
+    when present (else the most probable class); ``uncertain`` and the
+    metadata columns are kept (``uncertain``, ``metadata``).
 
     Raises:
         StudyDataError: Naming the file and the missing column, the
@@ -108,7 +121,26 @@ def load_lesion_predictions(path: str) -> LesionPredictions:
     pred = _class_column(df, path, 'pred', classes, required=False)
     if pred is None:
         pred = probs.argmax(1)
-    return LesionPredictions(path, ids, classes, target, probs, pred)
+    uncertain, metadata = _extras(path)
+    return LesionPredictions(path, ids, classes, target, probs, pred,
+                             uncertain, metadata)
+
+
+def _extras(path: str):
+    """``uncertain`` and the metadata columns of a lesion table."""
+    from ..lesion_table import metadata_frame, read_lesion_table
+    try:
+        table = read_lesion_table(path)
+    except ValueError as e:
+        raise StudyDataError(str(e)) from None
+    uncertain = None
+    if 'uncertain' in table.columns:
+        if table['uncertain'].isna().any():
+            line = int(np.flatnonzero(table['uncertain'].isna())[0]) + 2
+            raise StudyDataError(f'{path} line {line}: empty uncertain')
+        uncertain = table['uncertain'].to_numpy(bool)
+    meta = metadata_frame(table)
+    return uncertain, (meta if len(meta.columns) else None)
 
 
 def _class_column(df, path: str, prefix: str, classes: Tuple[str, ...],

@@ -1,5 +1,4 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
@@ -89,7 +88,12 @@ class LesionMetric(BaseMetric):
             (``confusion_matrix_{image,lesion}.png``,
             ``roc_{image,lesion}.png``, ``reliability_{image,lesion}.png``,
             with an operating point ``risk_coverage.png``) there
-            (overwritten at every evaluation). Defaults to None.
+            (overwritten at every evaluation; see
+            :mod:`.lesion_outputs`). The lesion table has the lesion
+            metadata columns of the split sheet when the data samples carry
+            ``lesion_meta`` (:class:`~ecdl_mm.datasets.ECNBIDataset`), and
+            a log line names the analyses that absent columns rule out.
+            Defaults to None.
         classes (Sequence[str], optional): Class names; defaults to the
             dataset's ``classes`` (``dataset_meta``), else ``class_<i>``.
         operating_point (str, optional): An operating-point JSON
@@ -173,7 +177,8 @@ class LesionMetric(BaseMetric):
                     gt_label=int(sample['gt_label']),
                     lesion_id=str(sample['lesion_id']),
                     patient_id=sample.get('patient_id'),
-                    img_path=sample.get('img_path')))
+                    img_path=sample.get('img_path'),
+                    lesion_meta=sample.get('lesion_meta')))
 
     # ------------------------------------------------------------------ #
     @staticmethod
@@ -558,111 +563,7 @@ class LesionMetric(BaseMetric):
 
     def _write_outputs(self, results, scores, i_pred, ids, l_scores, l_pred,
                        l_target, inverse, classes, metrics, op_out) -> None:
-        import pandas as pd
-
-        from ...utils.io import save_json
-        os.makedirs(self.out_dir, exist_ok=True)
-        image_rows = []
-        for r, s, p in zip(results, scores, i_pred):
-            row = OrderedDict(
-                img_path=r['img_path'],
-                lesion_id=r['lesion_id'],
-                patient_id=r['patient_id'],
-                gt_label=r['gt_label'],
-                gt_class=classes[r['gt_label']])
-            row.update({f'prob_{c}': float(v) for c, v in zip(classes, s)})
-            row.update(pred_label=int(p), pred_class=classes[p])
-            image_rows.append(row)
-        pd.DataFrame(image_rows).to_csv(
-            osp.join(self.out_dir, 'image_predictions.csv'), index=False)
-
-        n_images = np.bincount(inverse, minlength=len(ids))
-        patients = {}
-        for r in results:
-            patients.setdefault(r['lesion_id'], r['patient_id'])
-        lesion_rows = []
-        for i, lid in enumerate(ids):
-            row = OrderedDict(
-                lesion_id=lid,
-                patient_id=patients[lid],
-                num_images=int(n_images[i]),
-                gt_label=int(l_target[i]),
-                gt_class=classes[l_target[i]])
-            row.update({
-                f'prob_{c}': float(v)
-                for c, v in zip(classes, l_scores[i])
-            })
-            row.update(
-                pred_label=int(l_pred[i]), pred_class=classes[l_pred[i]])
-            if op_out is not None:
-                # the decision under the operating point (calibrated)
-                row.update({
-                    f'cal_prob_{c}': float(v)
-                    for c, v in zip(classes, op_out['l_cal'][i])
-                })
-                k = int(op_out['l_pred'][i])
-                row.update(
-                    cal_pred_label=k,
-                    cal_pred_class=classes[k],
-                    confidence=float(op_out['conf'][i]),
-                    uncertain=bool(op_out['uncertain'][i]))
-            lesion_rows.append(row)
-        pd.DataFrame(lesion_rows).to_csv(
-            osp.join(self.out_dir, 'lesion_predictions.csv'), index=False)
-
-        calibration = OrderedDict()
-        level_probs = dict(
-            image=(scores, np.array([r['gt_label'] for r in results])),
-            lesion=(l_scores, l_target))
-        if op_out is not None:
-            level_probs['image_calibrated'] = (op_out['cal'],
-                                               level_probs['image'][1])
-            level_probs['lesion_calibrated'] = (op_out['l_cal'], l_target)
-        for name, (p, t) in level_probs.items():
-            calibration[name] = F.reliability_bins(p.max(1), p.argmax(1) == t)
-        save_json(
-            OrderedDict(
-                aggregation=self.aggregation,
-                bootstrap_rounds=self.bootstrap_rounds,
-                ci_level=self.ci_level,
-                classes=list(classes),
-                intervals=INTERVALS,
-                calibration_bins=CALIBRATION_BINS,
-                metrics=metrics,
-                calibration=calibration,
-                **self.extras), osp.join(self.out_dir, 'metrics.json'))
-        self._plot(level_probs, metrics, classes)
-
-    def _plot(self, level_probs, metrics, classes) -> None:
-        from ..report import figures
-        plt = figures._plt()
-
-        def save(fig, name):
-            fig.savefig(osp.join(self.out_dir, name), dpi=100)
-            plt.close(fig)
-
-        for level in ('image', 'lesion'):
-            p, t = level_probs[level]
-            save(
-                figures.confusion_figure(metrics[f'{level}/confusion_matrix'],
-                                         classes,
-                                         f'{level}-level confusion matrix'),
-                f'confusion_matrix_{level}.png')
-            save(
-                figures.roc_models(t, {f'{level} score': p}, classes),
-                f'roc_{level}.png')
-            curves = {'raw': (p.max(1), p.argmax(1) == t)}
-            if f'{level}_calibrated' in level_probs:
-                pc, tc = level_probs[f'{level}_calibrated']
-                curves['calibrated'] = (pc.max(1), pc.argmax(1) == tc)
-            save(
-                figures.reliability_diagram(
-                    curves, f'{level}-level reliability (top label, '
-                    f'{CALIBRATION_BINS} bins)'), f'reliability_{level}.png')
-        if 'risk_coverage' in self.extras:
-            rc = self.extras['risk_coverage']
-            save(
-                figures.risk_coverage_figure(rc['coverage'], rc['risk'],
-                                             rc['aurc'],
-                                             rc['operating_coverage']),
-                'risk_coverage.png')
+        from .lesion_outputs import write_lesion_outputs
+        write_lesion_outputs(self, results, scores, i_pred, ids, l_scores,
+                             l_pred, l_target, inverse, classes, metrics,
+                             op_out)
