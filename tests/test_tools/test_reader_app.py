@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers.reader_app_client import (Client, demo_study, form_fields,
-                                       image_urls, serving)
+                                       image_urls, serving, small_root,
+                                       write_study)
 from PIL import Image
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions, load_readers
@@ -128,41 +129,11 @@ def test_sheet_disagreeing_with_model_is_named(tmp_path, demo_root):
     check(wrong, 'disagree on the true class', df['lesion_id'][5])
 
 
-def _small_root(tmp_path, demo_root, n=3):
-    """A data_root of the first ``n`` demo lesions (images symlinked) with a
-    CSV split sheet; returns (root, sheet path)."""
-    sheet = pd.read_excel(
-        osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
-    sheet = sheet.iloc[:n]
-    root = tmp_path / 'root'
-    for cls, idx in zip(sheet['class_english'], sheet['lesion_index']):
-        src = osp.join(demo_root, cls, str(idx), 'Images')
-        dst = root / cls / str(idx) / 'Images'
-        dst.mkdir(parents=True)
-        for f in os.listdir(src):
-            os.symlink(osp.join(src, f), dst / f)
-    sheet[['class_index', 'class_english', 'lesion_index']].to_csv(
-        root / 'split.csv', index=False)
-    return root, sheet
-
-
-def _write_study(tmp_path, root, sheet_csv, model_csv, name='s.yaml'):
-    import yaml
-    cfg = dict(
-        admin_secret='a' * 24,
-        lesions=dict(data_root=str(root), split=str(sheet_csv)),
-        model=dict(predictions=str(model_csv)),
-        readers=[dict(id='R1', group='g', secret='r' * 24)])
-    with open(tmp_path / name, 'w') as f:
-        yaml.safe_dump(cfg, f)
-    return str(tmp_path / name)
-
-
 def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_tool):
-    root, sheet = _small_root(tmp_path, demo_root)
+    root, sheet = small_root(tmp_path, demo_root)
     model = simulated_predictions(
         str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
-    path = _write_study(tmp_path, root, root / 'split.csv', model)
+    path = write_study(tmp_path, root, root / 'split.csv', model)
     study = load_study(path)
     assert len(study.lesions) == 3
 
@@ -206,10 +177,10 @@ def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_tool):
 
 
 def test_db_of_another_study_is_refused(tmp_path, demo_root):
-    root, sheet = _small_root(tmp_path, demo_root)
+    root, sheet = small_root(tmp_path, demo_root)
     model = simulated_predictions(
         str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
-    path = _write_study(tmp_path, root, root / 'split.csv', model)
+    path = write_study(tmp_path, root, root / 'split.csv', model)
     study = load_study(path)
     ReadStore(study).record('R1', 'unassisted', study.lesions[0].lesion_id,
                             'final', 'adenomas', 3)
@@ -219,7 +190,7 @@ def test_db_of_another_study_is_refused(tmp_path, demo_root):
     model2 = simulated_predictions(
         str(root / 'two.csv'), None, 'root', str(tmp_path / 'model2.csv'))
     other = load_study(
-        _write_study(tmp_path, root, root / 'two.csv', model2, 'two.yaml'))
+        write_study(tmp_path, root, root / 'two.csv', model2, 'two.yaml'))
     other.db_path = study.db_path
     with pytest.raises(StudyError, match='holds the reads of another study'):
         ReadStore(other)

@@ -6,7 +6,7 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
-from ..clinical.outputs import save_csv, save_json
+from ..clinical import save_csv, save_json
 from ..clinical.predictions import load_lesion_predictions
 from ..clinical.reader_study import load_readers, run_reader_study
 from .html import figure_png

@@ -202,11 +202,16 @@ class BodyLimit:
         elif chunked:
             import io
             data = bytearray()
-            while len(data) <= self.limit:
-                part = environ['wsgi.input'].read(self.limit + 1 - len(data))
-                if not part:
-                    break
-                data += part
+            try:
+                while len(data) <= self.limit:
+                    part = environ['wsgi.input'].read(self.limit + 1 -
+                                                      len(data))
+                    if not part:
+                        break
+                    data += part
+            except (OSError, ValueError):
+                return self._refuse(environ, start_response,
+                                    '400 Bad Request', 'malformed chunked body')
             if len(data) > self.limit:
                 return self._refuse(environ, start_response,
                                     '413 Request Entity Too Large',
