@@ -136,10 +136,8 @@ def test_served_images_carry_pixels_only(tmp_path, demo_root):
                 'exif'} <= set(img.info)
     model = simulated_predictions(
         str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
-    study = load_study(
-        write_study(tmp_path, root, root / 'split.csv', model))
-    assert any(p.endswith('.png') for les in study.lesions
-               for p in les.images)
+    study = load_study(write_study(tmp_path, root, root / 'split.csv', model))
+    assert any(p.endswith('.png') for les in study.lesions for p in les.images)
     served = []
     with serving(study) as (base, app):
         c = Client(base)
@@ -204,9 +202,9 @@ def test_order_and_tokens_come_from_the_study_secret(tmp_path, demo_root):
     # another order for the same reader id, seed and lesions
     other = load_study(study.path)
     other.db_path = str(tmp_path / 'other.sqlite')
-    assert [ids[i] for i in ReaderApp(other).order(reader.reader_id,
-                                                   'unassisted')
-            ] != orders['unassisted']
+    assert [
+        ids[i] for i in ReaderApp(other).order(reader.reader_id, 'unassisted')
+    ] != orders['unassisted']
     # nothing a page shows repeats across the two sessions
     urls = {s: {u for _, us in p for u in us} for s, p in pages.items()}
     assert len(urls['unassisted']) == len(urls['assisted']) == sum(
@@ -286,8 +284,7 @@ def test_refusal_flood_writes_nothing_and_logs_a_bounded_number(
 
 
 # ------------------------------------------------------------- forms
-def test_strict_forms_body_limit_server_header_and_csrf(
-        tmp_path, demo_root):
+def test_strict_forms_body_limit_server_header_and_csrf(tmp_path, demo_root):
     study = demo_study(tmp_path, demo_root)
     r1, r2 = study.readers
     url = f'/r/{r1.secret}/s/unassisted'
@@ -321,8 +318,7 @@ def test_strict_forms_body_limit_server_header_and_csrf(
         assert c.request('POST', url, twice.encode(), headers)[0] == 400
         assert c.request('POST', url,
                          json.dumps(good).encode(),
-                         {'Content-Type': 'application/json'})[0] in (400,
-                                                                      403)
+                         {'Content-Type': 'application/json'})[0] in (400, 403)
         assert state.store.all_reads() == []
 
         # bodies over 64 KiB: 413, declared or chunked
@@ -333,8 +329,7 @@ def test_strict_forms_body_limit_server_header_and_csrf(
             conn = http.client.HTTPConnection(c.host, c.port, timeout=30)
             parts = (body[i:i + 4096] for i in range(0, len(body), 4096))
             try:
-                conn.request(
-                    'POST', url, parts, headers, encode_chunked=True)
+                conn.request('POST', url, parts, headers, encode_chunked=True)
                 resp = conn.getresponse()
                 return resp.status, resp.read()
             finally:
@@ -361,7 +356,8 @@ def test_strict_forms_body_limit_server_header_and_csrf(
     # expired tokens are refused
     tok = state.csrf_tokens.make('reader|E1', now=0)
     assert state.csrf_tokens.check('reader|E1', tok, now=100) == ''
-    assert 'expired' in state.csrf_tokens.check('reader|E1', tok, now=13 * 3600)
+    assert 'expired' in state.csrf_tokens.check(
+        'reader|E1', tok, now=13 * 3600)
     assert 'not issued' in state.csrf_tokens.check('reader|N1', tok, now=100)
 
 
@@ -398,10 +394,10 @@ def test_analysis_runs_without_tools_on_the_path(tmp_path, demo_root,
         for s in study.sessions:
             for les in study.lesions:
                 diag = les.target if rng.random() < 0.7 else (les.target +
-                                                               1) % 3
+                                                              1) % 3
                 answers.append((r.reader_id, s, les.lesion_id, CLASSES[diag]))
-                truth.setdefault((r.reader_id, s), []).append(
-                    diag == les.target)
+                truth.setdefault((r.reader_id, s),
+                                 []).append(diag == les.target)
     env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
     proc = subprocess.run([
         sys.executable, '-c', ANALYSIS_SCRIPT,
@@ -419,8 +415,12 @@ def test_analysis_runs_without_tools_on_the_path(tmp_path, demo_root,
     assert res['tools'] == []
     assert osp.isfile(osp.join(res['out'], 'report.html'))
     results = json.load(open(osp.join(res['out'], 'reader_study.json')))
-    got = {(r['reader'], r['session']): r['value']
-           for r in results['reader_metrics'] if r['metric'] == 'accuracy'}
+    got = {
+        (r['reader'], r['session']): r['value']
+        for r in results['reader_metrics'] if r['metric'] == 'accuracy'
+    }
     assert got == pytest.approx(
-        {k: float(np.mean(v))
-         for k, v in truth.items()}, abs=1e-12)
+        {
+            k: float(np.mean(v))
+            for k, v in truth.items()
+        }, abs=1e-12)

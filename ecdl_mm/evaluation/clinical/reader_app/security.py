@@ -41,17 +41,17 @@ class FormError(ValueError):
 def escape_log(text: str, limit: int = 300) -> str:
     """``text`` on one line: control characters as ``\\xNN`` escapes,
     cut to ``limit`` characters."""
-    text = _CONTROL.sub(lambda m: f'\\x{ord(m.group()):02x}'
-                        if ord(m.group()) < 256 else
-                        f'\\u{ord(m.group()):04x}', str(text))
+    text = _CONTROL.sub(
+        lambda m: f'\\x{ord(m.group()):02x}'
+        if ord(m.group()) < 256 else f'\\u{ord(m.group()):04x}', str(text))
     return text if len(text) <= limit else text[:limit] + '...'
 
 
 Rule = Union[Collection[str], Callable[[str], bool]]
 
 
-def parse_form(form, mimetype: str,
-               rules: Mapping[str, Rule]) -> Dict[str, str]:
+def parse_form(form, mimetype: str, rules: Mapping[str,
+                                                   Rule]) -> Dict[str, str]:
     """The fields of ``form`` (a werkzeug ``MultiDict``), each exactly once
     and allowed by its rule (a set of values, or a predicate).
 
@@ -189,8 +189,9 @@ class BodyLimit:
 
     def __call__(self, environ, start_response):
         length = environ.get('CONTENT_LENGTH') or ''
-        chunked = (environ.get('wsgi.input_terminated') or 'chunked' in
-                   environ.get('HTTP_TRANSFER_ENCODING', '').lower())
+        chunked = (
+            environ.get('wsgi.input_terminated')
+            or 'chunked' in environ.get('HTTP_TRANSFER_ENCODING', '').lower())
         if length and not chunked:
             if not length.isdigit():
                 return self._refuse(environ, start_response, '400 Bad Request',
@@ -210,8 +211,8 @@ class BodyLimit:
                         break
                     data += part
             except (OSError, ValueError):
-                return self._refuse(environ, start_response,
-                                    '400 Bad Request', 'malformed chunked body')
+                return self._refuse(environ, start_response, '400 Bad Request',
+                                    'malformed chunked body')
             if len(data) > self.limit:
                 return self._refuse(environ, start_response,
                                     '413 Request Entity Too Large',

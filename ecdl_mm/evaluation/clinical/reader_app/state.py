@@ -58,8 +58,8 @@ class ReaderApp:
                     for i, les in enumerate(study.lesions)
                 }
                 images.update({
-                    self.blinder.image_token(r.reader_id, s, les.lesion_id,
-                                             k): (i, k)
+                    self.blinder.image_token(r.reader_id, s, les.lesion_id, k):
+                    (i, k)
                     for i, les in enumerate(study.lesions)
                     for k in range(len(les.images))
                 })
@@ -85,8 +85,8 @@ class ReaderApp:
                    lesion: int) -> List[str]:
         les = self.study.lesions[lesion]
         return [
-            f'/r/{secret}/img/' + self.blinder.image_token(
-                reader_id, session, les.lesion_id, k)
+            f'/r/{secret}/img/' +
+            self.blinder.image_token(reader_id, session, les.lesion_id, k)
             for k in range(len(les.images))
         ]
 
@@ -166,8 +166,8 @@ class ReaderApp:
         a = self.analysis_args()
         return shlex.join([
             'python', 'tools/analysis/reader_study.py', '--model', a['model'],
-            '--readers', a['readers'], '--out-dir', a['out_dir'],
-            '--sessions', *a['sessions'], '--bootstrap-rounds',
+            '--readers', a['readers'], '--out-dir', a['out_dir'], '--sessions',
+            *a['sessions'], '--bootstrap-rounds',
             str(a['bootstrap_rounds']), '--title', a['title']
         ] + (['--note', a['note']] if a['note'] else []))
 
@@ -182,10 +182,9 @@ class ReaderApp:
             self._analysis_lock.release()
 
     def _run_analysis(self) -> Tuple[bool, str]:
+        from ecdl_mm.evaluation.clinical.predictions import StudyDataError
         from ecdl_mm.evaluation.report.reader_study_files import \
             write_reader_study
-
-        from ecdl_mm.evaluation.clinical.predictions import StudyDataError
         self.store.export_csv(self.export_path)
         try:
             _, lines = write_reader_study(**self.analysis_args())
