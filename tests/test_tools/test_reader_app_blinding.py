@@ -171,9 +171,12 @@ def test_served_images_carry_pixels_only(tmp_path, demo_root):
 
 
 # ------------------------------------------------- orders and tokens
-def test_order_and_tokens_come_from_the_study_secret(tmp_path, demo_root):
-    study = demo_study(tmp_path, demo_root)
-    ids = [les.lesion_id for les in study.lesions]
+@pytest.fixture(scope='module')
+def two_sessions(tmp_path_factory, demo_root):
+    """A demo study whose first reader read both sessions over HTTP:
+    ``(study, state, {session: [(form fields, image urls)]})``."""
+    tmp = tmp_path_factory.mktemp('two_sessions')
+    study = demo_study(tmp, demo_root)
     reader = study.readers[0]
     with serving(study) as (base, app):
         state = app.extensions['reader_app']
@@ -183,11 +186,15 @@ def test_order_and_tokens_come_from_the_study_secret(tmp_path, demo_root):
             s: _read_all(c, app, reader, s)
             for s in ('unassisted', 'assisted')
         }
+    return study, state, pages
+
+
+def test_order_comes_from_the_study_secret(two_sessions, tmp_path):
+    study, state, pages = two_sessions
+    ids = [les.lesion_id for les in study.lesions]
+    rid = study.readers[0].reader_id
     orders = {
-        s: [
-            ids[state.lesion_of_token(reader.reader_id, s, f['lesion'])]
-            for f, _ in p
-        ]
+        s: [ids[state.lesion_of_token(rid, s, f['lesion'])] for f, _ in p]
         for s, p in pages.items()
     }
     for session, order in orders.items():
@@ -196,21 +203,24 @@ def test_order_and_tokens_come_from_the_study_secret(tmp_path, demo_root):
         # (the old seeded formula, any small seed): never the served order
         for seed in range(1000):
             idx = list(range(len(ids)))
-            random.Random(f'{seed}|{reader.reader_id}|{session}').shuffle(idx)
+            random.Random(f'{seed}|{rid}|{session}').shuffle(idx)
             assert [ids[i] for i in idx] != order, seed
     # the same study file with another database (another secret salt):
     # another order for the same reader id, seed and lesions
     other = load_study(study.path)
     other.db_path = str(tmp_path / 'other.sqlite')
-    assert [
-        ids[i] for i in ReaderApp(other).order(reader.reader_id, 'unassisted')
-    ] != orders['unassisted']
-    # nothing a page shows repeats across the two sessions
+    assert [ids[i] for i in ReaderApp(other).order(rid, 'unassisted')
+            ] != orders['unassisted']
+
+
+def test_no_url_or_token_repeats_across_sessions(two_sessions):
+    study, _, pages = two_sessions
     urls = {s: {u for _, us in p for u in us} for s, p in pages.items()}
     assert len(urls['unassisted']) == len(urls['assisted']) == sum(
         len(les.images) for les in study.lesions)
     assert not urls['unassisted'] & urls['assisted']
     lesions = {s: {f['lesion'] for f, _ in p} for s, p in pages.items()}
+    assert len(lesions['unassisted']) == len(study.lesions)
     assert not lesions['unassisted'] & lesions['assisted']
 
 
@@ -284,76 +294,91 @@ def test_refusal_flood_writes_nothing_and_logs_a_bounded_number(
 
 
 # ------------------------------------------------------------- forms
-def test_strict_forms_body_limit_server_header_and_csrf(tmp_path, demo_root):
+@pytest.fixture
+def reading(tmp_path, demo_root):
+    """A served demo study: ``(study, state, client, url of the first
+    reader's unassisted session, a valid answer to its page)``."""
     study = demo_study(tmp_path, demo_root)
-    r1, r2 = study.readers
-    url = f'/r/{r1.secret}/s/unassisted'
+    url = f'/r/{study.readers[0].secret}/s/unassisted'
     with serving(study) as (base, app):
-        state = app.extensions['reader_app']
         c = Client(base)
-        html = c.get(url)[2]
-        good = dict(form_fields(html), diagnosis='1', confidence='3')
-        bad = [
-            dict(diagnosis='-1'),
-            dict(diagnosis='+1'),
-            dict(diagnosis=' 2 '),
-            dict(diagnosis='\uff12'),  # full-width 2
-            dict(diagnosis='1.0'),
-            dict(diagnosis='3'),
-            dict(confidence='0'),
-            dict(confidence='03'),
-            dict(confidence='6'),
-            dict(phase='first'),
-            dict(lesion='0' * 24),
-            dict(extra='1'),
-        ]
-        for change in bad:
-            status, headers, body = c.post(url, dict(good, **change))
-            assert status == 400, change
-            reason = re.search(rb'id="message">([^<]*)<', body).group(1)
-            assert reason.startswith(b'Bad request: ') and b'\n' not in reason
-        # a field twice, or another content type
-        twice = urlencode(list(good.items()) + [('diagnosis', '2')])
-        headers = {'Content-Type': 'application/x-www-form-urlencoded'}
-        assert c.request('POST', url, twice.encode(), headers)[0] == 400
-        assert c.request('POST', url,
-                         json.dumps(good).encode(),
-                         {'Content-Type': 'application/json'})[0] in (400, 403)
-        assert state.store.all_reads() == []
+        good = dict(form_fields(c.get(url)[2]), diagnosis='1', confidence='3')
+        yield study, app.extensions['reader_app'], c, url, good
 
-        # bodies over 64 KiB: 413, declared or chunked
-        big = urlencode(dict(good, pad='x' * 70000)).encode()
-        assert c.request('POST', url, big, headers)[0] == 413
 
-        def chunked(body):
-            conn = http.client.HTTPConnection(c.host, c.port, timeout=30)
-            parts = (body[i:i + 4096] for i in range(0, len(body), 4096))
-            try:
-                conn.request('POST', url, parts, headers, encode_chunked=True)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            finally:
-                conn.close()
+FORM = {'Content-Type': 'application/x-www-form-urlencoded'}
 
-        assert chunked(big)[0] == 413
-        assert state.store.all_reads() == []
-        # a small chunked answer goes through
-        assert chunked(urlencode(good).encode())[0] == 303
-        assert len(state.store.all_reads()) == 1
 
-        # a generic Server header on pages, images, redirects and errors
-        for resp in (c.get('/'), c.get(url), c.get('/nothing'),
-                     c.get(image_urls(c.get(url)[2])[0])):
-            assert resp[1]['Server'] == 'reader-app'
+def test_forms_take_exactly_the_offered_values(reading):
+    study, state, c, url, good = reading
+    bad = [
+        dict(diagnosis='-1'),
+        dict(diagnosis='+1'),
+        dict(diagnosis=' 2 '),
+        dict(diagnosis='\uff12'),  # full-width 2
+        dict(diagnosis='1.0'),
+        dict(diagnosis='3'),
+        dict(confidence='0'),
+        dict(confidence='03'),
+        dict(confidence='6'),
+        dict(phase='first'),
+        dict(lesion='0' * 24),
+        dict(extra='1'),
+    ]
+    for change in bad:
+        status, headers, body = c.post(url, dict(good, **change))
+        assert status == 400, change
+        reason = re.search(rb'id="message">([^<]*)<', body).group(1)
+        assert reason.startswith(b'Bad request: ') and b'\n' not in reason
+    # a field twice, or another content type
+    twice = urlencode(list(good.items()) + [('diagnosis', '2')])
+    assert c.request('POST', url, twice.encode(), FORM)[0] == 400
+    assert c.request('POST', url,
+                     json.dumps(good).encode(),
+                     {'Content-Type': 'application/json'})[0] in (400, 403)
+    assert state.store.all_reads() == []
+    assert c.post(url, good)[0] == 303
+    assert len(state.store.all_reads()) == 1
 
-        # CSRF tokens: a new one on every page, bound to the reader
-        page1, page2 = (form_fields(c.get(url)[2]) for _ in range(2))
-        assert page1['csrf'] != page2['csrf']
-        again = dict(page2, diagnosis='0', confidence='2')
-        r2_page = form_fields(c.get(f'/r/{r2.secret}/s/unassisted')[2])
-        assert c.post(url, dict(again, csrf=r2_page['csrf']))[0] == 403
-        assert c.post(url, again)[0] == 303
-    # expired tokens are refused
+
+def test_body_over_the_limit_is_413_chunked_too(reading):
+    study, state, c, url, good = reading
+    big = urlencode(dict(good, pad='x' * 70000)).encode()
+    assert c.request('POST', url, big, FORM)[0] == 413
+
+    def chunked(body):
+        conn = http.client.HTTPConnection(c.host, c.port, timeout=30)
+        parts = (body[i:i + 4096] for i in range(0, len(body), 4096))
+        try:
+            conn.request('POST', url, parts, FORM, encode_chunked=True)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    assert chunked(big)[0] == 413
+    assert state.store.all_reads() == []
+    # a small chunked answer goes through
+    assert chunked(urlencode(good).encode())[0] == 303
+    assert len(state.store.all_reads()) == 1
+
+
+def test_server_header_is_generic(reading):
+    study, state, c, url, good = reading
+    for resp in (c.get('/'), c.get(url), c.get('/nothing'),
+                 c.get(image_urls(c.get(url)[2])[0]), c.post(url, good)):
+        assert resp[1]['Server'] == 'reader-app'
+
+
+def test_csrf_tokens_rotate_per_page_and_are_bound_to_the_reader(reading):
+    study, state, c, url, good = reading
+    page1, page2 = (form_fields(c.get(url)[2]) for _ in range(2))
+    assert page1['csrf'] != page2['csrf']
+    other = form_fields(c.get(f'/r/{study.readers[1].secret}/s/unassisted')[2])
+    answer = dict(page2, diagnosis='0', confidence='2')
+    assert c.post(url, dict(answer, csrf=other['csrf']))[0] == 403
+    assert c.post(url, answer)[0] == 303
+    # a token is valid for a while, then refused
     tok = state.csrf_tokens.make('reader|E1', now=0)
     assert state.csrf_tokens.check('reader|E1', tok, now=100) == ''
     assert 'expired' in state.csrf_tokens.check(

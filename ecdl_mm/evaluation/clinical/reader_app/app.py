@@ -64,7 +64,7 @@ def create_app(study: Study, store: Optional[ReadStore] = None):
     from flask import (Flask, Response, abort, redirect, render_template,
                        request)
     from jinja2 import DictLoader
-    from werkzeug.exceptions import BadRequest, HTTPException
+    from werkzeug.exceptions import HTTPException
     from werkzeug.utils import safe_join
 
     from .templates import TEMPLATES
@@ -99,7 +99,10 @@ def create_app(study: Study, store: Optional[ReadStore] = None):
         why = state.csrf_tokens.check(who, request.form.get('csrf', ''))
         if why:
             state.refuse('csrf', f'{why} ({who})')
-            abort(403)
+            abort(
+                403,
+                description='This page has expired: go back, reload '
+                'it and answer again.' if 'expired' in why else None)
 
     def strict_form(rules):
         """The POSTed form, exactly as the page sends it, or a 400."""
@@ -146,8 +149,9 @@ def create_app(study: Study, store: Optional[ReadStore] = None):
             403: 'Not allowed.',
             404: 'Not found.'
         }.get(e.code, e.name + '.')
-        if e.code == 400 and e.description != BadRequest.description:
-            text = f'Bad request: {e.description}'
+        if e.description and e.description != type(e).description:
+            text = (f'Bad request: {e.description}'
+                    if e.code == 400 else e.description)
         return message(text, e.code)
 
     @app.get('/')
