@@ -91,8 +91,7 @@ class Study:
         title (str): Shown on every page.
         db_path (str): The SQLite file of the reads.
         admin_secret (str): The admin pages' secret.
-        seed (int): Mixed into the reading orders, which are keyed by the
-            reads database's secret salt (see :mod:`.blinding`).
+        seed (int): Mixed into the secret reading orders (:mod:`.blinding`).
         classes (Tuple[str, ...]): Class names (the model's order).
         labels (Dict[str, str]): Display name of each class.
         confidence (List[int]): The confidence scale, lowest first.
