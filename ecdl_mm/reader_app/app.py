@@ -18,223 +18,43 @@ else identifies anyone)::
     GET  /admin/<secret>/                progress, wash-out override, export
     POST /admin/<secret>/override        open the assisted session early
     GET  /admin/<secret>/export          readers.csv
-    POST /admin/<secret>/analysis        tools/analysis/reader_study.py
+    POST /admin/<secret>/analysis        the reader study, in-process
     GET  /admin/<secret>/report/<file>   its outputs (report.html)
 
-Blinding: lesions and images are known to pages only by opaque tokens
-(HMAC of a per-database random salt, the reader and the item), different for
-every reader, so a token says nothing about the class, the lesion folder or
-the file name, and one reader's tokens are refused for another. Images are
-decoded and re-encoded as plain JPEG, which drops EXIF/ICC/comments, and are
-sent without file name, modification time or ETag.
+No other route: no static folder, whatever the working directory.
 
-Refusals (unknown reader secret, wrong or missing admin secret, a cross-site
-or token-less POST, an image or lesion token that is not the reader's, a
-malformed path) answer 4xx and are logged to the ``events`` table and the
-``ecdl_mm.reader_app`` logger.
+Blinding (:mod:`.blinding`): lesions and images are known to pages only by
+opaque tokens keyed by the database's secret salt, different for every
+reader and every session, so a token says nothing about the class, the
+lesion folder or the file name, one reader's tokens are refused for
+another, and the two sessions cannot be matched; the reading orders come
+from the same secret. Images are rebuilt from their pixels only
+(:func:`.blinding.pixels_only_jpeg`) and sent without file name,
+modification time or ETag.
+
+Request hygiene (:mod:`.security`): strict forms (400 with a one-line
+reason), per-page CSRF tokens bound to the reader, 413 for any body over
+64 KiB (chunked too), a generic ``Server`` header. Refusals (unknown reader
+secret, wrong or missing admin secret, a cross-site or token-less POST, a
+token that is not the reader's, a malformed path or form) answer 4xx, are
+counted in memory (shown on the admin page) and logged, escaped and at a
+bounded rate, to the ``ecdl_mm.reader_app`` logger; they never write to the
+database.
 """
-import hashlib
 import hmac
-import io
-import logging
 import os.path as osp
-import random
-import re
-import subprocess
-import sys
-import threading
-import time
-from collections import OrderedDict
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 from urllib.parse import urlparse
 
+from .security import (SERVER_HEADER, BodyLimit, FormError, escape_log,
+                       parse_form)
+from .state import MAX_BODY, TOKEN_RE, ReaderApp, logger, mask_secrets
 from .store import ReadStore
 from .study import Study
 
-logger = logging.getLogger('ecdl_mm.reader_app')
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-READER_STUDY_TOOL = osp.join(_REPO_ROOT, 'tools', 'analysis',
-                             'reader_study.py')
-_SECRET_IN_PATH = re.compile(r'/(r|admin)/[^/ ?]*')
-#: Re-encoded images kept in memory (about 0.2 MB each at 1160x1009).
-IMAGE_CACHE = 256
 
-
-def mask_secrets(text: str) -> str:
-    """``/r/<secret>`` and ``/admin/<secret>`` with the secret masked."""
-    return _SECRET_IN_PATH.sub(lambda m: f'/{m.group(1)}/<secret>', text)
-
-
-class ReaderApp:
-    """The state behind the Flask app: study, store, tokens, image cache.
-
-    Args:
-        study (Study): The study.
-        store (ReadStore, optional): Its reads. Defaults to a new
-            :class:`ReadStore` on ``study.db_path``.
-        analysis_timeout (float): Seconds the "run analysis" button waits
-            for ``reader_study.py``. Defaults to 600.
-    """
-
-    def __init__(self,
-                 study: Study,
-                 store: Optional[ReadStore] = None,
-                 analysis_timeout: float = 600):
-        self.study = study
-        self.store = store or ReadStore(study)
-        self.analysis_timeout = analysis_timeout
-        self._key = bytes.fromhex(self.store.salt)
-        self._app_key = bytes.fromhex(self.store.app_key)
-        self.by_secret = {r.secret: r for r in study.readers}
-        self.lesion_tokens: Dict[Tuple[str, str], Dict[str, int]] = {}
-        self.image_tokens: Dict[str, Dict[str, Tuple[int, int]]] = {}
-        for r in study.readers:
-            for s in study.sessions:
-                self.lesion_tokens[(r.reader_id, s)] = {
-                    self.lesion_token(r.reader_id, s, les.lesion_id): i
-                    for i, les in enumerate(study.lesions)
-                }
-            self.image_tokens[r.reader_id] = {
-                self.token('image', r.reader_id, f'{les.lesion_id}|{k}'):
-                (i, k)
-                for i, les in enumerate(study.lesions)
-                for k in range(len(les.images))
-            }
-        self._images: 'OrderedDict[Tuple[int, int], bytes]' = OrderedDict()
-        self._lock = threading.Lock()
-        self._analysis_lock = threading.Lock()
-        self.last_analysis: Optional[str] = None
-        out = osp.splitext(study.db_path)[0]
-        self.export_path = out + '_export/readers.csv'
-        self.analysis_dir = out + '_analysis'
-
-    # -------------------------------------------------------------- tokens
-    def token(self, kind: str, reader_id: str, item: str) -> str:
-        msg = f'{kind}|{reader_id}|{item}'.encode()
-        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:24]
-
-    def lesion_token(self, reader_id: str, session: str,
-                     lesion_id: str) -> str:
-        """A lesion's token in a reader's session (another in each
-        session, so the two sessions' pages cannot be matched)."""
-        return self.token('lesion', reader_id, f'{session}|{lesion_id}')
-
-    def lesion_of_token(self, reader_id: str, session: str,
-                        token: str) -> Optional[int]:
-        return self.lesion_tokens.get((reader_id, session), {}).get(token)
-
-    def csrf(self, who: str) -> str:
-        return hmac.new(self._app_key, f'csrf|{who}'.encode(),
-                        hashlib.sha256).hexdigest()
-
-    def order(self, reader_id: str, session: str) -> List[int]:
-        """The reader's seeded random order of the lesions in a session."""
-        idx = list(range(len(self.study.lesions)))
-        random.Random(f'{self.study.seed}|{reader_id}|{session}').shuffle(idx)
-        return idx
-
-    # -------------------------------------------------------------- images
-    def image_bytes(self, lesion: int, k: int) -> bytes:
-        """The image re-encoded as a plain JPEG (cached)."""
-        with self._lock:
-            data = self._images.get((lesion, k))
-            if data is not None:
-                self._images.move_to_end((lesion, k))
-        if data is None:
-            from PIL import Image
-            path = self.study.lesions[lesion].images[k]
-            with Image.open(path) as img:
-                img = img.convert('RGB')
-                buf = io.BytesIO()
-                img.save(buf, format='JPEG', quality=92)
-            data = buf.getvalue()
-            with self._lock:
-                self._images[(lesion, k)] = data
-                while len(self._images) > IMAGE_CACHE:
-                    self._images.popitem(last=False)
-        return data
-
-    # ------------------------------------------------------------- sessions
-    def session_state(self, reader_id: str, session: str) -> Tuple[bool, str]:
-        """(open, why not) of a reader's session."""
-        study = self.study
-        if session != 'assisted':
-            return True, ''
-        n = len(study.lesions)
-        if self.store.count_reads(reader_id, 'unassisted') < n:
-            return False, 'opens after the unassisted session'
-        if self.store.has_override(reader_id, 'assisted'):
-            return True, ''
-        last = self.store.last_answer_time(reader_id, 'unassisted') or 0
-        opens = last + study.washout_days * 86400
-        if time.time() >= opens:
-            return True, ''
-        when = datetime.fromtimestamp(opens, timezone.utc)
-        return False, f'opens {when:%Y-%m-%d %H:%M} UTC (wash-out)'
-
-    def next_read(self, reader_id: str,
-                  session: str) -> Optional[Tuple[int, int, str]]:
-        """(position, lesion index, phase) of the next read, or None."""
-        answers = self.store.answers(reader_id, session)
-        for pos, i in enumerate(self.order(reader_id, session)):
-            lid = self.study.lesions[i].lesion_id
-            for phase in self.study.phases(session):
-                if (lid, phase) not in answers:
-                    return pos + 1, i, phase
-        return None
-
-    def refuse(self, kind: str, detail: str):
-        """Log a refused request (never with a secret in it)."""
-        from flask import request
-        path = mask_secrets(request.path)
-        text = (f'{request.method} {path} from {request.remote_addr}: '
-                f'{detail}')
-        logger.warning('refused (%s) %s', kind, text)
-        self.store.event(kind, text)
-
-    def analysis_command(self) -> List[str]:
-        study = self.study
-        ref, new = study.analysis_sessions()
-        return [
-            sys.executable, READER_STUDY_TOOL, '--model', study.model.path,
-            '--readers', self.export_path, '--out-dir', self.analysis_dir,
-            '--sessions', ref, new, '--bootstrap-rounds',
-            str(study.bootstrap_rounds), '--title', study.title
-        ] + (['--note', study.model_note] if study.model_note else [])
-
-    def run_analysis(self) -> Tuple[bool, str]:
-        """Export, then run ``reader_study.py`` on the export (one run at
-        a time)."""
-        if not self._analysis_lock.acquire(blocking=False):
-            return False, 'an analysis is running already'
-        try:
-            return self._run_analysis()
-        finally:
-            self._analysis_lock.release()
-
-    def _run_analysis(self) -> Tuple[bool, str]:
-        self.store.export_csv(self.export_path)
-        try:
-            proc = subprocess.run(
-                self.analysis_command(),
-                capture_output=True,
-                text=True,
-                timeout=self.analysis_timeout)
-        except subprocess.TimeoutExpired:
-            return False, (f'reader_study.py ran past '
-                           f'{self.analysis_timeout:.0f} s')
-        if proc.returncode:
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            return False, 'analysis failed: ' + (
-                lines[-1] if lines else f'exit {proc.returncode}')
-        return True, 'analysis done: ' + ' | '.join(
-            proc.stdout.strip().splitlines()[:3])
-
-
-def create_app(study: Study,
-               store: Optional[ReadStore] = None,
-               analysis_timeout: float = 600):
+def create_app(study: Study, store: Optional[ReadStore] = None):
     """Build the Flask app of a study (see the module docstring).
 
     Returns:
@@ -249,12 +69,18 @@ def create_app(study: Study,
 
     from .templates import TEMPLATES
 
-    state = ReaderApp(study, store, analysis_timeout)
-    app = Flask('ecdl_mm.reader_app')
+    state = ReaderApp(study, store)
+    # an importable name and no static folder: no route serves files of
+    # the package or of the working directory
+    app = Flask(__name__, static_folder=None, template_folder=None)
     app.jinja_loader = DictLoader(TEMPLATES)
     app.config.update(
-        MAX_CONTENT_LENGTH=64 * 1024, SECRET_KEY=state.store.app_key)
+        MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=state.store.app_key)
     app.extensions['reader_app'] = state
+    app.wsgi_app = BodyLimit(
+        app.wsgi_app, MAX_BODY, lambda env, why: state.refusals.refuse(
+            'body', f'{env.get("REQUEST_METHOD")} '
+            f'{mask_secrets(env.get("PATH_INFO", ""))}: {why}'))
 
     def page(name, status=200, **kw):
         return render_template(name, title=study.title, **kw), status
@@ -270,10 +96,22 @@ def create_app(study: Study,
         return reader
 
     def check_csrf(who):
-        got = request.form.get('csrf', '')
-        if not hmac.compare_digest(got, state.csrf(who)):
-            state.refuse('csrf', f'missing or wrong CSRF token ({who})')
-            abort(403)
+        why = state.csrf_tokens.check(who, request.form.get('csrf', ''))
+        if why:
+            state.refuse('csrf', f'{why} ({who})')
+            abort(
+                403,
+                description='This page has expired: go back, reload '
+                'it and answer again.' if 'expired' in why else None)
+
+    def strict_form(rules):
+        """The POSTed form, exactly as the page sends it, or a 400."""
+        try:
+            return parse_form(request.form, request.mimetype,
+                              dict(rules, csrf=lambda v: True))
+        except FormError as e:
+            state.refuse('bad form', str(e))
+            abort(400, description=str(e))
 
     @app.before_request
     def same_origin_posts():
@@ -291,6 +129,7 @@ def create_app(study: Study,
 
     @app.after_request
     def headers(resp):
+        resp.headers['Server'] = SERVER_HEADER
         resp.headers['X-Content-Type-Options'] = 'nosniff'
         resp.headers['Referrer-Policy'] = 'no-referrer'
         resp.headers['X-Frame-Options'] = 'DENY'
@@ -310,6 +149,9 @@ def create_app(study: Study,
             403: 'Not allowed.',
             404: 'Not found.'
         }.get(e.code, e.name + '.')
+        if e.description and e.description != type(e).description:
+            text = (f'Bad request: {e.description}'
+                    if e.code == 400 else e.description)
         return message(text, e.code)
 
     @app.get('/')
@@ -353,11 +195,7 @@ def create_app(study: Study,
         pos, i, phase = nxt
         les = study.lesions[i]
         state.store.shown(rid, session, les.lesion_id, phase)
-        images = [
-            f'/r/{secret}/img/' +
-            state.token('image', rid, f'{les.lesion_id}|{k}')
-            for k in range(len(les.images))
-        ]
+        images = state.image_urls(secret, rid, session, i)
         ai = first = None
         if study.shows_model(session, phase):
             probs = study.model_probs[i]
@@ -414,26 +252,25 @@ def create_app(study: Study,
         if not ok:
             state.refuse('closed session', f'{rid}: {session} {why}')
             return message(f'Session {session} {why}.', 403)
-        i = state.lesion_of_token(rid, session, request.form.get('lesion', ''))
+        form = strict_form(
+            dict(
+                lesion=TOKEN_RE.match,
+                phase=study.phases(session),
+                diagnosis=[str(k) for k in range(len(study.classes))],
+                confidence=[str(c) for c in study.confidence]))
+        i = state.lesion_of_token(rid, session, form['lesion'])
         if i is None:
             state.refuse('foreign lesion',
                          f'{rid}: lesion token not issued to this reader')
-            abort(400)
-        phase = request.form.get('phase', '')
-        if phase not in study.phases(session):
-            abort(400)
-        try:
-            diag = study.classes[int(request.form['diagnosis'])]
-            conf = int(request.form['confidence'])
-        except (KeyError, ValueError, IndexError):
-            abort(400)
-        if conf not in study.confidence:
-            abort(400)
+            abort(400, description='this lesion is not in your session')
+        phase = form['phase']
+        diag = study.classes[int(form['diagnosis'])]
+        conf = int(form['confidence'])
         les = study.lesions[i]
         answers = state.store.answers(rid, session)
         if phase == 'final' and 'first' in study.phases(session) and (
                 les.lesion_id, 'first') not in answers:
-            abort(400)
+            abort(400, description='the first read comes before the final')
         if not state.store.record(rid, session, les.lesion_id, phase, diag,
                                   conf):
             logger.info('repeated submit of %s/%s by %s ignored', session,
@@ -455,7 +292,7 @@ def create_app(study: Study,
         except (OSError, ValueError) as e:
             path = study.lesions[hit[0]].images[hit[1]]
             logger.error('cannot serve image %s: %s', path, e)
-            state.store.event('image error', f'{path}: {e}')
+            state.store.event('image error', escape_log(f'{path}: {e}'))
             return message(
                 'This image cannot be shown (the file is missing or '
                 'damaged). Please tell the study administrator; your '
@@ -507,7 +344,8 @@ def create_app(study: Study,
             overrides=overrides,
             csrf=state.csrf('admin'),
             export_path=state.export_path,
-            command=' '.join(state.analysis_command()),
+            command=state.analysis_command(),
+            refused=sorted(state.refusals.counts.items()),
             note=study.model_note,
             flash=state.last_analysis,
             report=osp.isfile(osp.join(state.analysis_dir, 'report.html')))
@@ -516,12 +354,14 @@ def create_app(study: Study,
     def override(secret):
         admin_or_403(secret)
         check_csrf('admin')
-        rid = request.form.get('reader', '')
-        reason = request.form.get('reason', '').strip()
-        if rid not in {r.reader_id for r in study.readers} or not reason:
-            abort(400)
+        form = strict_form(
+            dict(
+                reader=[r.reader_id for r in study.readers],
+                reason=lambda v: 0 < len(v.strip()) <= 500 and not any(
+                    ord(ch) < 32 for ch in v)))
+        rid, reason = form['reader'], form['reason'].strip()
         state.store.override(rid, 'assisted', reason)
-        logger.info('wash-out of %s overridden: %s', rid, reason)
+        logger.info('wash-out of %s overridden: %s', rid, escape_log(reason))
         return redirect(f'/admin/{secret}/', code=303)
 
     @app.get('/admin/<secret>/export')
@@ -539,6 +379,7 @@ def create_app(study: Study,
     def analysis(secret):
         admin_or_403(secret)
         check_csrf('admin')
+        strict_form({})
         _, state.last_analysis = state.run_analysis()
         return redirect(f'/admin/{secret}/', code=303)
 
@@ -575,7 +416,8 @@ def create_app(study: Study,
 def make_server(app, host: str = '127.0.0.1', port: int = 8765):
     """A threaded Werkzeug server for ``app`` (``port=0``: any free port,
     see ``server.server_port``); call ``serve_forever()``. Its request log
-    masks the secrets in the paths."""
+    masks the secrets in the paths (Werkzeug escapes their control
+    characters); its ``Server`` header names no software version."""
     from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as _make
 
@@ -583,6 +425,9 @@ def make_server(app, host: str = '127.0.0.1', port: int = 8765):
 
         def log(self, type, message, *args):
             super().log(type, mask_secrets(message % args))
+
+        def version_string(self):
+            return SERVER_HEADER
 
     return _make(host, port, app, threaded=True, request_handler=Handler)
 

@@ -8,7 +8,7 @@ Example (``tools/analysis/reader_app.py --demo`` writes one)::
     title: EC-NBI reader study
     db: reads.sqlite              # relative to this file; one file per study
     admin_secret: <random>        # the admin pages' link
-    seed: 0                       # per-reader reading orders
+    seed: 0                       # mixed into the secret reading orders
     lesions:                      # a split sheet and its data_root ...
       data_root: /data/ecdl-demo
       split: /data/ecdl-demo/dataset_divide.xlsx
@@ -93,7 +93,7 @@ class Study:
         title (str): Shown on every page.
         db_path (str): The SQLite file of the reads.
         admin_secret (str): The admin pages' secret.
-        seed (int): Seed of the reading orders.
+        seed (int): Mixed into the secret reading orders (:mod:`.blinding`).
         classes (Tuple[str, ...]): Class names (the model's order).
         labels (Dict[str, str]): Display name of each class.
         confidence (List[int]): The confidence scale, lowest first.

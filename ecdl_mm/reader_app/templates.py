@@ -130,6 +130,9 @@ ADMIN = """{% extends "base.html" %}
 {% for c in row.cells %}<td>{{ c.done }} / {{ total }}{% if c.note %}
 ({{ c.note }}){% endif %}</td>{% endfor %}</tr>{% endfor %}
 </table>
+{% if refused %}<p class="note" id="refused">Refused requests since the
+server started (details in its log): {% for k, n in refused %}{{ k }} {{ n
+}}{{ ', ' if not loop.last }}{% endfor %}.</p>{% endif %}
 {% if washout %}
 <h2>Wash-out override</h2>
 <p>The assisted session opens {{ washout }} day(s) after a reader's last

@@ -4,7 +4,10 @@ server on a free loopback port and a plain HTTP client (http.client, no
 redirects followed, so every status is seen)."""
 import contextlib
 import http.client
+import os
+import os.path as osp
 import re
+import shutil
 import threading
 from urllib.parse import urlencode, urlparse
 
@@ -15,6 +18,42 @@ from ecdl_mm.reader_app import (create_app, load_study, make_server,
 def demo_study(tmp_path, demo_root, name='study', **kw):
     kw.setdefault('bootstrap_rounds', 200)
     return load_study(write_demo_study(str(tmp_path / name), demo_root, **kw))
+
+
+def small_root(tmp_path, demo_root, n=3, copy=False):
+    """A data_root of the first ``n`` demo lesions (images symlinked, or
+    copied with ``copy=True``) with a CSV split sheet; returns (root, sheet
+    as a DataFrame)."""
+    import pandas as pd
+    sheet = pd.read_excel(
+        osp.join(demo_root, 'dataset_divide.xlsx'), sheet_name='demo_test')
+    sheet = sheet.iloc[:n]
+    root = tmp_path / 'root'
+    for cls, idx in zip(sheet['class_english'], sheet['lesion_index']):
+        src = osp.join(demo_root, cls, str(idx), 'Images')
+        dst = root / cls / str(idx) / 'Images'
+        dst.mkdir(parents=True)
+        for f in os.listdir(src):
+            if copy:
+                shutil.copyfile(osp.join(src, f), dst / f)
+            else:
+                os.symlink(osp.join(src, f), dst / f)
+    sheet[['class_index', 'class_english', 'lesion_index']].to_csv(
+        root / 'split.csv', index=False)
+    return root, sheet
+
+
+def write_study(tmp_path, root, sheet_csv, model_csv, name='s.yaml'):
+    """A study YAML of one reader R1 (secret ``'r' * 24``); its path."""
+    import yaml
+    cfg = dict(
+        admin_secret='a' * 24,
+        lesions=dict(data_root=str(root), split=str(sheet_csv)),
+        model=dict(predictions=str(model_csv)),
+        readers=[dict(id='R1', group='g', secret='r' * 24)])
+    with open(tmp_path / name, 'w') as f:
+        yaml.safe_dump(cfg, f)
+    return str(tmp_path / name)
 
 
 @contextlib.contextmanager
