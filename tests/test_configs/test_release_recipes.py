@@ -93,14 +93,15 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     init = model.backbone.init_cfg
     assert init.type == 'Pretrained' and init.prefix == 'backbone.'
     assert init.checkpoint.startswith('https://download.openmmlab.com/')
-    # RandomResizedCrop(224), scale (0.08, 1), bilinear, no flip
+    # RandomResizedCrop(224), scale (0.08, 1), bilinear, no flip (its
+    # boxes, loaded by LoadRandomResizedCrop: a named deviation below)
     pipeline = cfg.train_dataloader.dataset.pipeline
-    [rrc] = steps(pipeline, 'RandomResizedCrop')
+    [rrc] = steps(pipeline, 'LoadRandomResizedCrop')
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
     assert rrc.interpolation == 'bilinear' and rrc.backend == 'pillow'
+    assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert not steps(pipeline, 'RandomFlip')
-    assert [t.type for t in pipeline
-            ] == ['LoadImageFromFile', 'RandomResizedCrop', 'PackInputs']
+    assert [t.type for t in pipeline] == ['LoadRandomResizedCrop', 'PackInputs']
 
 
 # ---------------------------------------------------------------- stage 3
@@ -159,11 +160,12 @@ def test_stage3_fine_tune_values(repo_root, name):
     # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 pixel mode 1 box
     pipeline = inner_dataset(cfg.train_dataloader).pipeline
     assert [t.type for t in pipeline] == [
-        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'RandAugment',
-        'RandomErasing', 'PackInputs'
+        'LoadRandomResizedCrop', 'RandomFlip', 'RandAugment', 'RandomErasing',
+        'PackInputs'
     ]
-    [rrc] = steps(pipeline, 'RandomResizedCrop')
+    [rrc] = steps(pipeline, 'LoadRandomResizedCrop')
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
+    assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert rrc.interpolation == 'bicubic' and rrc.backend == 'pillow'
     [flip] = steps(pipeline, 'RandomFlip')
     assert flip.prob == 0.5 and flip.direction == 'horizontal'
@@ -198,6 +200,11 @@ def _decode_train(cfg):
         'LoadResizedImage'
 
 
+def _decode_crop(cfg):
+    return inner_dataset(cfg.train_dataloader).pipeline[0].type == \
+        'LoadRandomResizedCrop'
+
+
 def _erasing(cfg):
     pipe = inner_dataset(cfg.train_dataloader).pipeline
     return any(
@@ -230,6 +237,7 @@ def _no_val(cfg):
 DEVIATIONS = {
     'centre-loss form': (STAGE3 + DEMO[1:2], _centre_form),
     'test-time decode': (STAGE3 + DEMO[1:], _decode_test),
+    'train-time decode': (STAGE2 + STAGE3, _decode_crop),
     'random-erasing noise': (STAGE3 + DEMO[1:], _erasing),
     'stage-1 MAE weights': (STAGE2[:1], _mae_1600e),
     'class-balanced sampling': (STAGE3[1:2] + DEMO[1:3], _class_balanced),
@@ -243,6 +251,7 @@ DEVIATIONS = {
 ROW_NAMES = {
     'centre-loss form': "ClusterCenterLoss(form='ecdl')",
     'test-time decode': 'LoadResizedImage',
+    'train-time decode': 'LoadRandomResizedCrop',
     'random-erasing noise': "RandomErasing(mode='rand'",
     'stage-1 MAE weights': '1600-epoch',
     'class-balanced sampling': 'ClassBalancedDataset(oversample_thr=0.5)',
