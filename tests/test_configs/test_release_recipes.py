@@ -72,6 +72,7 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     assert opt.type == 'AdamW'
     assert tuple(opt.betas) == (0.9, 0.999) and opt.eps == 1e-8
     assert opt.weight_decay == 0.05 and opt.lr == 1.5e-4
+    assert cfg.optim_wrapper.constructor == 'GroupedOptimWrapperConstructor'
     assert not cfg.auto_scale_lr.get('enable', False)
     # warm-up 2 epochs from 1e-6, cosine to 1e-5
     warm, cos = schedule(cfg)
@@ -118,8 +119,10 @@ def test_stage3_fine_tune_values(repo_root, name):
     assert opt.type == 'AdamW' and opt.lr == 1e-3
     assert tuple(opt.betas) == (0.9, 0.999) and opt.eps == 1e-8
     assert opt.weight_decay == 0.05
+    # mmpretrain's layer decay, equal param groups merged (the same update:
+    # tests/test_engine/test_optimizers)
     assert cfg.optim_wrapper.constructor == \
-        'LearningRateDecayOptimWrapperConstructor'
+        'GroupedLayerDecayOptimWrapperConstructor'
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.75
     assert not cfg.auto_scale_lr.get('enable', False)
     # warm-up 5 epochs from 1e-6, cosine to 1e-6
