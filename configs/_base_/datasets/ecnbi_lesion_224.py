@@ -92,6 +92,11 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=8,
     persistent_workers=True,
+    # one (B, 3, H, W) uint8 tensor per batch, so the data preprocessor
+    # copies and normalises the batch at once (pseudo_collate's per-image
+    # list costs four kernels and a copy per image); tools/train.py sets it
+    # too, this also serves a Runner built from the config directly.
+    collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
