@@ -164,8 +164,8 @@ def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
     first.pop('type')
     first.pop('min_ratio', None)
     load = dict(type='LoadImageFromFile')
-    for key in ('to_float32', 'color_type', 'imdecode_backend',
-                'ignore_empty', 'backend_args'):
+    for key in ('to_float32', 'color_type', 'imdecode_backend', 'ignore_empty',
+                'backend_args'):
         if key in first:
             load[key] = first.pop(key)
     return [load, dict(type='RandomResizedCrop', **first)] + pipeline[1:]

@@ -113,7 +113,8 @@ def test_pipeline_cases(files, rounds):
 
     inline = interleaved({k: run_inline(p) for k, p in pipes.items()}, rounds)
     loaders = {
-        k: torch.utils.data.DataLoader(
+        k:
+        torch.utils.data.DataLoader(
             _Files(files, steps),
             batch_size=8,
             num_workers=1,
@@ -122,8 +123,10 @@ def test_pipeline_cases(files, rounds):
         for k, steps in PIPELINES.items()
     }
     loaded = interleaved(
-        {k: (lambda ld=v: [b for b in ld])
-         for k, v in loaders.items()}, rounds)
+        {
+            k: (lambda ld=v: [b for b in ld])
+            for k, v in loaders.items()
+        }, rounds)
 
     rows, ratios = [], []
     for mode, times in (('inline', inline), ('dataloader-1-worker', loaded)):
@@ -295,8 +298,7 @@ def main():
         rows += r
         ratios += q
         config.update(
-            pipelines=PIPELINES,
-            dataloader=dict(batch_size=8, num_workers=1))
+            pipelines=PIPELINES, dataloader=dict(batch_size=8, num_workers=1))
     if not args.no_train:
         r, q, c = train_pipeline_cases(files, args.rounds)
         rows += r

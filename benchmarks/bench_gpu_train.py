@@ -243,9 +243,9 @@ def run_case(name, cfg, total_iters, args):
     # otherwise).
     model, ow = runner.model, runner.optim_wrapper
     custom = [
-        h for h in runner.hooks
-        if type(h).__name__ in {c['type']
-                                for c in cfg.get('custom_hooks', [])}
+        h for h in runner.hooks if type(h).__name__ in
+        {c['type']
+         for c in cfg.get('custom_hooks', [])}
     ]
     batch = next(iter(runner.train_dataloader))
 
@@ -276,7 +276,6 @@ def run_case(name, cfg, total_iters, args):
         hooks_in_step=[type(h).__name__ for h in custom],
         params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
     print(json.dumps(row), flush=True)
-    del runner, model, ow, batch
     _reset_peak()
     return row
 
@@ -287,8 +286,9 @@ def run_timm(args):
     try:
         import timm
     except ImportError:
-        print('timm is not installed: the timm ViT-B/16 case is skipped',
-              flush=True)
+        print(
+            'timm is not installed: the timm ViT-B/16 case is skipped',
+            flush=True)
         return None
     device = torch.device(args.device)
     name = 'vit_base_patch16_224' if not args.timm_model else args.timm_model
@@ -327,7 +327,6 @@ def run_timm(args):
         model=name,
         params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
     print(json.dumps(row), flush=True)
-    del model, opt
     _reset_peak()
     return row
 
@@ -431,16 +430,17 @@ def main():
         rows.append(run_case(name, cfg, total, args))
     if wanted('stage3_timm_vit'):
         row = run_timm(args)
-        rows.append(row or dict(
-            case='stage3_timm_vit',
-            img_per_s=None,
-            skipped='timm is not installed'))
+        rows.append(
+            row or dict(
+                case='stage3_timm_vit',
+                img_per_s=None,
+                skipped='timm is not installed'))
 
     by = {r['case']: r for r in rows}
     ratios = []
     for ours, theirs in REFERENCES:
-        if by.get(ours, {}).get('img_per_s') and by.get(theirs, {}).get(
-                'img_per_s'):
+        if by.get(ours, {}).get('img_per_s') and by.get(theirs,
+                                                        {}).get('img_per_s'):
             value = round(by[ours]['img_per_s'] / by[theirs]['img_per_s'], 3)
             by[ours][f'step_vs_{theirs}'] = value
             ratios.append(

@@ -102,7 +102,8 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     assert rrc.interpolation == 'bilinear' and rrc.backend == 'pillow'
     assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert not steps(pipeline, 'RandomFlip')
-    assert [t.type for t in pipeline] == ['LoadRandomResizedCrop', 'PackInputs']
+    assert [t.type
+            for t in pipeline] == ['LoadRandomResizedCrop', 'PackInputs']
 
 
 # ---------------------------------------------------------------- stage 3

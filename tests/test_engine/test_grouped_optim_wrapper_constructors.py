@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import TINY_VIT_ARCH
 from mmengine.optim import LinearLR
 from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.engine.optimizers import merge_param_groups, wants_fused
-from helpers import TINY_VIT_ARCH
 
 ADAMW = dict(
     type='AdamW', lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
@@ -52,7 +52,8 @@ def _lr_of(optim_wrapper):
     """lr and weight decay of every parameter, by identity."""
     return {
         id(p): (g['lr'], g['weight_decay'])
-        for g in optim_wrapper.optimizer.param_groups for p in g['params']
+        for g in optim_wrapper.optimizer.param_groups
+        for p in g['params']
     }
 
 
@@ -77,8 +78,11 @@ def test_layer_decay_groups_merged_same_steps(impl):
     paramwise = dict(layer_decay_rate=0.75, flat_decay_mult=0.0)
     before_model = _tiny_vit()
     after_model = copy.deepcopy(before_model)
-    before = _build('LearningRateDecayOptimWrapperConstructor', before_model,
-                    paramwise, foreach=False)
+    before = _build(
+        'LearningRateDecayOptimWrapperConstructor',
+        before_model,
+        paramwise,
+        foreach=False)
     after = _build('GroupedLayerDecayOptimWrapperConstructor', after_model,
                    paramwise, **impl)
     params = list(before_model.parameters())
@@ -123,12 +127,14 @@ def test_default_constructor_groups_merged_same_steps():
     assert len(before.optimizer.param_groups) == 7
     # the custom key's group (first: it is registered first), decayed
     # weights, 1-D without decay
-    assert [len(g['params']) for g in after.optimizer.param_groups] == [1, 2, 4]
+    assert [len(g['params'])
+            for g in after.optimizer.param_groups] == [1, 2, 4]
     gen = torch.Generator().manual_seed(2)
     for _ in range(5):
         x = torch.randn(6, 8, generator=gen)
         for model, ow in ((net, before), (other, after)):
-            ow.update_params((model(x).sum(1) * model.token.sum()).pow(2).mean())
+            ow.update_params(
+                (model(x).sum(1) * model.token.sum()).pow(2).mean())
     for a, b in zip(net.parameters(), other.parameters()):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
 
@@ -147,9 +153,7 @@ def test_merge_keeps_order_and_names():
 
 def _fake(cuda=True, floating=True, grad=True):
     return SimpleNamespace(
-        is_cuda=cuda,
-        is_floating_point=lambda: floating,
-        requires_grad=grad)
+        is_cuda=cuda, is_floating_point=lambda: floating, requires_grad=grad)
 
 
 @pytest.mark.parametrize('cfg,params,expected', [

@@ -1,7 +1,6 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 from .center_crop_ratio import CenterCropRatio
-from .load_random_resized_crop import (LoadRandomResizedCrop,
-                                       crop_decode_factor)
+from .load_random_resized_crop import LoadRandomResizedCrop, crop_decode_factor
 from .load_resized_image import LoadResizedImage, resize_edge_size
 
 __all__ = [

@@ -31,7 +31,10 @@ class _Shape:
         self.shape = (h, w)
 
 
-def crop_decode_factor(box_w: int, box_h: int, out_w: int, out_h: int,
+def crop_decode_factor(box_w: int,
+                       box_h: int,
+                       out_w: int,
+                       out_h: int,
                        min_ratio: float = 1.0) -> int:
     """The strongest JPEG reduction (8, 4, 2 or 1) that still leaves a
     ``box_w`` x ``box_h`` crop at least ``min_ratio`` x the output size along
@@ -137,8 +140,9 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             raise ValueError(
                 f'interpolation={interpolation!r} is not supported by the '
                 f"'pillow' backend, choose from {tuple(_PILLOW_FILTERS)}")
-        if isinstance(min_ratio, bool) or not isinstance(
-                min_ratio, (int, float)) or min_ratio < 1:
+        if isinstance(min_ratio,
+                      bool) or not isinstance(min_ratio,
+                                              (int, float)) or min_ratio < 1:
             raise ValueError(f'min_ratio={min_ratio!r} must be a number >= 1 '
                              '(fewer source than output pixels would blur)')
         super().__init__(**kwargs)
@@ -159,8 +163,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             return file_client.get(filename)
         return fileio.get(filename, backend_args=self.backend_args)
 
-    def _resize_reduced(self, img: np.ndarray, box: Tuple[int, int, int,
-                                                          int],
+    def _resize_reduced(self, img: np.ndarray, box: Tuple[int, int, int, int],
                         factor: int) -> np.ndarray:
         """Resize ``box`` (full-image pixels) of an image decoded at
         ``1 / factor`` to the output size."""
@@ -171,10 +174,9 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             ix0, iy0 = int(x0), int(y0)
             ix1, iy1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
             patch = Image.fromarray(img[iy0:iy1, ix0:ix1])
-            patch = patch.resize(
-                (out_w, out_h),
-                _PILLOW_FILTERS[self.crop.interpolation],
-                box=(x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0))
+            patch = patch.resize((out_w, out_h),
+                                 _PILLOW_FILTERS[self.crop.interpolation],
+                                 box=(x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0))
             return np.array(patch)
         ix0, iy0 = int(round(x0)), int(round(y0))
         ix1 = min(max(int(round(x1)), ix0 + 1), w)
@@ -215,8 +217,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             factor = 1
             if header is not None:
                 factor = crop_decode_factor(box_w, box_h, self.crop.scale[1],
-                                            self.crop.scale[0],
-                                            self.min_ratio)
+                                            self.crop.scale[0], self.min_ratio)
                 img = decode_jpeg(img_bytes, flag, factor, filename)
         except Exception:
             if self.ignore_empty:

@@ -39,8 +39,9 @@ def resize_edge_size(w: int, h: int, scale: int, edge: str) -> Tuple[int, int]:
     return int(scale * w / h), scale
 
 
-def read_jpeg_header(img_bytes: bytes,
-                     color_type: str = 'color') -> Optional[Tuple[int, int, int]]:
+def read_jpeg_header(
+        img_bytes: bytes,
+        color_type: str = 'color') -> Optional[Tuple[int, int, int]]:
     """Size of a JPEG as OpenCV will decode it, from its header only.
 
     Args:
@@ -96,7 +97,8 @@ def decode_jpeg(img_bytes: bytes, flag: int, decode_factor: int,
         raise OSError(f'JPEG file is truncated (no end-of-image marker '
                       f'after its last scan): {filename}')
     img = cv2.imdecode(
-        np.frombuffer(img_bytes, np.uint8), flag | _REDUCED_FLAGS[decode_factor])
+        np.frombuffer(img_bytes, np.uint8),
+        flag | _REDUCED_FLAGS[decode_factor])
     if img is None:
         raise OSError(f'failed to decode JPEG {filename}')
     return img

@@ -5,5 +5,6 @@ from .grouped_optim_wrapper_constructors import (
 
 __all__ = [
     'GroupedOptimWrapperConstructor',
-    'GroupedLayerDecayOptimWrapperConstructor', 'merge_param_groups', 'wants_fused'
+    'GroupedLayerDecayOptimWrapperConstructor', 'merge_param_groups',
+    'wants_fused'
 ]

@@ -5,9 +5,10 @@ in one param group and let Adam / AdamW run fused on CUDA.
 mmengine's ``DefaultOptimWrapperConstructor`` (with a ``paramwise_cfg``) and
 mmpretrain's ``LearningRateDecayOptimWrapperConstructor`` build one param
 group per parameter: 162 groups for the stage-3 ECViT-B/16 classifier, 218
-for the stage-2 ECMAE ViT-B (28 and 3 when merged). PyTorch's multi-tensor (``foreach``) and ``fused``
-Adam / AdamW batch the tensors of one group, so with one tensor per group
-every step launches each of their kernels once per parameter. Parameters
+for the stage-2 ECMAE ViT-B (28 and 3 when merged). PyTorch's multi-tensor
+(``foreach``) and ``fused`` Adam / AdamW batch the tensors of one group, so
+with one tensor per group every step launches each of their kernels once per
+parameter. Parameters
 whose settings are equal (lr, weight decay, layer, ...) lose nothing by
 sharing a group: Adam's update of a parameter reads only its own gradient
 and state and the group's settings, and param schedulers set each group's
@@ -59,8 +60,8 @@ def merge_param_groups(params: List[dict]) -> List[dict]:
         tensors = group['params']
         tensors = [tensors] if isinstance(tensors, torch.Tensor) \
             else list(tensors)
-        names = group.get('param_names') or [group.get('param_name')] * len(
-            tensors)
+        names = group.get('param_names') or [group.get('param_name')
+                                             ] * len(tensors)
         target['params'].extend(tensors)
         target['param_names'].extend(
             n if n is not None else f'param{len(target["param_names"]) + i}'
@@ -130,8 +131,8 @@ class GroupedLayerDecayOptimWrapperConstructor(
         _GroupedMixin, LearningRateDecayOptimWrapperConstructor):
     """mmpretrain's ``LearningRateDecayOptimWrapperConstructor`` (layer-wise
     lr decay) with equal param groups merged (one per layer and weight
-    decay: 28 instead of 162 for the ECViT-B/16 classifier) and Adam / AdamW fused on CUDA,
-    as :class:`GroupedOptimWrapperConstructor`.
+    decay: 28 instead of 162 for the ECViT-B/16 classifier) and Adam / AdamW
+    fused on CUDA, as :class:`GroupedOptimWrapperConstructor`.
 
     Example:
         >>> optim_wrapper = dict(

@@ -52,8 +52,9 @@ def demo_images(demo_root):
 def small_jpeg(tmp_path_factory, demo_images):
     """A 580x505 demo frame as a JPEG (fast to decode many times)."""
     path = str(tmp_path_factory.mktemp('rrc') / 'small.jpg')
-    Image.open(demo_images[0]).convert('RGB').resize(
-        (580, 505), Image.BILINEAR).save(path, quality=92)
+    Image.open(demo_images[0]).convert('RGB').resize((580, 505),
+                                                     Image.BILINEAR).save(
+                                                         path, quality=92)
     return path
 
 
@@ -97,8 +98,8 @@ def test_pixels_vs_full_decode_on_demo_frames(demo_images):
             if factor == 1:
                 np.testing.assert_array_equal(out['img'], expected['img'])
             else:
-                psnr.setdefault(factor, []).append(
-                    _psnr(out['img'], expected['img']))
+                psnr.setdefault(factor,
+                                []).append(_psnr(out['img'], expected['img']))
     assert sorted(psnr) == [2, 4]
     assert min(min(v) for v in psnr.values()) > 36.0, psnr
 
@@ -152,9 +153,11 @@ def test_exif_orientation_follows_opencv(tmp_path, demo_images, orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = str(tmp_path / f'rot{orientation}.jpg')
-    Image.open(demo_images[2]).convert('RGB').resize(
-        (580, 505), Image.BILINEAR).save(
-            path, quality=95, exif=exif.tobytes())
+    Image.open(demo_images[2]).convert('RGB').resize((580, 505),
+                                                     Image.BILINEAR).save(
+                                                         path,
+                                                         quality=95,
+                                                         exif=exif.tobytes())
     kwargs = dict(scale=64, backend='pillow', interpolation='bilinear')
     ref, ours = _reference(**kwargs), _ours(**kwargs)
     factors = set()
