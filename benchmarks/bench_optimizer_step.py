@@ -71,7 +71,8 @@ def main():
 
     import ecdl_mm  # noqa: F401
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    torch.set_num_threads(1) if device == 'cpu' else None
+    if device == 'cpu':
+        torch.set_num_threads(1)
 
     def timed(opt):
 
@@ -85,8 +86,10 @@ def main():
     rows, ratios = [], []
     for stage, (path, before, after) in CONFIGS.items():
         opts = build_optimizers(path, before, after, device)
-        times = interleaved({k: timed(o)
-                             for k, o in opts.items()}, args.rounds)
+        times = interleaved({
+            k: timed(o)
+            for k, o in opts.items()
+        }, args.rounds)
         base = median(times['per-parameter groups, default (before)'])
         for k, opt in opts.items():
             rows.append(
