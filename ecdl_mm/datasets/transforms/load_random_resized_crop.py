@@ -67,10 +67,10 @@ class LoadRandomResizedCrop(LoadImageFromFile):
     scaling (an averaging of ``s x s`` source pixels, i.e. a slightly
     stronger anti-aliasing): on the EC-NBI demo frames at 224 px the crops
     are within 38 dB (bicubic) / 39.5 dB (bilinear) PSNR of
-    ``RandomResizedCrop``'s at worst (``benchmarks/bench_data_pipeline.py``). With ``backend='pillow'`` the
-    box keeps its fractional position in the reduced image (Pillow's
-    ``resize(box=...)``), with ``'cv2'`` it is rounded to whole reduced
-    pixels (off by under ``s / 2`` source pixels).
+    ``RandomResizedCrop``'s at worst (``benchmarks/bench_data_pipeline.py``).
+    With ``backend='pillow'`` the box keeps its fractional position in the
+    reduced image (Pillow's ``resize(box=...)``), with ``'cv2'`` it is
+    rounded to whole reduced pixels (off by under ``s / 2`` source pixels).
 
     The decoder is OpenCV's as in ``LoadImageFromFile``, the EXIF
     orientation applied the same way (the box is drawn on the rotated
