@@ -150,3 +150,22 @@ def full_decode_pipeline(pipeline: List[dict]) -> List[dict]:
                 interpolation=first.get('interpolation', 'bilinear'),
                 backend=first.get('backend', 'cv2')))
     return steps + pipeline[1:]
+
+
+def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
+    """The same training pipeline with ``LoadRandomResizedCrop`` expanded
+    into mmpretrain's ``LoadImageFromFile -> RandomResizedCrop`` (the same
+    crop arguments): the full-decode reference of crop-aware loading."""
+    import copy
+    pipeline = copy.deepcopy(list(pipeline))
+    first = dict(pipeline[0])
+    if first['type'] != 'LoadRandomResizedCrop':
+        return pipeline
+    first.pop('type')
+    first.pop('min_ratio', None)
+    load = dict(type='LoadImageFromFile')
+    for key in ('to_float32', 'color_type', 'imdecode_backend', 'ignore_empty',
+                'backend_args'):
+        if key in first:
+            load[key] = first.pop(key)
+    return [load, dict(type='RandomResizedCrop', **first)] + pipeline[1:]

@@ -1,30 +1,50 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Image loading + resize throughput: ``LoadResizedImage`` vs mmpretrain's.
+"""Data pipeline throughput on the demo EC-NBI images (1160x1009 JPEG):
+ecdl_mm's fast loading transforms against mmpretrain's, side by side.
 
-Compares, on the demo EC-NBI images (1160x1009 JPEG), the default test
-pipeline ``LoadImageFromFile -> ResizeEdge(256) -> CenterCrop(224) ->
-PackInputs`` with ``LoadResizedImage(256) -> CenterCrop(224) -> PackInputs``:
+Test pipeline: ``LoadImageFromFile -> ResizeEdge(256) -> CenterCrop(224) ->
+PackInputs`` against ``LoadResizedImage(256) -> CenterCrop(224) ->
+PackInputs``, inline and through a one-worker ``DataLoader`` (batch 8).
 
-- inline: the pipelines called in this process, one image at a time;
-- dataloader: a ``torch.utils.data.DataLoader`` with one worker process
-  (batch 8), as a training or test loop would read them.
+Training pipelines (``--train``, on by default): the stage-2 and stage-3
+configs' ``train_pipeline`` as shipped (``LoadRandomResizedCrop``: the crop
+box drawn from the JPEG header, decoded at the reduction the box needs)
+against the same pipeline with mmpretrain's ``LoadImageFromFile ->
+RandomResizedCrop`` (what the configs did before; equal augmentation:
+stage 3 keeps its flip, RandAugment and random erasing). Images per second
+per core: each pipeline runs single-threaded in this process, timed in CPU
+seconds of the process (``time.process_time``: what a loader worker costs a
+core, steady when other jobs share the machine) and in wall seconds. A
+third case decodes the same boxes with Pillow's ``draft`` instead of
+OpenCV's reduced modes (load + crop only), the measurement behind the
+choice of decoder. Also reports the crop pixels against mmpretrain's on the
+same random boxes (PSNR by decode factor).
 
-Both run under the settings mmengine's runner applies (OpenCV threading off,
-one OMP thread per worker) and alternate round by round. Also reports how far
-the fast output is from the default one (mean abs diff, PSNR).
+All cases run under the settings mmengine's runner applies (OpenCV
+threading off, one OMP thread) and alternate round by round.
 
     python benchmarks/bench_data_pipeline.py [--rounds 7] [--demo-root DIR]
+        [--no-train] [--no-test]
 """
 import argparse
 import glob
+import io
+import math
 import os.path as osp
+import time
 
 import _common  # noqa: F401  (puts the repo on sys.path)
 import cv2
 import numpy as np
 import torch
-from _common import (DEFAULT_DEMO_ROOT, interleaved, median, print_table,
-                     save_result)
+from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_train_pipeline,
+                     interleaved, median, print_table, save_result)
+
+# The shipped training pipelines (stage 2: in-domain MAE; stage 3: the
+# clustering fine-tune with flip, RandAugment and random erasing).
+TRAIN_CONFIGS = dict(
+    stage2='configs/_base_/datasets/ecnbi_unlabeled_mae_224.py',
+    stage3='configs/_base_/datasets/ecnbi_lesion_224.py')
 
 
 def build_pipeline(steps):
@@ -69,18 +89,13 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
-    parser.add_argument('--rounds', type=int, default=7)
-    args = parser.parse_args()
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64))**2)
+    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float('inf')
 
-    import ecdl_mm  # noqa: F401
-    cv2.setNumThreads(0)  # what mmengine's runner sets
-    files = sorted(
-        glob.glob(osp.join(args.demo_root, '*', '*', 'Images', '*.jpg')))
-    if not files:
-        raise FileNotFoundError(f'no demo JPEGs under {args.demo_root}')
+
+def test_pipeline_cases(files, rounds):
+    """The test pipelines: ``LoadResizedImage`` vs the full decode."""
     n = len(files)
     pipes = {k: build_pipeline(v) for k, v in PIPELINES.items()}
 
@@ -96,11 +111,7 @@ def main():
     def run_inline(pipe):
         return lambda: [pipe(dict(img_path=f)) for f in files]
 
-    inline = interleaved({
-        k: run_inline(p)
-        for k, p in pipes.items()
-    }, args.rounds)
-
+    inline = interleaved({k: run_inline(p) for k, p in pipes.items()}, rounds)
     loaders = {
         k:
         torch.utils.data.DataLoader(
@@ -111,14 +122,11 @@ def main():
             worker_init_fn=_worker_init)
         for k, steps in PIPELINES.items()
     }
-
-    def run_loader(loader):
-        return lambda: [b for b in loader]
-
-    loaded = interleaved({
-        k: run_loader(v)
-        for k, v in loaders.items()
-    }, args.rounds)
+    loaded = interleaved(
+        {
+            k: (lambda ld=v: [b for b in ld])
+            for k, v in loaders.items()
+        }, rounds)
 
     rows, ratios = [], []
     for mode, times in (('inline', inline), ('dataloader-1-worker', loaded)):
@@ -126,7 +134,7 @@ def main():
         for k, v in ips.items():
             rows.append(
                 dict(
-                    case=f'{k} ({mode})',
+                    case=f'test {k} ({mode})',
                     metric='img/s',
                     value=v,
                     unit='img/s'))
@@ -135,36 +143,171 @@ def main():
                 name=f'LoadResizedImage / default img/s, {mode}',
                 value=ips['fast'] / ips['default'],
                 goal=1.5))
-    rows.append(
+    rows += [
         dict(
-            case='fast vs default output',
+            case='test fast vs default output',
             metric='mean abs diff',
             value=float(np.mean(mads)),
-            unit='grey levels'))
-    rows.append(
+            unit='grey levels'),
         dict(
-            case='fast vs default output',
+            case='test fast vs default output',
             metric='worst image mean abs diff',
             value=float(np.max(mads)),
-            unit='grey levels'))
-    rows.append(
+            unit='grey levels'),
         dict(
-            case='fast vs default output',
+            case='test fast vs default output',
             metric='min PSNR',
             value=float(np.min(psnrs)),
-            unit='dB'))
+            unit='dB')
+    ]
+    return rows, ratios
+
+
+def _pillow_draft_crop(crop):
+    """Load + crop with Pillow's ``draft`` as the reduced decoder (the
+    alternative to OpenCV's reduced modes), on ``crop``'s boxes."""
+    from PIL import Image
+
+    from ecdl_mm.datasets.transforms import crop_decode_factor
+    from ecdl_mm.datasets.transforms.load_random_resized_crop import (
+        _PILLOW_FILTERS, _Shape)
+
+    def load(path):
+        with open(path, 'rb') as f:
+            im = Image.open(io.BytesIO(f.read()))
+        w, h = im.size
+        top, left, bh, bw = crop.rand_crop_params(_Shape(h, w))
+        s = crop_decode_factor(bw, bh, crop.scale[1], crop.scale[0])
+        if s > 1:
+            im.draft('RGB', (math.ceil(w / s), math.ceil(h / s)))
+        out = im.resize(
+            crop.scale[::-1],
+            _PILLOW_FILTERS[crop.interpolation],
+            box=(left / s, top / s, (left + bw) / s, (top + bh) / s))
+        return np.asarray(out)[..., ::-1]
+
+    return load
+
+
+def _cpu_and_wall(cases, rounds):
+    """Per-call CPU (process) and wall seconds, cases alternating."""
+    for fn in cases.values():
+        fn()
+    cpu = {k: [] for k in cases}
+    wall = {k: [] for k in cases}
+    for r in range(rounds):
+        order = list(cases.items())
+        if r % 2:
+            order.reverse()
+        for k, fn in order:
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            cpu[k].append(time.process_time() - c0)
+            wall[k].append(time.perf_counter() - w0)
+    return cpu, wall
+
+
+def train_pipeline_cases(files, rounds):
+    """The shipped training pipelines vs mmpretrain's full decode."""
+    from mmengine.config import Config
+    from mmpretrain.registry import TRANSFORMS
+    n = len(files)
+    rows, ratios, config = [], [], {}
+    for stage, path in TRAIN_CONFIGS.items():
+        ours = Config.fromfile(osp.join(REPO_ROOT, path)).train_pipeline
+        ours = [dict(s) for s in ours]
+        today = full_decode_train_pipeline(ours)
+        config[stage] = dict(ours=ours, today=today)
+        pipes = dict(today=build_pipeline(today), ours=build_pipeline(ours))
+        cases = {
+            k: (lambda p=p: [p(dict(img_path=f)) for f in files])
+            for k, p in pipes.items()
+        }
+        if stage == 'stage2':
+            # Load + crop only, the two reduced decoders on the same boxes.
+            crop = TRANSFORMS.build(today[1])
+            load = _pillow_draft_crop(crop)
+            cases['ours, Pillow draft decoder (load+crop)'] = (
+                lambda: [load(f) for f in files])
+        cpu, wall = _cpu_and_wall(cases, rounds)
+        for k in cases:
+            rows.append(
+                dict(
+                    case=f'{stage} train {k}',
+                    metric='img/s per core (CPU time)',
+                    value=n / median(cpu[k]),
+                    unit='img/s'))
+            rows.append(
+                dict(
+                    case=f'{stage} train {k}',
+                    metric='img/s (wall, 1 thread)',
+                    value=n / median(wall[k]),
+                    unit='img/s'))
+        ratios.append(
+            dict(
+                name=f'{stage} train LoadRandomResizedCrop / today, '
+                'img/s per core',
+                value=median(cpu['today']) / median(cpu['ours']),
+                goal=3.0))
+
+        # The crops (before any augmentation: RandAugment's thresholds
+        # turn grey-level differences into large ones) on the same boxes,
+        # by decode factor.
+        psnr = {}
+        load_today, crop_today = pipes['today'].transforms[:2]
+        load_ours = pipes['ours'].transforms[0]
+        for seed in range(3):
+            for i, f in enumerate(files):
+                np.random.seed(seed * 1000 + i)
+                a = crop_today(load_today(dict(img_path=f)))['img']
+                np.random.seed(seed * 1000 + i)
+                out = load_ours(dict(img_path=f))
+                psnr.setdefault(out['decode_factor'],
+                                []).append(_psnr(a, out['img']))
+        for fac, values in sorted(psnr.items()):
+            finite = [v for v in values if np.isfinite(v)]
+            rows.append(
+                dict(
+                    case=f'{stage} crop ours vs today, decode 1/{fac}',
+                    metric=f'min PSNR ({len(values)} crops, '
+                    f'{len(values) - len(finite)} identical)',
+                    value=float(min(finite)) if finite else float('inf'),
+                    unit='dB'))
+    return rows, ratios, config
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
+    parser.add_argument('--rounds', type=int, default=7)
+    parser.add_argument('--no-train', action='store_true')
+    parser.add_argument('--no-test', action='store_true')
+    args = parser.parse_args()
+
+    import ecdl_mm  # noqa: F401
+    cv2.setNumThreads(0)  # what mmengine's runner sets
+    torch.set_num_threads(1)
+    files = sorted(
+        glob.glob(osp.join(args.demo_root, '*', '*', 'Images', '*.jpg')))
+    if not files:
+        raise FileNotFoundError(f'no demo JPEGs under {args.demo_root}')
+    n = len(files)
+    rows, ratios, config = [], [], dict(images=n, rounds=args.rounds)
+    if not args.no_test:
+        r, q = test_pipeline_cases(files, args.rounds)
+        rows += r
+        ratios += q
+        config.update(
+            pipelines=PIPELINES, dataloader=dict(batch_size=8, num_workers=1))
+    if not args.no_train:
+        r, q, c = train_pipeline_cases(files, args.rounds)
+        rows += r
+        ratios += q
+        config.update(train_pipelines=c)
     print(f'data pipeline, {n} demo images, {args.rounds} rounds '
           '(median):')
     print_table(rows, ratios)
-    path = save_result(
-        'data_pipeline',
-        rows,
-        ratios,
-        config=dict(
-            images=n,
-            rounds=args.rounds,
-            pipelines=PIPELINES,
-            dataloader=dict(batch_size=8, num_workers=1)))
+    path = save_result('data_pipeline', rows, ratios, config=config)
     print(f'wrote {path}')
 
 

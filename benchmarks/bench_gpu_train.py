@@ -1,31 +1,45 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""GPU training throughput of the full-size EC-DL stage configs against
-mmpretrain's own ViT-B / MAE models, on the same data and settings.
+"""Training throughput of the EC-DL stage configs against mmpretrain's own
+ViT-B / MAE models and timm's ViT-B/16, on the same data and settings.
 
-Needs a CUDA GPU. For each case the script builds the stage config with
-mmengine's ``Runner`` (AMP: ``AmpOptimWrapper``, fp16, dynamic loss scale),
-points it at a synthetic EC-NBI-like cohort (1160x1009 JPEGs with the
-octagonal black-cornered field, laid out as ``<class>/<lesion>/Images``),
-and measures, one case after the other in this process:
+For each case the script builds the stage config with mmengine's ``Runner``
+(on CUDA with AMP: ``AmpOptimWrapper``, fp16, dynamic loss scale; on CPU in
+fp32), with the dataloader defaults of ``tools/train.py`` (``default_collate``,
+pinned memory on CUDA), points it at a synthetic EC-NBI-like cohort
+(1160x1009 JPEGs with the octagonal black-cornered field, laid out as
+``<class>/<lesion>/Images``), and measures, one case after the other:
 
 - ``e2e``: ``runner.train()`` for ``--iters`` iterations, images/s over the
   iterations after the first 10% (data loading with ``--workers`` workers,
   the config's own pipeline included);
-- ``step``: ``model.train_step`` repeated on one pre-loaded batch (the
-  model's own cost: forward, backward, optimizer step under AMP);
+- ``step``: ``model.train_step`` repeated on one pre-loaded batch (forward,
+  backward, optimizer step; the model's own cost), followed as in training
+  by the ``after_train_iter`` of the config's custom hooks
+  (``ClassCenterHook`` banks the clustering head's features);
 - peak GPU memory of the step.
 
-The mmpretrain cases keep our config (data, pipeline, optimizer, batch) and
-swap only ``model`` for mmpretrain's: the MAE ViT-B/16 of
+Nothing is downloaded: the ``Pretrained`` init of every backbone is dropped
+(random weights). The mmpretrain cases keep our config (data, pipeline,
+optimizer, batch) and swap only ``model``: the MAE ViT-B/16 of
 ``mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py`` against
 our stage-2 ECMAE, and the ViT-B/16 fine-tuning model of
 ``mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py``
-(mixup/cutmix off, 3 classes) against our stage-3 clustering model.
+(mixup/cutmix off, 3 classes) against our stage-3 clustering model. The timm
+case (``vit_base_patch16_224``, drop path 0.1, 3 classes; skipped with one
+line when timm is not installed) is a plain PyTorch step on a device-resident
+batch: ``torch.autocast`` fp16 with a ``GradScaler`` (fp32 on CPU) and
+AdamW (fused on CUDA), the reference of a step done well.
 
-    python benchmarks/bench_gpu_train.py --stage2 CONFIG --stage3 CONFIG \
-        [--iters 300] [--batch 64] [--images 512] [--workers 12]
+    python benchmarks/bench_gpu_train.py --json OUT.json [--quick]
+        [--stage2 CONFIG] [--stage3 CONFIG] [--iters 300] [--batch 64]
+        [--images 512] [--workers 12] [--device cuda|cpu] [--only CASE ...]
 
-Writes ``benchmarks/results/bench_gpu_train.json`` (or ``--out``).
+``--quick`` runs fewer iterations (for ``benchmarks/gpu_check.sh``);
+``--device cpu`` runs on the CPU in fp32 (with the demo configs and a small
+``--batch`` it is the smoke test of ``tests/test_tools``). ``--json``
+writes ``{case: {img_per_s, ...}}`` (``img_per_s``: the step rate) and the
+script prints a Markdown table; ``--out`` keeps the full record (environment,
+ratios), by default ``benchmarks/results/bench_gpu_train.json``.
 """
 import argparse
 import copy
@@ -40,7 +54,8 @@ from multiprocessing import Pool
 import numpy as np
 
 BENCH_DIR = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(BENCH_DIR))
+REPO_ROOT = osp.dirname(BENCH_DIR)
+sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, BENCH_DIR)
 
 CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
@@ -74,7 +89,7 @@ def make_cohort(root, num_images, per_lesion=4):
         rows.append(f'{cls},{CLASSES[cls]},{lesion}')
         for i in range(per_lesion):
             jobs.append((osp.join(folder, f'{i}.jpg'), lesion * 100 + i))
-    with Pool(min(16, os.cpu_count() or 1)) as pool:
+    with Pool(min(16, os.cpu_count() or 1, len(jobs))) as pool:
         pool.map(_write_image, jobs)
     with open(osp.join(root, 'train.csv'), 'w') as f:
         f.write('class_index,class_english,lesion_index\n')
@@ -86,6 +101,12 @@ def mm_config(name):
     """Path of a config shipped inside the mmpretrain package."""
     import mmpretrain
     return osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', name)
+
+
+def _sync():
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 class _Timer:
@@ -104,11 +125,21 @@ class _Timer:
                                  batch_idx,
                                  data_batch=None,
                                  outputs=None):
-                import torch
-                torch.cuda.synchronize()
+                _sync()
                 times.append(time.perf_counter())
 
         self.hook = TimerHook()
+
+
+def _drop_pretrained(model_cfg):
+    """No download and no local stage-1/2 checkpoint: random weights."""
+    for part in ('backbone', 'neck', 'head'):
+        sub = model_cfg.get(part)
+        if sub is not None and sub.get('init_cfg') is not None:
+            inits = sub.init_cfg if isinstance(sub.init_cfg,
+                                               list) else [sub.init_cfg]
+            kept = [i for i in inits if i.get('type') != 'Pretrained']
+            sub.init_cfg = kept or None
 
 
 def configure(cfg_path, args, root, model=None, stage=2):
@@ -121,25 +152,36 @@ def configure(cfg_path, args, root, model=None, stage=2):
             h for h in cfg.get('custom_hooks', [])
             if h.get('type') != 'ClassCenterHook'
         ]
+    _drop_pretrained(cfg.model)
     cfg.work_dir = tempfile.mkdtemp(prefix='gpubench_')
     cfg.load_from = None
     cfg.resume = False
-    if stage == 3 and 'init_cfg' in cfg.model.get('backbone', {}):
-        cfg.model.backbone.init_cfg = None
     ow = cfg.optim_wrapper
-    ow.type = 'AmpOptimWrapper'
-    ow.loss_scale = 'dynamic'
+    if args.device == 'cuda':
+        ow.type = 'AmpOptimWrapper'
+        ow.loss_scale = 'dynamic'
+    else:  # AmpOptimWrapper needs a GPU
+        ow.type = 'OptimWrapper'
+        ow.pop('loss_scale', None)
     dl = cfg.train_dataloader
+    # What tools/train.py sets (Runner.from_cfg alone would not): one
+    # batched tensor for the data preprocessor, pinned for the copy.
+    dl.setdefault('collate_fn', dict(type='default_collate'))
+    dl.pin_memory = args.device == 'cuda'
     dl.batch_size = args.batch
     dl.num_workers = args.workers
-    dl.persistent_workers = True
+    dl.persistent_workers = args.workers > 0
+    if dl.dataset.get('type') == 'ClassBalancedDataset':
+        dl.dataset = dl.dataset.dataset  # uniform sampling, as full size
     ds = dl.dataset
     if stage == 2:
-        ds.type = 'CustomDataset'
-        ds.data_root = root
-        ds.ann_file = ''
-        ds.data_prefix = ''
-        ds.with_label = False
+        dl.dataset = dict(
+            type='CustomDataset',
+            data_root=root,
+            ann_file='',
+            data_prefix='',
+            with_label=False,
+            pipeline=ds.pipeline)
     else:
         ds.data_root = root
         ds.ann_file = 'train.csv'
@@ -148,7 +190,7 @@ def configure(cfg_path, args, root, model=None, stage=2):
         ds.check_images = False
         if dl.get('sampler', {}).get('type') != 'DefaultSampler':
             dl.sampler = dict(type='DefaultSampler', shuffle=True)
-    iters_per_epoch = args.images // args.batch
+    iters_per_epoch = max(1, args.images // args.batch)
     epochs = max(1, -(-args.iters // iters_per_epoch))
     cfg.train_cfg = dict(
         type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=10**9)
@@ -159,13 +201,28 @@ def configure(cfg_path, args, root, model=None, stage=2):
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=10**9, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
-    cfg.env_cfg = dict(cudnn_benchmark=True, dist_cfg=dict(backend='nccl'))
+    cfg.env_cfg = dict(
+        cudnn_benchmark=args.device == 'cuda',
+        dist_cfg=dict(backend='nccl' if args.device == 'cuda' else 'gloo'))
     cfg.launcher = 'none'
     return cfg, epochs * iters_per_epoch
 
 
-def run_case(name, cfg, total_iters, args):
+def _peak_gib():
     import torch
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+
+
+def _reset_peak():
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def run_case(name, cfg, total_iters, args):
     from mmengine.runner import Runner
     timer = _Timer()
     runner = Runner.from_cfg(cfg)
@@ -175,58 +232,154 @@ def run_case(name, cfg, total_iters, args):
     wall = time.perf_counter() - t0
     times = timer.times
     skip = max(1, len(times) // 10)
+    if len(times) - 1 - skip < 1:
+        skip = 0
     e2e = args.batch * (len(times) - 1 - skip) / (times[-1] - times[skip])
     data_times = runner.message_hub.get_scalar('train/data_time').data[0]
 
-    # The model's own cost on one pre-loaded batch.
+    # The model's own cost on one pre-loaded batch, each step followed by
+    # the custom hooks' after_train_iter as in training (ClassCenterHook
+    # banks the features; the clustering head refuses a second step
+    # otherwise).
     model, ow = runner.model, runner.optim_wrapper
+    custom = [
+        h for h in runner.hooks if type(h).__name__ in
+        {c['type']
+         for c in cfg.get('custom_hooks', [])}
+    ]
     batch = next(iter(runner.train_dataloader))
-    for _ in range(5):
-        model.train_step(batch, ow)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+
+    def step(i):
+        outputs = model.train_step(batch, ow)
+        for hook in custom:
+            hook.after_train_iter(runner, i, batch, outputs)
+
+    for i in range(args.warmup):
+        step(i)
+    _sync()
+    _reset_peak()
     n = args.steps
     t = time.perf_counter()
-    for _ in range(n):
-        model.train_step(batch, ow)
-    torch.cuda.synchronize()
-    step = args.batch * n / (time.perf_counter() - t)
-    peak = torch.cuda.max_memory_allocated() / 2**30
+    for i in range(n):
+        step(i)
+    _sync()
+    rate = args.batch * n / (time.perf_counter() - t)
     row = dict(
         case=name,
         iters=len(times),
-        e2e_img_s=round(e2e, 1),
-        step_img_s=round(step, 1),
-        peak_gib=round(peak, 2),
+        img_per_s=round(rate, 1),
+        e2e_img_per_s=round(e2e, 1),
+        e2e_vs_step=round(e2e / rate, 3),
+        peak_gib=_peak_gib(),
         mean_data_time_s=round(float(np.mean(data_times[skip:])), 4),
         wall_s=round(wall, 1),
+        hooks_in_step=[type(h).__name__ for h in custom],
         params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
     print(json.dumps(row), flush=True)
-    del runner, model, ow, batch
-    torch.cuda.empty_cache()
+    _reset_peak()
     return row
+
+
+def run_timm(args):
+    """timm's ViT-B/16 in a plain PyTorch AMP step on a device batch."""
+    import torch
+    try:
+        import timm
+    except ImportError:
+        print(
+            'timm is not installed: the timm ViT-B/16 case is skipped',
+            flush=True)
+        return None
+    device = torch.device(args.device)
+    name = 'vit_base_patch16_224' if not args.timm_model else args.timm_model
+    model = timm.create_model(
+        name, pretrained=False, num_classes=3, drop_path_rate=0.1).to(device)
+    size = model.default_cfg.get('input_size', (3, 224, 224))[-1]
+    cuda = device.type == 'cuda'
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=1e-3, weight_decay=0.05, fused=cuda)
+    scaler = torch.amp.GradScaler('cuda', enabled=cuda)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    x = torch.randn(args.batch, 3, size, size, device=device)
+    y = torch.randint(0, 3, (args.batch, ), device=device)
+
+    def step():
+        with torch.autocast(device.type, torch.float16, enabled=cuda):
+            loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    for _ in range(args.warmup):
+        step()
+    _sync()
+    _reset_peak()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    _sync()
+    rate = args.batch * args.steps / (time.perf_counter() - t)
+    row = dict(
+        case='stage3_timm_vit',
+        img_per_s=round(rate, 1),
+        peak_gib=_peak_gib(),
+        model=name,
+        params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
+    print(json.dumps(row), flush=True)
+    _reset_peak()
+    return row
+
+
+REFERENCES = (('stage2_ecmae', 'stage2_mmpretrain_mae'),
+              ('stage3_ecdl_clustering', 'stage3_mmpretrain_vit'),
+              ('stage3_ecdl_clustering', 'stage3_timm_vit'))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--stage2', required=True, help='stage-2 config')
-    parser.add_argument('--stage3', required=True, help='stage-3 config')
+    parser.add_argument(
+        '--stage2',
+        default=osp.join(REPO_ROOT, 'configs', 'ecdl',
+                         'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py'),
+        help='stage-2 config (default: the shipped ViT-B/16 one)')
+    parser.add_argument(
+        '--stage3',
+        default=osp.join(REPO_ROOT, 'configs', 'ecdl',
+                         'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'),
+        help='stage-3 config (default: the shipped ViT-B/16 one)')
     parser.add_argument('--iters', type=int, default=300)
     parser.add_argument('--steps', type=int, default=50)
+    parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--images', type=int, default=512)
     parser.add_argument('--workers', type=int, default=12)
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='at most --iters 40 --steps 15 --warmup 3 --images 256')
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     parser.add_argument('--data', help='existing synthetic cohort folder')
     parser.add_argument('--only', nargs='*', help='case names to run')
+    parser.add_argument(
+        '--timm-model', help='timm model name (default vit_base_patch16_224)')
+    parser.add_argument(
+        '--json', help='write {case: {img_per_s, ...}} to this file')
     parser.add_argument(
         '--out',
         default=osp.join(BENCH_DIR, 'results', 'bench_gpu_train.json'))
     args = parser.parse_args()
+    if args.quick:
+        args.iters, args.steps = min(args.iters, 40), min(args.steps, 15)
+        args.warmup, args.images = min(args.warmup, 3), min(args.images, 256)
+    if args.device == 'cpu':
+        # The runner places the model on a GPU whenever one is visible.
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
 
     import torch
     from mmengine.config import Config
-    if not torch.cuda.is_available():
-        sys.exit('bench_gpu_train.py needs a CUDA GPU')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        sys.exit('bench_gpu_train.py: no CUDA GPU (use --device cpu)')
     from _common import env_info
 
     import ecdl_mm  # noqa: F401
@@ -243,69 +396,88 @@ def main():
         len(files) for _, _, files in os.walk(root)
         if files and files[0].endswith('.jpg'))
 
-    mm_mae = Config.fromfile(
-        mm_config('mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model
-    mm_vit = Config.fromfile(
-        mm_config(
-            'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
-    mm_vit.head.num_classes = 3
-    mm_vit.pop('train_cfg', None)  # mixup / cutmix off: equal work
-    s3_model = Config.fromfile(args.stage3).model
-    mm_vit.data_preprocessor = s3_model.get('data_preprocessor')
-    if mm_vit.data_preprocessor is None:
-        mm_vit.pop('data_preprocessor')
+    def wanted(name):
+        return not args.only or name in args.only
+
+    mm_mae = mm_vit = None
+    if wanted('stage2_mmpretrain_mae'):
+        mm_mae = Config.fromfile(
+            mm_config(
+                'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model
+    if wanted('stage3_mmpretrain_vit'):
+        mm_vit = Config.fromfile(
+            mm_config(
+                'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
+        mm_vit.head.num_classes = 3
+        mm_vit.pop('train_cfg', None)  # mixup / cutmix off: equal work
+        s3_model = Config.fromfile(args.stage3).model
+        mm_vit.data_preprocessor = s3_model.get('data_preprocessor')
+        if mm_vit.data_preprocessor is None:
+            mm_vit.pop('data_preprocessor')
 
     cases = [
         ('stage2_ecmae', args.stage2, None, 2),
-        ('stage2_mmpretrain_mae', args.stage2, copy.deepcopy(mm_mae), 2),
+        ('stage2_mmpretrain_mae', args.stage2, mm_mae, 2),
         ('stage3_ecdl_clustering', args.stage3, None, 3),
-        ('stage3_mmpretrain_vit', args.stage3, copy.deepcopy(mm_vit), 3),
+        ('stage3_mmpretrain_vit', args.stage3, mm_vit, 3),
     ]
     rows = []
     for name, cfg_path, model, stage in cases:
-        if args.only and name not in args.only:
+        if not wanted(name):
             continue
-        cfg, total = configure(cfg_path, args, root, model, stage)
+        cfg, total = configure(cfg_path, args, root, copy.deepcopy(model),
+                               stage)
         rows.append(run_case(name, cfg, total, args))
+    if wanted('stage3_timm_vit'):
+        row = run_timm(args)
+        rows.append(
+            row or dict(
+                case='stage3_timm_vit',
+                img_per_s=None,
+                skipped='timm is not installed'))
 
     by = {r['case']: r for r in rows}
     ratios = []
-    for ours, theirs in (('stage2_ecmae', 'stage2_mmpretrain_mae'),
-                         ('stage3_ecdl_clustering', 'stage3_mmpretrain_vit')):
-        if ours in by and theirs in by:
-            for key in ('e2e_img_s', 'step_img_s'):
-                ratios.append(
-                    dict(
-                        name=f'{ours}/{theirs} {key}',
-                        value=round(by[ours][key] / by[theirs][key], 3),
-                        higher_is='better'))
+    for ours, theirs in REFERENCES:
+        if by.get(ours, {}).get('img_per_s') and by.get(theirs,
+                                                        {}).get('img_per_s'):
+            value = round(by[ours]['img_per_s'] / by[theirs]['img_per_s'], 3)
+            by[ours][f'step_vs_{theirs}'] = value
             ratios.append(
                 dict(
-                    name=f'{ours}/{theirs} peak_gib',
-                    value=round(by[ours]['peak_gib'] / by[theirs]['peak_gib'],
-                                3),
-                    higher_is='worse'))
+                    name=f'{ours}/{theirs} step img/s',
+                    value=value,
+                    higher_is='better'))
     result = dict(
         benchmark='bench_gpu_train',
         env=env_info(),
         config=dict(
             stage2=args.stage2,
             stage3=args.stage3,
+            device=args.device,
             batch=args.batch,
             images=args.images,
             workers=args.workers,
             iters=args.iters,
-            amp='fp16 dynamic loss scale'),
+            steps=args.steps,
+            amp='fp16 dynamic loss scale'
+            if args.device == 'cuda' else 'fp32'),
         rows=rows,
         ratios=ratios)
-    os.makedirs(osp.dirname(args.out), exist_ok=True)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
-    print('\n| case | e2e img/s | step img/s | peak GiB | data s/iter |')
-    print('|---|---|---|---|---|')
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump({r['case']: r for r in rows}, f, indent=1)
+    print('\n| case | step img/s | e2e img/s | e2e / step | peak GiB | '
+          'data s/iter |')
+    print('|---|---|---|---|---|---|')
     for r in rows:
-        print(f"| {r['case']} | {r['e2e_img_s']} | {r['step_img_s']} | "
-              f"{r['peak_gib']} | {r['mean_data_time_s']} |")
+        print(f"| {r['case']} | {r.get('img_per_s')} | "
+              f"{r.get('e2e_img_per_s', '-')} | {r.get('e2e_vs_step', '-')} | "
+              f"{r.get('peak_gib', '-')} | {r.get('mean_data_time_s', '-')} |")
     for r in ratios:
         print(f"{r['name']}: {r['value']}")
 

@@ -72,6 +72,7 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     assert opt.type == 'AdamW'
     assert tuple(opt.betas) == (0.9, 0.999) and opt.eps == 1e-8
     assert opt.weight_decay == 0.05 and opt.lr == 1.5e-4
+    assert cfg.optim_wrapper.constructor == 'GroupedOptimWrapperConstructor'
     assert not cfg.auto_scale_lr.get('enable', False)
     # warm-up 2 epochs from 1e-6, cosine to 1e-5
     warm, cos = schedule(cfg)
@@ -93,14 +94,16 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     init = model.backbone.init_cfg
     assert init.type == 'Pretrained' and init.prefix == 'backbone.'
     assert init.checkpoint.startswith('https://download.openmmlab.com/')
-    # RandomResizedCrop(224), scale (0.08, 1), bilinear, no flip
+    # RandomResizedCrop(224), scale (0.08, 1), bilinear, no flip (its
+    # boxes, loaded by LoadRandomResizedCrop: a named deviation below)
     pipeline = cfg.train_dataloader.dataset.pipeline
-    [rrc] = steps(pipeline, 'RandomResizedCrop')
+    [rrc] = steps(pipeline, 'LoadRandomResizedCrop')
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
     assert rrc.interpolation == 'bilinear' and rrc.backend == 'pillow'
+    assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert not steps(pipeline, 'RandomFlip')
-    assert [t.type for t in pipeline
-            ] == ['LoadImageFromFile', 'RandomResizedCrop', 'PackInputs']
+    assert [t.type
+            for t in pipeline] == ['LoadRandomResizedCrop', 'PackInputs']
 
 
 # ---------------------------------------------------------------- stage 3
@@ -117,8 +120,10 @@ def test_stage3_fine_tune_values(repo_root, name):
     assert opt.type == 'AdamW' and opt.lr == 1e-3
     assert tuple(opt.betas) == (0.9, 0.999) and opt.eps == 1e-8
     assert opt.weight_decay == 0.05
+    # mmpretrain's layer decay, equal param groups merged (the same update:
+    # tests/test_engine/test_optimizers)
     assert cfg.optim_wrapper.constructor == \
-        'LearningRateDecayOptimWrapperConstructor'
+        'GroupedLayerDecayOptimWrapperConstructor'
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.75
     assert not cfg.auto_scale_lr.get('enable', False)
     # warm-up 5 epochs from 1e-6, cosine to 1e-6
@@ -159,11 +164,12 @@ def test_stage3_fine_tune_values(repo_root, name):
     # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 pixel mode 1 box
     pipeline = inner_dataset(cfg.train_dataloader).pipeline
     assert [t.type for t in pipeline] == [
-        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'RandAugment',
-        'RandomErasing', 'PackInputs'
+        'LoadRandomResizedCrop', 'RandomFlip', 'RandAugment', 'RandomErasing',
+        'PackInputs'
     ]
-    [rrc] = steps(pipeline, 'RandomResizedCrop')
+    [rrc] = steps(pipeline, 'LoadRandomResizedCrop')
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
+    assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert rrc.interpolation == 'bicubic' and rrc.backend == 'pillow'
     [flip] = steps(pipeline, 'RandomFlip')
     assert flip.prob == 0.5 and flip.direction == 'horizontal'
@@ -198,6 +204,11 @@ def _decode_train(cfg):
         'LoadResizedImage'
 
 
+def _decode_crop(cfg):
+    return inner_dataset(cfg.train_dataloader).pipeline[0].type == \
+        'LoadRandomResizedCrop'
+
+
 def _erasing(cfg):
     pipe = inner_dataset(cfg.train_dataloader).pipeline
     return any(
@@ -230,6 +241,7 @@ def _no_val(cfg):
 DEVIATIONS = {
     'centre-loss form': (STAGE3 + DEMO[1:2], _centre_form),
     'test-time decode': (STAGE3 + DEMO[1:], _decode_test),
+    'train-time decode': (STAGE2 + STAGE3, _decode_crop),
     'random-erasing noise': (STAGE3 + DEMO[1:], _erasing),
     'stage-1 MAE weights': (STAGE2[:1], _mae_1600e),
     'class-balanced sampling': (STAGE3[1:2] + DEMO[1:3], _class_balanced),
@@ -243,6 +255,7 @@ DEVIATIONS = {
 ROW_NAMES = {
     'centre-loss form': "ClusterCenterLoss(form='ecdl')",
     'test-time decode': 'LoadResizedImage',
+    'train-time decode': 'LoadRandomResizedCrop',
     'random-erasing noise': "RandomErasing(mode='rand'",
     'stage-1 MAE weights': '1600-epoch',
     'class-balanced sampling': 'ClassBalancedDataset(oversample_thr=0.5)',

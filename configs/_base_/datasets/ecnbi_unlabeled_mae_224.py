@@ -1,8 +1,10 @@
 # Unlabeled EC-NBI images for in-domain MAE pre-training (stage 2 of EC-DL):
 # every image under data_root, at any depth of sub-folders (mmpretrain's
 # CustomDataset without labels). The release's transform:
-# RandomResizedCrop(224, scale (0.08, 1), bilinear), no flip. Full-resolution
-# decode: small crops need the full frame (see ecnbi_lesion_224.py).
+# RandomResizedCrop(224, scale (0.08, 1), bilinear), no flip, loaded with
+# LoadRandomResizedCrop: mmpretrain's RandomResizedCrop boxes (same random
+# draws), each decoded at the JPEG reduction that keeps >= 224 px across it
+# (see ecnbi_lesion_224.py).
 # Never put the images of a test cohort here.
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
@@ -11,9 +13,8 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
     dict(
-        type='RandomResizedCrop',
+        type='LoadRandomResizedCrop',
         scale=224,
         crop_ratio_range=(0.08, 1.0),
         backend='pillow',

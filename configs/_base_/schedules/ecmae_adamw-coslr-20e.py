@@ -3,11 +3,15 @@
 # mask token), lr 1.5e-4 ABSOLUTE (the release leaves the lr * batch / 256
 # scaling commented out), 2 warm-up epochs linear from 1e-6, then cosine to
 # 1e-5; 20 epochs. Per iteration, as the release's per-step schedule.
+# GroupedOptimWrapperConstructor: mmengine's default constructor with the
+# parameters of equal settings in one param group (3 instead of 218 for the
+# ViT-B ECMAE, the same update) and AdamW fused on CUDA.
 lr = 1.5e-4
 warmup_epochs = 2
 max_epochs = 20
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='GroupedOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(

@@ -3,14 +3,17 @@
 # betas (0.9, 0.999), eps 1e-8, wd 0.05 (none on 1-D parameters), layer-wise
 # lr decay 0.75 (ECViT.get_layer_depth), 5 warm-up epochs linear from 1e-6,
 # cosine to 1e-6, 300 epochs. Per iteration, as the release's per-step
-# schedule.
+# schedule. GroupedLayerDecayOptimWrapperConstructor is mmpretrain's
+# LearningRateDecayOptimWrapperConstructor with the parameters of one layer
+# and weight decay in one param group (28 groups instead of 162 for ViT-B,
+# the same update) and AdamW fused on CUDA.
 lr = 1e-3
 warmup_epochs = 5
 max_epochs = 300
 optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
-    constructor='LearningRateDecayOptimWrapperConstructor',
+    constructor='GroupedLayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75, flat_decay_mult=0.0))
 
 param_scheduler = [

@@ -39,6 +39,71 @@ def resize_edge_size(w: int, h: int, scale: int, edge: str) -> Tuple[int, int]:
     return int(scale * w / h), scale
 
 
+def read_jpeg_header(
+        img_bytes: bytes,
+        color_type: str = 'color') -> Optional[Tuple[int, int, int]]:
+    """Size of a JPEG as OpenCV will decode it, from its header only.
+
+    Args:
+        img_bytes (bytes): The file's bytes.
+        color_type (str): ``'color'`` (the EXIF orientation is applied, as
+            ``cv2.IMREAD_COLOR`` does) or ``'color_ignore_orientation'``.
+
+    Returns:
+        tuple | None: ``(h, w, flag)``: the full size after the EXIF rotation
+        and the OpenCV flag bits (orientation) to decode with, or None when
+        the bytes are not a JPEG (the caller then decodes the default way).
+    """
+    try:
+        # Lazy: reads the header (size, EXIF) only.
+        pil_img = Image.open(io.BytesIO(img_bytes))
+    except Exception:
+        return None  # not an image Pillow knows: let OpenCV try
+    if pil_img.format not in ('JPEG', 'MPO'):
+        return None
+    w, h = pil_img.size
+    flag = 0
+    if color_type == 'color':
+        orientation = pil_img.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation in (5, 6, 7, 8):  # a quarter turn: swap sides
+            w, h = h, w
+    else:
+        flag = cv2.IMREAD_IGNORE_ORIENTATION
+    return h, w, flag
+
+
+def decode_jpeg(img_bytes: bytes, flag: int, decode_factor: int,
+                filename: str) -> np.ndarray:
+    """Decode a JPEG with OpenCV at ``1 / decode_factor`` of its size.
+
+    libjpeg scales in the DCT domain and gives ``ceil(side / factor)``
+    pixels per side; pixel ``i`` covers source pixels ``[i * factor,
+    (i + 1) * factor)``.
+
+    Args:
+        img_bytes (bytes): The JPEG's bytes.
+        flag (int): Orientation bits from :func:`read_jpeg_header`.
+        decode_factor (int): 1, 2, 4 or 8.
+        filename (str): Named in errors.
+
+    Returns:
+        np.ndarray: The BGR uint8 image.
+    """
+    # Say why rather than a bare decode failure (some libjpeg builds even
+    # fill the missing rows with grey): an intact JPEG has its end-of-image
+    # marker after the last start-of-scan, and entropy-coded data cannot hold
+    # one (0xFF bytes there are stuffed).
+    if img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda'):
+        raise OSError(f'JPEG file is truncated (no end-of-image marker '
+                      f'after its last scan): {filename}')
+    img = cv2.imdecode(
+        np.frombuffer(img_bytes, np.uint8),
+        flag | _REDUCED_FLAGS[decode_factor])
+    if img is None:
+        raise OSError(f'failed to decode JPEG {filename}')
+    return img
+
+
 @TRANSFORMS.register_module()
 class LoadResizedImage(LoadImageFromFile):
     """Load an image decoded directly at reduced size and resize one edge.
@@ -158,21 +223,10 @@ class LoadResizedImage(LoadImageFromFile):
             BGR uint8 image and ``ori_shape`` the full ``(h, w)`` after the
             EXIF rotation, or None when the file needs the default decoder.
         """
-        try:
-            # Lazy: reads the header (size, EXIF) only.
-            pil_img = Image.open(io.BytesIO(img_bytes))
-        except Exception:
-            return None  # not an image Pillow knows: let OpenCV try
-        if pil_img.format not in ('JPEG', 'MPO'):
+        header = read_jpeg_header(img_bytes, self.color_type)
+        if header is None:
             return None
-        w, h = pil_img.size
-        flag = 0
-        if self.color_type == 'color':
-            orientation = pil_img.getexif().get(_EXIF_ORIENTATION, 1)
-            if orientation in (5, 6, 7, 8):  # a quarter turn: swap sides
-                w, h = h, w
-        else:
-            flag = cv2.IMREAD_IGNORE_ORIENTATION
+        h, w, flag = header
         tw, th = resize_edge_size(w, h, self.scale, self.edge)
         # The strongest 1/s reduction that keeps both sides >= the size the
         # final resize wants (libjpeg gives ceil(side / s)).
@@ -181,17 +235,7 @@ class LoadResizedImage(LoadImageFromFile):
             if w // tw >= s and h // th >= s:
                 decode_factor = s
                 break
-        flag |= _REDUCED_FLAGS[decode_factor]
-        # Say why rather than a bare decode failure (some libjpeg builds even
-        # fill the missing rows with grey): an intact JPEG has its
-        # end-of-image marker after the last start-of-scan, and entropy-coded
-        # data cannot hold one (0xFF bytes there are stuffed).
-        if img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda'):
-            raise OSError(f'JPEG file is truncated (no end-of-image marker '
-                          f'after its last scan): {filename}')
-        img = cv2.imdecode(np.frombuffer(img_bytes, np.uint8), flag)
-        if img is None:
-            raise OSError(f'failed to decode JPEG {filename}')
+        img = decode_jpeg(img_bytes, flag, decode_factor, filename)
         return img, (h, w), decode_factor
 
     def transform(self, results: dict) -> Optional[dict]:

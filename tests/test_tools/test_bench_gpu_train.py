@@ -1,0 +1,87 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""benchmarks/bench_gpu_train.py on the CPU with the tiny demo configs: the
+training steps run through the config's hooks, nothing is downloaded, and
+``--json`` holds one entry per case."""
+import importlib.util
+import json
+import os.path as osp
+from types import SimpleNamespace
+
+import pytest
+
+STAGE2_DEMO = 'configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py'
+STAGE3_DEMO = \
+    'configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'
+
+
+def _bench_module(repo_root):
+    path = osp.join(repo_root, 'benchmarks', 'bench_gpu_train.py')
+    spec = importlib.util.spec_from_file_location('bench_gpu_train', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_quick_run_writes_every_case(run_tool, tmp_path):
+    out = tmp_path / 'train.json'
+    proc = run_tool([
+        'benchmarks/bench_gpu_train.py', '--device', 'cpu', '--quick',
+        '--stage2', STAGE2_DEMO, '--stage3', STAGE3_DEMO, '--batch', '4',
+        '--images', '16', '--iters', '4', '--steps', '2', '--warmup', '1',
+        '--workers', '0', '--only', 'stage2_ecmae', 'stage3_ecdl_clustering',
+        'stage3_timm_vit', '--json',
+        str(out), '--out',
+        str(tmp_path / 'full.json')
+    ],
+                    timeout=300)
+    result = json.loads(out.read_text())
+    assert sorted(result) == [
+        'stage2_ecmae', 'stage3_ecdl_clustering', 'stage3_timm_vit'
+    ]
+    for name in ('stage2_ecmae', 'stage3_ecdl_clustering'):
+        row = result[name]
+        # 16 images in batches of 4: one epoch of 4 iterations
+        assert row['iters'] == 4
+        assert row['e2e_vs_step'] == pytest.approx(
+            row['e2e_img_per_s'] / row['img_per_s'], abs=2e-3)
+        assert row['peak_gib'] is None  # no GPU
+    # the clustering steps bank their features as in training (without
+    # the hook the head stops at the second step)
+    assert result['stage3_ecdl_clustering']['hooks_in_step'] == [
+        'ClassCenterHook'
+    ]
+    assert result['stage2_ecmae']['hooks_in_step'] == []
+    timm = result['stage3_timm_vit']
+    if importlib.util.find_spec('timm') is None:
+        assert timm == dict(
+            case='stage3_timm_vit',
+            img_per_s=None,
+            skipped='timm is not installed')
+        assert proc.stdout.count('timm is not installed') == 1
+    else:
+        assert timm['img_per_s'] > 0
+    # the Markdown table: a header, a rule and one row per case
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith('|')]
+    assert len(table) == 2 + 3
+    assert table[2].startswith('| stage2_ecmae | ')
+
+
+@pytest.mark.parametrize('stage,name', [
+    (2, 'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py'),
+    (3, 'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'),
+])
+def test_full_size_cases_download_nothing(repo_root, tmp_path, stage, name):
+    bench = _bench_module(repo_root)
+    args = SimpleNamespace(
+        device='cpu', batch=64, workers=2, images=512, iters=300)
+    cfg, total = bench.configure(
+        osp.join(repo_root, 'configs', 'ecdl', name), args, str(tmp_path),
+        None, stage)
+    for part in ('backbone', 'neck', 'head'):
+        init = (cfg.model.get(part) or {}).get('init_cfg')
+        inits = init if isinstance(init, list) else [init]
+        assert not any(i and i.get('type') == 'Pretrained' for i in inits)
+    # the dataloader defaults of tools/train.py; fp32 without a GPU
+    assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert total == 8 * 38  # ceil(300 / 8) epochs of 512 // 64 iterations
