@@ -192,11 +192,21 @@ def write_lesion_table(rows: Sequence[Mapping], path: str,
 
 def _typed(df, where: str):
     import pandas as pd
+
+    def numeric(col):
+        values = pd.to_numeric(df[col], errors='coerce')
+        bad = values.isna() & df[col].notna()
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise ValueError(f'{where} line {i + 2}: {col}='
+                             f'{df[col].iloc[i]!r} is not a number')
+        return values
+
     for col in df.columns:
         if col in INT_COLUMNS:
-            df[col] = pd.to_numeric(df[col]).astype('Int64')
+            df[col] = numeric(col).astype('Int64')
         elif col in FLOAT_COLUMNS or col.startswith(('prob_', 'cal_prob_')):
-            df[col] = pd.to_numeric(df[col]).astype(float)
+            df[col] = numeric(col).astype(float)
         elif col in BOOL_COLUMNS:
             text = [
                 None if v is None or
