@@ -243,21 +243,13 @@ class OperatingPoint:
         ``LesionMetric`` of ``test_evaluator`` gets ``operating_point`` (the
         file's path). Flip TTA is left to the caller (``tools/test.py``
         turns on its ``--tta`` flip averaging when ``view.flip``)."""
-        ds = cfg.test_dataloader.dataset
-        while 'pipeline' not in ds and 'dataset' in ds:
-            ds = ds['dataset']
+        from ..utils.config_walk import inner_dataset, lesion_metrics
+        ds = inner_dataset(cfg.test_dataloader.dataset)
         ds['pipeline'] = self.test_pipeline(ds['pipeline'])
-        evaluator = cfg.get('test_evaluator')
-        if isinstance(evaluator, dict) and 'metrics' in evaluator:
-            evaluator = evaluator['metrics']
-        metrics = evaluator if isinstance(evaluator,
-                                          (list, tuple)) else [evaluator]
         found = False
-        for metric in metrics:
-            if isinstance(metric, dict) and str(metric.get(
-                    'type', '')).split('.')[-1] == 'LesionMetric':
-                metric['operating_point'] = self.path
-                found = True
+        for metric in lesion_metrics(cfg):
+            metric['operating_point'] = self.path
+            found = True
         if not found:
             raise OperatingPointError(
                 '--operating-point needs a LesionMetric in test_evaluator '

@@ -21,6 +21,7 @@ from ..evaluation.clinical import (StudyDataError, align_predictions,
                                    save_csv, save_json)
 from ..evaluation.report import (auc_difference_figure,
                                  build_comparison_report, figure_png)
+from ..utils.config_walk import inner_dataset, lesion_metrics
 from ..utils.provenance import collect_provenance
 
 DONE = 'done.json'
@@ -34,10 +35,8 @@ def config_name(path: str) -> str:
 
 def _set_split(loader: ConfigDict, data_root: str, ann_file: str, sheet: str,
                others: Sequence[str]) -> None:
-    ds = loader.dataset
     # wrappers (e.g. ClassBalancedDataset) hold the ECNBIDataset inside
-    while 'dataset' in ds and 'data_root' not in ds:
-        ds = ds.dataset
+    ds = inner_dataset(loader.dataset)
     ds.data_root = data_root
     ds.ann_file = ann_file
     ds.sheet_name = sheet
@@ -95,14 +94,10 @@ def prepare_config(config: str,
                              f'val sheet {val!r} in')
         _set_split(cfg.val_dataloader, data_root, splits, val,
                    [s for s in used if s != val])
-    evaluators = cfg.test_evaluator
-    if isinstance(evaluators, dict):
-        evaluators = [evaluators]
-    lesion = [e for e in evaluators if e.get('type') == 'LesionMetric']
+    lesion = lesion_metrics(cfg)
     if not lesion:
         raise ValueError(f'{config} has no LesionMetric in test_evaluator')
     lesion[0].out_dir = osp.join(osp.abspath(work_dir), 'lesion_eval')
-    cfg.test_evaluator = evaluators
     cfg.work_dir = osp.abspath(work_dir)
     cfg.experiment_name = config_name(config)
     cfg.resume = True

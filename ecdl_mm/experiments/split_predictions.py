@@ -10,12 +10,11 @@ import torch
 
 from ..evaluation.operating_point import OperatingPoint
 from ..utils.config_check import ConfigError
+from ..utils.config_walk import inner_dataset
 
 
 def _sheet(dataset_cfg) -> Tuple[Optional[str], ...]:
-    ds = dataset_cfg
-    while isinstance(ds, dict) and 'dataset' in ds and 'ann_file' not in ds:
-        ds = ds['dataset']  # wrappers (ClassBalancedDataset, ...)
+    ds = inner_dataset(dataset_cfg)  # wrappers (ClassBalancedDataset, ...)
     return (ds.get('data_root'), ds.get('ann_file'), ds.get('sheet_name')) \
         if isinstance(ds, dict) else (None, None, None)
 
@@ -83,10 +82,7 @@ def dataset_classes(dataset_cfg: dict) -> list:
     """Class names of a dataset config without building it: its
     ``metainfo`` or the dataset type's default ``METAINFO``."""
     from mmpretrain.registry import DATASETS
-    ds = dataset_cfg
-    while isinstance(ds, dict) and 'dataset' in ds and 'type' in ds and \
-            'ann_file' not in ds:
-        ds = ds['dataset']
+    ds = inner_dataset(dataset_cfg)
     classes = (ds.get('metainfo') or {}).get('classes')
     if classes is None:
         cls = DATASETS.get(str(ds.get('type', '')))

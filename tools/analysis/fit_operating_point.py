@@ -22,6 +22,7 @@ from ecdl_mm.evaluation.operating_point_fit import fit_operating_point
 from ecdl_mm.experiments import (dataset_classes, predict_views,
                                  validation_dataset_cfg)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.config_walk import lesion_metrics
 
 
 def parse_args():
@@ -62,10 +63,8 @@ def main():
         except ValueError as e:
             raise OperatingPointError(str(e)) from None
     aggregation = 'mean'
-    evaluator = cfg.get('test_evaluator')
-    for m in (evaluator if isinstance(evaluator, list) else [evaluator]):
-        if isinstance(m, dict) and 'LesionMetric' in str(m.get('type')):
-            aggregation = m.get('aggregation', 'mean')
+    for m in lesion_metrics(cfg):
+        aggregation = m.get('aggregation', 'mean')
     pred = predict_views(
         cfg,
         args.checkpoint,

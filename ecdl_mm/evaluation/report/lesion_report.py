@@ -306,15 +306,8 @@ def write_lesion_report(out_dir: str,
 
 
 def _lesion_metrics(cfg) -> List[dict]:
-    evaluator = cfg.get('test_evaluator')
-    if isinstance(evaluator, dict) and 'metrics' in evaluator:
-        evaluator = evaluator['metrics']
-    metrics = evaluator if isinstance(evaluator,
-                                      (list, tuple)) else [evaluator]
-    return [
-        m for m in metrics if isinstance(m, dict)
-        and str(m.get('type', '')).split('.')[-1] == 'LesionMetric'
-    ]
+    from ...utils.config_walk import lesion_metrics
+    return lesion_metrics(cfg)
 
 
 def lesion_out_dirs(cfg) -> List[str]:
