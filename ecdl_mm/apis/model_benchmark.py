@@ -22,6 +22,7 @@ from ..evaluation.clinical import (StudyDataError, align_predictions,
 from ..evaluation.report import (auc_difference_figure,
                                  build_comparison_report, figure_png)
 from ..utils.provenance import collect_provenance
+from ..utils.work_dir import resolve_work_dir
 
 DONE = 'done.json'
 SPLITS = ('train', 'val', 'test')
@@ -109,6 +110,7 @@ def prepare_config(config: str,
     cfg.load_from = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    resolve_work_dir(cfg)
     return cfg
 
 

@@ -1,5 +1,4 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
@@ -10,6 +9,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
+from ...utils.work_dir import resolve_path
 from .. import functional as F
 # AGGREGATIONS, RATES and weighted_auc keep their old import path (__all__)
 from ..functional import AGGREGATIONS, CALIBRATION_BINS, RATES, weighted_auc
@@ -88,8 +88,8 @@ class LesionMetric(BaseMetric):
             ``lesion_predictions.csv``, ``metrics.json`` and the figures
             (``confusion_matrix_{image,lesion}.png``,
             ``roc_{image,lesion}.png``, ``reliability_{image,lesion}.png``,
-            with an operating point ``risk_coverage.png``) there
-            (overwritten at every evaluation). Defaults to None.
+            with an operating point ``risk_coverage.png``) there (overwritten
+            at every evaluation; ``{work_dir}`` = the run's). Defaults to None.
         classes (Sequence[str], optional): Class names; defaults to the
             dataset's ``classes`` (``dataset_meta``), else ``class_<i>``.
         operating_point (str, optional): An operating-point JSON
@@ -540,7 +540,7 @@ class LesionMetric(BaseMetric):
         import pandas as pd
 
         from ..clinical.outputs import save_json
-        os.makedirs(self.out_dir, exist_ok=True)
+        self.out_dir = resolve_path(self.out_dir, 'out_dir', makedirs=True)
         image_rows = []
         for r, s, p in zip(results, scores, i_pred):
             row = OrderedDict(
