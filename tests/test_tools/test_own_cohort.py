@@ -66,7 +66,8 @@ def test_own_cohort_in_one_step(run_tool, repo_root, demo_root, tmp_path):
         env={
             'MAE_EPOCHS': '1',
             'FT_EPOCHS': '1'
-        })
+        },
+        timeout=1200)
     log = proc.stdout + proc.stderr
     assert 'carved out of train.csv' in log
 
