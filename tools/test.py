@@ -27,6 +27,7 @@ from ecdl_mm.utils import (ConfigError, check_cfg_options,
                            missing_checkpoint_error, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
+from ecdl_mm.utils.work_dir import resolve_work_dir
 
 
 def parse_args():
@@ -148,6 +149,8 @@ def merge_args(cfg, args):
             cfg[field]['pin_memory'] = False
 
     set_default_dataloader_cfg(cfg, 'test_dataloader')
+    # '{work_dir}/lesion_eval' of the demo configs: this run's work dir
+    resolve_work_dir(cfg)
 
     # the metrics' own tables stay readable: no 150-key line
     summarise_metric_logs(cfg)

@@ -19,6 +19,7 @@ from ecdl_mm.engine import summarise_metric_logs
 from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
                            check_config, setup_cpu_distributed)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.work_dir import resolve_work_dir
 
 
 def parse_args():
@@ -128,6 +129,8 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    # '{work_dir}/lesion_eval' of the demo configs: this run's work dir
+    resolve_work_dir(cfg)
     # the metrics' own tables stay readable: no 150-key line
     summarise_metric_logs(cfg)
     return cfg

@@ -73,12 +73,13 @@ default_hooks = dict(
     logger=dict(interval=3), checkpoint=dict(interval=10, max_keep_ckpts=1))
 
 # tools/test.py writes per-image / per-lesion CSVs, metrics.json and the
-# confusion-matrix and ROC plots here.
+# confusion-matrix and ROC plots in <work dir>/lesion_eval ({work_dir} is the
+# run's --work-dir, so two runs never overwrite each other's files).
 test_evaluator = [
     dict(
         type='LesionMetric',
         aggregation='mean',
         bootstrap_rounds=1000,
-        out_dir='work_dirs/{{fileBasenameNoExtension}}/lesion_eval'),
+        out_dir='{work_dir}/lesion_eval'),
     dict(type='Accuracy', topk=(1, )),
 ]

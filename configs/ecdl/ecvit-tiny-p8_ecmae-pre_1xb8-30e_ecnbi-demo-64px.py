@@ -24,6 +24,6 @@ test_evaluator = [
         type='LesionMetric',
         aggregation='mean',
         bootstrap_rounds=1000,
-        out_dir='work_dirs/{{fileBasenameNoExtension}}/lesion_eval'),
+        out_dir='{work_dir}/lesion_eval'),
     dict(type='Accuracy', topk=(1, )),
 ]

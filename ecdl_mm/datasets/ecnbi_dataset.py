@@ -179,11 +179,18 @@ class ECNBIDataset(BaseDataset):
             path, sheet = self._resolve(item), None
         else:
             path, sheet = self.ann_file, item
-        if not path:
-            raise DataError(f'disjoint_with item {item!r} is a sheet name '
-                            'but this dataset has no ann_file workbook')
+        if not path or (sheet and osp.splitext(path)[1].lower() == '.csv'):
+            has = (f'ann_file {path} is a .csv file (no sheets)'
+                   if path else 'this dataset has no ann_file workbook')
+            raise DataError(
+                f'disjoint_with item {item!r} is a sheet name but {has}: '
+                "name the other split's file, e.g. disjoint_with="
+                "['test.csv'], or set disjoint_with=[]")
         name = f'{path}[{sheet}]' if sheet else path
-        return name, load_split_sheet(path, sheet)
+        try:
+            return name, load_split_sheet(path, sheet)
+        except (DataError, FileNotFoundError) as e:
+            raise type(e)(f'disjoint_with item {item!r}: {e}') from None
 
     def _lesion_folders(self, img_root: str, classes: Sequence[str]) -> dict:
         """Map lesion id to the list of class names holding such a folder."""

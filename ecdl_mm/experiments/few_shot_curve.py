@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 from scipy import stats
 
 from ..datasets import ECNBIDataset
+from ..utils.work_dir import resolve_work_dir
 from .model_benchmark import config_name
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16)
@@ -80,6 +81,7 @@ def run_config(config: str,
     cfg.load_from = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    resolve_work_dir(cfg)
     return cfg
 
 

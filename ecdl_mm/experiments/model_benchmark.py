@@ -23,6 +23,7 @@ from ..evaluation.report import (auc_difference_figure,
                                  build_comparison_report, figure_png)
 from ..utils.config_walk import inner_dataset, lesion_metrics
 from ..utils.provenance import collect_provenance
+from ..utils.work_dir import resolve_work_dir
 
 DONE = 'done.json'
 SPLITS = ('train', 'val', 'test')
@@ -104,6 +105,7 @@ def prepare_config(config: str,
     cfg.load_from = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    resolve_work_dir(cfg)
     return cfg
 
 

@@ -123,6 +123,27 @@ def test_csv_sheet_and_bad_class_agreement(root):
         ECNBIDataset(root, ann_file='a.csv')
 
 
+def test_disjoint_with_a_sheet_name_on_a_csv_names_disjoint_with(root):
+    # issue 28: the demo configs' disjoint_with=['demo_test'] left in place
+    # with a user's CSV sheet was blamed on sheet_name
+    sheet([[0, 'adenomas', 1]]).to_csv(osp.join(root, 'a.csv'), index=False)
+    sheet([[0, 'adenomas', 2]]).to_csv(osp.join(root, 'b.csv'), index=False)
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "disjoint_with item 'demo_test' is a sheet name but ann_file "
+                f"{osp.join(root, 'a.csv')} is a .csv file (no sheets): name "
+                "the other split's file, e.g. disjoint_with=['test.csv'], or "
+                'set disjoint_with=[]')):
+        ECNBIDataset(root, ann_file='a.csv', disjoint_with=['demo_test'])
+    with pytest.raises(
+            FileNotFoundError,
+            match=re.escape("disjoint_with item 'c.csv': split sheet")):
+        ECNBIDataset(root, ann_file='a.csv', disjoint_with=['c.csv'])
+    assert len(ECNBIDataset(root, ann_file='a.csv',
+                            disjoint_with=['b.csv'])) == 2
+
+
 def test_custom_class_order_from_metainfo(root):
     classes = ('non-neoplastic', 'adenomas', 'invasive_cancer')
     sheet([[0, 'non-neoplastic', 4], [1, 'adenomas', 2]]).to_csv(

@@ -2,7 +2,9 @@
 """The README's shell blocks run as written (issue 17): the demo pipeline and
 the worked example (a linear-head ablation trained on the pipeline's
 encoder, model comparison, reader study with the simulated readers, lesion
-report), with 2 epochs instead of 20 / 30 and work dirs in tmp.
+report), with the README's epochs and threads and work dirs in tmp; the
+figures the README states about them are checked against the run's JSON
+(issue 28).
 
 Every substitution made to the README's text is asserted to apply, so an
 edit of the README that the test no longer follows fails here. The outputs
@@ -18,8 +20,15 @@ import sys
 import pandas as pd
 import pytest
 from helpers.doc_blocks import README, doc_block
+from helpers.readme_figures import (check_ablation_sentence,
+                                    check_comparison_table,
+                                    check_pipeline_figures,
+                                    check_reader_paragraph, section)
 
 from ecdl_mm.evaluation.clinical import load_lesion_predictions
+
+#: Threads of the README's runs (as tests/test_tools/conftest.py)
+README_THREADS = '2'
 
 
 def readme_block(starts_with):
@@ -50,6 +59,12 @@ def test_readme_demo_pipeline_command(demo_pipeline):
     out, proc = demo_pipeline
     assert proc.returncode == 0
     assert (out / 'lesion_eval' / 'lesion_predictions.csv').is_file()
+    # the figures the section states, against this run's JSON
+    with open(README, encoding='utf-8') as f:
+        text = section(f.read(), '## The main job', '### ')
+    check_pipeline_figures(
+        text, json.loads((out / 'lesion_eval' / 'metrics.json').read_text()),
+        json.loads((out / 'operating_point.json').read_text()))
 
 
 def test_test_log_is_readable(demo_pipeline):
@@ -83,26 +98,25 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
     # its first command is the demo pipeline, already run by the fixture
     first, rest = block.split('\n', 1)
     assert first.split('#')[0].strip() == 'bash tools/run_pipeline.sh'
-    # the epochs the fixture ran (tests/test_tools/conftest.py)
-    [mae] = (out / 'ecmae').glob('epoch_*.pth')
-    n = int(mae.stem.split('_')[1])
+    # the README's epochs (the fixture ran the pipeline as written)
+    n = 30
+    assert (out / 'ecmae' / 'epoch_20.pth').is_file()
     script = substitute(rest, 'W=work_dirs/ecdl_demo_pipeline',
                         f'W={shlex.quote(str(out))}')
     script = substitute(script, 'DEMO=../shared/datasets/ecdl-demo',
                         f'DEMO={shlex.quote(demo_root)}')
-    script = substitute(script, '/ecmae/epoch_20.pth', f'/ecmae/epoch_{n}.pth')
-    script = substitute(
-        script, 'default_hooks.checkpoint.interval=30',
-        f'default_hooks.checkpoint.interval={n} '
-        f'train_cfg.max_epochs={n}')
-    script = substitute(script, '/ablation/epoch_30.pth',
-                        f'/ablation/epoch_{n}.pth')
     # `python` of the activated venv is this interpreter
     script = substitute(script, 'source .venv/bin/activate\n', '')
     assert re.search(r'^python tools/', script, re.M)
     script = re.sub(r'^python ', '"$PY" ', script, flags=re.M)
-    proc = run_tool(['bash', '-euo', 'pipefail', '-c', script],
-                    env={'PY': sys.executable})
+    proc = run_tool(
+        ['bash', '-euo', 'pipefail', '-c', script],
+        env={
+            'PY': sys.executable,
+            'OMP_NUM_THREADS': README_THREADS,
+            'MKL_NUM_THREADS': README_THREADS
+        },
+        timeout=1800)
     log = proc.stdout + proc.stderr
     assert 'Traceback' not in log
 
@@ -112,6 +126,17 @@ def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,
     assert comparison['num_lesions'] == 20
     study = json.loads((W / 'reader_study' / 'reader_study.json').read_text())
     assert study['num_lesions'] == 20
+    # every figure the README states about them, against the run's JSON
+    with open(README, encoding='utf-8') as f:
+        readme = f.read()
+    text = section(readme, '**Worked example on `demo_test`**',
+                   '### Reader-study web app')
+    check_comparison_table(text, comparison)
+    check_reader_paragraph(text, study)
+    check_ablation_sentence(
+        section(readme, '## The main job', '### '),
+        json.loads(
+            (W / 'ablation_eval' / 'metrics.json').read_text())['metrics'])
     assert (W / 'lesion_eval' / 'report.html').is_file()
 
     # provenance of the ablation test, recomputed independently

@@ -1,7 +1,7 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""The README's main job, tools/run_pipeline.sh, end to end with few epochs:
-ECMAE on demo_train -> clustering fine-tune from its encoder -> lesion-level
-test on demo_test -> CSVs, metrics, plots."""
+"""The README's main job, tools/run_pipeline.sh, end to end as the README
+runs it: ECMAE on demo_train -> clustering fine-tune from its encoder ->
+lesion-level test on demo_test -> CSVs, metrics, plots."""
 import json
 import os
 
@@ -12,13 +12,13 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 
 def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
-    # run once per session (tests/test_tools/conftest.py), 2 epochs a stage
+    # run once per session (tests/test_tools/conftest.py), the README's run
     out, proc = demo_pipeline
     log = proc.stdout + proc.stderr
     for step in ('0/5', '1/5', '2/5', '3/5', '4/5', '5/5'):
         assert f'] {step}' in log
     # the fine-tune really started from the ECMAE encoder of stage 1
-    assert f'load backbone. in model from: {out}/ecmae/epoch_2.pth' in log
+    assert f'load backbone. in model from: {out}/ecmae/epoch_20.pth' in log
     assert 'loss_center' in log
     # no validation sheet in the demo: no validation, nothing selected on
     # demo_test, and the test runs on the last epoch's checkpoint

@@ -9,6 +9,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
+from ...utils.work_dir import resolve_path
 from .. import functional as F
 # AGGREGATIONS, RATES and weighted_auc keep their old import path (__all__)
 from ..functional import AGGREGATIONS, CALIBRATION_BINS, RATES, weighted_auc
@@ -88,7 +89,7 @@ class LesionMetric(BaseMetric):
             (``confusion_matrix_{image,lesion}.png``,
             ``roc_{image,lesion}.png``, ``reliability_{image,lesion}.png``,
             with an operating point ``risk_coverage.png``) there
-            (overwritten at every evaluation; see
+            (overwritten at every evaluation; ``{work_dir}`` = the run's; see
             :mod:`.lesion_outputs`). The lesion table has the lesion
             metadata columns of the split sheet when the data samples carry
             ``lesion_meta`` (:class:`~ecdl_mm.datasets.ECNBIDataset`), and
@@ -563,6 +564,7 @@ class LesionMetric(BaseMetric):
 
     def _write_outputs(self, results, scores, i_pred, ids, l_scores, l_pred,
                        l_target, inverse, classes, metrics, op_out) -> None:
+        self.out_dir = resolve_path(self.out_dir, 'out_dir', makedirs=True)
         from .lesion_outputs import write_lesion_outputs
         write_lesion_outputs(self, results, scores, i_pred, ids, l_scores,
                              l_pred, l_target, inverse, classes, metrics,
