@@ -109,6 +109,9 @@ def prepare_config(config: str,
     cfg.load_from = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    # LesionMetric's ~180 values: its own table, not a 3,000-char line
+    from ..engine.runner.log_processor import summarise_metric_logs
+    summarise_metric_logs(cfg)
     return cfg
 
 
