@@ -150,3 +150,19 @@ def test_pipeline_log_is_readable(demo_pipeline):
         if text != 'paramwise_options --':  # the fine-tune has none
             assert text in full, text
     assert 'paramwise_options: weight_decay=0.0 for ' in proc.stdout
+
+
+def test_missing_demo_data_is_one_line(run_tool, tmp_path):
+    # issue 28: ECDL_DEMO_ROOT=/nonexistent ended in a bare `cd:` error
+    out = tmp_path / 'out'
+    proc = run_tool(['bash', 'tools/run_pipeline.sh',
+                     str(out)],
+                    check=False,
+                    env={'ECDL_DEMO_ROOT': '/nonexistent'})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "run_pipeline.sh: error: no demo data at '/nonexistent' (no "
+        'dataset_divide.xlsx there): set ECDL_DEMO_ROOT to the ecdl-demo '
+        'folder'
+    ]
+    assert proc.stdout == '' and not out.exists()

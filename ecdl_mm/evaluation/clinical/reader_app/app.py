@@ -40,6 +40,7 @@ import logging
 import os.path as osp
 import random
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -508,7 +509,7 @@ def create_app(study: Study,
             overrides=overrides,
             csrf=state.csrf('admin'),
             export_path=state.export_path,
-            command=' '.join(state.analysis_command()),
+            command=shlex.join(state.analysis_command()),  # pastes into bash
             note=study.model_note,
             flash=state.last_analysis,
             report=osp.isfile(osp.join(state.analysis_dir, 'report.html')))
