@@ -259,7 +259,12 @@ def _environment_line(text: str) -> str:
     else:
         device = 'CPU only (CUDA not available)'
     procs = env.get('processes', env.get('GPU number', '?')).split(' ')[0]
-    return (f'Environment: {versions}; {device}; {procs} process(es); '
+    procs = f'{procs} process(es)'
+    if env.get('Distributed training') == 'True':
+        backend = re.search(r"'backend': '(\w+)'", env.get('dist_cfg', ''))
+        procs += (f", distributed ({env.get('Distributed launcher')}"
+                  f"{', ' + backend.group(1) if backend else ''})")
+    return (f'Environment: {versions}; {device}; {procs}; '
             f'seed {env.get("seed", "?")}')
 
 
@@ -325,6 +330,7 @@ def readable_console_logs():
         return
     from mmengine.logging import MMLogger
     from mmengine.model import BaseModule
+    _shown_warnings.clear()  # a new run (one tools/ call)
     original_init = MMLogger.__init__
 
     def __init__(self, *args, **kwargs):
