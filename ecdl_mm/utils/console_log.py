@@ -254,7 +254,10 @@ def _environment_line(text: str) -> str:
                          for k in ('Python', 'PyTorch', 'TorchVision',
                                    'MMEngine', 'OpenCV') if k in env)
     if env.get('CUDA available') == 'True':
-        gpus = [f'{k}: {v}' for k, v in env.items() if k.startswith('GPU ')]
+        gpus = [
+            f'{k}: {v}' for k, v in env.items()
+            if k.startswith('GPU ') and k != 'GPU number'
+        ]
         device = 'CUDA (' + ('; '.join(gpus) or 'available') + ')'
     else:
         device = 'CPU only (CUDA not available)'

@@ -96,6 +96,10 @@ def test_pretraining_checkpoint_given_to_classifier_test(
     proc = run_tool(['tools/test.py', STAGE3, ckpt], check=False, cwd=demo_cwd)
     assert_one_line(proc, f"checkpoint '{ckpt}' does not fit the model",
                     'head.fc.weight', 'neck.')
+    # issue 28: the error line is not preceded by the ~400-line config dump
+    # (one line on the terminal; the dump is in the log file)
+    assert 'train_dataloader = dict(' not in proc.stdout
+    assert len(proc.stdout.splitlines()) < 20, proc.stdout
 
 
 def test_file_that_is_not_a_checkpoint(run_tool, demo_root, tmp_path):

@@ -135,3 +135,16 @@ def test_once_per_run_across_processes(tmp_path, monkeypatch):
         'patients were NOT checked for leakage between splits',
         'something else'
     ]
+
+
+def test_environment_line_of_a_gpu_run():
+    env = ENV.replace('CUDA available: False',
+                      'CUDA available: True\n    GPU 0,1: NVIDIA H200')
+    env = env.replace(
+        'Distributed training: False',
+        "Distributed training: True\n    dist_cfg: "
+        "{'backend': 'nccl'}").replace('launcher: none', 'launcher: pytorch')
+    env = env.replace('GPU number: 1', 'GPU number: 2')
+    assert console_log._environment_line(env) == (
+        'Environment: Python 3.11.7, PyTorch 2.14.1; CUDA (GPU 0,1: NVIDIA '
+        'H200); 2 process(es), distributed (pytorch, nccl); seed 0')
