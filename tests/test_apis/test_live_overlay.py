@@ -1,9 +1,9 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """The live overlay: an uncertain call reads as uncertain at a glance."""
+import cv2
 import numpy as np
 import pytest
 
-from ecdl_mm.apis import live_overlay
 from ecdl_mm.apis.live_overlay import draw_overlay
 
 
@@ -11,13 +11,13 @@ from ecdl_mm.apis.live_overlay import draw_overlay
 def texts(monkeypatch):
     """Every text the overlay draws: ``{text: (scale, thickness, y)}``."""
     drawn = {}
-    real = live_overlay.cv2.putText
+    real = cv2.putText
 
     def spy(img, text, org, font, scale, colour, thickness, *args):
         drawn[text] = (scale, thickness, org[1])
         return real(img, text, org, font, scale, colour, thickness, *args)
 
-    monkeypatch.setattr(live_overlay.cv2, 'putText', spy)
+    monkeypatch.setattr(cv2, 'putText', spy)
     return drawn
 
 
