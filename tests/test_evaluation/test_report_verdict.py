@@ -48,13 +48,19 @@ def make_out_dir(tmp_path, num_lesions, min_images=1, signal=1.0, seed=0):
     return out, write_lesion_report(str(out))
 
 
+@pytest.fixture(scope='module')
+def small_report(tmp_path_factory):
+    """``(out_dir, report.html)`` of 20 lesions (as the demo's test set)."""
+    return make_out_dir(tmp_path_factory.mktemp('small'), 20)
+
+
 def lead(html, anchor):
     m = re.search(rf'<p class="\w+" id="{anchor}">([^<]*)</p>', html)
     return m and m.group(1).replace('&#x27;', "'")
 
 
-def test_small_test_set_opens_with_verdict_and_caveat(tmp_path):
-    out, path = make_out_dir(tmp_path, 20)
+def test_small_test_set_opens_with_verdict_and_caveat(small_report):
+    out, path = small_report
     html = open(path, encoding='utf-8').read()
     main = html[html.index('<main>') + len('<main>'):]
     assert main.startswith('<p class="lead" id="verdict">Verdict: ')
@@ -77,7 +83,7 @@ def test_small_test_set_opens_with_verdict_and_caveat(tmp_path):
 
 
 def test_large_test_set_has_no_caveat_and_min_images_is_worded(tmp_path):
-    _, path = make_out_dir(tmp_path, 300, min_images=2, signal=3.0)
+    _, path = make_out_dir(tmp_path, 150, min_images=2, signal=3.0)
     html = open(path, encoding='utf-8').read()
     assert lead(html, 'verdict').startswith('Verdict: lesion accuracy ')
     assert lead(html, 'caveat') is None
@@ -93,13 +99,13 @@ CHROMEDRIVER = shutil.which('chromedriver')
     not (CHROMIUM and CHROMEDRIVER),
     reason='needs the system Chromium and chromedriver (bash '
     'tools/install_browser.sh)')
-def test_report_fits_a_1280_px_window(tmp_path):
+def test_report_fits_a_1280_px_window(small_report, tmp_path):
     # issue 28: the per-class table (value, interval and k/n in each of 6
     # columns, unbreakable) overflowed at 1280 px
     from PIL import Image
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    _, path = make_out_dir(tmp_path, 20)
+    _, path = small_report
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ('--headless=new', '--no-sandbox', '--disable-gpu',
