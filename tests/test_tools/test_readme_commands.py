@@ -292,10 +292,11 @@ def test_main_job_commands_write_under_work_dirs():
     with open(README, encoding='utf-8') as f:
         text = f.read()
     section = text.split('## The main job', 1)[1].split('\n## ', 1)[0]
-    blocks = [b.replace('\\\n', ' ') for _, b in bash_blocks(section)]
+    blocks = re.findall(r'```bash\n(.*?)\n```', section, re.S)
     outs = [
         o for b in blocks
-        for o in re.findall(r'--out(?:-csv|-json|-video|-lesions)? (\S+)', b)
+        for o in re.findall(r'--out(?:-csv|-json|-video|-lesions)? (\S+)',
+                            b.replace('\\\n', ' '))
     ]
     assert {'work_dirs/features.png',
             'work_dirs/infer/lesions.csv'} <= set(outs), outs
