@@ -1,10 +1,19 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """The live overlay: an uncertain call reads as uncertain at a glance."""
+import importlib
+import os.path as osp
+
 import cv2
 import numpy as np
 import pytest
 
-from ecdl_mm.apis.live_overlay import draw_overlay
+import ecdl_mm
+
+# ecdl_mm/live/ after the re-layering, ecdl_mm/apis/ before it
+_LIVE = 'live' if osp.isdir(osp.join(osp.dirname(ecdl_mm.__file__),
+                                     'live')) else 'apis'
+draw_overlay = importlib.import_module(
+    f'ecdl_mm.{_LIVE}.live_overlay').draw_overlay
 
 
 @pytest.fixture
