@@ -22,9 +22,10 @@ PAGES = [
     'design'
 ] + [
     f'user_guides/{name}'
-    for name in ('data', 'pipeline', 'evaluation', 'operating_points',
-                 'live_cad', 'clinical_studies', 'few_shot', 'deployment',
-                 'multi_gpu')
+    for name in ('data', 'lesion_metadata', 'own_cohort', 'pipeline',
+                 'evaluation', 'operating_points', 'subgroups', 'live_cad',
+                 'clinical_studies', 'few_shot', 'deployment', 'multi_gpu',
+                 'logs')
 ]
 
 

@@ -2,7 +2,7 @@
 # The live EC-NBI CAD: diagnose lesions from a video, a folder of frames, a
 # capture device or a stream URL, in real time.
 #   python tools/realtime.py CONFIG CKPT --source SRC [--out-video OUT.mp4]
-#       [--events OUT.jsonl] [--lesions OUT.csv] [--labels LABELS.csv]
+#       [--events OUT.jsonl] [--out-lesions OUT.csv] [--labels LABELS.csv]
 #       [--operating-point op.json | --min-confidence X] [--show]
 #       [--device cpu|cuda] [--backend eager|torchscript|torchscript-int8|onnx]
 # SRC: a video file, a folder of frames, 0 or /dev/video0, rtsp://... .
@@ -17,7 +17,7 @@ from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
 from ecdl_mm.live.frame_source import SourceError
 from ecdl_mm.live.live_session import read_labels
-from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.cli import renamed_option, run_cli
 
 
 def parse_args():
@@ -35,9 +35,10 @@ def parse_args():
         help='events.jsonl (one line per frame, '
         'lesion and fault)')
     parser.add_argument(
-        '--lesions',
-        help='lesions.csv (the columns of '
+        '--out-lesions',
+        help='lesions.csv to write (the columns of '
         'lesion_predictions.csv)')
+    renamed_option(parser, '--lesions', '--out-lesions')
     parser.add_argument(
         '--labels',
         help='CSV lesion_id,gt_class: ground '
@@ -113,7 +114,7 @@ def main():
         source,
         out_video=args.out_video,
         events=args.events,
-        lesions_csv=args.lesions,
+        lesions_csv=args.out_lesions,
         labels=labels,
         pace=not args.no_pace,
         show=args.show,

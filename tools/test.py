@@ -25,7 +25,7 @@ from ecdl_mm.evaluation.report import (enable_lesion_report, lesion_out_dirs,
 from ecdl_mm.utils import (ConfigError, check_cfg_options,
                            check_checkpoint_paths, check_config,
                            missing_checkpoint_error, setup_cpu_distributed)
-from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
 from ecdl_mm.utils.work_dir import resolve_work_dir
 
@@ -162,7 +162,7 @@ def main():
     if args.out is None and args.out_item is not None:
         raise ConfigError('--out-item needs --out (the file to write)')
 
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(config_file(args.config))
     # --cfg-options first (as mmpretrain's tool): merged after the TTA
     # wrapper, a `model.backbone...` option would land in the wrapper
     if args.cfg_options is not None:

@@ -18,7 +18,7 @@ import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import summarise_metric_logs
 from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
                            check_config, setup_cpu_distributed)
-from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.work_dir import resolve_work_dir
 
 
@@ -138,7 +138,7 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(config_file(args.config))
     cfg = merge_args(cfg, args)
     check_config(cfg, phase='train')
     check_checkpoint_paths(cfg, phase='train')

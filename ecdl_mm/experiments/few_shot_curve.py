@@ -82,6 +82,9 @@ def run_config(config: str,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     resolve_work_dir(cfg)
+    # LesionMetric's ~180 values: its own table, not a 3,000-char line
+    from ..engine.runner.log_processor import summarise_metric_logs
+    summarise_metric_logs(cfg)
     return cfg
 
 

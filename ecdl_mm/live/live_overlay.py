@@ -15,7 +15,8 @@ def draw_overlay(image: np.ndarray, call: Optional[Dict], frame_meta: Dict,
 
     Top left: the quality light (green: the frame is diagnosed; red: it is
     rejected, with the reason), the lesion's class, its confidence bar,
-    ``UNCERTAIN`` when the call is uncertain, and how old the answer is.
+    ``UNCERTAIN`` when the call is uncertain (in the class's size: an
+    abstention must not read as a diagnosis), and how old the answer is.
 
     Args:
         image (np.ndarray): BGR frame ``(H, W, 3)``; not modified.
@@ -33,7 +34,7 @@ def draw_overlay(image: np.ndarray, call: Optional[Dict], frame_meta: Dict,
     s = max(0.4, w / 1200)
     th = max(1, int(round(2 * s)))
     x0, y0 = int(12 * s), int(12 * s)
-    panel_w, panel_h = int(360 * s), int(110 * s)
+    panel_w, panel_h = int(360 * s), int(138 * s)
     cv2.rectangle(out, (0, 0), (x0 + panel_w, y0 + panel_h), (0, 0, 0), -1)
     ok = bool(frame_meta.get('accepted'))
     r = int(10 * s)
@@ -46,9 +47,13 @@ def draw_overlay(image: np.ndarray, call: Optional[Dict], frame_meta: Dict,
                     cv2.FONT_HERSHEY_SIMPLEX, 0.7 * s, _WHITE, th)
         return out
     conf = float(call['confidence'])
-    colour = _AMBER if call.get('uncertain') else _GREEN
+    uncertain = bool(call.get('uncertain'))
+    colour = _AMBER if uncertain else _GREEN
     cv2.putText(out, str(call['pred_class']), (x0, y0 + int(52 * s)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.8 * s, colour, th)
+    if uncertain:
+        cv2.putText(out, 'UNCERTAIN', (x0, y0 + int(102 * s)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.8 * s, _AMBER, th)
     bar_y = y0 + int(64 * s)
     bar_w = int(200 * s)
     cv2.rectangle(out, (x0, bar_y), (x0 + bar_w, bar_y + int(12 * s)),
@@ -60,9 +65,8 @@ def draw_overlay(image: np.ndarray, call: Optional[Dict], frame_meta: Dict,
     cv2.putText(out, f'{conf:.2f}',
                 (x0 + bar_w + int(8 * s), bar_y + int(11 * s)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.5 * s, _WHITE, th)
-    text = 'UNCERTAIN' if call.get('uncertain') else ''
     if age is not None:
-        text = f'{text}  answer {age * 1000:.0f} ms old'.strip()
-    cv2.putText(out, text, (x0, y0 + int(100 * s)), cv2.FONT_HERSHEY_SIMPLEX,
-                0.55 * s, _AMBER if call.get('uncertain') else _WHITE, th)
+        cv2.putText(out, f'answer {age * 1000:.0f} ms old',
+                    (x0, y0 + int(126 * s)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.55 * s, _WHITE, th)
     return out

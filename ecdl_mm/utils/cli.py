@@ -16,6 +16,8 @@ for a bad argument::
 (printed as one line). ``--debug`` anywhere on the command line brings the
 full traceback back. Any other exception is a bug and keeps its traceback.
 """
+import argparse
+import os
 import os.path as osp
 import sys
 import warnings
@@ -24,6 +26,7 @@ from typing import Callable, List, Optional, Tuple, Type
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
 from .config_check import ConfigError
 from .errors import DataError
+from .console_log import first_time_shown, readable_console_logs
 
 #: Exceptions that mean the user asked for something that cannot work
 #: (``DataError``: a split sheet or data layout the dataset refuses while
@@ -46,17 +49,58 @@ def one_line(err: BaseException) -> str:
     return ' '.join([head, '; '.join(items)]) if items else head
 
 
+def config_file(path: str) -> str:
+    """``path``, a config file; a directory ends the run with a line that
+    says so and names a config in it (mmengine says "does not exist").
+
+    Raises:
+        IsADirectoryError: When ``path`` is a directory.
+    """
+    if osp.isdir(path):
+        configs = sorted(f for f in os.listdir(path) if f.endswith('.py'))
+        hint = (f'; give one of its {len(configs)} config files, e.g. '
+                f'{osp.join(path, configs[0])}'
+                if configs else '; give a config file (.py)')
+        raise IsADirectoryError(
+            f'config {path!r} is a directory, not a config file{hint}')
+    return path
+
+
+def renamed_option(parser: argparse.ArgumentParser, old: str,
+                   new: str) -> None:
+    """Keep option ``old`` working as ``new`` (already added to
+    ``parser``), hidden from ``--help``, with a FutureWarning that names
+    ``new``."""
+    target = next(a for a in parser._actions if new in a.option_strings)
+
+    class _Renamed(argparse.Action):
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            warnings.warn(
+                f'{old} is deprecated and will be removed: it is now {new} '
+                f'({target.help or target.dest})', FutureWarning)
+            setattr(namespace, self.dest, values)
+
+    parser.add_argument(
+        old,
+        dest=target.dest,
+        type=target.type,
+        action=_Renamed,
+        help=argparse.SUPPRESS)
+
+
 def _warning_to_log(message, category, filename, lineno, file=None, line=None):
     """Show a Python warning once, through the run's logger when there is
     one (stdout and the log file, beside mmengine's messages), else on
-    stdout: stderr carries only the error line of a user mistake."""
+    stdout: stderr carries only the error line of a user mistake. Once
+    means once per run (:func:`~.console_log.first_time_shown`)."""
     from mmengine.logging import MMLogger
     if MMLogger._instance_dict:
         MMLogger.get_current_instance().warning(
             f'{category.__name__}: {message}')
-    else:
+    elif first_time_shown(f'{category.__name__}: {message}'):
         sys.stdout.write(
-            warnings.formatwarning(message, category, filename, lineno, line))
+            warnings.formatwarning(message, category, filename, lineno, ''))
 
 
 def run_cli(main: Callable,
@@ -85,7 +129,9 @@ def run_cli(main: Callable,
     # only the error line of a user mistake.
     warnings.showwarning = _warning_to_log
     try:
-        return main()
+        # the terminal log summarised (the log file keeps everything)
+        with readable_console_logs():
+            return main()
     except USER_ERRORS + tuple(user_errors) as err:
         if debug:
             raise

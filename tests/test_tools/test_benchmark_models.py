@@ -62,6 +62,9 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
     proc = run_tool(cmd)
     assert '[resnet-mini_1xb8-10e_ecnbi-demo-64px] finished before, ' \
         'skipped' in proc.stdout
+    # issue 28: LesionMetric's values were one 3,000-char line per test
+    assert 'Epoch(test)' in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) < 500
     assert '[deit-mini-killed] resuming' in proc.stdout
     # A untouched; B continued from epoch 1 instead of starting over
     assert (a_dir / 'done.json').stat().st_mtime_ns == a_done

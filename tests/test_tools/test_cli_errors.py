@@ -96,6 +96,10 @@ def test_pretraining_checkpoint_given_to_classifier_test(
     proc = run_tool(['tools/test.py', STAGE3, ckpt], check=False, cwd=demo_cwd)
     assert_one_line(proc, f"checkpoint '{ckpt}' does not fit the model",
                     'head.fc.weight', 'neck.')
+    # issue 28: the error line is not preceded by the ~400-line config dump
+    # (one line on the terminal; the dump is in the log file)
+    assert 'train_dataloader = dict(' not in proc.stdout
+    assert len(proc.stdout.splitlines()) < 20, proc.stdout
 
 
 def test_file_that_is_not_a_checkpoint(run_tool, demo_root, tmp_path):
@@ -306,3 +310,21 @@ def test_cfg_options_that_exist_or_are_taken_pass(repo_root):
     # and mmengine then merges them without complaint
     cfg.merge_from_dict({'test_evaluator.0.out_dir': 'd'})
     assert cfg.test_evaluator[0].out_dir == 'd'
+
+
+@pytest.mark.parametrize('tool,extra', [('tools/train.py', []),
+                                        ('tools/test.py', ['x.pth'])])
+def test_config_that_is_a_directory(tool, extra, repo_root, monkeypatch,
+                                    capfd):
+    # issue 28: `train.py configs/ecdl/` said the file "does not exist"
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setattr(sys, 'argv', [tool, 'configs/ecdl/'] + extra)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(osp.join(repo_root, tool), run_name='__main__')
+    assert exit_.value.code == 2
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    first = sorted(f for f in os.listdir('configs/ecdl') if f.endswith('.py'))
+    assert "config 'configs/ecdl/' is a directory, not a config file" \
+        in lines[0]
+    assert f'e.g. configs/ecdl/{first[0]}' in lines[0]

@@ -40,7 +40,7 @@ def test_t_interval_is_scipys():
     assert row['ci_upper'] - row['ci_lower'] == pytest.approx(hi - lo)
 
 
-def test_curve_on_the_demo_cohort(repo_root, demo_root, tmp_path):
+def test_curve_on_the_demo_cohort(repo_root, demo_root, tmp_path, capfd):
     configs = [osp.join(repo_root, CFG.format(m)) for m in ('linear', 'vpt')]
     logs = []
     kwargs = dict(
@@ -53,6 +53,12 @@ def test_curve_on_the_demo_cohort(repo_root, demo_root, tmp_path):
         },
         log=logs.append)
     out = run_fewshot_curve(configs, str(tmp_path), **kwargs)
+    # issue 28: LesionMetric's values were one 3,000-char line per test
+    epochs = [
+        line for line in capfd.readouterr().out.splitlines()
+        if 'Epoch(test)' in line
+    ]
+    assert epochs and max(len(line) for line in epochs) < 500
     # the demo's 40 lesion folders (26 / 7 / 7): k = 7 leaves a class
     # without a query lesion
     counts = {

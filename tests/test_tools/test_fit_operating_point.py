@@ -213,7 +213,36 @@ def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
             str(op)
         ] + _opts(demo_root) +
         ['model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le'])
-    assert "type='mmpretrain.AverageClsScoreTTA'" in proc.stdout
-    assert "type='CenterCropRatio'" in proc.stdout
+    # the config as run: in the log file (one line on the terminal)
+    [log] = work.glob('*/*.log')
+    assert "type='mmpretrain.AverageClsScoreTTA'" in log.read_text()
+    assert "type='CenterCropRatio'" in log.read_text()
+    assert 'CenterCropRatio' not in proc.stdout
     doc = json.loads((work / 'le' / 'metrics.json').read_text())
     assert doc['operating_point']['view']['flip'] is True
+
+
+def test_relative_ann_file_is_taken_from_the_working_directory(
+        monkeypatch, capsys, repo_root, demo_root, tiny_checkpoint, tmp_path):
+    # issue 28: `--ann-file work_dirs/x/splits.xlsx` was joined to data_root
+    import os.path as osp
+    import shutil
+    cwd = tmp_path / 'cwd'
+    (cwd / 'mine').mkdir(parents=True)
+    shutil.copy(
+        osp.join(demo_root, 'dataset_divide.xlsx'),
+        cwd / 'mine' / 'splits.xlsx')
+    assert not osp.exists(osp.join(demo_root, 'mine', 'splits.xlsx'))
+    monkeypatch.chdir(cwd)
+    out = cwd / 'op.json'
+    script = osp.join(repo_root, 'tools/analysis/fit_operating_point.py')
+    import runpy
+    import sys
+    monkeypatch.setattr(sys, 'argv', [
+        script,
+        osp.join(repo_root, CFG), tiny_checkpoint, '--out',
+        str(out), '--ann-file', 'mine/splits.xlsx', '--sheet', 'demo_train',
+        *_opts(demo_root)
+    ])
+    runpy.run_path(script, run_name='__main__')
+    assert json.loads(out.read_text())['validation']['num_lesions'] == 20

@@ -723,3 +723,26 @@ def test_sigkill_mid_study_keeps_every_committed_read(tmp_path, demo_root,
     # at most the one request in flight per reader was committed unacked
     assert len(acked) <= len(got) <= len(acked) + len(study.readers)
     assert len(got) == len(rows)
+
+
+def test_admin_command_pastes_into_bash(tmp_path, demo_root):
+    # issue 28: the title "... (demo lesions)" was unquoted: a bash syntax
+    # error when the "same by hand" command was pasted
+    import html
+    import shlex
+    study = demo_study(tmp_path, demo_root)
+    assert '(' in study.title and ' ' in study.title
+    with serving(study) as (base, app):
+        state = app.extensions['reader_app']
+        page = Client(base).get(f'/admin/{study.admin_secret}/')[2].decode()
+    shown = html.unescape(
+        re.search(r'The same by hand: <code>([^<]*)</code>', page).group(1))
+    command = state.analysis_command()  # argv here, a string on main
+    assert shlex.split(shown) == (
+        shlex.split(command) if isinstance(command, str) else command)
+    # bash parses it (syntax check only, nothing runs)
+    proc = subprocess.run(['bash', '-n', '-c', shown],
+                          capture_output=True,
+                          text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr

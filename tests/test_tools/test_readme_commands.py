@@ -73,7 +73,12 @@ def test_test_log_is_readable(demo_pipeline):
     # values are in the JSON log)
     out, proc = demo_pipeline
     log = proc.stdout.split('] 4/5 ', 1)[1].split('] 5/5 ', 1)[0]
-    assert log.count('patients were NOT checked for leakage') == 1
+    # once per run: on the terminal in step 0 (test_run_pipeline.py), in the
+    # test's own log file once
+    assert log.count('patients were NOT checked for leakage') == 0
+    [log_file] = (out / 'test').glob('*/*.log')
+    assert log_file.read_text().count(
+        'patients were NOT checked for leakage') == 1
     assert "'pin_memory' argument is set as true" not in log
     [line] = [
         x for x in log.splitlines() if 'Epoch(test)' in x and 'values in' in x
@@ -251,7 +256,7 @@ def test_readme_live_demo_runs_as_written(demo_pipeline, demo_root, tmp_path,
                         f'{tmp_path}/demo.avi')
     script = substitute(
         script, 'make_demo_video.py ' + f'{tmp_path}/demo.avi',
-        'make_demo_video.py --lesions 2 '
+        'make_demo_video.py --num-lesions 2 '
         f'--demo-root {shlex.quote(demo_root)} '
         f'{tmp_path}/demo.avi')
     script = substitute(
@@ -278,3 +283,20 @@ def test_readme_live_demo_runs_as_written(demo_pipeline, demo_root, tmp_path,
     ]
     frames = [e for e in events if e['type'] == 'frame']
     assert len(frames) == len(pd.read_csv(tmp_path / 'demo.frames.csv'))
+
+
+def test_main_job_commands_write_under_work_dirs():
+    # issue 28: `--out mae.png`, `--out-csv lesions.csv`, `--out
+    # features.png` wrote into the repository root
+    with open(README, encoding='utf-8') as f:
+        text = f.read()
+    section = text.split('## The main job', 1)[1].split('\n## ', 1)[0]
+    blocks = re.findall(r'```bash\n(.*?)\n```', section, re.S)
+    outs = [
+        o for b in blocks
+        for o in re.findall(r'--out(?:-csv|-json|-video|-lesions)? (\S+)',
+                            b.replace('\\\n', ' '))
+    ]
+    assert {'work_dirs/features.png',
+            'work_dirs/infer/lesions.csv'} <= set(outs), outs
+    assert all(o.startswith('work_dirs/') for o in outs), outs

@@ -36,7 +36,7 @@ def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
     proc = run_tool([
         'tools/realtime.py', CONFIG, ckpt, '--source', video, '--out-video',
         str(out / 'annotated.mp4'), '--events',
-        str(out / 'events.jsonl'), '--lesions',
+        str(out / 'events.jsonl'), '--out-lesions',
         str(out / 'lesions.csv'), '--labels',
         str(tmp_path / 'demo.labels.csv'), '--min-confidence', '0.4',
         '--threads', '1', '--no-pace'
@@ -87,6 +87,10 @@ def test_sigint_writes_what_it_has(run_tool, repo_root, demo_root, ckpt,
         '--lesions', '2', '--width', '580'
     ])
     assert 'synthesized from the real demo stills' in proc.stdout
+    # the old name of --num-lesions still works, and says so (issue 28)
+    assert 'FutureWarning: --lesions is deprecated and will be removed: it ' \
+        'is now --num-lesions' in proc.stdout
+    assert len(pd.read_csv(str(tmp_path / 'v.labels.csv'))) == 2
     num_frames = len(pd.read_csv(str(tmp_path / 'v.frames.csv')))
     events = tmp_path / 'events.jsonl'
     env = dict(
@@ -97,7 +101,7 @@ def test_sigint_writes_what_it_has(run_tool, repo_root, demo_root, ckpt,
     proc = subprocess.Popen([
         sys.executable, 'tools/realtime.py', CONFIG, ckpt, '--source', video,
         '--events',
-        str(events), '--lesions',
+        str(events), '--out-lesions',
         str(tmp_path / 'lesions.csv'), '--threads', '1'
     ],
                             cwd=repo_root,
@@ -133,3 +137,24 @@ def test_sigint_writes_what_it_has(run_tool, repo_root, demo_root, ckpt,
     read = lines[-1]['counts']['read']
     assert 30 <= read < num_frames
     assert osp.isfile(tmp_path / 'lesions.csv')
+
+
+def test_old_lesions_option_of_realtime_still_works(repo_root, monkeypatch):
+    # issue 28: --lesions was a count in make_demo_video.py and an output CSV
+    # here; now --out-lesions, the old name warns and still works
+    import runpy
+    import warnings
+    tool = runpy.run_path(
+        osp.join(repo_root, 'tools/realtime.py'), run_name='realtime_tool')
+    argv = ['realtime.py', 'c.py', 'k.pth', '--source', 'v.avi']
+    monkeypatch.setattr(sys, 'argv', argv + ['--lesions', 'old.csv'])
+    with pytest.warns(FutureWarning) as record:
+        args = tool['parse_args']()
+    assert args.out_lesions == 'old.csv'
+    assert str(record[0].message).startswith(
+        '--lesions is deprecated and will be removed: it is now '
+        '--out-lesions')
+    monkeypatch.setattr(sys, 'argv', argv + ['--out-lesions', 'new.csv'])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert tool['parse_args']().out_lesions == 'new.csv'

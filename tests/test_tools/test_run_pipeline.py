@@ -103,3 +103,66 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
         proc.stdout
     html = (out / 'lesion_eval' / 'report.html').read_text()
     assert 'Clinical decision table' in html and 'Calibration' in html
+
+
+def test_pipeline_log_is_readable(demo_pipeline):
+    """Issue 28: the demo printed 1,900 lines (at 20/30 epochs): ~240 lines
+    of weight init per model build, the leakage warning in every stage, a
+    multi-line state-dict message, `GPU number: 1` on a CPU machine, three
+    config dumps. The log files keep everything."""
+    import torch
+    out, proc = demo_pipeline
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 250, len(lines)
+    assert max(len(line) for line in lines) <= 400
+    # weight init outside a Runner: one line per top-level module
+    assert 'torch.Size([' not in proc.stdout
+    init = [
+        line.split(' - INFO - init ', 1)[1] for line in lines
+        if ' - INFO - init ' in line
+    ]
+    assert [i.split(' ')[0] for i in init] == ['backbone', 'head'], init
+    assert init[0].startswith(
+        f'backbone (56 tensors): PretrainedInit: load from '
+        f'{out}/ecmae/epoch_2.pth (54); ')
+    # each warning once per run (six stages)
+    assert proc.stdout.count('patients were NOT checked for leakage') == 1
+    # the MAE encoder's ln1 / the classifier's ln2, explained in one line
+    assert 'unexpected key in source state_dict' not in proc.stdout
+    [known] = [line for line in lines if 'known state-dict difference' in line]
+    assert "ln2 (the norm of the average-pooled feature, out_type=" \
+        "'avg_featmap') starts fresh" in known
+    if not torch.cuda.is_available():
+        assert 'GPU number' not in proc.stdout
+        assert 'CPU only (CUDA not available); 1 process(es)' in proc.stdout
+    # the config and the environment in one line each; in full in the log
+    [config] = [
+        line for line in lines
+        if ' - INFO - Config: ' in line and f'{out}/finetune/' in line
+    ]
+    log_file = config.rsplit(' and written to ', 1)[1]
+    with open(log_file) as f:
+        full = f.read()
+    for text in ('train_dataloader = dict(', 'PyTorch compiling details',
+                 'Hooks will be executed in the following order',
+                 'paramwise_options --'):
+        assert text not in proc.stdout
+        if text != 'paramwise_options --':  # the fine-tune has none
+            assert text in full, text
+    assert 'paramwise_options: weight_decay=0.0 for ' in proc.stdout
+
+
+def test_missing_demo_data_is_one_line(run_tool, tmp_path):
+    # issue 28: ECDL_DEMO_ROOT=/nonexistent ended in a bare `cd:` error
+    out = tmp_path / 'out'
+    proc = run_tool(['bash', 'tools/run_pipeline.sh',
+                     str(out)],
+                    check=False,
+                    env={'ECDL_DEMO_ROOT': '/nonexistent'})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "run_pipeline.sh: error: no demo data at '/nonexistent' (no "
+        'dataset_divide.xlsx there): set ECDL_DEMO_ROOT to the ecdl-demo '
+        'folder'
+    ]
+    assert proc.stdout == '' and not out.exists()

@@ -127,9 +127,15 @@ def test_two_process_cpu_training(run_tool, demo_root, tmp_path, free_port):
             'PYTHON': sys.executable
         })
     log = proc.stdout + proc.stderr
-    assert 'Distributed training: True' in log
-    assert 'GPU number: 2' in log  # mmengine's name for the world size
-    assert "dist_cfg: {'backend': 'gloo'}" in log
+    # the terminal's one-line environment; mmengine's in the log file
+    assert '2 process(es), distributed (pytorch, gloo)' in log
+    [log_file] = work.glob('*/*.log')
+    full = log_file.read_text()
+    assert 'Distributed training: True' in full
+    assert "dist_cfg: {'backend': 'gloo'}" in full
+    # mmengine's 'GPU number' is the world size
+    assert ('processes: 2 (CPU only)'
+            if not torch.cuda.is_available() else 'GPU number: 2') in full
     assert 'Epoch(val) [1][3/3]    accuracy/top1' in log
     assert (work / 'epoch_1.pth').exists()
     # 40 images, batch 8 per process on 2 ranks -> 3 iterations per epoch

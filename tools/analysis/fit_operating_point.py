@@ -12,6 +12,7 @@
 # by validation lesion NLL, temperature by NLL, thresholds at the largest
 # coverage): ecdl_mm/evaluation/operating_point_fit.py.
 import argparse
+import os.path as osp
 
 from mmengine.config import Config, DictAction
 
@@ -35,7 +36,11 @@ def parse_args():
         '--sheet',
         help='validation sheet (default: the '
         "config's val_dataloader)")
-    parser.add_argument('--ann-file', help='split workbook of --sheet')
+    parser.add_argument(
+        '--ann-file',
+        help='split workbook of --sheet; a relative path is taken from the '
+        "working directory when the file is there, else from the dataset's "
+        'data_root (as in the config)')
     parser.add_argument(
         '--targets',
         nargs='*',
@@ -55,7 +60,12 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    ds_cfg = validation_dataset_cfg(cfg, args.sheet, args.ann_file)
+    ann_file = args.ann_file
+    if ann_file and not osp.isabs(ann_file) and osp.isfile(ann_file):
+        # a path typed on the command line is the user's, from where they
+        # are (mmengine would join it to data_root)
+        ann_file = osp.abspath(ann_file)
+    ds_cfg = validation_dataset_cfg(cfg, args.sheet, ann_file)
     classes = dataset_classes(ds_cfg)
     for t in args.targets:  # a typo stops before the model runs
         try:

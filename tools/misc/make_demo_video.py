@@ -3,7 +3,7 @@
 # ground truth (approach defocus -> focus, contact, motion blur, halation,
 # moves between lesions):
 #   python tools/misc/make_demo_video.py OUT.avi [--demo-root DIR]
-#       [--lesions N] [--fps 30] [--width W] [--seed 0] [--split demo_test]
+#       [--num-lesions N] [--fps 30] [--width W] [--seed 0] [--split demo_test]
 # Writes OUT.avi (MJPG; .mp4 works too, but OpenCV's mp4v leaves block
 # residue that can make a blurred frame look sharp), OUT.frames.csv (per
 # frame), OUT.labels.csv (per lesion, for tools/realtime.py --labels) and
@@ -14,7 +14,7 @@ import os.path as osp
 import sys
 
 from ecdl_mm.live.demo_video import make_demo_video
-from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.cli import renamed_option, run_cli
 
 DEFAULT_ROOT = os.environ.get(
     'ECDL_DEMO_ROOT',
@@ -34,7 +34,12 @@ def main():
         default=DEFAULT_ROOT,
         help='demo data (default $ECDL_DEMO_ROOT, else '
         '../shared/datasets/ecdl-demo)')
-    parser.add_argument('--lesions', type=int, default=6)
+    parser.add_argument(
+        '--num-lesions',
+        type=int,
+        default=6,
+        help='how many lesions the video visits (default 6)')
+    renamed_option(parser, '--lesions', '--num-lesions')
     parser.add_argument('--fps', type=float, default=30.0)
     parser.add_argument(
         '--width',
@@ -55,7 +60,7 @@ def main():
     out = make_demo_video(
         args.demo_root,
         args.out,
-        args.lesions,
+        args.num_lesions,
         args.fps,
         args.width,
         args.seed,

@@ -29,11 +29,13 @@ h3{font-size:15px;margin:14px 0 6px}
 nav{font-size:13px;margin:10px 0} nav a{margin-right:14px;color:#1f3a5f}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border:1px solid #dde2ea;padding:3px 8px;text-align:left}
-th{background:#eef1f6} td.num{text-align:right;white-space:nowrap}
+th{background:#eef1f6} td.num{text-align:right}
+td.num span{white-space:nowrap}
 td.sig{background:#fff4d6}
 div.scroll{overflow-x:auto;max-width:100%}
 caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
 .note{color:#555;font-size:12.5px}
+.lead{font-size:15px;font-weight:600;margin:12px 0 4px}
 .banner{background:#fdecea;border:1px solid #f5c2c0;color:#8a1f17;
  padding:8px 12px;border-radius:4px;font-weight:600}
 figure{margin:8px 0;display:inline-block;vertical-align:top}
@@ -112,14 +114,14 @@ def _render_cell(c: Union[Cell, object]) -> str:
             c = Cell('' if c is None else c, kind='text')
     if c.kind == 'text':
         return f'<td>{html.escape(str(c.value))}</td>'
-    text = fmt_number(c.value, c.kind, c.digits)
+    parts = [fmt_number(c.value, c.kind, c.digits)]
     attrs = [f'data-value="{_attr_num(c.value)}"']
     if c.key is not None:
         attrs.append(f"data-key='{html.escape(json.dumps(c.key))}'")
     if c.ci is not None:
         lo, hi = c.ci
-        text += (f' ({fmt_number(lo, c.kind, c.digits)} to '
-                 f'{fmt_number(hi, c.kind, c.digits)})')
+        parts.append(f'({fmt_number(lo, c.kind, c.digits)} to '
+                     f'{fmt_number(hi, c.kind, c.digits)})')
         attrs += [
             f'data-ci-lower="{_attr_num(lo)}"',
             f'data-ci-upper="{_attr_num(hi)}"'
@@ -130,11 +132,13 @@ def _render_cell(c: Union[Cell, object]) -> str:
                 f"data-ci-upper-key='{html.escape(json.dumps(c.ci_keys[1]))}'"
             ]
     if c.counts is not None:
-        text += f' {int(c.counts[0])}/{int(c.counts[1])}'
+        parts.append(f'{int(c.counts[0])}/{int(c.counts[1])}')
         attrs.append(f'data-k="{int(c.counts[0])}" '
                      f'data-n="{int(c.counts[1])}"')
     cls = 'num sig' if c.highlight else 'num'
-    return f'<td class="{cls}" {" ".join(attrs)}>{html.escape(text)}</td>'
+    # value, interval and k/n each unbroken; a narrow page wraps between
+    text = ' '.join(f'<span>{html.escape(p)}</span>' for p in parts)
+    return f'<td class="{cls}" {" ".join(attrs)}>{text}</td>'
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:
@@ -179,6 +183,7 @@ class HtmlReport:
         self._body: List[str] = []
         self._toc: List[tuple] = []
         self._open = False
+        self._lead: List[str] = []
         self.provenance: Optional[dict] = None
 
     def set_provenance(self, provenance: Optional[dict]) -> None:
@@ -216,6 +221,13 @@ class HtmlReport:
     def text(self, text: str, note: bool = False) -> None:
         cls = ' class="note"' if note else ''
         self._body.append(f'<p{cls}>{html.escape(text)}</p>')
+
+    def lead(self, text: str, anchor: str, warn: bool = False) -> None:
+        """A line the page opens with (above the contents), e.g. the
+        verdict; ``warn`` shows it as a banner."""
+        cls = 'banner' if warn else 'lead'
+        self._lead.append(f'<p class="{cls}" id="{html.escape(anchor)}">'
+                          f'{html.escape(text)}</p>')
 
     def banner(self, text: str) -> None:
         self._body.append(f'<p class="banner">{html.escape(text)}</p>')
@@ -280,7 +292,8 @@ class HtmlReport:
                 f'<style>{CSS}</style></head><body>'
                 f'<header><h1>{html.escape(self.title)}</h1>{sub}'
                 f'{self._provenance_html()}</header>'
-                f'<main><nav>{toc}</nav>{"".join(self._body)}</main>'
+                f'<main>{"".join(self._lead)}<nav>{toc}</nav>'
+                f'{"".join(self._body)}</main>'
                 '</body></html>\n')
 
     def save(self, path: str) -> str:

@@ -13,6 +13,7 @@ from .decision_report import decision_section
 from .figures import confusion_figure, roc_models
 from .html import Cell, HtmlReport, figure_png, thumbnail_jpeg
 from .subgroup_report import add_lesion_subgroups
+from .verdict import add_verdict, uncertain_rule
 
 PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
 SUMMARY = ('accuracy', 'sensitivity_macro', 'specificity_macro', 'ppv_macro',
@@ -75,6 +76,7 @@ def build_lesion_report(out_dir: str,
         title or 'Lesion-level evaluation report',
         f'{num_l} lesions, {num_i} images; source: {osp.abspath(out_dir)}')
     rep.set_provenance(info.get('provenance'))
+    add_verdict(rep, info, lesions.pred)  # the page opens with it
 
     rep.section('Overview', 'overview')
     ci = info.get('ci_level', 0.95)
@@ -266,11 +268,9 @@ def _operating_point_section(rep, info, lesions, frame, classes) -> None:
         f"Operating point {op.get('path')}: view {view.get('name')}"
         f"{' ' + str(crop) if crop else ''}"
         f"{' + flip' if view.get('flip') else ''}, temperature "
-        f"{op.get('temperature', 1):.3f}, a lesion is uncertain below "
-        f"confidence {op.get('min_confidence', 0):.3f} or with fewer than "
-        f"{op.get('min_images', 1)} image(s). Fitted on a validation split; "
-        'the rates below are among the accepted (confident) lesions, with '
-        'Wilson intervals.',
+        f"{op.get('temperature', 1):.3f}, {uncertain_rule(op)}. Fitted on a "
+        'validation split; the rates below are among the accepted '
+        '(confident) lesions, with Wilson intervals.',
         note=True)
     counts = info.get('counts', {})
     keys = ['coverage', 'accuracy'] + [
