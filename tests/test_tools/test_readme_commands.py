@@ -30,7 +30,6 @@ from ecdl_mm.evaluation.clinical import load_lesion_predictions
 #: Threads of the README's runs (as tests/test_tools/conftest.py)
 README_THREADS = '2'
 
-
 #: The user guides that hold blocks the README's front door links to (issue
 #: 27: the README became a front door over docs/).
 CLINICAL = osp.join(DOCS, 'user_guides', 'clinical_studies.md')
