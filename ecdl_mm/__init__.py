@@ -43,6 +43,6 @@ from .version import __version__
 register_safe_globals()
 patch_checkpoint_loaders()
 
-from . import apis, datasets, engine, evaluation, fileio, models
+from . import apis, datasets, engine, evaluation, fileio, inference, models
 
 __all__ = ['__version__']

@@ -213,7 +213,7 @@ def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
             str(op)
         ] + _opts(demo_root) +
         ['model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le'])
-    assert "type='mmpretrain.AverageClsScoreTTA'" in proc.stdout
+    assert "type='ViewTTAModel'" in proc.stdout
     assert "type='CenterCropRatio'" in proc.stdout
     doc = json.loads((work / 'le' / 'metrics.json').read_text())
     assert doc['operating_point']['view']['flip'] is True
