@@ -77,7 +77,7 @@ def parse_args():
         '--num-workers',
         type=int,
         default=0,
-        help='DataLoader workers decoding images while the model runs '
+        help='threads decoding images while the model runs '
         '(default 0: decode in the main process)')
     parser.add_argument(
         '--backend',

@@ -36,7 +36,7 @@ class LesionInferencer(ImageClassificationInferencer):
     ``__call__`` runs :meth:`_inputs_to_list` (lesion discovery, see
     :meth:`find_lesions`), :meth:`preprocess` (the config's test pipeline,
     its own loading transform included, so any size and grayscale input are
-    handled as in testing; decoded in ``num_workers`` DataLoader workers,
+    handled as in testing; decoded in ``num_workers`` threads,
     ``batch_size`` images per batch, across lesions), :meth:`forward` (the
     backend under the test-time view), :meth:`visualize` (per image, as
     :class:`ImageClassificationInferencer`) and :meth:`postprocess` (the
@@ -84,7 +84,7 @@ class LesionInferencer(ImageClassificationInferencer):
             normalise on the GPU after decoding, see
             :func:`ecdl_mm.inference.preprocess.device_preprocessor`).
             Defaults to 'auto'.
-        num_workers (int): DataLoader workers decoding images while the
+        num_workers (int): Threads decoding images while the
             model runs. Defaults to 0 (decoding in this process).
 
     Example:
@@ -234,8 +234,8 @@ class LesionInferencer(ImageClassificationInferencer):
     def preprocess(self,
                    inputs: List[dict],
                    batch_size: int = 16) -> Iterator[dict]:
-        """Read every image of the lesions, ``num_workers`` DataLoader
-        workers decoding ahead (:func:`ecdl_mm.inference.image_batches`).
+        """Read every image of the lesions, ``num_workers`` threads
+        decoding ahead (:func:`ecdl_mm.inference.image_batches`).
 
         Args:
             inputs (list[dict]): Lesions as :meth:`_inputs_to_list` gives.

@@ -108,8 +108,8 @@ def check_precision(name: str, fn, eager, example: torch.Tensor,
     """
     from .trace_check import TraceMismatchError
     with torch.inference_mode():
-        ref = eager(example).float()
-        got = fn(example).float()
+        ref = eager(example).detach().float()
+        got = fn(example).detach().float()
     diff = float((got - ref).abs().max())
     atol = PRECISION_ATOL[precision]
     # the top class must agree where fp32 separates the top two classes by

@@ -6,7 +6,7 @@
   :class:`StreamInferencer`, ``split_predictions`` and ``tools/test.py``;
 - :mod:`.preprocess`: the test pipeline's crop, resize, flip and
   normalisation as torch ops on the model's device (GPU pre-processing);
-- :mod:`.image_batches`: still images decoded in DataLoader workers and
+- :mod:`.image_batches`: still images decoded by worker threads and
   batched across images and lesions.
 
 This package may import ``utils``, ``datasets``, ``models`` and

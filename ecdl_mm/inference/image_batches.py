@@ -1,16 +1,19 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Still images decoded in DataLoader workers, batched across lesions.
+"""Still images decoded by worker threads, batched across lesions.
 
 :func:`image_batches` runs a loading function (the test pipeline, or only
 its loading transform when the rest runs on the device) on every image of
-a list of lesions, ``num_workers`` DataLoader workers decoding ahead while
-the model runs, and yields batches of ``batch_size`` images in input order
-(a batch may hold images of several lesions: the caller re-assembles the
-results per lesion from each sample's ``lesion_id``).
+a list of lesions, ``num_workers`` threads decoding ahead while the model
+runs (OpenCV's and Pillow's decoders and resizes, and torch's kernels,
+release the GIL; threads start in microseconds where worker processes take
+a fork and a pickle per run), and yields batches of ``batch_size`` images in
+input order (a batch may hold images of several lesions: the caller
+re-assembles the results per lesion from each sample's ``lesion_id``).
 """
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, List, Sequence, Tuple
 
-import torch
 from mmengine.dataset import default_collate
 
 
@@ -20,45 +23,43 @@ class LesionInputError(ValueError):
     id); the message names the path."""
 
 
-class _Images(torch.utils.data.Dataset):
-    """``(lesion, path)`` items through ``load``; a failure becomes an
-    error item naming the file (raised in the main process)."""
-
-    def __init__(self, items: Sequence[Tuple[dict, str]], load: Callable):
-        self.items, self.load = list(items), load
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int):
-        lesion, path = self.items[i]
-        try:
-            return self.load(lesion, path)
-        except Exception as e:  # decoders raise many types
-            return _Failed(f'cannot read image {path} (lesion '
-                           f'{lesion["lesion_id"]}): {type(e).__name__}: '
-                           f'{str(e).strip() or "unreadable"}')
-
-
 class _Failed(str):
     """The message of an image that could not be loaded."""
 
 
-def _collate(batch: List, collate: Callable):
-    for item in batch:
-        if isinstance(item, _Failed):
-            return item
-    return collate(batch)
+def _safe_load(load: Callable, lesion: dict, path: str):
+    try:
+        return load(lesion, path)
+    except Exception as e:  # decoders raise many types
+        return _Failed(f'cannot read image {path} (lesion '
+                       f'{lesion["lesion_id"]}): {type(e).__name__}: '
+                       f'{str(e).strip() or "unreadable"}')
 
 
-class _Collate:
-    """Picklable ``collate`` that passes a failure through."""
-
-    def __init__(self, collate: Callable):
-        self.collate = collate
-
-    def __call__(self, batch):
-        return _collate(batch, self.collate)
+def _loaded(items: Sequence[Tuple[dict, str]], load: Callable,
+            num_workers: int, ahead: int) -> Iterator:
+    """``load`` of every item, in order; ``num_workers`` threads keep up to
+    ``ahead`` items decoded in advance (0 workers: in this thread)."""
+    if num_workers == 0:
+        for lesion, path in items:
+            yield _safe_load(load, lesion, path)
+        return
+    it = iter(items)
+    with ThreadPoolExecutor(num_workers, 'ecdl-decode') as pool:
+        pending = deque()
+        for lesion, path in it:
+            pending.append(pool.submit(_safe_load, load, lesion, path))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_safe_load, load, *nxt))
+            if isinstance(result, _Failed):
+                for f in pending:
+                    f.cancel()
+            yield result
 
 
 class LesionImageLoader:
@@ -111,12 +112,10 @@ def image_batches(lesions: Sequence[dict],
 
     Args:
         lesions (Sequence[dict]): Each with ``lesion_id`` and ``images``.
-        load (callable): ``load(lesion, path) -> item`` (runs in the
-            workers; must be picklable when ``num_workers > 0`` under the
-            ``spawn`` start method).
+        load (callable): ``load(lesion, path) -> item`` (thread-safe).
         batch_size (int): Images per batch. Defaults to 16.
-        num_workers (int): DataLoader worker processes decoding ahead;
-            0 decodes in this process. Defaults to 0.
+        num_workers (int): Threads decoding ahead (two batches' worth);
+            0 decodes in this thread. Defaults to 0.
         collate (callable): Merges a list of items. Defaults to
             ``default_collate``.
 
@@ -134,15 +133,13 @@ def image_batches(lesions: Sequence[dict],
         raise ValueError(
             f'num_workers={num_workers!r} must be an integer >= 0')
     items = [(lesion, path) for lesion in lesions for path in lesion['images']]
-    loader = torch.utils.data.DataLoader(
-        _Images(items, load),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=_Collate(collate),
-        prefetch_factor=4 if num_workers else None,
-        persistent_workers=False)
-    for batch in loader:
-        if isinstance(batch, _Failed):
-            raise LesionInputError(str(batch))
-        yield batch
+    batch: List = []
+    for item in _loaded(items, load, num_workers, 2 * batch_size):
+        if isinstance(item, _Failed):
+            raise LesionInputError(str(item))
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield collate(batch)
+            batch = []
+    if batch:
+        yield collate(batch)

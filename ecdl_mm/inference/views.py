@@ -84,6 +84,7 @@ class TestTimeView:
             shorter side, before the config's resize. Defaults to None.
         flip (bool): Horizontal-flip averaging. Defaults to False.
     """
+    __test__ = False  # not a pytest class
     crop_ratio: Optional[float] = None
     flip: bool = False
 

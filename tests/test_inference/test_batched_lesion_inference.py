@@ -1,5 +1,5 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""LesionInferencer with decoding in DataLoader workers and batches across
+"""LesionInferencer with decoding in worker threads and batches across
 lesions: the same results as one image at a time, grouped right."""
 import os.path as osp
 
