@@ -221,13 +221,14 @@ class LesionInferencer(ImageClassificationInferencer):
 
     # --------------------------------------------------------- inference
     def _input_size(self) -> tuple:
-        """The model's input ``(H, W)``: the last ``Resize`` of the test
-        pipeline (224 if it has none)."""
+        """The model's input ``(H, W)``: the last ``Resize`` scale or
+        ``CenterCrop`` size of the test pipeline (224 if none)."""
         for t in reversed(self.pipeline_cfg):
-            if str(t.get('type', '')).endswith('Resize') and \
-                    t.get('scale') is not None:
-                scale = t['scale']
-                w, h = (scale, scale) if isinstance(scale, int) else scale
+            kind = str(t.get('type', '')).split('.')[-1]
+            size = t.get('scale') if kind == 'Resize' else t.get(
+                'crop_size') if kind == 'CenterCrop' else None
+            if size is not None:
+                w, h = (size, size) if isinstance(size, int) else size
                 return int(h), int(w)
         return 224, 224
 

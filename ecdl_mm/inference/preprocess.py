@@ -72,12 +72,19 @@ def _area_weights(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def _area(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """OpenCV's ``INTER_AREA`` reduction to ``size = (h, w)`` (two small
-    matrix products), rounded to uint8 levels."""
-    wy = _area_weights(x.shape[-2], size[0], x)
-    wx = _area_weights(x.shape[-1], size[1], x)
-    out = torch.matmul(torch.matmul(wy, x), wx.t())
-    return out.round_().clamp_(0, 255)
+    """OpenCV's ``INTER_AREA`` reduction to ``size = (h, w)``: a box mean
+    along an axis reduced by a whole factor, a product with the fractional
+    weights along the other; rounded to uint8 levels."""
+    h, w = x.shape[-2:]
+    if h % size[0] == 0:
+        x = F.avg_pool2d(x, (h // size[0], 1))
+    else:
+        x = torch.matmul(_area_weights(h, size[0], x), x)
+    if w % size[1] == 0:
+        x = F.avg_pool2d(x, (1, w // size[1]))
+    else:
+        x = torch.matmul(x, _area_weights(w, size[1], x).t())
+    return x.round_().clamp_(0, 255)
 
 
 class DevicePreprocessor:
