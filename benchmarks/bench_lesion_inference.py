@@ -76,6 +76,9 @@ def run_cases(args, lesion_dirs, op_path=None):
         infs['today'].model = model
     infs.update(new)
     found = LesionInferencer.find_lesions(lesion_dirs)
+    if args.lesions:
+        found = dict(list(found.items())[:args.lesions])
+        lesion_dirs = [v['path'] for v in found.values()]
     n_img = sum(len(v['images']) for v in found.values())
     results = {}
 
@@ -147,6 +150,11 @@ def main():
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--workers', type=int, default=1)
     parser.add_argument('--flip', action='store_true')
+    parser.add_argument(
+        '--lesions',
+        type=int,
+        default=None,
+        help='only the first N demo lesions (default: all 40)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--backend', default='eager')
     parser.add_argument('--precision', default=None)

@@ -242,7 +242,9 @@ def bench_lesion(args, cfg, rep):
     ips, b1 = {}, {}
     batch = 8 if args.dry_run else 64
     for name, inf in infs.items():
-        inf(images[:2], batch_size=2, show_progress=False)  # warm up
+        # warm up: the batch shapes of the timed runs (graphs captured)
+        inf(images, batch_size=batch, show_progress=False)
+        inf(images[:1], batch_size=1, show_progress=False)
         times, lat = [], []
         for _ in range(1 if args.dry_run else 3):
             t0 = time.perf_counter()
@@ -271,7 +273,7 @@ def bench_lesion(args, cfg, rep):
         lower_is_better=True)
 
 
-def bench_train(args, rep):
+def bench_train(args, rep, left_s):
     if args.dry_run:
         rep.skip('train', 'bench_gpu_train.py', ['img/s'], NO_GPU)
         return
@@ -280,12 +282,13 @@ def bench_train(args, rep):
         sys.executable,
         osp.join(REPO_ROOT, 'benchmarks', 'bench_gpu_train.py'), '--json', out
     ]
+    timeout = max(10, min(args.train_timeout, int(left_s)))
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=args.train_timeout)
+            cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         rep.skip('train', 'bench_gpu_train.py', ['img/s'],
-                 f'timed out after {args.train_timeout} s')
+                 f'timed out after {timeout} s (gpu_check budget)')
         return
     if proc.returncode != 0 or not osp.isfile(out):
         last = (proc.stderr.strip().splitlines() or ['no output'])[-1]
@@ -315,7 +318,17 @@ def main(argv=None):
         help='CPU, tiny model, short video: the schema, not the figures')
     parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
     parser.add_argument('--baseline-rev', default=BASELINE_REV)
-    parser.add_argument('--train-timeout', type=int, default=150)
+    parser.add_argument(
+        '--train-timeout',
+        type=int,
+        default=240,
+        help='seconds for bench_gpu_train.py, at most what is left of '
+        '--budget')
+    parser.add_argument(
+        '--budget',
+        type=int,
+        default=340,
+        help='seconds for the whole check (gpu_check.sh stops it at 360)')
     parser.add_argument(
         '--only', nargs='*', default=['live', 'model', 'lesion', 'train'])
     args = parser.parse_args(argv)
@@ -333,10 +346,12 @@ def main(argv=None):
     cfg = TINY if args.dry_run else VIT_B
     rep = Report()
     t0 = time.perf_counter()
-    for section, fn in (('live', lambda: bench_live(args, cfg, rep)),
-                        ('model', lambda: bench_model(args, cfg, rep)),
-                        ('lesion', lambda: bench_lesion(args, cfg, rep)),
-                        ('train', lambda: bench_train(args, rep))):
+    for section, fn in (
+        ('live', lambda: bench_live(args, cfg, rep)),
+        ('model', lambda: bench_model(args, cfg, rep)),
+        ('lesion', lambda: bench_lesion(args, cfg, rep)),
+        ('train', lambda: bench_train(args, rep, args.budget -
+                                      (time.perf_counter() - t0)))):
         if section in args.only:
             t1 = time.perf_counter()
             fn()
