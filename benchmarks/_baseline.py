@@ -41,3 +41,11 @@ def load_at(rev: str, path: str, name: str) -> Optional[object]:
     sys.modules[full] = module
     exec(compile(source, module.__file__, 'exec'), module.__dict__)
     return module
+
+
+def paired_ratio(slow, fast) -> float:
+    """Median over rounds of ``slow[i] / fast[i]``: each round timed both
+    cases back to back (``interleaved``), so the machine's drift cancels
+    in each pair."""
+    import statistics
+    return statistics.median(a / b for a, b in zip(slow, fast))
