@@ -16,9 +16,16 @@ Measures, in one run:
   the demo stills, paced at its 30 fps as a camera delivers it: latency
   from frame read to updated lesion call (p50, p99) and output frames
   that missed their slot (goal 0), with each model in the worker thread;
-- ``gpu`` (only where CUDA exists): ViT-B/16 fp16 and bf16 at batch 1 under
-  CUDA graphs, ms per frame, and the ratio to ``LesionInferencer`` per image
-  on the same GPU (goals: >= 3x, < 2 ms).
+- ``today vs new``: the model worker's work per frame (test pipeline and
+  probabilities, ``collate`` + ``predict_probs``, what ``model_ms`` times)
+  and the live latency, with :class:`StreamInferencer` as committed at
+  ``--baseline-rev`` (``benchmarks/_baseline.py``) against today's, on the
+  same frames and weights, cases alternating; with and without a flip view
+  (today: two model calls, new: one on the frame and its mirror). Goal
+  >= 1.0x on the CPU;
+- ``gpu`` (only where CUDA exists): ViT-B/16 through ``load_backend``:
+  eager fp32 and ``cuda-graph`` fp32 / fp16 / bf16 at batch 1, ms per frame,
+  and the ratio to ``LesionInferencer`` per image on the same GPU.
 
     python benchmarks/bench_realtime.py [--threads 1] [--skip-vit]
 """
@@ -32,8 +39,9 @@ import _common  # noqa: F401  (puts the repo on sys.path)
 import cv2
 import numpy as np
 import torch
-from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, median, print_table,
-                     save_result)
+from _baseline import BASELINE_REV, load_at, paired_ratio
+from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, interleaved, median,
+                     print_table, save_result)
 
 # the demo model of tools/run_pipeline.sh (ECViT-tiny, patch 8, 64 px)
 TINY = osp.join(REPO_ROOT, 'configs', 'ecdl',
@@ -183,6 +191,91 @@ def bench_models(cases, image, rows, ratios, threads, iters):
     return out
 
 
+def bench_today_vs_new(cases, images, demo_root, rows, ratios, args):
+    """Per-frame model work and live latency, today's StreamInferencer
+    against the new one (same weights, frames and threads)."""
+    from ecdl_mm.apis import FrameSource, LiveSession, StreamInferencer
+    from ecdl_mm.datasets.demo_video import make_demo_video
+    from ecdl_mm.evaluation.operating_point import OperatingPoint
+    today = load_at(args.baseline_rev, 'ecdl_mm/apis/stream_inferencer.py',
+                    '_today_stream_inferencer')
+    if today is None:
+        return
+    frames = images[:8]
+    tmp = tempfile.mkdtemp()
+    op = OperatingPoint(
+        classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
+        view=dict(name='whole', flip=True)).save(osp.join(tmp, 'op.json'))
+    video = osp.join(tmp, 'demo.avi')
+    make_demo_video(demo_root, video, num_lesions=1)
+    for name, config in cases:
+        for flip in (False, True):
+            kw = dict(
+                pretrained=False,
+                device='cpu',
+                num_threads=args.threads,
+                operating_point=op if flip else None)
+            new = StreamInferencer(config, **kw)
+            old = today.StreamInferencer(config, **kw)
+            old.model = new.model  # same weights
+            infs = dict(today=old, new=new)
+
+            def work(inf):
+                return lambda: [
+                    inf.predict_probs(inf.collate([f])) for f in frames
+                ]
+
+            for inf in infs.values():
+                work(inf)()  # build the backend, warm up
+            t = interleaved({
+                k: work(v)
+                for k, v in infs.items()
+            },
+                            args.iters // 4 or 1,
+                            warmup=0)
+            ms = {k: median(v) / len(frames) * 1000 for k, v in t.items()}
+            view = 'flip' if flip else 'whole'
+            for k, v in ms.items():
+                rows.append(
+                    dict(
+                        case=f'{name} {k} ({view})',
+                        metric='model work/frame',
+                        value=v,
+                        unit='ms'))
+            ratios.append(
+                dict(
+                    name=f'{name} {view}: today / new model work per frame '
+                    '(median of per-round ratios)',
+                    value=paired_ratio(t['today'], t['new']),
+                    goal=1.0))
+        if name.startswith('ViT-B'):
+            continue  # the live run of ViT-B on a CPU core is far behind
+        lat = {}
+        for k in ('today', 'new', 'today ', 'new '):  # two runs each
+            inf = (today.StreamInferencer
+                   if k.strip() == 'today' else StreamInferencer)(
+                       config,
+                       pretrained=False,
+                       device='cpu',
+                       num_threads=args.threads)
+            s = LiveSession(
+                inf, FrameSource(video), pace=True,
+                log=lambda line: None).run()
+            lat.setdefault(k.strip(), []).append(s['latency_ms_p50'])
+        for k, v in lat.items():
+            rows.append(
+                dict(
+                    case=f'live 30 fps {name} {k}',
+                    metric='latency p50 (median of 2 runs)',
+                    value=median(v),
+                    unit='ms'))
+        ratios.append(
+            dict(
+                name=f'{name} live: today / new latency p50',
+                value=median(lat['today']) / median(lat['new']),
+                goal=1.0))
+
+
 def bench_live(cases, demo_root, rows, threads, num_lesions):
     from ecdl_mm.live import FrameSource, LiveSession
     from ecdl_mm.live.demo_video import make_demo_video
@@ -244,12 +337,13 @@ def bench_live(cases, demo_root, rows, threads, num_lesions):
 
 
 def bench_gpu(rows, ratios, demo_root):
-    """ViT-B/16 on CUDA: fp16 / bf16, batch 1, CUDA graphs."""
+    """ViT-B/16 on CUDA through load_backend: eager fp32, cuda-graph fp32 /
+    fp16 / bf16, batch 1; LesionInferencer per image at batch 1."""
     from ecdl_mm.apis import LesionInferencer
-    from ecdl_mm.deploy import ExportWrapper
-    inf = LesionInferencer(VIT_B, pretrained=False, device='cuda')
+    from ecdl_mm.deploy import load_backend
     images = sorted(glob.glob(osp.join(demo_root, '*', '*', 'Images',
                                        '*')))[:16]
+    inf = LesionInferencer(VIT_B, pretrained=False, device='cuda')
     inf(images[:2], batch_size=1, show_progress=False)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -258,46 +352,34 @@ def bench_gpu(rows, ratios, demo_root):
     per_image = (time.perf_counter() - t0) / len(images) * 1000
     rows.append(
         dict(
-            case='gpu LesionInferencer fp32',
-            metric='ms/image',
+            case='gpu LesionInferencer fp32 eager',
+            metric='ms/image b1',
             value=per_image,
             unit='ms'))
-    for dtype in (torch.float16, torch.bfloat16):
-        model = ExportWrapper(
-            inf.model, normalize=False).eval().cuda().to(dtype)
-        static = torch.randn(1, 3, 224, 224, device='cuda', dtype=dtype)
-        with torch.inference_mode():
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(3):
-                    model(static)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = model(static)  # noqa: F841
-            for _ in range(10):
-                graph.replay()
-            torch.cuda.synchronize()
-            n = 200
-            t0 = time.perf_counter()
-            for _ in range(n):
-                graph.replay()
-            torch.cuda.synchronize()
+    x = torch.randn(1, 3, 224, 224, device='cuda')
+    for backend, precision in (('eager', 'fp32'), ('cuda-graph', 'fp32'),
+                               ('cuda-graph', 'fp16'), ('cuda-graph', 'bf16')):
+        fn = load_backend(inf.model, backend, x, 'cuda', precision)
+        for _ in range(10):
+            fn(x)
+        torch.cuda.synchronize()
+        n = 200
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn(x)
+        torch.cuda.synchronize()
         ms = (time.perf_counter() - t0) / n * 1000
-        name = str(dtype).split('.')[-1]
         rows.append(
             dict(
-                case=f'gpu ViT-B/16 {name} cuda-graph b1',
+                case=f'gpu ViT-B/16 {backend} {precision} b1',
                 metric='ms/frame',
                 value=ms,
                 unit='ms'))
         ratios.append(
             dict(
-                name=f'gpu {name}: LesionInferencer ms/image / '
-                'live ms/frame',
-                value=per_image / ms,
-                goal=3))
+                name=f'gpu {backend} {precision}: LesionInferencer fp32 '
+                'ms/image / ms/frame',
+                value=per_image / ms))
 
 
 def main():
@@ -312,14 +394,23 @@ def main():
         help='lesions of the synthetic video (87 frames '
         'each)')
     parser.add_argument('--skip-vit', action='store_true')
+    parser.add_argument('--baseline-rev', default=BASELINE_REV)
+    parser.add_argument(
+        '--only-today-vs-new',
+        action='store_true',
+        help='only the today-vs-new comparison')
     args = parser.parse_args()
     import ecdl_mm  # noqa: F401
     rows, ratios, extra = [], [], {}
     images = stills(args.demo_root)
-    extra['gate'] = bench_gate(images, rows)
     models = [('demo ViT-tiny 64px', TINY)]
     if not args.skip_vit:
         models.append(('ViT-B/16 224px', VIT_B))
+    bench_today_vs_new(models, images, args.demo_root, rows, ratios, args)
+    if args.only_today_vs_new:
+        print_table(rows, ratios)
+        return
+    extra['gate'] = bench_gate(images, rows)
     extra['model_fps'] = bench_models(models, images[0], rows, ratios,
                                       args.threads, args.iters)
     live = [('demo ViT-tiny 64px', TINY, 'eager')]

@@ -43,6 +43,7 @@ from .version import __version__
 register_safe_globals()
 patch_checkpoint_loaders()
 
-from . import apis, datasets, engine, evaluation, fileio, live, models
+from . import (apis, datasets, engine, evaluation, fileio, inference, live,
+               models)
 
 __all__ = ['__version__']

@@ -24,8 +24,8 @@ PAGES = [
     f'user_guides/{name}'
     for name in ('data', 'lesion_metadata', 'own_cohort', 'pipeline',
                  'evaluation', 'operating_points', 'subgroups', 'live_cad',
-                 'clinical_studies', 'few_shot', 'deployment', 'multi_gpu',
-                 'logs')
+                 'gpu_inference', 'clinical_studies', 'few_shot', 'deployment',
+                 'multi_gpu', 'logs')
 ]
 
 

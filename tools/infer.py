@@ -3,7 +3,9 @@
 #   python tools/infer.py CONFIG CKPT PATH... [--out-csv F] [--out-json F]
 #                         [--batch-size N] [--device cpu] [--aggregation mean]
 #                         [--threads N] [--lesion-per-folder]
-#                         [--operating-point op.json]
+#                         [--operating-point op.json] [--num-workers N]
+#                         [--backend eager|...|cuda-graph] [--precision fp16]
+#                         [--preprocess auto|pipeline|device]
 #                         [--metadata SHEET [--metadata-sheet NAME]
 #                          [--extra-columns COL ...]]
 # PATH: an image, a lesion folder (images inside or in Images/), or a folder of
@@ -24,8 +26,10 @@ import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
 from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.datasets.lesion_metadata import sheet_metadata
 from ecdl_mm.datasets.split_sheet import load_split_sheet
+from ecdl_mm.deploy import BACKENDS, PRECISIONS, GPUOnlyError
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
+from ecdl_mm.inference.preprocess import PREPROCESS_MODES
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import collect_provenance, write_sidecar
 
@@ -89,6 +93,30 @@ def parse_args():
         help='CPU threads (default: torch\'s, one per physical core); on a '
         'shared machine or for tiny models 1-2 is often fastest')
     parser.add_argument(
+        '--num-workers',
+        type=int,
+        default=0,
+        help='threads decoding images while the model runs '
+        '(default 0: decode in the main process)')
+    parser.add_argument(
+        '--backend',
+        default='eager',
+        choices=BACKENDS,
+        help='model backend (default eager; cuda-graph: CUDA graphs, fp16 '
+        'by default, GPU only)')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default=None,
+        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
+        'else fp32); checked against fp32 at load time')
+    parser.add_argument(
+        '--preprocess',
+        choices=PREPROCESS_MODES,
+        default='auto',
+        help='crop/resize/normalise: auto (on the GPU when running on one), '
+        'pipeline (CPU test pipeline) or device')
+    parser.add_argument(
         '--no-progress',
         action='store_true',
         help='hide the progress bar (it goes to stderr, and only when '
@@ -101,6 +129,9 @@ def main():
     if args.batch_size < 1:
         raise LesionInputError(
             f'--batch-size {args.batch_size} must be a positive integer')
+    if args.num_workers < 0:
+        raise LesionInputError(
+            f'--num-workers {args.num_workers} must be an integer >= 0')
     # before the model is loaded: input mistakes show at once
     for path in args.paths:
         if not osp.exists(path):
@@ -123,7 +154,11 @@ def main():
         aggregation=args.aggregation,
         num_threads=args.threads,
         lesion_per_folder=args.lesion_per_folder,
-        operating_point=args.operating_point)
+        operating_point=args.operating_point,
+        backend=args.backend,
+        precision=args.precision,
+        preprocess=args.preprocess,
+        num_workers=args.num_workers)
     results = inferencer(
         args.paths,
         batch_size=args.batch_size,
@@ -166,4 +201,6 @@ def main():
 
 
 if __name__ == '__main__':
-    run_cli(main, user_errors=(LesionInputError, OperatingPointError))
+    run_cli(
+        main,
+        user_errors=(LesionInputError, OperatingPointError, GPUOnlyError))

@@ -4,7 +4,9 @@
 #   python tools/realtime.py CONFIG CKPT --source SRC [--out-video OUT.mp4]
 #       [--events OUT.jsonl] [--out-lesions OUT.csv] [--labels LABELS.csv]
 #       [--operating-point op.json | --min-confidence X] [--show]
-#       [--device cpu|cuda] [--backend eager|torchscript|torchscript-int8|onnx]
+#       [--device cpu|cuda] [--backend eager|torchscript|torchscript-int8|onnx|
+#       cuda-graph] [--precision fp32|fp16|bf16] [--preprocess auto|pipeline|
+#       device]
 # SRC: a video file, a folder of frames, 0 or /dev/video0, rtsp://... .
 # Exit status: 0 at the end of the source, 1 when the source was lost or the
 # model failed, 130 on Ctrl-C; in every case the outputs hold what was done.
@@ -13,7 +15,9 @@ import signal
 import sys
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
+from ecdl_mm.deploy import BACKENDS, PRECISIONS, GPUOnlyError
 from ecdl_mm.evaluation.operating_point import OperatingPointError
+from ecdl_mm.inference.preprocess import PREPROCESS_MODES
 from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
 from ecdl_mm.live.frame_source import SourceError
 from ecdl_mm.live.live_session import read_labels
@@ -67,7 +71,20 @@ def parse_args():
     parser.add_argument(
         '--backend',
         default='eager',
-        choices=['eager', 'torchscript', 'torchscript-int8', 'onnx'])
+        choices=BACKENDS,
+        help='model backend (cuda-graph: CUDA graphs, GPU only)')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default=None,
+        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
+        'else fp32); checked against fp32 at load time')
+    parser.add_argument(
+        '--preprocess',
+        choices=PREPROCESS_MODES,
+        default='auto',
+        help='crop/resize/normalise: auto (on the GPU when running on one), '
+        'pipeline (CPU) or device')
     parser.add_argument(
         '--threads', type=int, default=None, help='CPU threads of the model')
     parser.add_argument(
@@ -106,6 +123,8 @@ def main():
         min_confidence=args.min_confidence,
         min_frames=args.min_frames,
         backend=args.backend,
+        precision=args.precision,
+        preprocess=args.preprocess,
         num_threads=args.threads)
     source = FrameSource(
         args.source, max_reconnects=args.max_reconnects, backoff=args.backoff)
@@ -143,4 +162,7 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(run_cli(main, user_errors=(SourceError, OperatingPointError)))
+    sys.exit(
+        run_cli(
+            main,
+            user_errors=(SourceError, OperatingPointError, GPUOnlyError)))

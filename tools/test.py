@@ -70,7 +70,7 @@ def parse_args():
         '--tta',
         action='store_true',
         help='test-time augmentation: `tta_pipeline`/`tta_model` from the '
-        'config, else flip TTA averaging the class scores')
+        'config, else flip TTA averaging the class scores (ViewTTAModel)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -115,7 +115,11 @@ def merge_args(cfg, args):
         cfg.default_hooks.visualization.out_dir = args.show_dir
         cfg.default_hooks.visualization.interval = args.interval
 
-    if args.tta:
+    if args.tta and 'tta_model' not in cfg and 'tta_pipeline' not in cfg:
+        # flip TTA through the view function every inference path shares
+        # (ecdl_mm.inference.view_probs: one call on images + mirrors)
+        cfg.model = ConfigDict(type='ViewTTAModel', module=cfg.model)
+    elif args.tta:
         if 'tta_model' not in cfg:
             cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
         if 'tta_pipeline' not in cfg:

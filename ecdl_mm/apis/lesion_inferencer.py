@@ -2,51 +2,31 @@
 import os
 import os.path as osp
 import sys
-import warnings
-from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose, default_collate
+from mmengine.dataset import Compose
 from mmengine.model import BaseModel
 from mmpretrain.apis import ImageClassificationInferencer, get_model
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from ..datasets.ecnbi_dataset import IMG_EXTENSIONS
+from ..deploy import load_backend
 from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
 from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.operating_point import OperatingPoint, OperatingPointError
+from ..inference.image_batches import (LesionImageLoader, image_batches,
+                                       raw_collate)
+from ..inference.lesion_discovery import (  # noqa: F401 (re-exported)
+    VIDEO_EXTENSIONS, LesionInputError, LooseImagesWarning, find_lesions)
+from ..inference.preprocess import device_preprocessor
+from ..inference.views import TestTimeView
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .inference_outputs import dump_results_json, results_table
-
-#: Extensions of files that are videos, not images: they go to the stream
-#: inferencer (``tools/realtime.py``), and get a message saying so.
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.mpg', '.mpeg',
-                    '.wmv', '.m4v')
-
-
-class LesionInputError(ValueError):
-    """An input the inferencer cannot use (no image in a folder, an
-    unreadable or broken image, a video file, two folders with one lesion
-    id); the message names the path."""
-
-
-class LooseImagesWarning(UserWarning):
-    """Images lie directly in a folder whose layout does not say they are one
-    lesion: each was diagnosed as its own lesion."""
-
-
-def _image_files(folder: str, files: Sequence[str],
-                 extensions: Sequence[str]) -> List[str]:
-    return [
-        osp.join(folder, f) for f in sorted(files)
-        if osp.splitext(f)[1].lower() in extensions
-    ]
 
 
 class LesionInferencer(ImageClassificationInferencer):
@@ -56,11 +36,12 @@ class LesionInferencer(ImageClassificationInferencer):
     ``__call__`` runs :meth:`_inputs_to_list` (lesion discovery, see
     :meth:`find_lesions`), :meth:`preprocess` (the config's test pipeline,
     its own loading transform included, so any size and grayscale input are
-    handled as in testing; ``batch_size`` images per batch, across lesions),
-    :meth:`forward` (``model.test_step``), :meth:`visualize` (per image, as
+    handled as in testing; decoded in ``num_workers`` threads,
+    ``batch_size`` images per batch, across lesions), :meth:`forward` (the
+    backend under the test-time view), :meth:`visualize` (per image, as
     :class:`ImageClassificationInferencer`) and :meth:`postprocess` (the
     images' scores aggregated per lesion with
-    :meth:`ecdl_mm.evaluation.LesionMetric.aggregate`).
+    :func:`ecdl_mm.evaluation.functional.aggregate_lesions`).
 
     Lesion ids are those of :class:`ecdl_mm.evaluation.LesionMetric` and
     :class:`ecdl_mm.datasets.ECNBIDataset`: ``'<cohort>/<lesion>'``, the
@@ -94,6 +75,17 @@ class LesionInferencer(ImageClassificationInferencer):
             (``tools/analysis/fit_operating_point.py``): its test-time view is
             applied, the probabilities are calibrated (per image, before
             aggregation) and each lesion gets ``uncertain``. Defaults to None.
+        backend (str): A :func:`ecdl_mm.deploy.load_backend` backend
+            ('eager', 'torchscript', 'onnx', 'cuda-graph', ...). Defaults to
+            'eager'.
+        precision (str, optional): 'fp32', 'fp16' or 'bf16' (CUDA only).
+            Defaults to None (fp16 for 'cuda-graph', else fp32).
+        preprocess (str): 'auto', 'pipeline' or 'device' (crop, resize and
+            normalise on the GPU after decoding, see
+            :func:`ecdl_mm.inference.preprocess.device_preprocessor`).
+            Defaults to 'auto'.
+        num_workers (int): Threads decoding images while the
+            model runs. Defaults to 0 (decoding in this process).
 
     Example:
         >>> from ecdl_mm.apis import LesionInferencer
@@ -115,7 +107,14 @@ class LesionInferencer(ImageClassificationInferencer):
                  num_threads: Optional[int] = None,
                  lesion_per_folder: bool = False,
                  operating_point: Union[str, OperatingPoint, None] = None,
+                 backend: str = 'eager',
+                 precision: Optional[str] = None,
+                 preprocess: str = 'auto',
+                 num_workers: int = 0,
                  **kwargs) -> None:
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(
+                f'num_workers={num_workers!r} must be an integer >= 0')
         if num_threads is not None:
             set_inference_threads(num_threads)
         if aggregation not in AGGREGATIONS:
@@ -152,6 +151,29 @@ class LesionInferencer(ImageClassificationInferencer):
             operating_point.check_classes(self.classes or (), where='model')
         self.aggregation = aggregation
         self.lesion_per_folder = bool(lesion_per_folder)
+        self.num_workers = num_workers
+        self.view = TestTimeView.of(operating_point)
+        self.device_pre = device_preprocessor(self.pipeline_cfg, self.model,
+                                              preprocess)
+        self.backend_name, self.precision = backend, precision
+        self._backend = self._backend_of = None
+        _ = self.backend  # load-time checks (GPU-only options, precision)
+
+    @property
+    def backend(self) -> Callable:
+        """``self.model`` through :func:`load_backend` (rebuilt when the
+        model is replaced)."""
+        if self._backend_of is not self.model:
+            device = next(self.model.parameters()).device
+            example = torch.randn(
+                1,
+                3,
+                *self._input_size(),
+                generator=torch.Generator().manual_seed(0)).to(device)
+            self._backend = load_backend(self.model, self.backend_name,
+                                         example, device, self.precision)
+            self._backend_of = self.model
+        return self._backend
 
     @staticmethod
     def _dataset_classes(cfg: Config) -> Optional[tuple]:
@@ -173,6 +195,7 @@ class LesionInferencer(ImageClassificationInferencer):
                              f'loading transform, got {pipeline[:1]}')
         if self.operating_point is not None:
             pipeline = self.operating_point.test_pipeline(pipeline)
+        self.pipeline_cfg = [dict(t) for t in pipeline]
         transforms = []
         for t in pipeline:
             try:
@@ -185,148 +208,7 @@ class LesionInferencer(ImageClassificationInferencer):
         return Compose(transforms)
 
     # ------------------------------------------------------------ lesions
-    @staticmethod
-    def find_lesions(
-        paths: Union[str, Sequence[str]],
-        classes: Optional[Sequence[str]] = None,
-        lesion_per_folder: bool = False,
-        extensions: Sequence[str] = IMG_EXTENSIONS
-    ) -> 'OrderedDict[str, dict]':
-        """Group the images under ``paths`` by lesion.
-
-        A folder holding images is one lesion when the layout says so: it is
-        an ``Images/`` folder (the lesion is its parent, as in EC-DL's
-        ``<class>/<lesion>/Images``), or it sits in a folder named after a
-        class (``<class>/<lesion>/*.jpg``), or ``lesion_per_folder`` is
-        set. Otherwise each of its images is its own lesion and a
-        :class:`LooseImagesWarning` names the folder: images of different
-        lesions are never averaged silently.
-
-        Lesion ids are ``'<cohort>/<lesion>'`` as in
-        :class:`ecdl_mm.datasets.ECNBIDataset`: under a class folder the
-        cohort is the folder holding the class folders (``ecdl-demo/730``)
-        and the class gives ``gt_label`` / ``gt_class``; otherwise the id is
-        the lesion folder's parent and name (``cohort_b/L7``), or for a loose
-        image its folder and file name (``photos/x.jpg``). An image given
-        directly belongs to its lesion folder's id when the layout gives
-        one.
-
-        Args:
-            paths (str | Sequence[str]): Images, lesion folders or folders of
-                lesion folders (searched recursively).
-            classes (Sequence[str], optional): Class names, to recognise
-                class folders. Defaults to None (no class folder).
-            lesion_per_folder (bool): The images directly in any folder are
-                one lesion. Defaults to False.
-            extensions (Sequence[str]): Image file extensions.
-
-        Returns:
-            OrderedDict: lesion id to ``dict(path=..., images=[...],
-            gt_label=int | None, gt_class=str | None)``, in input order.
-
-        Raises:
-            FileNotFoundError: For a path that does not exist.
-            LesionInputError: For a folder without any image, a file that is
-                not an image (a video, say), or one id for two folders.
-        """
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        classes = list(classes or [])
-        exts = tuple(e.lower() for e in extensions)
-        lesions = OrderedDict()
-
-        def name(path):
-            return osp.basename(osp.abspath(path))
-
-        def lesion_of(folder, loose_image=None):
-            """(id, lesion folder, gt_label) of images lying in folder."""
-            grouped = osp.basename(folder) == 'Images'
-            lesion_dir = osp.dirname(folder) if grouped else folder
-            parent = osp.dirname(osp.abspath(lesion_dir))
-            if osp.basename(parent) in classes:
-                cohort = name(osp.dirname(parent))
-                return (f'{cohort}/{name(lesion_dir)}', lesion_dir,
-                        classes.index(osp.basename(parent)))
-            if grouped or loose_image is None:
-                return f'{name(parent)}/{name(lesion_dir)}', lesion_dir, None
-            return (f'{name(folder)}/{osp.basename(loose_image)}', loose_image,
-                    None)
-
-        def add(lesion_id, lesion_path, gt_label, images):
-            entry = lesions.get(lesion_id)
-            if entry is not None and osp.abspath(entry['path']) != \
-                    osp.abspath(lesion_path):
-                raise LesionInputError(
-                    f'lesion id {lesion_id!r} names two different inputs, '
-                    f'{entry["path"]} and {lesion_path}: give them as '
-                    'separate runs, or rename one folder')
-            if entry is None:
-                entry = lesions[lesion_id] = dict(
-                    path=lesion_path,
-                    images=[],
-                    gt_label=gt_label,
-                    gt_class=None if gt_label is None else classes[gt_label])
-            entry['images'].extend(i for i in images
-                                   if i not in entry['images'])
-
-        def add_folder(folder, images, warn=True):
-            grouped = (
-                lesion_per_folder or osp.basename(folder) == 'Images'
-                or lesion_of(folder)[2] is not None)
-            if grouped:
-                add(*lesion_of(folder), images)
-                return
-            if warn and len(images) > 1:
-                warnings.warn(
-                    f'{len(images)} images lie directly in {folder}: each is '
-                    'diagnosed as its own lesion (put the images of one '
-                    'lesion in their own folder, or pass '
-                    '--lesion-per-folder / lesion_per_folder=True to make '
-                    'every folder one lesion)', LooseImagesWarning)
-            for image in images:
-                add(*lesion_of(folder, image), [image])
-
-        for path in paths:
-            path = osp.normpath(os.fspath(path))
-            if osp.isfile(path):
-                ext = osp.splitext(path)[1].lower()
-                if ext in VIDEO_EXTENSIONS:
-                    raise LesionInputError(
-                        f'{path} is a video: LesionInferencer / infer.py '
-                        'take images (tools/realtime.py takes videos)')
-                if ext not in exts:
-                    raise LesionInputError(
-                        f'{path} is not an image (extensions {exts})')
-                folder = osp.dirname(path) or '.'
-                grouped = (
-                    osp.basename(folder) == 'Images'
-                    or lesion_of(folder)[2] is not None)
-                if grouped or lesion_per_folder:
-                    add(*lesion_of(folder), [path])
-                else:
-                    add(*lesion_of(folder, path), [path])
-                continue
-            if not osp.isdir(path):
-                raise FileNotFoundError(f'{path} does not exist')
-            found, videos = False, []
-
-            def fail(err):
-                raise LesionInputError(f'cannot read {err.filename}: '
-                                       f'{err.strerror}')
-
-            for cur, dirs, files in os.walk(path, onerror=fail):
-                dirs.sort()
-                images = _image_files(cur, files, exts)
-                videos += _image_files(cur, files, VIDEO_EXTENSIONS)
-                if images:
-                    found = True
-                    add_folder(cur, images)
-            if not found:
-                hint = (f'; {videos[0]} is a video: tools/realtime.py takes '
-                        'videos' if videos else '')
-                raise LesionInputError(
-                    f'no image with extension in {exts} under {path}{hint}')
-        return lesions
+    find_lesions = staticmethod(find_lesions)
 
     def _inputs_to_list(self, inputs) -> List[dict]:
         """The lesions of ``inputs``: ``[dict(lesion_id, path, images,
@@ -338,10 +220,23 @@ class LesionInferencer(ImageClassificationInferencer):
         return [dict(lesion_id=k, **v) for k, v in found.items()]
 
     # --------------------------------------------------------- inference
+    def _input_size(self) -> tuple:
+        """The model's input ``(H, W)``: the last ``Resize`` scale or
+        ``CenterCrop`` size of the test pipeline (224 if none)."""
+        for t in reversed(self.pipeline_cfg):
+            kind = str(t.get('type', '')).split('.')[-1]
+            size = t.get('scale') if kind == 'Resize' else t.get(
+                'crop_size') if kind == 'CenterCrop' else None
+            if size is not None:
+                w, h = (size, size) if isinstance(size, int) else size
+                return int(h), int(w)
+        return 224, 224
+
     def preprocess(self,
                    inputs: List[dict],
                    batch_size: int = 16) -> Iterator[dict]:
-        """Run the test pipeline on every image of the lesions.
+        """Read every image of the lesions, ``num_workers`` threads
+        decoding ahead (:func:`ecdl_mm.inference.image_batches`).
 
         Args:
             inputs (list[dict]): Lesions as :meth:`_inputs_to_list` gives.
@@ -349,58 +244,39 @@ class LesionInferencer(ImageClassificationInferencer):
                 several lesions). Defaults to 16.
 
         Yields:
-            dict: ``default_collate`` of the pipeline outputs; every data
+            dict: ``default_collate`` of the pipeline outputs (or, with the
+            device pre-processing, ``imgs``: the decoded images); every data
             sample carries ``lesion_id``, ``lesion_path`` and ``img_path``
             (and ``gt_label`` when the layout gives the class).
 
         Raises:
             LesionInputError: For an image the pipeline cannot read.
         """
-
-        def load(item):
-            lesion, path = item
-            try:
-                data = self.pipeline(dict(img_path=path))
-            except Exception as e:  # decoders raise many types
-                raise LesionInputError(
-                    f'cannot read image {path} (lesion '
-                    f'{lesion["lesion_id"]}): {type(e).__name__}: '
-                    f'{str(e).strip() or "unreadable"}') from e
-            sample = data.get('data_samples')
-            if sample is None:
-                sample = data['data_samples'] = DataSample()
-            sample.set_metainfo(
-                dict(
-                    img_path=path,
-                    lesion_id=lesion['lesion_id'],
-                    lesion_path=lesion['path']))
-            if lesion.get('gt_label') is not None:
-                sample.set_gt_label(lesion['gt_label'])
-            return data
-
-        items = ((lesion, path) for lesion in inputs
-                 for path in lesion['images'])
-        chunks = self._get_chunk_data(map(load, items), batch_size)
-        yield from map(default_collate, chunks)
+        if self.device_pre is None:
+            load = LesionImageLoader(self.pipeline)
+            yield from image_batches(inputs, load, batch_size,
+                                     self.num_workers)
+            return
+        load = LesionImageLoader(self.pipeline.transforms[0], raw=True)
+        yield from image_batches(inputs, load, batch_size, self.num_workers,
+                                 raw_collate)
 
     def forward(self, inputs: dict, **kwargs) -> List[DataSample]:
-        """``model.test_step`` on one batch; with an operating point whose
-        view has ``flip``, the mean of the image's and its mirror's
-        scores."""
+        """The probabilities of one batch through the backend under the
+        test-time view (:func:`ecdl_mm.inference.view_probs`: with the
+        operating point's ``flip``, one call on the images and their
+        mirrors)."""
         with torch.inference_mode():
-            preds = self.model.test_step(inputs)
-            if self.operating_point is not None and \
-                    self.operating_point.view.get('flip'):
-                scores = [p.pred_score.clone() for p in preds]
-                images = inputs['inputs']
-                flipped = dict(inputs)
-                flipped['inputs'] = images.flip(-1) if isinstance(
-                    images, torch.Tensor) else [x.flip(-1) for x in images]
-                preds = self.model.test_step(flipped)
-                for p, s in zip(preds, scores):
-                    mean = (p.pred_score + s) / 2
-                    p.set_pred_score(mean).set_pred_label(mean.argmax())
-        return preds
+            if 'imgs' in inputs:
+                x = self.device_pre(inputs['imgs'])
+                samples = inputs['data_samples']
+            else:
+                data = self.model.data_preprocessor(inputs, False)
+                x, samples = data['inputs'], data['data_samples']
+            probs = self.view.probs(self.backend, x).cpu()
+        for sample, p in zip(samples, probs):
+            sample.set_pred_score(p).set_pred_label(p.argmax())
+        return samples
 
     def visualize(self,
                   ori_inputs: List[dict],
@@ -489,7 +365,7 @@ class LesionInferencer(ImageClassificationInferencer):
         """Aggregate the image predictions per lesion.
 
         Image scores are calibrated by the operating point (if any), then
-        aggregated with :meth:`LesionMetric.aggregate` (``aggregation``).
+        aggregated with :func:`aggregate_lesions` (``aggregation``).
 
         Args:
             preds (list[DataSample]): Image predictions from

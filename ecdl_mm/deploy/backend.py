@@ -2,34 +2,47 @@
 import copy
 import os.path as osp
 import tempfile
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn as nn
 
+from .cuda_graph import (DTYPES, PRECISIONS, CastRunner, CudaGraphRunner,
+                         check_gpu_option, check_precision, default_precision)
 from .export_wrapper import ExportWrapper
 from .onnx_export import ONNXRUNTIME_MISSING, export_onnx
 from .quantization import quantize_int8
 from .qv_bias_fusion import fuse_qv_bias
 from .trace_check import check_exported, trace
 
-BACKENDS = ('eager', 'torchscript', 'torchscript-int8', 'onnx')
+BACKENDS = ('eager', 'torchscript', 'torchscript-int8', 'onnx', 'cuda-graph')
+#: Backends that run on a CUDA device only.
+GPU_BACKENDS = ('cuda-graph', )
 
 
 class _Backend:
     """A probability function over normalised image batches."""
 
-    def __init__(self, name: str, fn: Callable, device: torch.device):
+    def __init__(self,
+                 name: str,
+                 fn: Callable,
+                 device: torch.device,
+                 precision: str = 'fp32',
+                 check_diff: float = 0.0):
         self.name = name
         self._fn = fn
         self.device = device
+        self.precision = precision
+        #: max ``|prob diff|`` from eager fp32 on the example at load time
+        self.check_diff = check_diff
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self._fn(x)
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}({self.name!r}, device={self.device})'
+        return (f'{type(self).__name__}({self.name!r}, device={self.device}'
+                f', precision={self.precision!r})')
 
 
 def _onnx_session(model: nn.Module, example: torch.Tensor, device):
@@ -68,7 +81,8 @@ def _onnx_session(model: nn.Module, example: torch.Tensor, device):
 def load_backend(model: nn.Module,
                  backend: str,
                  example_input: torch.Tensor,
-                 device: Union[str, torch.device] = 'cpu') -> Callable:
+                 device: Union[str, torch.device] = 'cpu',
+                 precision: Optional[str] = None) -> Callable:
     """A classifier as a probability function run by one backend.
 
     The returned callable takes what the model's data preprocessor gives
@@ -85,7 +99,14 @@ def load_backend(model: nn.Module,
     - ``'torchscript-int8'``: the same after int8 dynamic quantisation of
       the linear layers (:func:`quantize_int8`); CPU only;
     - ``'onnx'``: exported to ONNX (dynamic batch and size) and run by
-      onnxruntime, which must be installed.
+      onnxruntime, which must be installed;
+    - ``'cuda-graph'``: CUDA only: a copy cast to ``precision`` (default
+      fp16), captured as a CUDA graph per input shape and replayed.
+
+    A ``precision`` other than fp32 (``'fp16'``, ``'bf16'``) runs on CUDA
+    only, with ``'eager'`` (a cast copy) or ``'cuda-graph'``, and is checked
+    against eager fp32 on ``example_input`` at load time
+    (:data:`~ecdl_mm.deploy.cuda_graph.PRECISION_ATOL`, same top class).
 
     Args:
         model (nn.Module): An mmpretrain classifier (``forward(x,
@@ -95,13 +116,18 @@ def load_backend(model: nn.Module,
             the size the model will see; traced on and checked against.
         device (str | torch.device): Where the model runs. Defaults to
             'cpu'.
+        precision (str, optional): One of ``PRECISIONS``. Defaults to None:
+            fp16 for ``'cuda-graph'``, else fp32.
 
     Returns:
         callable: ``f(x: Tensor) -> Tensor``, with attributes ``name`` and
-        ``device``.
+        ``device``, ``precision`` and ``check_diff`` (max ``|prob diff|`` from
+        eager fp32 on the example, low precisions).
 
     Raises:
         ValueError: For an unknown backend, or int8 off the CPU.
+        GPUOnlyError: For ``'cuda-graph'`` or fp16/bf16 without a CUDA
+            device (one line naming ``--backend`` / ``--precision``).
         ImportError: For ``'onnx'`` without onnxruntime.
         TraceMismatchError: If the traced or exported model disagrees with
             the eager one on ``example_input``.
@@ -113,13 +139,35 @@ def load_backend(model: nn.Module,
         raise ValueError('example_input must be a (B, 3, H, W) tensor, got '
                          f'{getattr(example_input, "shape", example_input)}')
     device = torch.device(device)
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(
+            f'precision={precision!r} must be one of {PRECISIONS}')
+    if backend in GPU_BACKENDS:
+        check_gpu_option('--backend', backend, device)
+        precision = precision or default_precision(device)
+    precision = precision or 'fp32'
+    if precision != 'fp32':
+        check_gpu_option('--precision', precision, device)
+        if backend not in ('eager', ) + GPU_BACKENDS:
+            raise ValueError(f'--precision {precision} runs with the eager '
+                             f"or cuda-graph backend, not {backend!r}")
     if backend == 'torchscript-int8' and device.type != 'cpu':
         raise ValueError("backend 'torchscript-int8' runs on the cpu only "
                          f'(int8 dynamic quantisation), not {device}')
     model.eval()
-    if backend == 'eager':
+    if backend == 'eager' and precision == 'fp32':
         wrapper = ExportWrapper(model, normalize=False).to(device).eval()
         return _Backend(backend, wrapper, device)
+    if backend in ('eager', ) + GPU_BACKENDS:
+        eager = ExportWrapper(model, normalize=False).to(device).eval()
+        wrapper = copy.deepcopy(eager)
+        fuse_qv_bias(wrapper)
+        runner = CastRunner if backend == 'eager' else CudaGraphRunner
+        fn = runner(wrapper, DTYPES[precision], device)
+        example = example_input.to(device, torch.float32)
+        diff = check_precision(f'backend {backend!r} {precision}', fn, eager,
+                               example, precision)
+        return _Backend(backend, fn, device, precision, diff)
 
     wrapper = copy.deepcopy(ExportWrapper(model, normalize=False)).eval()
     fuse_qv_bias(wrapper)

@@ -100,7 +100,8 @@ def predict_views(cfg,
 
     Each crop ratio (None: the whole frame) is one pass over the split;
     each pass also scores the horizontal mirror, giving the flip-TTA view
-    (mean of the two probabilities).
+    (mean of the two probabilities, :func:`ecdl_mm.inference.views.
+    plain_and_flipped`: one model call on the images and their mirrors).
 
     Returns:
         dict: ``views`` (OrderedDict view key -> ``(view, probs (N, C))``
@@ -113,6 +114,7 @@ def predict_views(cfg,
     from mmpretrain.registry import DATASETS
 
     from ..evaluation.operating_point_fit import view_key
+    from ..inference.views import model_probs_fn, plain_and_flipped
     from ..models.builder import load_model
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = load_model(cfg, checkpoint, device=device)
@@ -135,12 +137,11 @@ def predict_views(cfg,
                         start, min(len(dataset), start + batch_size))
                 ])
                 data = model.data_preprocessor(batch, False)
-                inputs = data['inputs']
-                for out, x in ((probs, inputs), (flips, inputs.flip(-1))):
-                    logits = model(x, mode='tensor')
-                    if isinstance(logits, (tuple, list)):
-                        logits = logits[-1]
-                    out.append(torch.softmax(logits.float(), 1).cpu().numpy())
+                # the shared view function: one call on images + mirrors
+                p_plain, p_flip = plain_and_flipped(
+                    model_probs_fn(model), data['inputs'])
+                probs.append(p_plain.cpu().numpy())
+                flips.append(p_flip.cpu().numpy())
                 for s in data['data_samples']:
                     tg.append(int(s.gt_label))
                     lids.append(str(s.lesion_id))
@@ -151,7 +152,7 @@ def predict_views(cfg,
         p, q = np.concatenate(probs), np.concatenate(flips)
         plain[view_key(view)] = (view, p.astype(np.float64))
         fview = dict(view, flip=True)
-        flipped[view_key(fview)] = (fview, ((p + q) / 2).astype(np.float64))
+        flipped[view_key(fview)] = (fview, q.astype(np.float64))
     views = OrderedDict(list(plain.items()) + list(flipped.items()))
     return dict(
         views=views,

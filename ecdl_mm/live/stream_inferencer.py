@@ -14,54 +14,16 @@ from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from ..deploy import BACKENDS, load_backend
+from ..deploy import BACKENDS, GPU_BACKENDS, load_backend
+from ..deploy.cuda_graph import check_gpu_option
 from ..evaluation.operating_point import OperatingPoint
+from ..inference.frame_loader import LoadFrame
+from ..inference.preprocess import device_preprocessor
+from ..inference.views import TestTimeView
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .frame_source import Frame, FrameSource
 from .lesion_tracker import LesionTracker
-
-
-class LoadFrame:
-    """The config's loading transform, for a decoded frame.
-
-    Replaces the test pipeline's first transform: ``LoadImageFromFile`` keeps
-    the frame as it is; ``LoadResizedImage(scale, edge)`` reduces it by the
-    same power of two (1, 2, 4 or 8) its JPEG path decodes at, by area
-    averaging as libjpeg's DCT scaling does, then resizes the edge when the
-    loader does.
-
-    **Required Keys:** img (BGR ``uint8``). **Modified Keys:** img,
-    img_shape, ori_shape.
-    """
-
-    def __init__(self, loader_cfg: dict) -> None:
-        self.cfg = dict(loader_cfg)
-
-    def __call__(self, results: dict) -> dict:
-        img = results['img']
-        h, w = img.shape[:2]
-        if self.cfg.get('type') == 'LoadResizedImage':
-            from ..datasets.transforms.load_resized_image import \
-                resize_edge_size
-            scale = self.cfg.get('scale')
-            edge = self.cfg.get('edge', 'short')
-            tw, th = resize_edge_size(w, h, scale, edge)
-            factor = 1
-            for f in (2, 4, 8):
-                if w // f >= tw and h // f >= th:
-                    factor = f
-            if factor > 1:
-                img = cv2.resize(
-                    img, (w // factor, h // factor),
-                    interpolation=cv2.INTER_AREA)
-            if self.cfg.get('resize', True) and \
-                    (img.shape[1], img.shape[0]) != (tw, th):
-                img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = (h, w)
-        return results
 
 
 class StreamInferencer(ImageClassificationInferencer):
@@ -101,6 +63,11 @@ class StreamInferencer(ImageClassificationInferencer):
             point. Defaults to 3.
         backend (str): One of :data:`BACKENDS`. Defaults to 'eager'.
         num_threads (int, optional): CPU threads. Defaults to None.
+        precision (str, optional): 'fp32', 'fp16' or 'bf16' (CUDA only, see
+            :func:`load_backend`). Defaults to None (fp16 for 'cuda-graph').
+        preprocess (str): 'auto', 'pipeline' or 'device' (crop, resize and
+            normalise on the GPU, :func:`device_preprocessor`). Defaults to
+            'auto'.
     """
     preprocess_kwargs = set()
     forward_kwargs = set()
@@ -119,9 +86,14 @@ class StreamInferencer(ImageClassificationInferencer):
                  min_frames: int = 3,
                  backend: str = 'eager',
                  num_threads: Optional[int] = None,
+                 precision: Optional[str] = None,
+                 preprocess: str = 'auto',
                  **kwargs) -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend={backend!r} must be one of {BACKENDS}')
+        for opt, val in (('--backend', backend), ('--precision', precision)):
+            if val in GPU_BACKENDS + ('fp16', 'bf16'):
+                check_gpu_option(opt, val, torch.device(device or 'cpu'))
         if num_threads is not None:
             set_inference_threads(num_threads)
         if isinstance(operating_point, (str, os.PathLike)):
@@ -152,9 +124,12 @@ class StreamInferencer(ImageClassificationInferencer):
         self.tracker_cfg = dict(
             tracker or self.config.get('live_tracker') or {})
         self.tracker = self.new_tracker()
-        self.backend_name = backend
+        self.backend_name, self.precision = backend, precision
         self._backend: Optional[Callable] = None
         self.input_size = self._probe_input_size()
+        self.view = TestTimeView.of(self.operating_point)
+        self.device_pre = device_preprocessor(
+            self.pipeline_cfg, self.model, preprocess, frames=True)
 
     # ---------------------------------------------------------- building
     def new_tracker(self) -> LesionTracker:
@@ -168,6 +143,7 @@ class StreamInferencer(ImageClassificationInferencer):
         if not pipeline or 'Load' not in pipeline[0]['type']:
             raise ValueError('the test pipeline must start with an image '
                              f'loading transform, got {pipeline[:1]}')
+        self.pipeline_cfg = pipeline
         return Compose([LoadFrame(pipeline[0])] +
                        [TRANSFORMS.build(t) for t in pipeline[1:]])
 
@@ -185,8 +161,11 @@ class StreamInferencer(ImageClassificationInferencer):
 
     def _build_backend(self) -> Callable:
         device = next(self.model.parameters()).device
-        example = torch.zeros(1, 3, *self.input_size, device=device)
-        return load_backend(self.model, self.backend_name, example, device)
+        example = torch.randn(
+            1, 3, *self.input_size,
+            generator=torch.Generator().manual_seed(0)).to(device)
+        return load_backend(self.model, self.backend_name, example, device,
+                            self.precision)
 
     # ---------------------------------------------------- the BaseInferencer
     def __call__(self,
@@ -268,7 +247,10 @@ class StreamInferencer(ImageClassificationInferencer):
                                    for f in accepted]) if accepted else None)
 
     def collate(self, images: Sequence[np.ndarray]) -> dict:
-        """Test pipeline and ``default_collate`` for BGR frames."""
+        """Test pipeline and ``default_collate`` for BGR frames; with the
+        device pre-processing, ``dict(inputs=<normalised batch>)``."""
+        if self.device_pre is not None:
+            return dict(inputs=self.device_pre(images), normalised=True)
         return default_collate(
             [self.pipeline(dict(img=img)) for img in images])
 
@@ -277,17 +259,12 @@ class StreamInferencer(ImageClassificationInferencer):
         """Probabilities ``(B, C)`` of a collated batch, through the
         backend.
 
-        When the operating point's view has ``flip``, each frame's
-        probabilities are the mean of the frame's and its mirror's, as in
-        :class:`LesionInferencer` and the validation fit (two backend calls:
-        a traced backend keeps the batch layout it was traced with).
+        The operating point's view applies (:func:`view_probs`: with
+        ``flip``, one backend call on the frames and their mirrors).
         """
-        inputs = self.model.data_preprocessor(data, False)['inputs']
-        probs = self.backend(inputs).float()
-        if self.operating_point is not None and \
-                self.operating_point.view.get('flip'):
-            probs = (probs + self.backend(inputs.flip(-1)).float()) / 2
-        return probs.cpu().numpy()
+        inputs = data['inputs'] if data.get('normalised') else \
+            self.model.data_preprocessor(data, False)['inputs']
+        return self.view.probs(self.backend, inputs).cpu().numpy()
 
     def forward(self, inputs: dict, **kwargs) -> List[DataSample]:
         """One ``DataSample`` per frame of a chunk: ``pred_score`` for the

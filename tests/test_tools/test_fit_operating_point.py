@@ -215,7 +215,7 @@ def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
         ['model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le'])
     # the config as run: in the log file (one line on the terminal)
     [log] = work.glob('*/*.log')
-    assert "type='mmpretrain.AverageClsScoreTTA'" in log.read_text()
+    assert "type='ViewTTAModel'" in log.read_text()
     assert "type='CenterCropRatio'" in log.read_text()
     assert 'CenterCropRatio' not in proc.stdout
     doc = json.loads((work / 'le' / 'metrics.json').read_text())
