@@ -1,7 +1,7 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """The package's layers: a lower layer never imports a higher one.
 
-utils < datasets, models < evaluation, engine < deploy < apis, live,
+utils < datasets, models < evaluation, engine < deploy, inference < apis, live,
 reader_app, experiments (docs/design.md, "Layers"). Every ``import`` and
 ``from ... import`` of every module (also those inside functions) is
 resolved and checked; modules left at an old path by a move
@@ -25,6 +25,7 @@ LAYERS = {
     'evaluation': 2,
     'engine': 2,
     'deploy': 3,
+    'inference': 3,
     'apis': 4,
     'live': 4,
     'reader_app': 4,
@@ -128,3 +129,32 @@ def test_moved_names_still_import_with_a_warning(old, new, name):
     with pytest.warns(DeprecationWarning, match=f'{old}.{name} moved'):
         obj = getattr(old_mod, name)
     assert obj is getattr(new_mod, name)
+
+
+@pytest.mark.parametrize('old,new', [
+    ('ecdl_mm.apis.live_session', 'ecdl_mm.live.live_session'),
+    ('ecdl_mm.apis.split_predictions',
+     'ecdl_mm.experiments.split_predictions'),
+    ('ecdl_mm.datasets.demo_video', 'ecdl_mm.live.demo_video'),
+    ('ecdl_mm.evaluation.clinical.outputs', 'ecdl_mm.utils.io'),
+    ('ecdl_mm.evaluation.clinical.reader_app.app', 'ecdl_mm.reader_app.app'),
+    ('ecdl_mm.utils.model_converter', 'ecdl_mm.models.utils.model_converter'),
+])
+def test_moved_modules_import_from_their_old_path(old, new):
+    """An old module path gives the new module object itself (so patching
+    one patches the other), with a DeprecationWarning naming the new path."""
+    import importlib
+    import sys
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f'{old} moved to {new}'):
+        mod = importlib.import_module(old)
+    assert mod is importlib.import_module(new)
+
+
+def test_reader_app_names_from_the_old_package():
+    import importlib
+
+    import ecdl_mm.reader_app as new
+    old = importlib.import_module('ecdl_mm.evaluation.clinical.reader_app')
+    with pytest.warns(DeprecationWarning, match='moved to ecdl_mm.reader_app'):
+        assert old.ReaderApp is new.ReaderApp

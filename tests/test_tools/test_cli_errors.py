@@ -37,9 +37,9 @@ TOOLS = [
     'tools/model_converters/mae_to_mmpretrain.py',
     'tools/model_converters/mmpretrain_vit_to_ecvit.py',
     'tools/model_converters/timm_to_mmpretrain.py', 'tools/realtime.py',
-    'tools/misc/make_demo_video.py', 'tools/analysis/benchmark_models.py',
-    'tools/analysis/fewshot_curve.py', 'tools/analysis/fit_operating_point.py',
-    'tools/analysis/reader_app.py'
+    'tools/misc/make_demo_video.py', 'tools/misc/make_demo_metadata.py',
+    'tools/analysis/benchmark_models.py', 'tools/analysis/fewshot_curve.py',
+    'tools/analysis/fit_operating_point.py', 'tools/analysis/reader_app.py'
 ]
 
 
@@ -158,6 +158,8 @@ def _missing_file_cases(repo_root, demo_root, tmp):
                                demo_root], missing_ckpt),
         'tools/misc/make_demo_video.py':
         ([f'{tmp}/v.avi', '--demo-root', f'{tmp}/nowhere'], f'{tmp}/nowhere'),
+        'tools/misc/make_demo_metadata.py':
+        ([f'{tmp}/meta', '--demo-root', f'{tmp}/nowhere'], f'{tmp}/nowhere'),
         'tools/analysis/benchmark_models.py': ([
             '--configs', CONFIG, TINY, '--splits', f'{tmp}/missing.xlsx',
             '--work-dir', f'{tmp}/bench'
@@ -184,9 +186,22 @@ def test_every_tool_is_covered(repo_root, demo_root, tmp_path):
     assert sorted(cases) == sorted(TOOLS) == _tools(repo_root)
 
 
+@pytest.fixture
+def fresh_loggers():
+    """mmengine's loggers are process-wide: one made by an earlier test
+    under pytest's capture holds a closed stream; each tool run here makes
+    its own."""
+    from mmengine.logging import MMLogger
+    saved = dict(MMLogger._instance_dict)
+    MMLogger._instance_dict.clear()
+    yield
+    MMLogger._instance_dict.clear()
+    MMLogger._instance_dict.update(saved)
+
+
 @pytest.mark.parametrize('tool', TOOLS)
-def test_missing_file_in_every_tool(tool, repo_root, demo_root, tmp_path,
-                                    monkeypatch, capfd):
+def test_missing_file_in_every_tool(fresh_loggers, tool, repo_root, demo_root,
+                                    tmp_path, monkeypatch, capfd):
     args, missing = _missing_file_cases(repo_root, demo_root,
                                         str(tmp_path))[tool]
     monkeypatch.chdir(repo_root)

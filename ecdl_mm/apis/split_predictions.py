@@ -1,0 +1,6 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Moved to :mod:`ecdl_mm.experiments.split_predictions`
+(this path works until the next release)."""
+from ecdl_mm.utils.deprecation import moved_module
+
+moved_module(__name__, 'ecdl_mm.experiments.split_predictions')
