@@ -11,6 +11,7 @@
 # Exit status: 0 at the end of the source, 1 when the source was lost or the
 # model failed, 130 on Ctrl-C; in every case the outputs hold what was done.
 import argparse
+import os.path as osp
 import signal
 import sys
 
@@ -22,6 +23,7 @@ from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
 from ecdl_mm.live.frame_source import SourceError
 from ecdl_mm.live.live_session import read_labels
 from ecdl_mm.utils.cli import renamed_option, run_cli
+from ecdl_mm.utils.provenance import collect_provenance, write_sidecar
 
 
 def parse_args():
@@ -141,6 +143,13 @@ def main():
     signal.signal(signal.SIGINT,
                   lambda *_: session.request_stop('interrupted (SIGINT)'))
     summary = session.run()
+    provenance = collect_provenance(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        inputs=dict(source=args.source) if osp.isfile(args.source) else None)
+    for out in (args.events, args.out_lesions, args.out_video):
+        if out and osp.isfile(out):
+            write_sidecar(out, provenance)
     c = summary['counts']
     print(
         f"done: {summary['status']}; {c.get('read', 0)} frames, "

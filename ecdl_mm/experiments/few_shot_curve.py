@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 from scipy import stats
 
 from ..datasets import ECNBIDataset
+from ..utils.provenance import collect_provenance
 from ..utils.work_dir import resolve_work_dir
 from .model_benchmark import config_name
 
@@ -308,7 +309,14 @@ def run_fewshot_curve(configs: Sequence[str],
         skipped=skipped,
         lesions_per_class=counts,
         shots=list(usable),
-        seeds=list(seeds))
+        seeds=list(seeds),
+        provenance=collect_provenance(
+            checkpoint=pretrained,
+            data_root=(cohort or {}).get('data_root'),
+            inputs={
+                f'config_{i}': c
+                for i, c in enumerate(configs)
+            }))
     save_json(out, osp.join(work_dir, 'fewshot_curve.json'))
     save_csv(summary, osp.join(work_dir, 'fewshot_curve.csv'))
     with open(osp.join(work_dir, 'fewshot_curve.md'), 'w') as f:

@@ -34,6 +34,13 @@ def test_cli_export_and_eval_on_demo(run_tool, demo_root, tmp_path):
         proc.stdout
     report = json.loads((out / 'eval.json').read_text())
     assert report['images'] == 20 and report['lesions'] == 20
+    # provenance on both files (issue 27): the config and checkpoint hashes
+    from ecdl_mm.utils.provenance import file_sha256
+    for doc in (meta, report):
+        prov = doc['provenance']
+        assert prov['config']['sha256'] == file_sha256(str(cfg_path))
+        assert file_sha256(str(ckpt)).startswith(
+            prov['checkpoint']['sha256_prefix'])
     timed = {
         'fp32_eager', 'torchscript_fp32', 'torchscript_int8', 'int8_eager'
     }

@@ -83,6 +83,8 @@ def test_curve_on_the_demo_cohort(repo_root, demo_root, tmp_path, capfd):
         assert (tmp_path / f'fewshot_curve.{ext}').exists()
     saved = json.loads((tmp_path / 'fewshot_curve.json').read_text())
     assert saved['shots'] == [1]
+    assert saved['provenance']['inputs']['config_0']['path'] == \
+        osp.abspath(configs[0])
     md = (tmp_path / 'fewshot_curve.md').read_text()
     acc = out['runs'][0]['metrics']['lesion/accuracy']
     assert f'{acc:.3f}' in md

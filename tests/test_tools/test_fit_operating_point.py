@@ -2,6 +2,7 @@
 """fit_operating_point.py end to end on the demo (tiny untrained ResNet), its
 refusal of the test sheet, and tools/test.py --operating-point."""
 import json
+import os.path as osp
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,10 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
     stdout = capsys.readouterr().out
     op = json.loads(op_path.read_text())
     assert op['format'] == 'ecdl_mm.operating_point/1'
+    # provenance (issue 27): the fitted split and the checkpoint
+    assert op['provenance']['sheet_name'] == 'demo_train'
+    assert op['provenance']['checkpoint']['path'] == osp.abspath(
+        str(tiny_checkpoint))
     assert op['validation']['num_lesions'] == 20  # demo_train
     assert len(op['validation']['views']) == 6
     chosen = min(op['validation']['views'], key=lambda v: v['lesion_nll'])

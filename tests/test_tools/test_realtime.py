@@ -45,6 +45,13 @@ def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
         'WARN' in proc.stderr
     events = events_of(out / 'events.jsonl')
     assert events[0]['type'] == 'session' and events[-1]['type'] == 'end'
+    # provenance sidecars of every output (issue 27)
+    from ecdl_mm.utils.provenance import file_sha256, read_sidecar
+    for name in ('events.jsonl', 'lesions.csv', 'annotated.mp4'):
+        prov = read_sidecar(str(out / name))
+        assert prov['inputs']['source']['path'] == osp.abspath(video)
+        assert file_sha256(ckpt).startswith(
+            prov['checkpoint']['sha256_prefix'])
     frames = {e['frame']: e for e in events if e['type'] == 'frame'}
     assert sorted(frames) == list(range(len(truth)))
     lesions = [e for e in events if e['type'] == 'lesion']

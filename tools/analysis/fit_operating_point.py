@@ -24,6 +24,7 @@ from ecdl_mm.experiments import (dataset_classes, predict_views,
                                  validation_dataset_cfg)
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.config_walk import lesion_metrics
+from ecdl_mm.utils.provenance import add_to_json, provenance_from_config
 
 
 def parse_args():
@@ -88,6 +89,13 @@ def main():
     except ValueError as e:  # a target naming a class the data lack
         raise OperatingPointError(str(e)) from None
     op.save(args.out)
+    add_to_json(
+        args.out,
+        provenance_from_config(
+            dict(val_dataloader=dict(dataset=ds_cfg)),
+            config=args.config,
+            checkpoint=args.checkpoint,
+            split='val'))
     print(summary(op))
     print(f'wrote {args.out}')
 

@@ -61,6 +61,8 @@ from ecdl_mm.deploy import (FORMATS, ExportWrapper, build_model, evaluate,
                             quantize_int8, quiet_deprecations)
 from ecdl_mm.utils import set_inference_threads
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.provenance import (add_to_json, collect_provenance,
+                                      provenance_from_config)
 
 
 def default_threads() -> int:
@@ -166,6 +168,9 @@ def main(argv=None):
         opset=args.opset,
         check_size=tuple(args.check_size) if args.check_size else None,
         atol=args.atol)
+    provenance = collect_provenance(
+        config=args.config, checkpoint=args.checkpoint)
+    add_to_json(osp.join(args.out_dir, 'deploy.json'), provenance)
     print(f"exported to {args.out_dir}: {', '.join(info['files'])}; "
           f"classes: {', '.join(info['classes']) or 'none in the checkpoint'}")
     print('trace check, max |prob - prob of the eager model it was made '
@@ -195,6 +200,10 @@ def main(argv=None):
               f"{r['image_agreement']:.3f} lesion "
               f"{r['lesion_agreement']:.3f}  max |prob - fp32_eager prob| "
               f"{r['max_abs_prob_diff']:.2e}")
+    report['provenance'] = provenance_from_config(
+        cfg, config=args.config, checkpoint=args.checkpoint, split=args.split)
+    if args.data_root:
+        report['provenance']['data_root'] = osp.abspath(args.data_root)
     with open(osp.join(args.out_dir, 'eval.json'), 'w') as f:
         json.dump(report, f, indent=2)
     info['eval'] = report
