@@ -1,23 +1,20 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 import os
-import os.path as osp
 import sys
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
 from mmengine.model import BaseModel
 from mmpretrain.apis import ImageClassificationInferencer, get_model
 from mmpretrain.apis.base import ModelType
-from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
 from ..deploy import load_backend
-from ..evaluation.functional import AGGREGATIONS, aggregate_lesions
+from ..evaluation.functional import AGGREGATIONS
 from ..evaluation.lesion_table import write_lesion_table
-from ..evaluation.operating_point import OperatingPoint, OperatingPointError
+from ..evaluation.operating_point import OperatingPoint
 from ..inference.image_batches import (LesionImageLoader, image_batches,
                                        raw_collate)
 from ..inference.lesion_discovery import (  # noqa: F401 (re-exported)
@@ -27,6 +24,10 @@ from ..inference.views import TestTimeView
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .inference_outputs import dump_results_json, results_table
+from .lesion_drawings import draw_lesions
+from .lesion_pipeline import (build_test_pipeline, dataset_classes,
+                              pipeline_input_size)
+from .lesion_results import lesion_results
 
 
 class LesionInferencer(ImageClassificationInferencer):
@@ -175,37 +176,13 @@ class LesionInferencer(ImageClassificationInferencer):
             self._backend_of = self.model
         return self._backend
 
-    @staticmethod
-    def _dataset_classes(cfg: Config) -> Optional[tuple]:
-        """Class names of the config's test dataset (its ``metainfo``, else
-        its class's ``METAINFO``)."""
-        ds = cfg.get('test_dataloader', {}).get('dataset', {})
-        classes = (ds.get('metainfo') or {}).get('classes')
-        if classes is None and isinstance(ds.get('type'), str):
-            ds_cls = DATASETS.get(ds['type'])
-            classes = getattr(ds_cls, 'METAINFO', {}).get('classes')
-        return tuple(classes) if classes else None
+    _dataset_classes = staticmethod(dataset_classes)
 
     def _init_pipeline(self, cfg: Config) -> Callable:
-        # Keep the loading transform (LoadImageFromFile or a faster one): the
-        # pipeline then reads files exactly as at test time.
-        pipeline = cfg.test_dataloader.dataset.pipeline
-        if not pipeline or 'Load' not in pipeline[0]['type']:
-            raise ValueError('the test pipeline must start with an image '
-                             f'loading transform, got {pipeline[:1]}')
-        if self.operating_point is not None:
-            pipeline = self.operating_point.test_pipeline(pipeline)
-        self.pipeline_cfg = [dict(t) for t in pipeline]
-        transforms = []
-        for t in pipeline:
-            try:
-                transforms.append(TRANSFORMS.build(t))
-            except KeyError as err:
-                view = getattr(self.operating_point, 'view', None)
-                raise OperatingPointError(
-                    f'cannot build the test transform {t["type"]!r} '
-                    f'(operating-point view {view}): {err}') from err
-        return Compose(transforms)
+        # The loading transform is kept: files are read as at test time.
+        self.pipeline_cfg, pipeline = build_test_pipeline(
+            cfg, self.operating_point)
+        return pipeline
 
     # ------------------------------------------------------------ lesions
     find_lesions = staticmethod(find_lesions)
@@ -221,16 +198,9 @@ class LesionInferencer(ImageClassificationInferencer):
 
     # --------------------------------------------------------- inference
     def _input_size(self) -> tuple:
-        """The model's input ``(H, W)``: the last ``Resize`` scale or
-        ``CenterCrop`` size of the test pipeline (224 if none)."""
-        for t in reversed(self.pipeline_cfg):
-            kind = str(t.get('type', '')).split('.')[-1]
-            size = t.get('scale') if kind == 'Resize' else t.get(
-                'crop_size') if kind == 'CenterCrop' else None
-            if size is not None:
-                w, h = (size, size) if isinstance(size, int) else size
-                return int(h), int(w)
-        return 224, 224
+        """The model's input ``(H, W)``
+        (:func:`~.lesion_pipeline.pipeline_input_size`)."""
+        return pipeline_input_size(self.pipeline_cfg)
 
     def preprocess(self,
                    inputs: List[dict],
@@ -295,21 +265,8 @@ class LesionInferencer(ImageClassificationInferencer):
         """
         if not show and show_dir is None:
             return None
-        drawings, start = [], 0
-        for lesion in ori_inputs:
-            n = len(lesion['images'])
-            folder = None
-            if show_dir is not None:
-                folder = osp.join(show_dir, *lesion['lesion_id'].split('/'))
-                os.makedirs(folder, exist_ok=True)
-            drawings.extend(super().visualize(
-                lesion['images'],
-                preds[start:start + n],
-                show=show,
-                show_dir=folder,
-                **kwargs))
-            start += n
-        return drawings
+        return draw_lesions(ori_inputs, preds,
+                            super().visualize, show, show_dir, **kwargs)
 
     def __call__(self,
                  inputs: Union[str, Sequence[str]],
@@ -362,7 +319,8 @@ class LesionInferencer(ImageClassificationInferencer):
                     preds: List[DataSample],
                     visualization: Optional[List[np.ndarray]] = None,
                     return_datasamples: bool = False) -> list:
-        """Aggregate the image predictions per lesion.
+        """Aggregate the image predictions per lesion
+        (:func:`~.lesion_results.lesion_results`).
 
         Image scores are calibrated by the operating point (if any), then
         aggregated with :func:`aggregate_lesions` (``aggregation``).
@@ -388,74 +346,13 @@ class LesionInferencer(ImageClassificationInferencer):
             calibrated), and ``images`` (per image: ``img_path`` and the
             same ``pred_*`` keys).
         """
-        if not preds:
-            return []
-        scores = np.stack([p.pred_score.float().cpu().numpy() for p in preds])
-        op = self.operating_point
-        lesion_ids = [p.lesion_id for p in preds]
-        if op is not None:
-            _, raw_agg, raw_pred, _ = aggregate_lesions(
-                scores, lesion_ids, self.aggregation)
-            scores = op.calibrate(scores)
-        ids, agg, pred, inverse = aggregate_lesions(scores, lesion_ids,
-                                                    self.aggregation)
-        num_images = np.bincount(inverse, minlength=len(ids))
-        uncertain = None if op is None else op.is_uncertain(agg, num_images)
-        classes = self.classes or [f'class_{i}' for i in range(agg.shape[1])]
-        members = [[] for _ in ids]
-        for i, lesion in enumerate(inverse):
-            members[lesion].append(i)
-
-        results = []
-        for li, lesion_id in enumerate(ids):
-            first = preds[members[li][0]]
-            label = int(pred[li])
-            gt = int(first.gt_label[0]) if 'gt_label' in first else None
-            if return_datasamples:
-                sample = DataSample().set_pred_score(
-                    torch.from_numpy(agg[li])).set_pred_label(label)
-                if gt is not None:
-                    sample.set_gt_label(gt)
-                meta = dict(
-                    lesion_id=lesion_id,
-                    path=first.lesion_path,
-                    num_images=int(num_images[li]),
-                    image_samples=[preds[i] for i in members[li]])
-                if uncertain is not None:
-                    meta['uncertain'] = bool(uncertain[li])
-                sample.set_metainfo(meta)
-                results.append(sample)
-                continue
-            result = dict(
-                lesion_id=lesion_id,
-                path=first.lesion_path,
-                num_images=int(num_images[li]),
-                pred_scores=agg[li],
-                pred_label=label,
-                pred_score=float(agg[li, label]),
-                pred_class=classes[label],
-                gt_label=gt,
-                gt_class=None if gt is None else classes[gt])
-            if uncertain is not None:
-                result.update(
-                    uncertain=bool(uncertain[li]),
-                    raw_scores=raw_agg[li],
-                    raw_label=int(raw_pred[li]))
-            images = []
-            for i in members[li]:
-                s = scores[i]
-                image = dict(
-                    img_path=preds[i].img_path,
-                    pred_scores=s,
-                    pred_label=int(s.argmax()),
-                    pred_score=float(s.max()),
-                    pred_class=classes[int(s.argmax())])
-                if visualization:
-                    image['visualization'] = visualization[i]
-                images.append(image)
-            result['images'] = images
-            results.append(result)
-        return results
+        return lesion_results(
+            preds,
+            visualization,
+            return_datasamples,
+            classes=self.classes,
+            aggregation=self.aggregation,
+            operating_point=self.operating_point)
 
     # ------------------------------------------------------------ files
     def results_to_rows(
