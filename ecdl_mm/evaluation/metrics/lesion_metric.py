@@ -12,21 +12,17 @@ from mmpretrain.registry import METRICS
 from ...utils.work_dir import resolve_path
 from .. import functional as F
 # AGGREGATIONS, RATES and weighted_auc keep their old import path (__all__)
-from ..functional import AGGREGATIONS, CALIBRATION_BINS, RATES, weighted_auc
+from ..functional import AGGREGATIONS, RATES, weighted_auc
+from .lesion_decisions import add_decisions, operating_point_metrics
+from .lesion_intervals import (add_bootstrap_intervals,
+                               add_proportion_intervals, image_cases,
+                               insert_intervals, macro_interval)
+# the key names keep their old import path: CALIBRATION, INTERVALS, ...
+from .lesion_keys import *  # noqa: F401,F403
+from .lesion_keys import PER_CLASS
+from .lesion_table_text import lesion_table
 
 __all__ = ['LesionMetric', 'AGGREGATIONS', 'RATES', 'weighted_auc']
-
-PER_CLASS = ('sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'auc')
-# rates that are proportions (Wilson / cluster-adjusted Wilson intervals);
-# the others (F1, AUCs, macro means) get the lesion bootstrap
-PROPORTIONS = ('accuracy', ) + RATES
-CALIBRATION = ('ece', 'ece_classwise', 'brier', 'nll')
-INTERVALS = dict(
-    lesion='Wilson score interval (lesions are independent)',
-    image='cluster-adjusted Wilson interval (effective sample size = '
-    'images / design effect of the lesion clustering)',
-    bootstrap='percentile lesion bootstrap (a lesion drawn with all its '
-    'images)')
 
 
 def _rates(cm: np.ndarray) -> Dict[str, np.ndarray]:
@@ -343,224 +339,18 @@ class LesionMetric(BaseMetric):
             print_log(msg, logger='current', level=30)
 
     # ------------------------------------------------------------------ #
-    def _add_proportion_intervals(self, metrics, levels, cms, inverse,
-                                  classes) -> None:
-        """Wilson (lesion) and cluster-adjusted Wilson (image) intervals
-        and the ``k/n`` of every proportion."""
-        counts = OrderedDict()
-        intervals = {}
-        for level, (s, p, t) in levels.items():
-            fr = F.rate_fractions(cms[level])
-            for name in PROPORTIONS:
-                k_all, n_all = fr[name]
-                for k in ([None] if name == 'accuracy' else range(
-                        len(classes))):
-                    key = (f'{level}/{name}'
-                           if k is None else f'{level}/{name}_{classes[k]}')
-                    kk = float(k_all if k is None else k_all[k])
-                    nn = float(n_all if k is None else n_all[k])
-                    entry = dict(k=int(kk), n=int(nn))
-                    if level == 'lesion':
-                        lo, hi = F.proportion_interval(kk, nn, self.ci_level)
-                        entry['interval'] = 'wilson'
-                    else:
-                        succ, counted = self._image_cases(name, k, p, t)
-                        ci = F.clustered_proportion_interval(
-                            succ, counted, inverse, self.ci_level)
-                        lo, hi = ci['ci_lower'], ci['ci_upper']
-                        entry.update(
-                            interval='cluster-wilson',
-                            deff=ci['deff'],
-                            n_eff=ci['n_eff'])
-                    intervals[key] = (lo, hi)
-                    counts[key] = entry
-        self.extras['counts'] = counts
-        self._insert_intervals(metrics, intervals)
+    # intervals (:mod:`.lesion_intervals`), bound as methods
+    _add_proportion_intervals = add_proportion_intervals
+    _image_cases = staticmethod(image_cases)
+    _insert_intervals = staticmethod(insert_intervals)
+    _add_intervals = add_bootstrap_intervals
+    _macro_interval = macro_interval
 
-    @staticmethod
-    def _image_cases(name, k, pred, target):
-        """Success and denominator indicators of one rate, per image."""
-        if name == 'accuracy':
-            return pred == target, np.ones(len(target), bool)
-        if name == 'sensitivity':
-            return pred == k, target == k
-        if name == 'specificity':
-            return pred != k, target != k
-        if name == 'ppv':
-            return target == k, pred == k
-        return target != k, pred != k  # npv
-
-    @staticmethod
-    def _insert_intervals(metrics, intervals) -> None:
-        # each interval right after its metric, in the logs and metrics.json
-        ordered = list(metrics.items())
-        metrics.clear()
-        for key, val in ordered:
-            metrics[key] = val
-            if key in intervals:
-                metrics[f'{key}_ci_lower'], metrics[f'{key}_ci_upper'] = \
-                    intervals[key]
-
-    def _add_intervals(self, metrics, levels, inverse, classes) -> None:
-        """Lesion-bootstrap intervals of AUCs, F1 and macro means."""
-        num_l = int(inverse.max()) + 1
-        collected = {level: {} for level in levels}
-        chunk = max(1, 2_000_000 // max(len(inverse) * len(classes), 1))
-        for mult in F.bootstrap_multiplicities(num_l, self.bootstrap_rounds,
-                                               self.seed, chunk):
-            for level, (s, p, t) in levels.items():
-                w = mult[:, inverse] if level == 'image' else mult
-                rates = self.bootstrap_stats(s, p, t, w)
-                store = collected[level]
-                store.setdefault('auc_micro', []).append(rates['auc_micro'])
-                for name in PER_CLASS:
-                    vals = rates[name]
-                    if name in ('f1', 'auc'):
-                        for k, cls in enumerate(classes):
-                            store.setdefault(f'{name}_{cls}',
-                                             []).append(vals[:, k])
-                    store.setdefault(f'{name}_macro', []).append(
-                        F.nanmean_or_nan(vals, axis=1))
-        intervals, notes = {}, OrderedDict()
-        for level, store in collected.items():
-            for key, chunks in store.items():
-                ci = F.percentile_interval(
-                    np.concatenate(chunks), self.ci_level)
-                name = key[:-len('_macro')]
-                if key.endswith('_macro') and name in RATES:
-                    ci = self._macro_interval(metrics, level, name, ci,
-                                              classes, notes)
-                intervals[f'{level}/{key}'] = ci
-        if notes:
-            self.extras['interval_notes'] = notes
-        self._insert_intervals(metrics, intervals)
-
-    def _macro_interval(self, metrics, level, name, boot, classes, notes):
-        """A macro rate's interval that never collapses silently
-        (:func:`ecdl_mm.evaluation.functional.macro_interval`)."""
-        keys = [f'{level}/{name}_{cls}' for cls in classes]
-        counts = self.extras['counts']
-        out = F.macro_interval(
-            boot, [(metrics[f'{k}_ci_lower'], metrics[f'{k}_ci_upper'])
-                   for k in keys],
-            [(counts[k]['k'], counts[k]['n']) for k in keys])
-        if out['note']:
-            notes[f'{level}/{name}_macro'] = out['note']
-        return out['ci_lower'], out['ci_upper']
-
-    # ------------------------------------------------------------------ #
-    def _operating_point_metrics(self, metrics, scores, target, lesion_ids,
-                                 l_target, classes) -> dict:
-        """Calibrated and selective metrics under the operating point."""
-        op = self.operating_point
-        op.check_classes(classes, where='evaluated dataset')
-        cal = op.calibrate(scores)
-        ids, l_cal, l_pred, inverse = self.aggregate(cal, lesion_ids,
-                                                     self.aggregation)
-        n_images = np.bincount(inverse, minlength=len(ids))
-        conf = l_cal.max(1)
-        uncertain = op.is_uncertain(l_cal, n_images)
-        for level, (p, t) in dict(
-                image=(cal, target), lesion=(l_cal, l_target)).items():
-            pred = p.argmax(1) if level == 'image' else l_pred
-            metrics[f'{level}/calibrated/accuracy'] = float(np.mean(pred == t))
-            for key, val in F.calibration_metrics(p, t).items():
-                metrics[f'{level}/calibrated/{key}'] = val
-        sel = F.selective_rates(l_pred, l_target, ~uncertain, classes,
-                                self.ci_level)
-        for key, entry in sel.items():
-            metrics[f'selective/{key}'] = entry['value']
-            metrics[f'selective/{key}_ci_lower'] = entry['ci_lower']
-            metrics[f'selective/{key}_ci_upper'] = entry['ci_upper']
-            self.extras['counts'][f'selective/{key}'] = dict(
-                k=entry['k'], n=entry['n'], interval='wilson')
-        rc = F.risk_coverage(conf, l_pred == l_target)
-        metrics['selective/aurc'] = rc['aurc']
-        self.extras['operating_point'] = dict(
-            path=op.path,
-            temperature=op.temperature,
-            min_confidence=op.min_confidence,
-            min_images=op.min_images,
-            view=op.view)
-        self.extras['risk_coverage'] = dict(
-            threshold=rc['threshold'],
-            coverage=rc['coverage'],
-            risk=rc['risk'],
-            aurc=rc['aurc'],
-            operating_coverage=sel['coverage']['value'])
-        return dict(
-            cal=cal,
-            l_cal=l_cal,
-            l_pred=l_pred,
-            conf=conf,
-            uncertain=uncertain,
-            l_target=l_target)
-
-    def _add_decisions(self, l_pred, l_target, classes, op_out) -> None:
-        from ..clinical.decisions import decision_table
-        if op_out is not None:
-            l_pred, uncertain = op_out['l_pred'], op_out['uncertain']
-        else:
-            uncertain = None
-        table = decision_table(
-            l_pred,
-            l_target,
-            classes,
-            actions=self.actions,
-            uncertain=uncertain,
-            npv_target=self.npv_target,
-            ci_level=self.ci_level)
-        if table is not None:
-            self.extras['decisions'] = table
-
-    # ------------------------------------------------------------------ #
-    def _table(self, metrics, classes) -> str:
-        names = ['accuracy'] + [
-            f'{n}_{c}' for n in PER_CLASS for c in list(classes) + ['macro']
-        ] + ['auc_micro'] + list(CALIBRATION)
-        counts = self.extras.get('counts', {})
-
-        def cell(level, name):
-            val = metrics.get(f'{level}/{name}', float('nan'))
-            text = f'{val:.4f}'
-            lo = metrics.get(f'{level}/{name}_ci_lower')
-            if lo is not None:
-                hi = metrics[f'{level}/{name}_ci_upper']
-                text += f' [{lo:.4f}, {hi:.4f}]'
-            c = counts.get(f'{level}/{name}')
-            if c is not None:
-                text += f' {c["k"]}/{c["n"]}'
-            return text
-
-        width = max(len(n) for n in names) + 2
-        boot = (f'; AUC, F1, macro: {self.bootstrap_rounds} lesion '
-                'bootstrap rounds' if self.bootstrap_rounds else '')
-        lines = [
-            f'LesionMetric (aggregation={self.aggregation}, '
-            f'{self.ci_level:.0%} CI: lesion rates Wilson, image rates '
-            f'cluster-adjusted Wilson{boot}; ECE over {CALIBRATION_BINS} '
-            'equal-width bins): '
-            f'{metrics["image/num_images"]} images, '
-            f'{metrics["lesion/num_lesions"]} lesions',
-            f'{"metric":<{width}}{"image":<36}lesion'
-        ]
-        for name in names:
-            lines.append(f'{name:<{width}}{cell("image", name):<36}'
-                         f'{cell("lesion", name)}')
-        for level in ('image', 'lesion'):
-            lines.append(f'{level} confusion matrix (rows true, columns '
-                         f'predicted; {", ".join(classes)}):')
-            for row in metrics[f'{level}/confusion_matrix']:
-                lines.append('  ' + ' '.join(f'{int(v):6d}' for v in row))
-        if 'selective/coverage' in metrics:
-            lines.append('selective (confident lesions under the operating '
-                         'point):')
-            for key in ['coverage', 'accuracy'
-                        ] + [f'{n}_{c}' for n in RATES for c in classes]:
-                lines.append(f'  {key:<{width}}{cell("selective", key)}')
-            lines.append(f'  {"aurc":<{width}}'
-                         f'{metrics["selective/aurc"]:.4f}')
-        return '\n'.join(lines)
+    # operating point, decision table (:mod:`.lesion_decisions`) and the
+    # logged table (:mod:`.lesion_table_text`), bound as methods
+    _operating_point_metrics = operating_point_metrics
+    _add_decisions = add_decisions
+    _table = lesion_table
 
     def _write_outputs(self, results, scores, i_pred, ids, l_scores, l_pred,
                        l_target, inverse, classes, metrics, op_out) -> None:
