@@ -201,9 +201,11 @@ def main(argv=None):
               f"{r['lesion_agreement']:.3f}  max |prob - fp32_eager prob| "
               f"{r['max_abs_prob_diff']:.2e}")
     report['provenance'] = provenance_from_config(
-        cfg, config=args.config, checkpoint=args.checkpoint, split=args.split)
-    if args.data_root:
+        cfg, config=args.config, checkpoint=args.checkpoint)
+    if args.data_root:  # the options lesion_batches used
         report['provenance']['data_root'] = osp.abspath(args.data_root)
+    if args.split:
+        report['provenance']['sheet_name'] = args.split
     with open(osp.join(args.out_dir, 'eval.json'), 'w') as f:
         json.dump(report, f, indent=2)
     info['eval'] = report
