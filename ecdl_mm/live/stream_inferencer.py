@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.model import BaseModel
-from mmpretrain.apis import ImageClassificationInferencer, get_model
+from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
@@ -20,6 +20,7 @@ from ..evaluation.operating_point import OperatingPoint
 from ..inference.frame_loader import LoadFrame
 from ..inference.preprocess import device_preprocessor
 from ..inference.views import TestTimeView
+from ..models.builder import load_model
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .frame_source import Frame, FrameSource
@@ -101,10 +102,8 @@ class StreamInferencer(ImageClassificationInferencer):
             operating_point = OperatingPoint.load(os.fspath(operating_point))
         self.operating_point = operating_point
         if not isinstance(model, BaseModel):
-            model = get_model(model, pretrained=False, **kwargs)
-            if pretrained is True:
-                pretrained = model._config.get('load_from')
-        if isinstance(pretrained, (str, os.PathLike)):
+            model = load_model(model, pretrained, **kwargs)
+        elif isinstance(pretrained, (str, os.PathLike)):
             load_model_checkpoint(model, os.fspath(pretrained))
         super().__init__(
             model=model, pretrained=False, device=device, classes=classes)
