@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
-from mmpretrain.apis import ImageClassificationInferencer, get_model
+from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.base import ModelType
 from mmpretrain.structures import DataSample
 
@@ -21,6 +21,7 @@ from ..inference.lesion_discovery import (  # noqa: F401 (re-exported)
     VIDEO_EXTENSIONS, LesionInputError, LooseImagesWarning, find_lesions)
 from ..inference.preprocess import device_preprocessor
 from ..inference.views import TestTimeView
+from ..models.builder import load_model
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .inference_outputs import dump_results_json, results_table
@@ -124,19 +125,17 @@ class LesionInferencer(ImageClassificationInferencer):
         if isinstance(operating_point, (str, os.PathLike)):
             operating_point = OperatingPoint.load(os.fspath(operating_point))
         self.operating_point = operating_point
-        # Load the weights ourselves: mmpretrain's get_model would accept a
-        # checkpoint that leaves the head random (it only logs missing keys).
+        # Weights through load_model, never mmpretrain's get_model, which
+        # accepts a checkpoint that leaves the head random (it only logs).
         if not isinstance(model, BaseModel):
             model_kwargs = {
                 k: kwargs.pop(k)
                 for k in list(kwargs)
                 if k not in ('device_map', 'offload_folder')
             }
-            model = get_model(model, pretrained=False, **model_kwargs)
-            if pretrained is True:
-                pretrained = model._config.get('load_from') or getattr(
-                    model._metainfo, 'weights', None)
-        if isinstance(pretrained, (str, os.PathLike)):
+            model = load_model(
+                model, pretrained, index_weights=True, **model_kwargs)
+        elif isinstance(pretrained, (str, os.PathLike)):
             load_model_checkpoint(model, os.fspath(pretrained))
         super().__init__(
             model=model,

@@ -170,7 +170,7 @@ def make_demo_video(demo_root: str,
     """
     import pandas as pd
 
-    from .stream_inferencer import fit_to, open_video_writer
+    from .video_io import fit_to, open_video_writer
     rng = np.random.default_rng(seed)
     lesions = pick_lesions(demo_root, num_lesions, seed, split)
     stem = osp.splitext(out)[0]

@@ -2,9 +2,6 @@
 """One live CAD session: source -> gate -> model thread -> lesion calls, with
 the annotated video, ``events.jsonl`` and ``lesions.csv`` written as it
 goes."""
-import json
-import os
-import os.path as osp
 import threading
 import time
 import traceback
@@ -15,169 +12,12 @@ import cv2
 import numpy as np
 
 from .frame_source import Frame, FrameSource
+from .jsonl_writer import JsonlWriter, _jsonable  # noqa: F401 (re-exported)
+from .live_labels import read_labels
 from .live_overlay import draw_overlay
-from .stream_inferencer import StreamInferencer, fit_to, open_video_writer
-
-
-class NewestSlot:
-    """A bounded queue of one where the newest item wins.
-
-    :meth:`put` never blocks: it replaces the waiting item and returns it
-    (the item the model will never see), so the producer keeps the source's
-    pace whatever the consumer's speed.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item = None
-        self._closed = False
-        self.busy = False
-
-    def put(self, item):
-        with self._cond:
-            old, self._item = self._item, item
-            self._cond.notify()
-            return old
-
-    def get(self, timeout: float = 0.1):
-        """The waiting item (marks the consumer busy), or None after
-        ``timeout`` or once closed and empty."""
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            self.busy = item is not None
-            return item
-
-    def done(self) -> None:
-        with self._cond:
-            self.busy = False
-            self._cond.notify_all()
-
-    def idle(self) -> bool:
-        with self._cond:
-            return self._item is None and not self.busy
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-
-class AsyncVideoWriter:
-    """Encode the annotated video in its own thread, so that encoding never
-    holds up the display. Every frame is written (the queue blocks when
-    ``max_queue`` frames wait, it never drops one)."""
-
-    def __init__(self,
-                 path: str,
-                 fps: float,
-                 width: int,
-                 height: int,
-                 max_queue: int = 64) -> None:
-        import queue
-        self._writer = open_video_writer(path, fps, width, height)
-        self.size = self._writer.size
-        self._queue = queue.Queue(maxsize=max_queue)
-        self.written = 0
-        self.error: Optional[str] = None
-        self._thread = threading.Thread(
-            target=self._run, name='ecdl-video-writer', daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            img = self._queue.get()
-            if img is None:
-                return
-            try:
-                self._writer.write(img)
-                self.written += 1
-            except Exception as e:  # keep draining: never block the caller
-                self.error = f'{type(e).__name__}: {e}'
-
-    def write(self, img: np.ndarray) -> None:
-        self._queue.put(fit_to(img, self.size))
-
-    def release(self, timeout: float = 60.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-        self._writer.release()
-
-
-class JsonlWriter:
-    """Thread-safe JSON lines, flushed per line (a kill loses at most the
-    line being written)."""
-
-    def __init__(self, path: Optional[str]) -> None:
-        self._f = None
-        self._lock = threading.Lock()
-        if path:
-            if osp.dirname(path):
-                os.makedirs(osp.dirname(path), exist_ok=True)
-            self._f = open(path, 'w', encoding='utf-8')
-
-    def write(self, record: dict) -> None:
-        if self._f is None:
-            return
-        line = json.dumps(record, allow_nan=False, default=_jsonable)
-        with self._lock:
-            self._f.write(line + '\n')
-            self._f.flush()
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f'{type(v)} is not JSON serialisable')
-
-
-def read_labels(path: str) -> Dict[str, dict]:
-    """``lesion_id`` -> ``gt_class`` / ``gt_label`` / ``patient_id`` /
-    ``study_id`` and lesion metadata of a labels CSV (columns ``lesion_id``
-    (the live session's lesion number) and ``gt_class`` or ``gt_label``;
-    optionally ``patient_id``; ``study_id``, the lesion's id in another
-    study, which ``lesions.csv`` then uses so that it pairs with that
-    study's ``lesion_predictions.csv``; and the metadata columns of a split
-    sheet, ``centre``, ``size_mm``, ``location``, ``morphology``, checked
-    as there (:mod:`ecdl_mm.datasets.lesion_metadata`))."""
-    import pandas as pd
-
-    from ..datasets.lesion_metadata import SHEET_COLUMNS, parse_metadata_row
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'labels file {path} not found')
-    df = pd.read_csv(path, dtype=str)
-    if 'lesion_id' not in df.columns or not ({'gt_class', 'gt_label'}
-                                             & set(df.columns)):
-        raise ValueError(f'labels file {path} needs the columns lesion_id and '
-                         f'gt_class (or gt_label); it has '
-                         f'{", ".join(df.columns)}')
-    with_meta = any(c in df.columns for c in SHEET_COLUMNS)
-    out = {}
-    for i, r in df.iterrows():
-        entry = {
-            k: r[k]
-            for k in ('gt_class', 'gt_label', 'patient_id', 'study_id')
-            if k in r and isinstance(r[k], str)
-        }
-        if with_meta:
-            entry['metadata'] = parse_metadata_row(r.to_dict(),
-                                                   list(df.columns), (),
-                                                   f'labels file {path}',
-                                                   i + 2)
-        out[str(r['lesion_id']).strip()] = entry
-    return out
+from .newest_slot import NewestSlot
+from .stream_inferencer import StreamInferencer
+from .video_io import AsyncVideoWriter, fit_to, open_video_writer
 
 
 class LiveSession:
@@ -531,3 +371,10 @@ class LiveSession:
             display_ms_p99=pct(lt, 99),
             faults=[f['kind'] for f in self.source.faults] +
             (['model_error'] if self.worker_error else []))
+
+
+# The session's parts, importable from here as before they had modules.
+__all__ = [
+    'LiveSession', 'NewestSlot', 'AsyncVideoWriter', 'JsonlWriter',
+    'read_labels', 'fit_to', 'open_video_writer'
+]

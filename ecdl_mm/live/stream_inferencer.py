@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.model import BaseModel
-from mmpretrain.apis import ImageClassificationInferencer, get_model
+from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
@@ -20,10 +20,12 @@ from ..evaluation.operating_point import OperatingPoint
 from ..inference.frame_loader import LoadFrame
 from ..inference.preprocess import device_preprocessor
 from ..inference.views import TestTimeView
+from ..models.builder import load_model
 from ..utils.checkpoint import load_model_checkpoint
 from ..utils.threads import set_inference_threads
 from .frame_source import Frame, FrameSource
 from .lesion_tracker import LesionTracker
+from .video_io import _Writer, fit_to, open_video_writer  # noqa: F401
 
 
 class StreamInferencer(ImageClassificationInferencer):
@@ -100,10 +102,8 @@ class StreamInferencer(ImageClassificationInferencer):
             operating_point = OperatingPoint.load(os.fspath(operating_point))
         self.operating_point = operating_point
         if not isinstance(model, BaseModel):
-            model = get_model(model, pretrained=False, **kwargs)
-            if pretrained is True:
-                pretrained = model._config.get('load_from')
-        if isinstance(pretrained, (str, os.PathLike)):
+            model = load_model(model, pretrained, **kwargs)
+        elif isinstance(pretrained, (str, os.PathLike)):
             load_model_checkpoint(model, os.fspath(pretrained))
         super().__init__(
             model=model, pretrained=False, device=device, classes=classes)
@@ -376,41 +376,6 @@ class StreamInferencer(ImageClassificationInferencer):
     def mark_new_lesion(self) -> None:
         """End the current lesion (explicit mark)."""
         self.tracker.mark()
-
-
-class _Writer:
-
-    def __init__(self, writer, size):
-        self.writer, self.size = writer, size
-
-    def write(self, img):
-        self.writer.write(img)
-
-    def release(self):
-        self.writer.release()
-
-
-def open_video_writer(path: str, fps: float, width: int, height: int):
-    """An OpenCV video writer (mp4v for ``.mp4``, MJPG for ``.avi``), of even
-    width and height (what the codecs take); write frames through
-    :func:`fit_to` with its ``size``."""
-    width, height = int(width) // 2 * 2, int(height) // 2 * 2
-    if os.path.dirname(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    fourcc = 'MJPG' if path.lower().endswith('.avi') else 'mp4v'
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps),
-                             (int(width), int(height)))
-    if not writer.isOpened():
-        raise OSError(f'cannot write video {path!r} ({fourcc})')
-    return _Writer(writer, (int(width), int(height)))
-
-
-def fit_to(img: np.ndarray, size) -> np.ndarray:
-    """``img`` at ``size = (w, h)``: cropped by the odd pixel, or resized
-    (a resolution change mid-stream keeps the output video's size)."""
-    if (img.shape[1], img.shape[0]) != tuple(size):
-        return cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA)
-    return img
 
 
 __all__ = ['StreamInferencer', 'LoadFrame', 'open_video_writer', 'fit_to']

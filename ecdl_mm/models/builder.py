@@ -16,10 +16,11 @@ from ..utils.config_check import check_cfg_options
 
 
 def load_model(config,
-               checkpoint: Optional[Union[str, os.PathLike]] = None,
+               checkpoint: Union[str, os.PathLike, bool, None] = None,
                *,
                cfg_options: Optional[dict] = None,
                device: str = 'cpu',
+               index_weights: bool = False,
                **model_kwargs):
     """Build the model of ``config`` and load ``checkpoint`` into it.
 
@@ -34,11 +35,16 @@ def load_model(config,
     Args:
         config (str | os.PathLike | Config | str): A config file, a
             ``Config``, or a model name of mmpretrain's model index.
-        checkpoint (str | os.PathLike, optional): Any mmengine scheme (local
-            path, URL, ...). None keeps the built (random) weights.
+        checkpoint (str | os.PathLike | bool, optional): Any mmengine scheme
+            (local path, URL, ...). True: the config's ``load_from``, if any
+            (the inferencers' ``pretrained=True``). None or False keeps the
+            built (random) weights.
         cfg_options (dict, optional): Dotted keys merged into the config,
             checked first (:func:`ecdl_mm.utils.check_cfg_options`).
         device (str): Where the model goes. Defaults to ``'cpu'``.
+        index_weights (bool): With ``checkpoint=True`` and no ``load_from``,
+            the published weights of a model name of mmpretrain's model
+            index. Defaults to False.
         **model_kwargs: Merged into ``config.model`` (``get_model``'s
             keyword arguments).
 
@@ -61,6 +67,10 @@ def load_model(config,
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     model = get_model(cfg, pretrained=False, device=device, **model_kwargs)
-    if checkpoint is not None:
+    if checkpoint is True:
+        checkpoint = model._config.get('load_from')
+        if not checkpoint and index_weights:
+            checkpoint = getattr(model._metainfo, 'weights', None)
+    if checkpoint is not None and checkpoint is not False:
         load_model_checkpoint(model, os.fspath(checkpoint))
     return model.eval()

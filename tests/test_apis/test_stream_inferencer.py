@@ -144,6 +144,27 @@ def test_gate_thresholds_from_the_config(repo_root):
         StreamInferencer(cfg, pretrained=False, backend='tensorrt')
 
 
+def test_pretrained_true_is_load_from_and_built_models_take_a_path(
+        repo_root, tiny):
+    """Both inferencers build through ``load_model``: ``pretrained=True`` is
+    the config's ``load_from``, False keeps the built weights, and a built
+    model still takes a checkpoint path."""
+    saved = torch.load(tiny, weights_only=True)['state_dict']
+    cfg = Config.fromfile(osp.join(repo_root, CONFIG))
+    cfg.load_from = tiny
+
+    def same(model):
+        own = model.state_dict()
+        return all(torch.equal(own[k], saved[k]) for k in saved)
+
+    for cls in (StreamInferencer, LesionInferencer):
+        assert same(cls(cfg, device='cpu').model), cls
+        torch.manual_seed(1)
+        random = cls(cfg, pretrained=False, device='cpu').model
+        assert not same(random), cls
+        assert same(cls(random, tiny, device='cpu').model), cls
+
+
 def test_torchscript_backend_matches_eager(repo_root, tiny, inferencer,
                                            stills):
     traced = StreamInferencer(

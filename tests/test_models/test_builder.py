@@ -61,3 +61,29 @@ def test_unsafe_and_unfitting_checkpoints_refused(repo_root, tmp_path):
     torch.save(state, partial)
     with pytest.raises(Exception, match='head'):
         load_model(cfg, partial)
+
+
+def test_checkpoint_true_is_the_configs_load_from(repo_root, tmp_path):
+    """``checkpoint=True`` (the inferencers' ``pretrained=True``) loads the
+    config's ``load_from``; without one, and with False, the built weights
+    stay."""
+    from mmengine.config import Config
+    ckpt = tmp_path / 'tiny.pth'
+    save_tiny_checkpoint(repo_root, ckpt, seed=5)
+    saved = torch.load(ckpt, weights_only=True)['state_dict']
+    cfg = Config.fromfile(osp.join(repo_root, TINY_CONFIG))
+    cfg.load_from = str(ckpt)
+    own = load_model(cfg, True).state_dict()
+    for key in saved:
+        torch.testing.assert_close(own[key], saved[key], rtol=0, atol=0)
+    key = 'head.fc.weight'
+    for checkpoint in (False, None):
+        torch.manual_seed(0)
+        built = load_model(cfg, checkpoint).state_dict()[key]
+        assert not torch.equal(built, saved[key])
+    cfg.load_from = None
+    torch.manual_seed(0)
+    assert torch.equal(load_model(cfg, True).state_dict()[key], built)
+    cfg.load_from = str(tmp_path / 'gone.pth')
+    with pytest.raises(FileNotFoundError, match='gone.pth'):
+        load_model(cfg, True)
