@@ -94,7 +94,7 @@ class Report:
 
 def stream_inferencers(args, cfg):
     """(name, factory) of today's and the new StreamInferencer."""
-    from ecdl_mm.apis import StreamInferencer
+    from ecdl_mm.live import StreamInferencer
     today = load_at(args.baseline_rev, 'ecdl_mm/apis/stream_inferencer.py',
                     '_today_stream_inferencer')
     new_kw = dict(backend='cuda-graph', precision='fp16', preprocess='device')
@@ -110,8 +110,8 @@ def stream_inferencers(args, cfg):
 
 
 def bench_live(args, cfg, rep):
-    from ecdl_mm.apis import FrameSource, LiveSession
     from ecdl_mm.datasets.demo_video import make_demo_video
+    from ecdl_mm.live import FrameSource, LiveSession
     metrics = ('latency p50', 'latency p99', 'late output frames',
                'model_ms_p50')
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,8 +171,8 @@ def _time(fn, x, n):
 
 
 def bench_model(args, cfg, rep):
-    from ecdl_mm.apis import StreamInferencer
     from ecdl_mm.deploy import load_backend
+    from ecdl_mm.live import StreamInferencer
     inf = StreamInferencer(cfg, pretrained=False, device=args.device)
     x = torch.randn(1, 3, *inf.input_size, device=args.device)
     n = 20 if args.dry_run else 300

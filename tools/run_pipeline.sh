@@ -70,7 +70,7 @@ FT_EPOCHS=${FT_EPOCHS:-30}
 MAE_CFG=configs/ecdl/ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py
 FT_CFG=configs/ecdl/ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONHASHSEED=0
-if [ ! -f "$DEMO/dataset_divide.xlsx" ]; then
+if [ -z "$DATA_ROOT" ] && [ ! -f "$DEMO/dataset_divide.xlsx" ]; then
     echo "run_pipeline.sh: error: no demo data at '$DEMO' (no dataset_divide.xlsx there): set ECDL_DEMO_ROOT to the ecdl-demo folder" >&2
     exit 2
 fi

@@ -36,14 +36,13 @@ RECTOSIGMOID = ('sigmoid', 'rectum')
 PARIS_TYPES = ('Ip', 'Is', 'Isp', 'IIa', 'IIb', 'IIc', 'III')
 #: Which analyses need which column (the line printed when some are absent).
 NEEDS = OrderedDict([
-    ('the subgroups by size', ('size_mm', )),
+    ('subgroups by size', ('size_mm', )),
     ('by location', ('location', )),
-    ('by centre (and the forest plot)', ('centre', )),
+    ('by centre, forest plot', ('centre', )),
     ('by morphology', ('morphology', )),
     ('PIVI diagnose-and-leave (diminutive rectosigmoid)', ('size_mm',
                                                            'location')),
-    ('PIVI resect-and-discard (surveillance intervals)', ('patient_id',
-                                                          'size_mm')),
+    ('PIVI resect-and-discard', ('patient_id', 'size_mm')),
 ])
 _LOCATION_ALIASES = dict(cecum='caecum')
 _PARIS = {t.lower(): t for t in PARIS_TYPES}
@@ -213,9 +212,9 @@ def metadata_needs_line(present: Sequence[str]) -> Optional[str]:
     if not missing:
         return None
     absent = [c for c in ('patient_id', ) + SHEET_COLUMNS if c not in present]
+    # (the columns: docs/user_guides/lesion_metadata.md)
     return ('lesion metadata: the split sheet has no ' + ', '.join(absent) +
-            ' column; ' + '; '.join(missing) +
-            ' (see docs/user_guides/lesion_metadata.md)')
+            ' column; ' + '; '.join(missing))
 
 
 def sheet_metadata(sheet) -> Dict[str, 'OrderedDict[str, object]']:

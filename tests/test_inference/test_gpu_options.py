@@ -8,9 +8,10 @@ import torch
 from helpers import TINY_CONFIG, save_tiny_checkpoint
 from helpers.cli_checks import assert_one_line
 
-from ecdl_mm.apis import LesionInferencer, StreamInferencer
+from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.deploy import GPUOnlyError, TraceMismatchError, load_backend
 from ecdl_mm.deploy.cuda_graph import check_precision
+from ecdl_mm.live import StreamInferencer
 
 
 class _Tiny(torch.nn.Module):

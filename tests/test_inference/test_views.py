@@ -11,11 +11,12 @@ from helpers.stream import CLASSES, CONFIG, save_tiny_checkpoint
 from mmengine.config import Config
 from mmengine.dataset import default_collate
 
-from ecdl_mm.apis import LesionInferencer, StreamInferencer
-from ecdl_mm.apis.split_predictions import predict_views
+from ecdl_mm.apis import LesionInferencer
 from ecdl_mm.datasets import ECNBIDataset
 from ecdl_mm.evaluation.operating_point import OperatingPoint
+from ecdl_mm.experiments.split_predictions import predict_views
 from ecdl_mm.inference import TestTimeView, ViewTTAModel, view_probs
+from ecdl_mm.live import StreamInferencer
 
 
 def test_flip_view_calls_the_model_once_on_image_and_mirror():
