@@ -33,6 +33,7 @@ README_THREADS = '2'
 #: The user guides that hold blocks the README's front door links to (issue
 #: 27: the README became a front door over docs/).
 CLINICAL = osp.join(DOCS, 'user_guides', 'clinical_studies.md')
+SUBGROUPS = osp.join(DOCS, 'user_guides', 'subgroups.md')
 PIPELINE = osp.join(DOCS, 'user_guides', 'pipeline.md')
 
 
@@ -99,6 +100,53 @@ def test_test_log_is_readable(demo_pipeline):
     assert len(scalars) > 100
     for key, value in scalars.items():
         assert logged[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_subgroups_worked_example_runs_as_written(demo_pipeline, demo_root,
+                                                  run_tool):
+    """Issue 26: the SYNTHETIC-metadata example of the subgroups guide, on
+    the main job's outputs, as written: the lesion table carries the
+    metadata, and subgroups.json / both reports hold the tables, the forest
+    plot, both PIVI checks and the flow."""
+    out, _ = demo_pipeline
+    block = doc_block(SUBGROUPS, '## Worked example on the demo')
+    script = substitute(block, 'W=work_dirs/ecdl_demo_pipeline',
+                        f'W={shlex.quote(str(out))}')
+    script = substitute(script, 'DEMO=../shared/datasets/ecdl-demo',
+                        f'DEMO={shlex.quote(demo_root)}')
+    script = re.sub(r'^python ', '"$PY" ', script, flags=re.M)
+    run_tool(['bash', '-euo', 'pipefail', '-c', script],
+             env={'PY': sys.executable},
+             timeout=900)
+    lesion_eval = out / 'test_synthetic_meta' / 'lesion_eval'
+    table = pd.read_csv(lesion_eval / 'lesion_predictions.csv')
+    assert len(table) == 20
+    assert table['lesion_id'].is_unique
+    assert table['patient_id'].str.startswith('SYN-').all()
+    sg = json.loads((out / 'subgroups' / 'subgroups.json').read_text())
+    by = {g['column']: g for g in sg['groupings']}
+    assert set(by) == {'size_mm', 'location', 'centre', 'morphology'}
+    # every group's lesion count and accuracy against the CSV itself
+    sizes = pd.cut(
+        table['size_mm'], [0, 5.5, 9.5, 1e9], labels=['<=5', '6-9', '>=10'])
+    for group in by['size_mm']['groups']:
+        rows = table[sizes.astype(str) == group['group']]
+        if not len(rows):
+            continue
+        acc = group['accuracy']
+        assert acc['n'] == len(rows), group['group']
+        uncertain = rows['uncertain'].astype(str) == 'True'
+        pred = rows['cal_pred_label'] if 'cal_pred_label' in rows else \
+            rows['pred_label']
+        assert acc['k'] == int((pred == rows['gt_label']).sum()) or \
+            acc['k'] == int(((pred == rows['gt_label']) & ~uncertain).sum())
+    assert sg['meta_analysis']['centre']
+    assert set(sg['pivi']) == {'diagnose_and_leave', 'resect_and_discard'}
+    assert sg['flow']['predicted']['lesions'] == 20
+    for name in ('report.html', 'flow.png', 'forest_accuracy.png'):
+        assert (out / 'subgroups' / name).is_file(), name
+    report = (lesion_eval / 'report.html').read_text()
+    assert 'PIVI' in report and 'centre' in report
 
 
 def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,

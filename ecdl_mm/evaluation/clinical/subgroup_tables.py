@@ -52,17 +52,24 @@ def heterogeneity_rows(study: dict) -> List[dict]:
 
 
 def sheet_splits(path: str) -> 'OrderedDict':
-    """Split name -> lesion indices of every sheet of a workbook (or of a
-    ``.csv``, named after the file)."""
+    """Split name -> lesion indices of every split sheet of a workbook (or
+    of a ``.csv``, named after the file). A sheet with none of the split
+    columns (a notes sheet such as the synthetic metadata's ``about``) is no
+    split and is left out; one with some of them is an error."""
     import pandas as pd
 
-    from ...datasets.split_sheet import load_split_sheet
+    from ...datasets.split_sheet import REQUIRED_COLUMNS, load_split_sheet
     if not osp.isfile(path):
         raise FileNotFoundError(f'split sheet {path} not found')
     if osp.splitext(path)[1].lower() == '.csv':
         names = [None]
     else:
-        names = pd.ExcelFile(path).sheet_names
+        book = pd.ExcelFile(path)
+        names = [
+            n for n in book.sheet_names if set(REQUIRED_COLUMNS)
+            & set(map(str,
+                      book.parse(n, nrows=0).columns))
+        ]
     out = OrderedDict()
     for name in names:
         df = load_split_sheet(path, name)
