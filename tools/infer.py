@@ -26,10 +26,10 @@ import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
 from ecdl_mm.apis import LesionInferencer, LesionInputError, LooseImagesWarning
 from ecdl_mm.datasets.lesion_metadata import sheet_metadata
 from ecdl_mm.datasets.split_sheet import load_split_sheet
-from ecdl_mm.deploy import BACKENDS, PRECISIONS, GPUOnlyError
+from ecdl_mm.deploy import GPUOnlyError
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
-from ecdl_mm.inference.preprocess import PREPROCESS_MODES
+from ecdl_mm.inference.options import add_backend_options
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import collect_provenance, write_sidecar
 
@@ -98,24 +98,7 @@ def parse_args():
         default=0,
         help='threads decoding images while the model runs '
         '(default 0: decode in the main process)')
-    parser.add_argument(
-        '--backend',
-        default='eager',
-        choices=BACKENDS,
-        help='model backend (default eager; cuda-graph: CUDA graphs, fp16 '
-        'by default, GPU only)')
-    parser.add_argument(
-        '--precision',
-        choices=PRECISIONS,
-        default=None,
-        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
-        'else fp32); checked against fp32 at load time')
-    parser.add_argument(
-        '--preprocess',
-        choices=PREPROCESS_MODES,
-        default='auto',
-        help='crop/resize/normalise: auto (on the GPU when running on one), '
-        'pipeline (CPU test pipeline) or device')
+    add_backend_options(parser)
     parser.add_argument(
         '--no-progress',
         action='store_true',

@@ -16,9 +16,9 @@ import signal
 import sys
 
 import ecdl_mm  # noqa: F401  registers components, safe checkpoint loading
-from ecdl_mm.deploy import BACKENDS, PRECISIONS, GPUOnlyError
+from ecdl_mm.deploy import GPUOnlyError
 from ecdl_mm.evaluation.operating_point import OperatingPointError
-from ecdl_mm.inference.preprocess import PREPROCESS_MODES
+from ecdl_mm.inference.options import add_backend_options
 from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
 from ecdl_mm.live.frame_source import SourceError
 from ecdl_mm.live.live_session import read_labels
@@ -70,23 +70,7 @@ def parse_args():
         action='store_true',
         help='show a window (key n: new lesion, q: quit)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
-    parser.add_argument(
-        '--backend',
-        default='eager',
-        choices=BACKENDS,
-        help='model backend (cuda-graph: CUDA graphs, GPU only)')
-    parser.add_argument(
-        '--precision',
-        choices=PRECISIONS,
-        default=None,
-        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
-        'else fp32); checked against fp32 at load time')
-    parser.add_argument(
-        '--preprocess',
-        choices=PREPROCESS_MODES,
-        default='auto',
-        help='crop/resize/normalise: auto (on the GPU when running on one), '
-        'pipeline (CPU) or device')
+    add_backend_options(parser)
     parser.add_argument(
         '--threads', type=int, default=None, help='CPU threads of the model')
     parser.add_argument(

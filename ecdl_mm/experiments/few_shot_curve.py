@@ -20,8 +20,7 @@ from scipy import stats
 
 from ..datasets import ECNBIDataset
 from ..utils.provenance import collect_provenance
-from ..utils.work_dir import resolve_work_dir
-from .model_benchmark import config_name
+from .model_benchmark import config_name, finish_config
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16)
 METRICS = ('lesion/auc_macro', 'lesion/accuracy')
@@ -80,13 +79,7 @@ def run_config(config: str,
     cfg.experiment_name = f'{config_name(config)}_k{shots}_seed{seed}'
     cfg.resume = False
     cfg.load_from = None
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    resolve_work_dir(cfg)
-    # LesionMetric's ~180 values: its own table, not a 3,000-char line
-    from ..engine.runner.log_processor import summarise_metric_logs
-    summarise_metric_logs(cfg)
-    return cfg
+    return finish_config(cfg, cfg_options)
 
 
 def cohort_lesions_per_class(cfg: Config) -> Dict[str, int]:

@@ -103,11 +103,17 @@ def prepare_config(config: str,
     cfg.experiment_name = config_name(config)
     cfg.resume = True
     cfg.load_from = None
+    return finish_config(cfg, cfg_options)
+
+
+def finish_config(cfg, cfg_options=None):
+    """The last steps of an experiment's config: ``cfg_options`` merged,
+    ``{work_dir}`` resolved, LesionMetric's values logged as its own table
+    (not a 3,000-character line)."""
+    from ..engine.runner.log_processor import summarise_metric_logs
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     resolve_work_dir(cfg)
-    # LesionMetric's ~180 values: its own table, not a 3,000-char line
-    from ..engine.runner.log_processor import summarise_metric_logs
     summarise_metric_logs(cfg)
     return cfg
 

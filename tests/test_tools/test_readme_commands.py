@@ -147,6 +147,11 @@ def test_subgroups_worked_example_runs_as_written(demo_pipeline, demo_root,
         assert (out / 'subgroups' / name).is_file(), name
     report = (lesion_eval / 'report.html').read_text()
     assert 'PIVI' in report and 'centre' in report
+    # the lesion report's numbers also in its metrics.json
+    metrics = json.loads((lesion_eval / 'metrics.json').read_text())
+    assert {g['column']
+            for g in metrics['subgroups']['groupings']} >= {'size_mm'}
+    assert set(metrics['subgroups']['pivi']) == set(sg['pivi'])
 
 
 def test_readme_worked_example_runs_as_written(demo_pipeline, demo_root,

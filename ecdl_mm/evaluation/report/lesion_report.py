@@ -161,8 +161,12 @@ def build_lesion_report(out_dir: str,
         decision_section(rep, info['decisions'], classes, 'selective/coverage'
                          in metrics)
 
-    add_lesion_subgroups(rep, paths['lesion_predictions.csv'], ci, rounds
-                         or 1000)
+    study = add_lesion_subgroups(rep, paths['lesion_predictions.csv'], ci,
+                                 rounds or 1000)
+    if study is not None:  # the numbers beside the metric's, in metrics.json
+        from ...utils.io import jsonable
+        from ...utils.provenance import add_to_json
+        add_to_json(paths['metrics.json'], jsonable(study), key='subgroups')
 
     rep.section('Worst-misclassified lesions', 'gallery')
     wrong = np.flatnonzero(lesions.pred != lesions.target)

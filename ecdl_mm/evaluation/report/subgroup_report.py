@@ -259,11 +259,16 @@ def add_reader_pivi_section(rep: HtmlReport,
 def add_lesion_subgroups(rep: HtmlReport,
                          csv_path: str,
                          ci_level: float = 0.95,
-                         bootstrap_rounds: int = 1000) -> None:
+                         bootstrap_rounds: int = 1000) -> Optional[dict]:
     """The lesion report's subgroup sections: the full
     :func:`add_subgroup_sections` when ``lesion_predictions.csv`` has
     lesion metadata columns, else one note saying which analysis needs
-    which column."""
+    which column.
+
+    Returns:
+        dict | None: The subgroup study (as in ``subgroups.json``), None
+        without metadata.
+    """
     import pandas as pd
 
     from ..clinical.subgroup_study import (METADATA, missing_needs,
@@ -277,7 +282,8 @@ def add_lesion_subgroups(rep: HtmlReport,
         rep.section('Subgroups, centres and PIVI', 'subgroups')
         for line in missing_needs(frame):
             rep.text(line, note=True)
-        return
+        return None
     study = run_subgroup_study(
         csv_path, ci_level=ci_level, bootstrap_rounds=bootstrap_rounds)
     add_subgroup_sections(rep, study)
+    return study
