@@ -124,7 +124,7 @@ def test_pipeline_log_is_readable(demo_pipeline):
     assert [i.split(' ')[0] for i in init] == ['backbone', 'head'], init
     assert init[0].startswith(
         f'backbone (56 tensors): PretrainedInit: load from '
-        f'{out}/ecmae/epoch_2.pth (54); ')
+        f'{out}/ecmae/epoch_20.pth (54); ')  # the README's 20 epochs
     # each warning once per run (six stages)
     assert proc.stdout.count('patients were NOT checked for leakage') == 1
     # the MAE encoder's ln1 / the classifier's ln2, explained in one line
