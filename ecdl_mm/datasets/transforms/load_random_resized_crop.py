@@ -3,15 +3,14 @@ import math
 from typing import Optional, Sequence, Tuple, Union
 
 import mmcv
-import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
-from .load_resized_image import (_FAST_COLOR_TYPES, decode_jpeg,
-                                 read_jpeg_header)
+from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
+                                 read_image_bytes, read_jpeg_header)
 
 _PILLOW_FILTERS = {
     'nearest': Image.NEAREST,
@@ -156,13 +155,6 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             backend=backend)
         self.min_ratio = float(min_ratio)
 
-    def _read_bytes(self, filename: str) -> bytes:
-        if self.file_client_args is not None:
-            file_client = fileio.FileClient.infer_client(
-                self.file_client_args, filename)
-            return file_client.get(filename)
-        return fileio.get(filename, backend_args=self.backend_args)
-
     def _resize_reduced(self, img: np.ndarray, box: Tuple[int, int, int, int],
                         factor: int) -> np.ndarray:
         """Resize ``box`` (full-image pixels) of an image decoded at
@@ -199,17 +191,12 @@ class LoadRandomResizedCrop(LoadImageFromFile):
         """
         filename = results['img_path']
         try:
-            img_bytes = self._read_bytes(filename)
+            img_bytes = read_image_bytes(self, filename)
             header = None
             if self.color_type in _FAST_COLOR_TYPES:
                 header = read_jpeg_header(img_bytes, self.color_type)
             if header is None:
-                img = mmcv.imfrombytes(
-                    img_bytes,
-                    flag=self.color_type,
-                    backend=self.imdecode_backend)
-                if img is None:
-                    raise OSError(f'failed to decode image {filename}')
+                img = decode_full(self, img_bytes, filename)
                 h, w = img.shape[:2]
             else:
                 h, w, flag = header

@@ -39,6 +39,28 @@ def resize_edge_size(w: int, h: int, scale: int, edge: str) -> Tuple[int, int]:
     return int(scale * w / h), scale
 
 
+def read_image_bytes(loader, filename: str) -> bytes:
+    """The bytes of ``filename`` through ``loader``'s file client or backend
+    args, as mmcv's ``LoadImageFromFile`` reads them (shared by the loaders
+    of this package)."""
+    if loader.file_client_args is not None:
+        file_client = fileio.FileClient.infer_client(loader.file_client_args,
+                                                     filename)
+        return file_client.get(filename)
+    return fileio.get(filename, backend_args=loader.backend_args)
+
+
+def decode_full(loader, img_bytes: bytes, filename: str) -> np.ndarray:
+    """Full-resolution decode with ``loader``'s colour type and backend
+    (``mmcv.imfrombytes``); a file it cannot decode is an ``OSError``
+    naming it."""
+    img = mmcv.imfrombytes(
+        img_bytes, flag=loader.color_type, backend=loader.imdecode_backend)
+    if img is None:
+        raise OSError(f'failed to decode image {filename}')
+    return img
+
+
 def read_jpeg_header(
         img_bytes: bytes,
         color_type: str = 'color') -> Optional[Tuple[int, int, int]]:
@@ -251,23 +273,12 @@ class LoadResizedImage(LoadImageFromFile):
         """
         filename = results['img_path']
         try:
-            if self.file_client_args is not None:
-                file_client = fileio.FileClient.infer_client(
-                    self.file_client_args, filename)
-                img_bytes = file_client.get(filename)
-            else:
-                img_bytes = fileio.get(
-                    filename, backend_args=self.backend_args)
+            img_bytes = read_image_bytes(self, filename)
             decoded = None
             if self.color_type in _FAST_COLOR_TYPES:
                 decoded = self._decode_jpeg(img_bytes, filename)
             if decoded is None:
-                img = mmcv.imfrombytes(
-                    img_bytes,
-                    flag=self.color_type,
-                    backend=self.imdecode_backend)
-                if img is None:
-                    raise OSError(f'failed to decode image {filename}')
+                img = decode_full(self, img_bytes, filename)
                 decoded = img, img.shape[:2], 1
         except Exception:
             if self.ignore_empty:
