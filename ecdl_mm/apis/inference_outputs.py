@@ -6,9 +6,8 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from ..evaluation.lesion_table import lesion_columns, lesion_row, metadata_keys
+from ..utils.io import json_default
 
 
 def results_table(
@@ -73,13 +72,6 @@ def dump_results_json(results: List[dict], path: str) -> None:
     """Write the full results (per lesion and per image) as JSON (drawings
     left out)."""
 
-    def plain(v):
-        if isinstance(v, np.ndarray):
-            return v.tolist()
-        if isinstance(v, np.generic):
-            return v.item()
-        raise TypeError(f'{type(v).__name__} is not JSON serialisable')
-
     def drop_drawings(r):
         out = {k: v for k, v in r.items() if k != 'visualization'}
         if 'images' in out:
@@ -92,4 +84,4 @@ def dump_results_json(results: List[dict], path: str) -> None:
         json.dump([drop_drawings(r) for r in results],
                   f,
                   indent=2,
-                  default=plain)
+                  default=json_default)

@@ -7,7 +7,7 @@ import os.path as osp
 import threading
 from typing import Optional
 
-import numpy as np
+from ..utils.io import json_default
 
 
 class JsonlWriter:
@@ -36,9 +36,4 @@ class JsonlWriter:
             self._f = None
 
 
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f'{type(v)} is not JSON serialisable')
+_jsonable = json_default  # its old name (re-exported by live_session)

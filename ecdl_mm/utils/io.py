@@ -23,6 +23,16 @@ def jsonable(obj):
     return obj
 
 
+def json_default(v):
+    """``json.dump``'s ``default`` for numpy values (arrays as lists, scalars
+    as Python numbers); anything else is a ``TypeError`` naming its type."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f'{type(v).__name__} is not JSON serialisable')
+
+
 def save_json(obj, path: str) -> str:
     """Write :func:`jsonable` ``obj`` to ``path`` (indented, strict)."""
     with open(path, 'w') as f:
