@@ -8,6 +8,7 @@ the inferencers as they were (flip as two model calls, pipeline on the CPU,
 decoding in the main process, fp32 eager).
 """
 import importlib.util
+import os
 import subprocess
 import sys
 from typing import Optional
@@ -21,13 +22,20 @@ BASELINE_REV = '53335a1'
 def load_at(rev: str, path: str, name: str) -> Optional[object]:
     """``path`` (e.g. ``ecdl_mm/apis/lesion_inferencer.py``) as of ``rev``,
     imported as ``ecdl_mm.apis.<name>``; None (and a line saying why) when
-    git or the revision is not available."""
+    git or the revision is not available. Where the checkout has no git
+    history, ``ECDL_BASELINE_SRC=DIR`` reads ``DIR/<rev>/<path>`` instead
+    (``git show REV:PATH > DIR/REV/PATH`` made it)."""
+    exported = os.environ.get('ECDL_BASELINE_SRC')
     try:
-        source = subprocess.run(['git', 'show', f'{rev}:{path}'],
-                                cwd=REPO_ROOT,
-                                check=True,
-                                capture_output=True,
-                                text=True).stdout
+        if exported:  # a checkout without .git (e.g. a copy on a GPU box)
+            with open(os.path.join(exported, rev, path)) as f:
+                source = f.read()
+        else:
+            source = subprocess.run(['git', 'show', f'{rev}:{path}'],
+                                    cwd=REPO_ROOT,
+                                    check=True,
+                                    capture_output=True,
+                                    text=True).stdout
     except (OSError, subprocess.CalledProcessError) as err:
         print(f'baseline {rev}:{path} not available ({err}); today\'s '
               'figures skipped')

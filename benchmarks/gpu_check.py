@@ -53,6 +53,17 @@ class Report:
 
     def __init__(self):
         self.rows, self.ratios = [], []
+        self.errors, self.details = [], {}
+
+    def error(self, section, case, err):
+        """A case that raised: the row says so, the traceback is kept and
+        the other cases go on."""
+        import traceback
+        text = ''.join(traceback.format_exception(err))
+        print(f'gpu_check: {section} / {case} failed:\n{text}', flush=True)
+        self.errors.append(dict(section=section, case=case, error=text))
+        self.add(section, case, 'error', None,
+                 skipped=f'{type(err).__name__}: {err}'[:300])
 
     def add(self, section, case, metric, value, unit='', skipped=None):
         self.rows.append(
@@ -126,12 +137,17 @@ def bench_live(args, cfg, rep):
                 **kw)
             model_ms = {}
             for name, build in stream_inferencers(args, cfg):
-                s = LiveSession(
-                    build(),
-                    FrameSource(video),
-                    pace=True,
-                    log=lambda line: None).run()
                 case = f'{fps} fps {name}'
+                try:
+                    s = LiveSession(
+                        build(),
+                        FrameSource(video),
+                        pace=True,
+                        log=lambda line: None).run()
+                except Exception as err:  # noqa: BLE001 (next case runs)
+                    rep.error('live', case, err)
+                    continue
+                rep.details[f'live {case}'] = s
                 rep.add('live', case, metrics[0], s['latency_ms_p50'], 'ms')
                 rep.add('live', case, metrics[1], s['latency_ms_p99'], 'ms')
                 rep.add('live', case, metrics[2], s['late_frames'],
@@ -183,8 +199,12 @@ def bench_model(args, cfg, rep):
         if args.dry_run and backend != 'eager':
             rep.skip('model', case, ['ms/frame b1'], NO_GPU)
             continue
-        fn = load_backend(inf.model, backend, x, args.device, precision)
-        ms = _time(fn, x, n)
+        try:
+            fn = load_backend(inf.model, backend, x, args.device, precision)
+            ms = _time(fn, x, n)
+        except Exception as err:  # noqa: BLE001 (next case runs)
+            rep.error('model', case, err)
+            continue
         rep.add('model', case, 'ms/frame b1', ms, 'ms')
         if backend == 'eager':
             eager = ms
@@ -207,9 +227,15 @@ def bench_model(args, cfg, rep):
     from ecdl_mm.deploy.cuda_graph import CudaGraphRunner
     net = timm.create_model(
         'vit_base_patch16_224', pretrained=False, num_classes=3).eval()
-    runner = CudaGraphRunner(net, torch.float16, torch.device(args.device))
-    with torch.inference_mode():
-        ms = _time(runner, torch.randn(1, 3, 224, 224, device=args.device), n)
+    try:
+        runner = CudaGraphRunner(net, torch.float16,
+                                 torch.device(args.device))
+        with torch.inference_mode():
+            ms = _time(runner,
+                       torch.randn(1, 3, 224, 224, device=args.device), n)
+    except Exception as err:  # noqa: BLE001
+        rep.error('model', 'timm ViT-B/16 cuda-graph fp16', err)
+        return
     rep.add('model', 'timm ViT-B/16 cuda-graph fp16', 'ms/frame b1', ms, 'ms')
     ours = [
         r['value'] for r in rep.rows
@@ -235,31 +261,28 @@ def bench_lesion(args, cfg, rep):
                         os.cpu_count() or 1))
     if args.dry_run:
         new_kw = dict(num_workers=1)
-    infs = dict(new=LesionInferencer(cfg, False, device=args.device, **new_kw))
+    infs = {}
+    try:
+        infs['new'] = LesionInferencer(
+            cfg, False, device=args.device, **new_kw)
+    except Exception as err:  # noqa: BLE001
+        rep.error('lesion', 'new', err)
     if today is not None:
-        infs['today'] = today.LesionInferencer(cfg, False, device=args.device)
-        infs['today'].model = infs['new'].model
+        try:
+            infs['today'] = today.LesionInferencer(
+                cfg, False, device=args.device)
+            if 'new' in infs:
+                infs['today'].model = infs['new'].model
+        except Exception as err:  # noqa: BLE001
+            rep.error('lesion', 'today', err)
     ips, b1 = {}, {}
     batch = 8 if args.dry_run else 64
     for name, inf in infs.items():
-        # warm up: the batch shapes of the timed runs (graphs captured)
-        inf(images, batch_size=batch, show_progress=False)
-        inf(images[:1], batch_size=1, show_progress=False)
-        times, lat = [], []
-        for _ in range(1 if args.dry_run else 3):
-            t0 = time.perf_counter()
-            inf(images, batch_size=batch, show_progress=False)
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-        for path in images[:8]:
-            t0 = time.perf_counter()
-            inf([path], batch_size=1, show_progress=False)
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-            lat.append(time.perf_counter() - t0)
-        ips[name] = len(images) / median(times)
-        b1[name] = median(lat) * 1000
+        try:
+            ips[name], b1[name] = _lesion_rates(args, inf, images, batch)
+        except Exception as err:  # noqa: BLE001
+            rep.error('lesion', name, err)
+            continue
         rep.add('lesion', name, f'img/s (files -> lesions, batch {batch})',
                 ips[name], 'img/s')
         rep.add('lesion', name, 'batch-1 latency', b1[name], 'ms/image')
@@ -273,40 +296,81 @@ def bench_lesion(args, cfg, rep):
         lower_is_better=True)
 
 
+def _lesion_rates(args, inf, images, batch):
+    """(images/s at ``batch``, batch-1 ms per image) of one inferencer."""
+    # warm up: the batch shapes of the timed runs (graphs captured)
+    inf(images, batch_size=batch, show_progress=False)
+    inf(images[:1], batch_size=1, show_progress=False)
+    times, lat = [], []
+    for _ in range(1 if args.dry_run else 3):
+        t0 = time.perf_counter()
+        inf(images, batch_size=batch, show_progress=False)
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    for path in images[:8]:
+        t0 = time.perf_counter()
+        inf([path], batch_size=1, show_progress=False)
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+        lat.append(time.perf_counter() - t0)
+    return len(images) / median(times), median(lat) * 1000
+
+
 def bench_train(args, rep, left_s):
     if args.dry_run:
         rep.skip('train', 'bench_gpu_train.py', ['img/s'], NO_GPU)
         return
     out = osp.join(args.out, 'train.json')
+    workers = max(1, min(12, (os.cpu_count() or 2) - 2))
     cmd = [
         sys.executable,
-        osp.join(REPO_ROOT, 'benchmarks', 'bench_gpu_train.py'), '--json', out
+        osp.join(REPO_ROOT, 'benchmarks', 'bench_gpu_train.py'), '--quick',
+        '--workers',
+        str(workers), '--out', out
     ]
     timeout = max(10, min(args.train_timeout, int(left_s)))
+    log = osp.join(args.out, 'train.log')
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout)
+        with open(log, 'w') as f:
+            proc = subprocess.run(
+                cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired:
         rep.skip('train', 'bench_gpu_train.py', ['img/s'],
                  f'timed out after {timeout} s (gpu_check budget)')
         return
     if proc.returncode != 0 or not osp.isfile(out):
-        last = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+        with open(log) as f:
+            tail = f.read().strip().splitlines()[-30:]
+        print('\n'.join(tail), flush=True)
         rep.skip('train', 'bench_gpu_train.py', ['img/s'],
-                 f'exit {proc.returncode}: {last}')
+                 f"exit {proc.returncode}: {(tail or ['no output'])[-1]}")
         return
     with open(out) as f:
         doc = json.load(f)
+    rep.details['train'] = doc
+    add_train_rows(rep, doc)
+
+
+def add_train_rows(rep: Report, doc: dict) -> None:
+    """Rows and ratios of ``bench_gpu_train.py --out``'s record."""
+    metrics = (('img_per_s', 'step img/s', 'img/s'),
+               ('e2e_img_per_s', 'end-to-end img/s', 'img/s'),
+               ('e2e_vs_step', 'end to end / step', ''),
+               ('peak_gib', 'peak memory', 'GiB'),
+               ('mean_data_time_s', 'mean data time', 's/iter'))
     for r in doc.get('rows', []):
-        rep.add('train', str(r.get('case')), str(r.get('metric')),
-                r.get('value'), str(r.get('unit', '')))
+        for key, metric, unit in metrics:
+            if r.get(key) is not None:
+                rep.add('train', str(r.get('case')), metric, r[key], unit)
+        if r.get('e2e_vs_step') is not None:
+            rep.ratio(f"train {r['case']} end to end / step",
+                      r['e2e_vs_step'], 1.0, 0.9)
+    goals = dict(stage2_mmpretrain_mae=1.0, stage3_timm_vit=0.9)
     for r in doc.get('ratios', []):
-        rep.ratios.append(
-            dict(
-                name=f"train {r.get('name')}",
-                value=r.get('value'),
-                goal=r.get('goal'),
-                met=None))
+        theirs = r['name'].split('/')[1].split(' ')[0]
+        rep.ratio(f"train {r.get('name')}", r.get('value'), 1.0,
+                  goals.get(theirs))
 
 
 def main(argv=None):
@@ -347,18 +411,31 @@ def main(argv=None):
     rep = Report()
     t0 = time.perf_counter()
     for section, fn in (
-        ('live', lambda: bench_live(args, cfg, rep)),
         ('model', lambda: bench_model(args, cfg, rep)),
+        ('live', lambda: bench_live(args, cfg, rep)),
         ('lesion', lambda: bench_lesion(args, cfg, rep)),
         ('train', lambda: bench_train(args, rep, args.budget -
                                       (time.perf_counter() - t0)))):
         if section in args.only:
             t1 = time.perf_counter()
-            fn()
+            try:
+                fn()
+            except Exception as err:  # noqa: BLE001 (the others still run)
+                rep.error(section, 'section', err)
             print(
                 f'gpu_check: {section} done in '
                 f'{time.perf_counter() - t1:.1f} s',
                 flush=True)
+            write(args, cfg, rep, t0)  # what is measured so far survives
+    doc = write(args, cfg, rep, t0)
+    print(rep.markdown())
+    print(f"gpu_check: wrote {osp.join(args.out, 'gpu_check.json')} and "
+          f"gpu_check.md in {doc['config']['seconds']} s")
+    return 1 if rep.errors else 0
+
+
+def write(args, cfg, rep, t0) -> dict:
+    """``gpu_check.json`` and ``gpu_check.md`` of what is measured so far."""
     doc = dict(
         schema=SCHEMA,
         env=env_info(),
@@ -367,17 +444,15 @@ def main(argv=None):
             model=osp.relpath(cfg, REPO_ROOT),
             seconds=round(time.perf_counter() - t0, 1)),
         rows=rep.rows,
-        ratios=rep.ratios)
+        ratios=rep.ratios,
+        errors=rep.errors,
+        details=rep.details)
     with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
-        json.dump(doc, f, indent=2)
-    table = rep.markdown()
+        json.dump(doc, f, indent=2, default=str)
     with open(osp.join(args.out, 'gpu_check.md'), 'w') as f:
         f.write(f"# gpu_check ({doc['env'].get('cuda') or 'CPU dry run'}, "
-                f"torch {doc['env']['torch']})\n\n" + table)
-    print(table)
-    print(f"gpu_check: wrote {osp.join(args.out, 'gpu_check.json')} and "
-          f"gpu_check.md in {doc['config']['seconds']} s")
-    return 0
+                f"torch {doc['env']['torch']})\n\n" + rep.markdown())
+    return doc
 
 
 if __name__ == '__main__':
