@@ -153,6 +153,9 @@ def bench_live(args, cfg, rep):
                 rep.add('live', case, metrics[2], s['late_frames'],
                         f"of {s['counts'].get('read', 0)}")
                 rep.add('live', case, metrics[3], s['model_ms_p50'], 'ms')
+                if s.get('gate_ms_p50') is not None:
+                    rep.add('live', case, 'gate_ms_p50', s['gate_ms_p50'],
+                            'ms')
                 model_ms[name] = s['model_ms_p50']
                 if name == 'new':
                     goal = None if args.dry_run else 3.0
@@ -357,6 +360,9 @@ def add_train_rows(rep: Report, doc: dict) -> None:
     metrics = (('img_per_s', 'step img/s', 'img/s'),
                ('e2e_img_per_s', 'end-to-end img/s', 'img/s'),
                ('e2e_vs_step', 'end to end / step', ''),
+               ('loader_img_per_s', 'data path alone img/s', 'img/s'),
+               ('loader_img_per_s_per_worker', 'data path per worker',
+                'img/s'),
                ('peak_gib', 'peak memory', 'GiB'),
                ('mean_data_time_s', 'mean data time', 's/iter'))
     for r in doc.get('rows', []):

@@ -155,6 +155,27 @@ class FrameSource:
                 count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
                 self.declared_frames = count if count > 0 else None
 
+    @property
+    def frame_shape(self) -> Optional[tuple]:
+        """``(H, W, 3)`` of the frames as the source declares them (a video
+        header, a capture's properties, the first image's header), or None
+        when it does not say."""
+        try:
+            if self.kind == 'folder':
+                if not self._files:
+                    return None
+                from PIL import Image
+                with Image.open(self._files[0]) as im:
+                    w, h = im.size
+            elif self._cap is not None:
+                w = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+                h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            else:
+                return None
+        except Exception:  # noqa: BLE001 (a source that cannot say)
+            return None
+        return (h, w, 3) if h > 0 and w > 0 else None
+
     # ------------------------------------------------------------- opening
     def _open_cv(self, source, kind):
         # bounded waits: a stalled device or stream returns a failed read

@@ -90,6 +90,7 @@ class LiveSession:
         self.worker_error: Optional[str] = None
         self.latencies: List[float] = []
         self.model_times: List[float] = []
+        self.gate_times: List[float] = []
         self.loop_times: List[float] = []
         self.counts: Counter = Counter()
         self.late_frames = 0
@@ -230,6 +231,9 @@ class LiveSession:
                 operating_point=self.inf.operating_point.to_dict()))
         self.inf.gate.reset()
         _ = self.inf.backend  # build (trace, quantise) before the clock
+        shape = getattr(self.source, 'frame_shape', None)
+        if shape is not None:  # the frames' graph and buffers, likewise
+            self.inf.warmup(shape)
         worker = threading.Thread(
             target=self._worker, name='ecdl-model', daemon=True)
         worker.start()
@@ -247,7 +251,9 @@ class LiveSession:
                         time.sleep(delay)
                     frame.read_time = time.perf_counter()
                 self.counts['read'] += 1
+                t_gate = time.perf_counter()
                 meta = self.inf.gate(frame.image)
+                self.gate_times.append(time.perf_counter() - t_gate)
                 with self._lock:
                     lid = self.tracker.observe(frame.index, frame.timestamp,
                                                meta['out_of_contact'])
@@ -367,6 +373,7 @@ class LiveSession:
             latency_ms_p50=pct(lat, 50),
             latency_ms_p99=pct(lat, 99),
             model_ms_p50=pct(mt, 50),
+            gate_ms_p50=pct(np.asarray(self.gate_times) * 1000, 50),
             display_ms_p50=pct(lt, 50),
             display_ms_p99=pct(lt, 99),
             faults=[f['kind'] for f in self.source.faults] +

@@ -167,6 +167,15 @@ class StreamInferencer(ImageClassificationInferencer):
         return load_backend(self.model, self.backend_name, example, device,
                             self.precision)
 
+    def warmup(self, frame_shape: Sequence[int]) -> None:
+        """Run one black frame of ``frame_shape`` (H, W, 3) through the
+        pre-processing, the view and the backend, so that what the first
+        real frame would pay once (a CUDA graph captured for the view's
+        batch, pinned buffers, kernel selection) is paid before the
+        clock."""
+        img = np.zeros(tuple(frame_shape), np.uint8)
+        self.predict_probs(self.collate([img]))
+
     # ---------------------------------------------------- the BaseInferencer
     def __call__(self,
                  inputs,

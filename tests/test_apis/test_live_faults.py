@@ -176,6 +176,8 @@ def test_exception_in_model_thread(
     real = inferencer.predict_probs
 
     def flaky(data):
+        if threading.current_thread().name != 'ecdl-model':
+            return real(data)  # the warm-up before the clock
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError('simulated device fault')
@@ -308,3 +310,36 @@ def test_source_kinds_and_open_errors(tmp_path):
         2,
         capture_factory=lambda s, k: kinds.append(k) or FakeCapture(None, 1))
     assert kinds == ['device', 'device']
+
+
+def test_first_frame_shape_is_warmed_before_the_clock(inferencer, tmp_path,
+                                                      still, monkeypatch):
+    # what the first frame would pay once (a CUDA graph for the view's
+    # batch, pinned buffers) is paid on a black frame of the source's
+    # declared size before the session's clock starts
+    small = cv2.resize(still, (290, 252), interpolation=cv2.INTER_AREA)
+    video = tmp_path / 'v.avi'
+    write_video(video, [small] * 4)
+    assert FrameSource(str(video)).frame_shape == small.shape
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(folder / f'{i:03d}.jpg'), still)
+    src = FrameSource(str(folder))
+    assert src.frame_shape == still.shape
+    calls = []
+    real = inferencer.predict_probs
+
+    def spy(data):
+        calls.append((threading.current_thread().name, data))
+        return real(data)
+
+    monkeypatch.setattr(inferencer, 'predict_probs', spy)
+    summary, events, _ = run_session(inferencer, src, tmp_path)
+    assert summary['counts']['used'] >= 1
+    assert calls[0][0] == threading.main_thread().name
+    worker = [c for c in calls[1:] if c[0] == 'ecdl-model']
+    assert len(worker) == summary['counts']['used'] == len(calls) - 1
+    # the warm-up went through the same pre-processing, to the same shape
+    first, later = calls[0][1]['inputs'], worker[0][1]['inputs']
+    assert [tuple(t.shape) for t in first] == [tuple(t.shape) for t in later]
