@@ -232,8 +232,9 @@ class LiveSession:
         self.inf.gate.reset()
         _ = self.inf.backend  # build (trace, quantise) before the clock
         shape = getattr(self.source, 'frame_shape', None)
-        if shape is not None:  # the frames' graph and buffers, likewise
-            self.inf.warmup(shape)
+        warmup = getattr(self.inf, 'warmup', None)  # an inferencer may not
+        if shape is not None and warmup is not None:
+            warmup(shape)  # the frames' graph and buffers, likewise
         worker = threading.Thread(
             target=self._worker, name='ecdl-model', daemon=True)
         worker.start()
