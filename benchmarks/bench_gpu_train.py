@@ -299,8 +299,8 @@ def run_case(name, cfg, total_iters, args):
         e2e_img_per_s=round(e2e, 1),
         e2e_vs_step=round(e2e / rate, 3),
         loader_img_per_s=round(loader_rate, 1),
-        loader_img_per_s_per_worker=round(
-            loader_rate / max(1, args.workers), 1),
+        loader_img_per_s_per_worker=round(loader_rate / max(1, args.workers),
+                                          1),
         peak_gib=_peak_gib(),
         mean_data_time_s=round(float(np.mean(data_times[skip:])), 4),
         wall_s=round(wall, 1),
@@ -380,7 +380,10 @@ def main():
                          'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'),
         help='stage-3 config (default: the shipped ViT-B/16 one)')
     parser.add_argument('--iters', type=int, default=300)
-    parser.add_argument('--steps', type=int, default=50)
+    parser.add_argument(
+        '--steps',
+        type=int,
+        help='timed train_step calls per case (default 50; 15 with --quick)')
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--images', type=int, default=512)
@@ -388,7 +391,8 @@ def main():
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='at most --iters 40 --steps 15 --warmup 3 --images 256')
+        help='at most --iters 40 --warmup 3 --images 256; --steps 15 unless '
+        'given')
     parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     parser.add_argument('--data', help='existing synthetic cohort folder')
     parser.add_argument('--only', nargs='*', help='case names to run')
@@ -401,8 +405,10 @@ def main():
         default=osp.join(BENCH_DIR, 'results', 'bench_gpu_train.json'))
     args = parser.parse_args()
     if args.quick:
-        args.iters, args.steps = min(args.iters, 40), min(args.steps, 15)
+        args.iters = min(args.iters, 40)
+        args.steps = 15 if args.steps is None else args.steps
         args.warmup, args.images = min(args.warmup, 3), min(args.images, 256)
+    args.steps = 50 if args.steps is None else args.steps
     if args.device == 'cpu':
         # The runner places the model on a GPU whenever one is visible.
         os.environ['CUDA_VISIBLE_DEVICES'] = ''

@@ -62,8 +62,12 @@ class Report:
         text = ''.join(traceback.format_exception(err))
         print(f'gpu_check: {section} / {case} failed:\n{text}', flush=True)
         self.errors.append(dict(section=section, case=case, error=text))
-        self.add(section, case, 'error', None,
-                 skipped=f'{type(err).__name__}: {err}'[:300])
+        self.add(
+            section,
+            case,
+            'error',
+            None,
+            skipped=f'{type(err).__name__}: {err}'[:300])
 
     def add(self, section, case, metric, value, unit='', skipped=None):
         self.rows.append(
@@ -231,11 +235,10 @@ def bench_model(args, cfg, rep):
     net = timm.create_model(
         'vit_base_patch16_224', pretrained=False, num_classes=3).eval()
     try:
-        runner = CudaGraphRunner(net, torch.float16,
-                                 torch.device(args.device))
+        runner = CudaGraphRunner(net, torch.float16, torch.device(args.device))
         with torch.inference_mode():
-            ms = _time(runner,
-                       torch.randn(1, 3, 224, 224, device=args.device), n)
+            ms = _time(runner, torch.randn(1, 3, 224, 224, device=args.device),
+                       n)
     except Exception as err:  # noqa: BLE001
         rep.error('model', 'timm ViT-B/16 cuda-graph fp16', err)
         return
@@ -329,7 +332,7 @@ def bench_train(args, rep, left_s):
     cmd = [
         sys.executable,
         osp.join(REPO_ROOT, 'benchmarks', 'bench_gpu_train.py'), '--quick',
-        '--workers',
+        '--steps', '40', '--workers',
         str(workers), '--out', out
     ]
     timeout = max(10, min(args.train_timeout, int(left_s)))
@@ -357,21 +360,20 @@ def bench_train(args, rep, left_s):
 
 def add_train_rows(rep: Report, doc: dict) -> None:
     """Rows and ratios of ``bench_gpu_train.py --out``'s record."""
-    metrics = (('img_per_s', 'step img/s', 'img/s'),
-               ('e2e_img_per_s', 'end-to-end img/s', 'img/s'),
-               ('e2e_vs_step', 'end to end / step', ''),
+    metrics = (('img_per_s', 'step img/s',
+                'img/s'), ('e2e_img_per_s', 'end-to-end img/s',
+                           'img/s'), ('e2e_vs_step', 'end to end / step', ''),
                ('loader_img_per_s', 'data path alone img/s', 'img/s'),
                ('loader_img_per_s_per_worker', 'data path per worker',
-                'img/s'),
-               ('peak_gib', 'peak memory', 'GiB'),
+                'img/s'), ('peak_gib', 'peak memory', 'GiB'),
                ('mean_data_time_s', 'mean data time', 's/iter'))
     for r in doc.get('rows', []):
         for key, metric, unit in metrics:
             if r.get(key) is not None:
                 rep.add('train', str(r.get('case')), metric, r[key], unit)
         if r.get('e2e_vs_step') is not None:
-            rep.ratio(f"train {r['case']} end to end / step",
-                      r['e2e_vs_step'], 1.0, 0.9)
+            rep.ratio(f"train {r['case']} end to end / step", r['e2e_vs_step'],
+                      1.0, 0.9)
     goals = dict(stage2_mmpretrain_mae=1.0, stage3_timm_vit=0.9)
     for r in doc.get('ratios', []):
         theirs = r['name'].split('/')[1].split(' ')[0]
