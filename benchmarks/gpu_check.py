@@ -273,6 +273,13 @@ def bench_lesion(args, cfg, rep):
             cfg, False, device=args.device, **new_kw)
     except Exception as err:  # noqa: BLE001
         rep.error('lesion', 'new', err)
+    if not args.dry_run:  # JPEGs decoded on the GPU too (nvJPEG)
+        try:
+            infs['new, decode on GPU'] = LesionInferencer(
+                cfg, False, device=args.device, decode='device', **new_kw)
+            infs['new, decode on GPU'].model = infs['new'].model
+        except Exception as err:  # noqa: BLE001
+            rep.error('lesion', 'new, decode on GPU', err)
     if today is not None:
         try:
             infs['today'] = today.LesionInferencer(
@@ -294,6 +301,15 @@ def bench_lesion(args, cfg, rep):
         rep.add('lesion', name, 'batch-1 latency', b1[name], 'ms/image')
     rep.ratio('lesion img/s new / today', ips.get('new'), ips.get('today'),
               None if args.dry_run else 5.0)
+    rep.ratio('lesion img/s new, decode on GPU / today',
+              ips.get('new, decode on GPU'), ips.get('today'),
+              None if args.dry_run else 5.0)
+    rep.ratio(
+        'lesion new, decode on GPU batch-1 ms/image',
+        b1.get('new, decode on GPU'),
+        1.0,
+        None if args.dry_run else 5.0,
+        lower_is_better=True)
     rep.ratio(
         'lesion new batch-1 ms/image',
         b1.get('new'),

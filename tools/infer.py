@@ -29,6 +29,7 @@ from ecdl_mm.datasets.split_sheet import load_split_sheet
 from ecdl_mm.deploy import GPUOnlyError
 from ecdl_mm.evaluation.metrics.lesion_metric import AGGREGATIONS
 from ecdl_mm.evaluation.operating_point import OperatingPointError
+from ecdl_mm.inference.device_decode import DECODE_MODES
 from ecdl_mm.inference.options import add_backend_options
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import collect_provenance, write_sidecar
@@ -100,6 +101,13 @@ def parse_args():
         '(default 0: decode in the main process)')
     add_backend_options(parser)
     parser.add_argument(
+        '--decode',
+        choices=DECODE_MODES,
+        default='cpu',
+        help='where JPEGs are decoded: cpu (the loading transform, in the '
+        'threads) or device (in one batched call on the model\'s device, '
+        'nvJPEG on a GPU; needs --preprocess device or auto on a GPU)')
+    parser.add_argument(
         '--no-progress',
         action='store_true',
         help='hide the progress bar (it goes to stderr, and only when '
@@ -141,7 +149,8 @@ def main():
         backend=args.backend,
         precision=args.precision,
         preprocess=args.preprocess,
-        num_workers=args.num_workers)
+        num_workers=args.num_workers,
+        decode=args.decode)
     results = inferencer(
         args.paths,
         batch_size=args.batch_size,

@@ -15,6 +15,7 @@ from ..deploy import load_backend
 from ..evaluation.functional import AGGREGATIONS
 from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.operating_point import OperatingPoint
+from ..inference.device_decode import EncodedImageReader, device_decoder
 from ..inference.image_batches import (LesionImageLoader, image_batches,
                                        raw_collate)
 from ..inference.lesion_discovery import (  # noqa: F401 (re-exported)
@@ -88,6 +89,10 @@ class LesionInferencer(ImageClassificationInferencer):
             Defaults to 'auto'.
         num_workers (int): Threads decoding images while the
             model runs. Defaults to 0 (decoding in this process).
+        decode (str): 'cpu' (the loading transform, in the threads) or
+            'device' (JPEGs decoded on the model's device, nvJPEG on a GPU;
+            needs the device pre-processing, see
+            :mod:`ecdl_mm.inference.device_decode`). Defaults to 'cpu'.
 
     Example:
         >>> from ecdl_mm.apis import LesionInferencer
@@ -113,6 +118,7 @@ class LesionInferencer(ImageClassificationInferencer):
                  precision: Optional[str] = None,
                  preprocess: str = 'auto',
                  num_workers: int = 0,
+                 decode: str = 'cpu',
                  **kwargs) -> None:
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(
@@ -155,6 +161,8 @@ class LesionInferencer(ImageClassificationInferencer):
         self.view = TestTimeView.of(operating_point)
         self.device_pre = device_preprocessor(self.pipeline_cfg, self.model,
                                               preprocess)
+        self.decode_pre = device_decoder(self.pipeline_cfg, self.model,
+                                         self.device_pre, decode)
         self.backend_name, self.precision = backend, precision
         self._backend = self._backend_of = None
         _ = self.backend  # load-time checks (GPU-only options, precision)
@@ -226,7 +234,10 @@ class LesionInferencer(ImageClassificationInferencer):
             yield from image_batches(inputs, load, batch_size,
                                      self.num_workers)
             return
-        load = LesionImageLoader(self.pipeline.transforms[0], raw=True)
+        read = self.pipeline.transforms[0]
+        if self.decode_pre is not None:
+            read = EncodedImageReader(read)
+        load = LesionImageLoader(read, raw=True)
         yield from image_batches(inputs, load, batch_size, self.num_workers,
                                  raw_collate)
 
@@ -237,8 +248,11 @@ class LesionInferencer(ImageClassificationInferencer):
         mirrors)."""
         with torch.inference_mode():
             if 'imgs' in inputs:
-                x = self.device_pre(inputs['imgs'])
                 samples = inputs['data_samples']
+                if self.decode_pre is not None:
+                    x = self.decode_pre(inputs['imgs'], samples)
+                else:
+                    x = self.device_pre(inputs['imgs'])
             else:
                 data = self.model.data_preprocessor(inputs, False)
                 x, samples = data['inputs'], data['data_samples']

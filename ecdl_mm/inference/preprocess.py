@@ -186,7 +186,11 @@ class DevicePreprocessor:
     # ------------------------------------------------------------- upload
     def upload(self, img: np.ndarray) -> torch.Tensor:
         """A uint8 ``(H, W, 3)`` image as a ``(1, 3, H, W)`` float tensor on
-        the device (one host-to-device copy of the uint8 data)."""
+        the device (one host-to-device copy of the uint8 data); a tensor is
+        a ``(3, H, W)`` uint8 image decoded already (on the device:
+        :mod:`~.device_decode`)."""
+        if isinstance(img, torch.Tensor):
+            return img.to(self.device)[None].float()
         t = torch.from_numpy(np.ascontiguousarray(img))
         if self.device.type == 'cuda':
             buf = self._pinned.get(tuple(t.shape))

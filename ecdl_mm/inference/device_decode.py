@@ -1,0 +1,167 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Still images decoded on the model's device (``decode='device'``).
+
+The decoding threads only read each file's bytes; the JPEGs of a batch are
+then decoded in one call on the model's device (nvJPEG through
+``torchvision.io.decode_jpeg`` on a GPU; libjpeg-turbo on a CPU, which is
+how the tests check the path) and go through the device pre-processing as
+full-size frames: the loading transform's decode-factor reduction by area
+averaging (as for live frames, :func:`~.frame_loader.frame_plan`), then the
+crop, resize and normalisation of :class:`~.preprocess.DevicePreprocessor`.
+
+Tolerance: against the CPU path that decodes at the reduced DCT scale, the
+images differ by a few grey levels (area averaging of the full decode vs
+libjpeg's scaled IDCT); the probabilities of the demo model agree to the
+tolerance stated in ``tests/test_inference/test_device_decode.py``.
+
+Files that are not JPEG (PNG, ...) and JPEGs with an EXIF block (their
+orientation is applied by the CPU decoders only) are decoded in the thread
+on the CPU by the loader's own full decode and join the batch as arrays; a
+file neither can decode raises :class:`~.image_batches.LesionInputError`
+naming it.
+"""
+import warnings
+from typing import List, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..datasets.transforms.load_resized_image import (decode_full,
+                                                      read_image_bytes,
+                                                      read_jpeg_header)
+from .image_batches import LesionInputError
+
+#: ``decode=`` of :class:`~ecdl_mm.apis.LesionInferencer` (``--decode``).
+DECODE_MODES = ('cpu', 'device')
+
+
+def _has_exif(data: bytes) -> bool:
+    """Whether a JPEG carries an APP1 ``Exif`` segment before its first
+    frame header (scans the marker segments only)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        frame_header = 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8,
+                                                                 0xCC)
+        if marker in (0xDA, 0xD9) or frame_header:
+            return False  # start of scan / frame header: no more metadata
+        length = int.from_bytes(data[i + 2:i + 4], 'big')
+        if marker == 0xE1 and data[i + 4:i + 10] == b'Exif\x00\x00':
+            return True
+        i += 2 + length
+    return False
+
+
+class EncodedImageReader:
+    """The loading transform's file reading without the decoding: ``img``
+    is the file's bytes as a 1-D uint8 tensor for a JPEG the device can
+    decode, else the loader's own full decode (BGR array).
+
+    Args:
+        loader: The built loading transform (``LoadResizedImage`` or
+            ``LoadImageFromFile``; its file backend is used).
+    """
+
+    def __init__(self, loader) -> None:
+        if getattr(loader, 'color_type', 'color') != 'color':
+            raise ValueError(
+                "decode='device' decodes colour images; the config's loader "
+                f'has color_type={loader.color_type!r} (use decode=\'cpu\')')
+        self.loader = loader
+
+    def __call__(self, results: dict) -> dict:
+        path = results['img_path']
+        data = read_image_bytes(self.loader, path)
+        if read_jpeg_header(data) is not None and not _has_exif(data):
+            img = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        else:
+            img = decode_full(self.loader, data, path)
+        return dict(img=img, img_path=path)
+
+
+def _to_bgr_chw(img: Union[np.ndarray, torch.Tensor],
+                device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(img))
+    if t.dim() == 2:
+        t = t[..., None].expand(*t.shape, 3)
+    return t.to(device).permute(2, 0, 1)
+
+
+def decode_on_device(items: Sequence[Union[np.ndarray, torch.Tensor]],
+                     paths: Sequence[str],
+                     device: Union[str, torch.device]) -> List[torch.Tensor]:
+    """``(3, H, W)`` uint8 BGR images on ``device``: the encoded JPEGs of
+    ``items`` decoded in one call there, the arrays uploaded.
+
+    Raises:
+        LesionInputError: Naming the first file the decoder refuses.
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
+    device = torch.device(device)
+    out: List = [None] * len(items)
+    encoded = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
+    if encoded:
+        with warnings.catch_warnings():
+            # torchvision 0.29 marks its decoders deprecated (torchcodec)
+            warnings.simplefilter('ignore')
+            try:
+                decoded = decode_jpeg([items[i] for i in encoded],
+                                      mode=ImageReadMode.RGB,
+                                      device=device)
+            except RuntimeError:
+                decoded = []
+                for i in encoded:  # find the file to name
+                    try:
+                        decoded.append(
+                            decode_jpeg(
+                                items[i],
+                                mode=ImageReadMode.RGB,
+                                device=device))
+                    except RuntimeError as e:
+                        raise LesionInputError(
+                            f'cannot read image {paths[i]}: '
+                            f'{str(e).strip().splitlines()[0]}') from None
+        for i, t in zip(encoded, decoded):
+            out[i] = t.flip(0)  # RGB -> BGR, the loaders' channel order
+    for i, x in enumerate(items):
+        if out[i] is None:
+            out[i] = _to_bgr_chw(x, device)
+    return out
+
+
+class DeviceDecoder:
+    """Decode a batch on the device (:func:`decode_on_device`) and
+    pre-process it as full-size frames (``pre``: a
+    :class:`~.preprocess.DevicePreprocessor` with the loader's reduction).
+    """
+
+    def __init__(self, pre) -> None:
+        self.pre, self.device = pre, pre.device
+
+    def __call__(self, images: Sequence, samples: Sequence) -> torch.Tensor:
+        paths = [s.get('img_path', '?') for s in samples]
+        return self.pre(decode_on_device(images, paths, self.device))
+
+
+def device_decoder(pipeline: Sequence[dict],
+                   model,
+                   device_pre,
+                   mode: str = 'cpu'):
+    """A :class:`DeviceDecoder` for ``mode='device'``, None for ``'cpu'``.
+
+    Raises:
+        ValueError: For an unknown mode, or ``'device'`` without the device
+            pre-processing (``device_pre`` None).
+    """
+    from .preprocess import DevicePreprocessor
+    if mode not in DECODE_MODES:
+        raise ValueError(f'decode={mode!r} must be one of {DECODE_MODES}')
+    if mode == 'cpu':
+        return None
+    if device_pre is None:
+        raise ValueError(
+            "decode='device' needs the pre-processing on the device "
+            "(preprocess='device', or 'auto' with the model on a GPU)")
+    return DeviceDecoder(
+        DevicePreprocessor.from_model(
+            pipeline, model.data_preprocessor, device_pre.device, frames=True))
