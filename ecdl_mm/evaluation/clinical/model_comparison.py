@@ -6,10 +6,11 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from ..functional import (confusion_matrix, confusion_rates, nanmean_or_nan,
-                          one_vs_rest_auc, proportion_interval, weighted_auc)
-from ..stats import (bootstrap_multiplicities, holm_adjust, mcnemar_test,
-                     paired_auc_tests, percentile_interval, weighted_rates)
+from ..functional import (bootstrap_distribution, confusion_matrix,
+                          confusion_rates, nanmean_or_nan, one_vs_rest_auc,
+                          percentile_interval, proportion_interval,
+                          resampled_mean, weighted_auc)
+from ..stats import holm_adjust, mcnemar_test, paired_auc_tests, weighted_rates
 from .predictions import LesionPredictions, align_predictions
 
 
@@ -50,29 +51,32 @@ def bootstrap_metrics(preds: Sequence[LesionPredictions], rounds: int,
     num_c = len(ref.classes)
     onehot = np.eye(num_c, dtype=bool)[ref.target]
     defined = [0 < onehot[:, k].sum() < len(ref.target) for k in range(num_c)]
-    chunks = [{} for _ in preds]
-    for w in bootstrap_multiplicities(len(ref.target), rounds, seed):
-        for p, store in zip(preds, chunks):
+
+    def statistic(w):
+        out = OrderedDict()
+        for i, p in enumerate(preds):
             rates = weighted_rates(p.pred, p.target, w, num_c)
-            store.setdefault('accuracy', []).append(rates['accuracy'])
+            out[(i, 'accuracy')] = rates['accuracy']
             aucs = np.stack([
                 weighted_auc(p.scores[:, k], onehot[:, k], w)
                 for k in range(num_c)
             ],
                             axis=1)
             for k, c in enumerate(p.classes):
-                store.setdefault(f'sensitivity_{c}',
-                                 []).append(rates['sensitivity'][:, k])
-                store.setdefault(f'specificity_{c}',
-                                 []).append(rates['specificity'][:, k])
-                store.setdefault(f'auc_{c}', []).append(aucs[:, k])
+                out[(i, f'sensitivity_{c}')] = rates['sensitivity'][:, k]
+                out[(i, f'specificity_{c}')] = rates['specificity'][:, k]
+                out[(i, f'auc_{c}')] = aucs[:, k]
             # the macro AUC of a resample averages the classes defined on
             # the full sample; a resample missing one of them is left out
-            store.setdefault(
-                'auc_macro',
-                []).append(aucs[:, defined].mean(1) if any(defined) else np.
-                           full(len(w), np.nan))
-    return [{k: np.concatenate(v) for k, v in s.items()} for s in chunks]
+            out[(i, 'auc_macro')] = resampled_mean(
+                aucs, defined, missing='nan')
+        return out
+
+    dist = bootstrap_distribution(statistic, len(ref.target), rounds, seed)
+    boots = [{} for _ in preds]
+    for (i, key), values in dist.items():
+        boots[i][key] = values
+    return boots
 
 
 def compare_models(preds: Sequence[LesionPredictions],

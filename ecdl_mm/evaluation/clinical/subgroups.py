@@ -16,9 +16,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..functional import (bootstrap_multiplicities, confusion_matrix,
-                          nanmean_or_nan, one_vs_rest_auc, percentile_interval,
-                          rate_fractions, selective_rates)
+from ..functional import (bootstrap_distribution, confusion_matrix,
+                          one_vs_rest_auc, percentile_interval, rate_fractions,
+                          resampled_mean, selective_rates)
 from .pivi import rate_entry
 from .predictions import StudyDataError
 
@@ -144,11 +144,13 @@ def macro_auc(scores,
     if rounds <= 0:
         out['note'] = 'no bootstrap rounds: no interval'
         return out
-    boots = []
-    for w in bootstrap_multiplicities(len(target), rounds, seed):
-        aucs = one_vs_rest_auc(scores, target, num_classes, w)[:, defined]
-        boots.append(nanmean_or_nan(aucs, axis=1))
-    lo, hi = percentile_interval(np.concatenate(boots), ci_level)
+    dist = bootstrap_distribution(
+        lambda w: dict(
+            macro=resampled_mean(
+                one_vs_rest_auc(scores, target, num_classes, w),
+                defined,
+                missing='skip')), len(target), rounds, seed)
+    lo, hi = percentile_interval(dist['macro'], ci_level)
     out.update(ci_lower=lo, ci_upper=hi)
     if lo == hi:
         out['note'] = (f'zero-width interval: every resample gives AUC '

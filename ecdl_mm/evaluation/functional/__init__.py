@@ -19,19 +19,21 @@ Conventions (one for the whole package):
   score interval (:func:`proportion_interval`, statsmodels). A proportion of
   images, which are clustered in lesions, gets a cluster-adjusted Wilson
   interval (:func:`clustered_proportion_interval`). AUCs, F1, macro means and
-  differences get the percentile lesion bootstrap
-  (:func:`bootstrap_multiplicities`, :func:`percentile_interval`).
+  differences get the percentile lesion bootstrap, one engine for all
+  (:func:`bootstrap_distribution`, :func:`percentile_interval`,
+  :mod:`.bootstrap`).
 * **Calibration** uses ``CALIBRATION_BINS = 15`` equal-width bins of
   ``[0, 1]``, right-closed as scikit-learn's ``calibration_curve``
   (a confidence equal to an inner edge falls in the lower bin).
 """
+from .bootstrap import (MISSING_CLASS, bootstrap_distribution,
+                        bootstrap_intervals, bootstrap_multiplicities,
+                        percentile_interval, resampled_mean)
 from .calibration import (TEMPERATURE_BOUNDS, _bin_ids, binned_ece,
                           calibration_metrics, fit_temperature,
                           reliability_bins, temperature_scale)
-from .intervals import (bootstrap_multiplicities,
-                        clustered_proportion_interval, design_effect,
-                        macro_interval, percentile_interval,
-                        proportion_interval)
+from .intervals import (clustered_proportion_interval, design_effect,
+                        macro_interval, proportion_interval)
 from .rates import (AGGREGATIONS, CALIBRATION_BINS, RATES, aggregate_lesions,
                     confusion_counts, confusion_matrix, confusion_rates,
                     micro_auc, nanmean_or_nan, one_vs_rest_auc, rate_fractions,
@@ -45,8 +47,10 @@ __all__ = [
     'rate_fractions', 'confusion_rates', 'weighted_auc', 'one_vs_rest_auc',
     'micro_auc', 'proportion_interval', 'design_effect',
     'clustered_proportion_interval', 'bootstrap_multiplicities',
-    'macro_interval', 'percentile_interval', 'reliability_bins', 'binned_ece',
-    'calibration_metrics', 'temperature_scale', 'TEMPERATURE_BOUNDS',
-    'fit_temperature', 'risk_coverage', 'selective_rates', 'TARGET_KINDS',
-    'parse_target', 'target_fraction', 'abstention_threshold'
+    'bootstrap_distribution', 'bootstrap_intervals', 'resampled_mean',
+    'MISSING_CLASS', 'macro_interval', 'percentile_interval',
+    'reliability_bins', 'binned_ece', 'calibration_metrics',
+    'temperature_scale', 'TEMPERATURE_BOUNDS', 'fit_temperature',
+    'risk_coverage', 'selective_rates', 'TARGET_KINDS', 'parse_target',
+    'target_fraction', 'abstention_threshold'
 ]

@@ -1,11 +1,14 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Proportion intervals (Wilson, cluster-adjusted) and the lesion
-bootstrap.
+"""Proportion intervals (Wilson, cluster-adjusted) and the interval of a
+macro mean (the lesion bootstrap itself is :mod:`.bootstrap`).
 
 Part of :mod:`ecdl_mm.evaluation.functional` (conventions there)."""
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
+
+# the bootstrap's old place (the engine is .bootstrap)
+from .bootstrap import bootstrap_multiplicities, percentile_interval  # noqa
 
 
 # ------------------------------------------------------------- intervals
@@ -104,38 +107,6 @@ def clustered_proportion_interval(successes: np.ndarray,
         deff=deff,
         n_eff=float(n_eff),
         lesions=num_l)
-
-
-def bootstrap_multiplicities(num: int,
-                             rounds: int,
-                             seed: int = 0,
-                             chunk: int = 500) -> Iterator[np.ndarray]:
-    """Multiplicities of ``num`` units (lesions) in bootstrap resamples.
-
-    Yields arrays ``(r, num)`` of how often each unit is drawn, ``r <=
-    chunk`` rows at a time, ``rounds`` rows in all, from one
-    ``numpy.random.default_rng(seed)``; weights for paired statistics
-    (every model or reader is evaluated on the same resample).
-    """
-    rng = np.random.default_rng(seed)
-    for start in range(0, rounds, chunk):
-        r = min(chunk, rounds - start)
-        draws = rng.integers(0, num, size=(r, num))
-        yield np.bincount(
-            (draws + np.arange(r)[:, None] * num).ravel(),
-            minlength=r * num).reshape(r, num).astype(np.float64)
-
-
-def percentile_interval(values: np.ndarray,
-                        ci_level: float = 0.95) -> Tuple[float, float]:
-    """Percentile interval of bootstrap values, NaN rounds left out."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if not len(values):
-        return float('nan'), float('nan')
-    alpha = (1 - ci_level) / 2 * 100
-    lo, hi = np.percentile(values, [alpha, 100 - alpha])
-    return float(lo), float(hi)
 
 
 def macro_interval(boot: Tuple[float, float],

@@ -80,34 +80,40 @@ def insert_intervals(metrics, intervals) -> None:
 
 
 def add_bootstrap_intervals(metric, metrics, levels, inverse, classes) -> None:
-    """Lesion-bootstrap intervals of AUCs, F1 and macro means."""
+    """Lesion-bootstrap intervals of AUCs, F1 and macro means.
+
+    Both levels on the same resamples of lesions, an image weighted by its
+    lesion's multiplicity (:func:`.functional.bootstrap_distribution`).
+    """
     num_l = int(inverse.max()) + 1
-    collected = {level: {} for level in levels}
     chunk = max(1, 2_000_000 // max(len(inverse) * len(classes), 1))
-    for mult in F.bootstrap_multiplicities(num_l, metric.bootstrap_rounds,
-                                           metric.seed, chunk):
+
+    def statistic(mult):
+        out = OrderedDict()
         for level, (s, p, t) in levels.items():
             w = mult[:, inverse] if level == 'image' else mult
             rates = metric.bootstrap_stats(s, p, t, w)
-            store = collected[level]
-            store.setdefault('auc_micro', []).append(rates['auc_micro'])
+            out[(level, 'auc_micro')] = rates['auc_micro']
             for name in PER_CLASS:
                 vals = rates[name]
                 if name in ('f1', 'auc'):
                     for k, cls in enumerate(classes):
-                        store.setdefault(f'{name}_{cls}', []).append(vals[:,
-                                                                          k])
-                store.setdefault(f'{name}_macro',
-                                 []).append(F.nanmean_or_nan(vals, axis=1))
+                        out[(level, f'{name}_{cls}')] = vals[:, k]
+                # a class undefined in a resample is left out of its mean
+                out[(level, f'{name}_macro')] = F.resampled_mean(
+                    vals, missing='skip')
+        return out
+
+    dist = F.bootstrap_distribution(statistic, num_l, metric.bootstrap_rounds,
+                                    metric.seed, chunk)
     intervals, notes = {}, OrderedDict()
-    for level, store in collected.items():
-        for key, chunks in store.items():
-            ci = F.percentile_interval(np.concatenate(chunks), metric.ci_level)
-            name = key[:-len('_macro')]
-            if key.endswith('_macro') and name in RATES:
-                ci = metric._macro_interval(metrics, level, name, ci, classes,
-                                            notes)
-            intervals[f'{level}/{key}'] = ci
+    for (level, key), ci in F.bootstrap_intervals(dist,
+                                                  metric.ci_level).items():
+        name = key[:-len('_macro')]
+        if key.endswith('_macro') and name in RATES:
+            ci = metric._macro_interval(metrics, level, name, ci, classes,
+                                        notes)
+        intervals[f'{level}/{key}'] = ci
     if notes:
         metric.extras['interval_notes'] = notes
     metric._insert_intervals(metrics, intervals)

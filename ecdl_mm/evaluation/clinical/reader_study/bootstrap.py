@@ -1,14 +1,15 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""The study's shared arrays and its lesion bootstrap (the reader
-study's one resampling loop)."""
+"""The study's shared arrays and its lesion bootstrap (every estimate of the
+study on the same resamples of
+:func:`ecdl_mm.evaluation.functional.bootstrap_distribution`)."""
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...functional import weighted_auc
-from ...stats import bootstrap_multiplicities, weighted_rates
+from ...functional import bootstrap_distribution, weighted_auc
+from ...stats import weighted_rates
 from ..model_comparison import paired_outcomes
 from ..predictions import LesionPredictions
 from .constants import ALL_READERS
@@ -125,23 +126,22 @@ def bootstrap_study(st: _Study, rounds: int, seed: int) -> Tuple[dict, dict]:
     """
     classes, target = st.classes, st.target
     onehot = np.eye(len(classes), dtype=bool)[target]
-    boot_model, boot_reader = {}, {p: {} for p in st.parts}
-    for w in bootstrap_multiplicities(len(target), rounds, seed):
+
+    def statistic(w):
+        out = OrderedDict()
         for key, val in _boot_rates(st.pred, target, w, classes).items():
-            boot_model.setdefault(key, []).append(val)
+            out[(None, key)] = val
         for k, c in enumerate(classes):
-            boot_model.setdefault(f'auc_{c}', []).append(
-                weighted_auc(st.scores[:, k], onehot[:, k], w))
+            out[(None, f'auc_{c}')] = weighted_auc(st.scores[:, k],
+                                                   onehot[:, k], w)
         for (s, j) in st.parts:
             rates = _boot_rates(st.reads.diagnosis[s, j], target, w, classes)
             for key, val in rates.items():
-                boot_reader[(s, j)].setdefault(key, []).append(val)
-    boot_model = {k: np.concatenate(v) for k, v in boot_model.items()}
-    boot_reader = {
-        p: {
-            k: np.concatenate(v)
-            for k, v in d.items()
-        }
-        for p, d in boot_reader.items()
-    }
+                out[((s, j), key)] = val
+        return out
+
+    dist = bootstrap_distribution(statistic, len(target), rounds, seed)
+    boot_model, boot_reader = {}, {p: {} for p in st.parts}
+    for (part, key), values in dist.items():
+        (boot_model if part is None else boot_reader[part])[key] = values
     return boot_model, boot_reader
