@@ -145,3 +145,24 @@ def test_valid_and_new_keys_reach_the_config(tool, run_tool_inprocess,
     assert cfg.test_evaluator[0].type == 'LesionMetric'
     assert cfg.test_evaluator[0].prefix == 'cfgopt'
     assert cfg.test_dataloader.dataset.data_root == demo_root
+
+
+def test_merge_cfg_options_names_its_source_and_old_imports_work(repo_root):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from ecdl_mm.utils import ConfigError, config_check, merge_cfg_options
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(repo_root, LESION_CFG))
+    assert merge_cfg_options(cfg, None) is cfg
+    with pytest.raises(ConfigError) as err:
+        merge_cfg_options(cfg, {'model.hed.num_classes': 4}, 'cfg_options')
+    assert str(err.value).splitlines() == [
+        'Invalid cfg_options:',
+        "  - model.hed.num_classes: model (ImageClassifier) has no key "
+        "'hed'; nearest valid key: model.head"
+    ]
+    assert cfg.model.head.num_classes == 3  # nothing merged
+    # the names' old home still has them
+    assert config_check.ConfigError is ConfigError
+    assert config_check.check_cfg_options is ecdl_mm.utils.check_cfg_options
