@@ -11,7 +11,7 @@ from copy import deepcopy
 
 import mmengine
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -22,9 +22,10 @@ from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
 from ecdl_mm.evaluation.report import (enable_lesion_report, lesion_out_dirs,
                                        write_lesion_reports)
-from ecdl_mm.utils import (ConfigError, check_cfg_options,
+from ecdl_mm.utils import (ConfigError, add_cfg_options,
                            check_checkpoint_paths, check_config,
-                           missing_checkpoint_error, setup_cpu_distributed)
+                           merge_cfg_options, missing_checkpoint_error,
+                           setup_cpu_distributed)
 from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
 from ecdl_mm.utils.work_dir import resolve_work_dir
@@ -44,11 +45,7 @@ def parse_args():
         choices=['metrics', 'pred'],
         help='whether --out gets the metrics or the predictions '
         '(default: predictions)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, xxx=yyy pairs merged into it')
+    add_cfg_options(parser)
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision test')
     parser.add_argument(
@@ -169,9 +166,7 @@ def main():
     cfg = Config.fromfile(config_file(args.config))
     # --cfg-options first (as mmpretrain's tool): merged after the TTA
     # wrapper, a `model.backbone...` option would land in the wrapper
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if args.operating_point:
         op = OperatingPoint.load(args.operating_point)
         op.apply_to_config(cfg)

@@ -10,14 +10,15 @@ import os.path as osp
 from copy import deepcopy
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import summarise_metric_logs
-from ecdl_mm.utils import (check_cfg_options, check_checkpoint_paths,
-                           check_config, setup_cpu_distributed)
+from ecdl_mm.utils import (add_cfg_options, check_checkpoint_paths,
+                           check_config, merge_cfg_options,
+                           setup_cpu_distributed)
 from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.work_dir import resolve_work_dir
 
@@ -54,12 +55,7 @@ def parse_args():
         '--no-persistent-workers',
         action='store_true',
         help='disable persistent_workers in dataloaders')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, xxx=yyy pairs merged into it; '
-        'lists as key="[a,b]" or key=a,b, no white space.')
+    add_cfg_options(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -126,9 +122,7 @@ def merge_args(cfg, args):
     set_default_dataloader_cfg(cfg, 'val_dataloader')
     set_default_dataloader_cfg(cfg, 'test_dataloader')
 
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     # '{work_dir}/lesion_eval' of the demo configs: this run's work dir
     resolve_work_dir(cfg)
     # the metrics' own tables stay readable: no 150-key line

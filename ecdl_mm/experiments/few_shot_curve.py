@@ -258,8 +258,12 @@ def run_fewshot_curve(configs: Sequence[str],
     if len(set(names)) != len(names):
         raise ValueError(f'config names {names} must be unique')
     os.makedirs(work_dir, exist_ok=True)
-    counts = cohort_lesions_per_class(
-        run_config(configs[0], 1, 0, work_dir, cohort, None, cfg_options))
+    # every method's config (and its --cfg-options) checked before any run
+    first = [
+        run_config(c, 1, 0, work_dir, cohort, pretrained, cfg_options)
+        for c in configs
+    ]
+    counts = cohort_lesions_per_class(first[0])
     usable = [k for k in shots if k < min(counts.values())]
     skipped = [
         dict(shots=k, reason=f'a class has <= {k} lesions: {counts}')

@@ -21,6 +21,7 @@ from ..evaluation.clinical import (StudyDataError, align_predictions,
                                    save_csv, save_json)
 from ..evaluation.report import (auc_difference_figure,
                                  build_comparison_report, figure_png)
+from ..utils.cfg_options import merge_cfg_options
 from ..utils.config_walk import inner_dataset, lesion_metrics
 from ..utils.provenance import collect_provenance
 from ..utils.work_dir import resolve_work_dir
@@ -107,12 +108,12 @@ def prepare_config(config: str,
 
 
 def finish_config(cfg, cfg_options=None):
-    """The last steps of an experiment's config: ``cfg_options`` merged,
-    ``{work_dir}`` resolved, LesionMetric's values logged as its own table
-    (not a 3,000-character line)."""
+    """The last steps of an experiment's config: ``cfg_options`` checked
+    and merged (:func:`~ecdl_mm.utils.merge_cfg_options`, as every tool
+    does), ``{work_dir}`` resolved, LesionMetric's values logged as its own
+    table (not a 3,000-character line)."""
     from ..engine.runner.log_processor import summarise_metric_logs
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     resolve_work_dir(cfg)
     summarise_metric_logs(cfg)
     return cfg
@@ -248,9 +249,15 @@ def run_benchmark(configs: Sequence[str],
     for c in configs:
         if not osp.isfile(c):
             raise FileNotFoundError(f'config {c} does not exist')
+    # every arm's config (and its --cfg-options) checked before any trains
+    cfgs = [
+        prepare_config(config, splits, osp.join(work_dir, name), sheets,
+                       data_root, cfg_options)
+        for config, name in zip(configs, names)
+    ]
     os.makedirs(work_dir, exist_ok=True)
     arms = {}
-    for config, name in zip(configs, names):
+    for config, name, cfg in zip(configs, names, cfgs):
         arm_dir = osp.join(work_dir, name)
         done = osp.join(arm_dir, DONE)
         if osp.isfile(done):
@@ -260,8 +267,6 @@ def run_benchmark(configs: Sequence[str],
             continue
         partial = osp.isfile(osp.join(arm_dir, 'last_checkpoint'))
         log(f'[{name}] ' + ('resuming' if partial else 'training'))
-        cfg = prepare_config(config, splits, arm_dir, sheets, data_root,
-                             cfg_options)
         record = train_and_test(cfg)
         record.update(config=osp.abspath(config), resumed=partial)
         # written last and atomically: a kill before it reruns the arm

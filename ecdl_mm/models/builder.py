@@ -11,8 +11,8 @@ import copy
 import os
 from typing import Optional, Union
 
+from ..utils.cfg_options import merge_cfg_options
 from ..utils.checkpoint import load_model_checkpoint
-from ..utils.config_check import check_cfg_options
 
 
 def load_model(config,
@@ -40,7 +40,7 @@ def load_model(config,
             (the inferencers' ``pretrained=True``). None or False keeps the
             built (random) weights.
         cfg_options (dict, optional): Dotted keys merged into the config,
-            checked first (:func:`ecdl_mm.utils.check_cfg_options`).
+            checked first (:func:`ecdl_mm.utils.merge_cfg_options`).
         device (str): Where the model goes. Defaults to ``'cpu'``.
         index_weights (bool): With ``checkpoint=True`` and no ``load_from``,
             the published weights of a model name of mmpretrain's model
@@ -64,8 +64,7 @@ def load_model(config,
         if not isinstance(cfg, Config):
             raise ValueError(f'cfg_options need a config, not the model name '
                              f'{config!r}')
-        check_cfg_options(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+        merge_cfg_options(cfg, cfg_options)
     model = get_model(cfg, pretrained=False, device=device, **model_kwargs)
     if checkpoint is True:
         checkpoint = model._config.get('load_from')

@@ -24,9 +24,8 @@ import warnings
 from typing import Callable, List, Optional, Tuple, Type
 
 from .checkpoint import CheckpointKindError, UnsafeCheckpointError
-from .config_check import ConfigError
 from .console_log import first_time_shown, readable_console_logs
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 #: Exceptions that mean the user asked for something that cannot work
 #: (``DataError``: a split sheet or data layout the dataset refuses while

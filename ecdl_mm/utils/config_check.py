@@ -14,28 +14,23 @@ field:
   ``custom_hooks`` (its centres would never be computed), or the hook without
   that head.
 
-:func:`check_cfg_options` checks the ``--cfg-options`` keys against the
-config before they are merged (a key through a section that is ``None`` or
-a list index out of range, or a key no component takes, with the nearest
-valid key).
+:func:`~.cfg_options.check_cfg_options` (re-exported here) checks the
+``--cfg-options`` keys against the config before they are merged.
 """
 import difflib
-import inspect
 import os.path as osp
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.registry import Registry
-from mmpretrain.registry import (BATCH_AUGMENTS, DATA_SAMPLERS, DATASETS,
-                                 EVALUATORS, HOOKS, LOG_PROCESSORS, LOOPS,
-                                 METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS,
+                                 MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
                                  OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
-                                 TRANSFORMS, VISBACKENDS, VISUALIZERS)
+                                 TRANSFORMS)
 
-
-class ConfigError(ValueError):
-    """A config field holds a value that cannot work."""
+from .cfg_options import check_cfg_options
+from .errors import ConfigError
 
 
 def _registry_keys(registry: Registry) -> List[str]:
@@ -288,113 +283,7 @@ def check_checkpoint_paths(cfg: Config,
             raise missing_checkpoint_error(path, field)
 
 
-# Registries searched for the class of a ``type`` reached by a
-# --cfg-options key (the first that knows the name wins).
-_OPTION_REGISTRIES = (MODELS, DATASETS, METRICS, HOOKS, TRANSFORMS,
-                      DATA_SAMPLERS, OPTIM_WRAPPERS, OPTIMIZERS,
-                      PARAM_SCHEDULERS, LOOPS, EVALUATORS, VISUALIZERS,
-                      VISBACKENDS, LOG_PROCESSORS, BATCH_AUGMENTS)
-
-
-def _accepted_arguments(section: dict) -> Optional[List[str]]:
-    """The keyword arguments the class of ``section['type']`` takes; None
-    when unknown (no ``type``, not registered, or ``**kwargs``)."""
-    typ = section.get('type')
-    obj = typ
-    if isinstance(typ, str):
-        obj = None
-        for registry in _OPTION_REGISTRIES:
-            try:
-                obj = registry.get(typ)
-            except Exception:  # a scope prefix of another package
-                obj = None
-            if obj is not None:
-                break
-    if obj is None or not callable(obj):
-        return None
-    try:
-        params = inspect.signature(
-            obj.__init__ if inspect.isclass(obj) else obj).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return None
-    return [n for n in params if n != 'self']
-
-
-def _runner_arguments() -> List[str]:
-    from mmengine.runner import Runner
-    return [
-        n for n in inspect.signature(Runner.__init__).parameters if n != 'self'
-    ]
-
-
-def _option_problem(cfg, key: str) -> Optional[str]:
-    """Why the ``--cfg-options`` key ``key`` cannot work on ``cfg``, or
-    None."""
-    parts = key.split('.')
-    node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-    for i, part in enumerate(parts):
-        here = '.'.join(parts[:i])
-        prefix = here + '.' if here else ''
-        if isinstance(node, (list, tuple)):
-            if part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                continue
-            return (f'{here} is a list of {len(node)} item(s): {part!r} is '
-                    f'not one of its indices (0 to {len(node) - 1})')
-        if not isinstance(node, dict):
-            what = ('None (this config has no such section, e.g. no '
-                    'validation loop)'
-                    if node is None else f'{str(node)[:60]!r}, not a dict')
-            return f'{here} is {what}, so it has no key {part!r}'
-        if part in node:
-            node = node[part]
-            continue
-        # a key the config does not hold yet: fine when the component (or,
-        # at the top, the Runner) takes it; a near miss of a key it holds or
-        # takes is a typo
-        known = [str(k) for k in node]
-        accepted = (
-            _runner_arguments() if i == 0 else _accepted_arguments(node))
-        if accepted is not None and part in accepted:
-            return None
-        candidates = sorted(set(known + (accepted or [])))
-        close = difflib.get_close_matches(part, candidates, n=1)
-        strict = i > 0 and accepted is not None
-        if not close and not strict:
-            return None  # a new section or argument, taken as it is
-        where = (f'{here}' if here else 'the config') + (
-            f' ({node["type"]})' if isinstance(node.get('type'), str) else '')
-        hint = f'; nearest valid key: {prefix}{close[0]}' if close else ''
-        return f'{where} has no key {part!r}{hint}'
-    return None
-
-
-def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]]) -> None:
-    """Check ``--cfg-options`` keys against ``cfg`` before they are merged.
-
-    mmengine's ``Config.merge_from_dict`` would fail with a traceback on a
-    key through a section that is ``None`` (e.g. ``val_dataloader`` of a
-    config without validation) and silently add a mistyped key, which then
-    fails when the component is built (or is ignored). A key may name a new
-    argument when the section's class takes it (e.g.
-    ``test_evaluator.0.out_dir``) or, for a class with ``**kwargs`` or a
-    section without ``type``, when it is not a near miss of an existing key.
-
-    Args:
-        cfg (Config): The config, before the options are merged.
-        options (dict, optional): ``DictAction``'s dict of dotted keys.
-
-    Raises:
-        ConfigError: One line per bad key, naming it and the nearest valid
-            key.
-    """
-    errors = []
-    for key in options or {}:
-        problem = _option_problem(cfg, str(key))
-        if problem:
-            errors.append(f'{key}: {problem}')
-    if errors:
-        raise ConfigError('Invalid --cfg-options:\n  - ' +
-                          '\n  - '.join(errors))
+__all__ = [
+    'ConfigError', 'check_cfg_options', 'check_checkpoint_paths',
+    'check_config'
+]

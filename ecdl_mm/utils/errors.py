@@ -3,6 +3,11 @@
 upwards; re-exported where users met them first)."""
 
 
+class ConfigError(ValueError):
+    """A config field (or a ``--cfg-options`` key) holds a value that cannot
+    work."""
+
+
 class DataError(ValueError):
     """The data cannot be read as the config asks: a split sheet (missing
     column or sheet, bad cell, class that disagrees with the dataset, lesion
@@ -11,4 +16,4 @@ class DataError(ValueError):
     (:func:`ecdl_mm.utils.cli.run_cli`)."""
 
 
-__all__ = ['DataError']
+__all__ = ['ConfigError', 'DataError']

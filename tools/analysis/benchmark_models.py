@@ -19,11 +19,10 @@
 # configs/baselines/*-mini_1xb8-10e_ecnbi-demo-64px.py.
 import argparse
 
-from mmengine.config import DictAction
-
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.clinical import StudyDataError
 from ecdl_mm.experiments import run_benchmark
+from ecdl_mm.utils import add_cfg_options
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -47,11 +46,7 @@ def parse_args():
         '--data-root', help='cohort root (default: the folder of --splits)')
     parser.add_argument('--bootstrap-rounds', type=int, default=2000)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='overrides for every config, key=value')
+    add_cfg_options(parser, note='Applied to every config.')
     return parser.parse_args()
 
 

@@ -17,10 +17,9 @@
 # runs are skipped when the command is run again.
 import argparse
 
-from mmengine.config import DictAction
-
 import ecdl_mm  # noqa: F401
 from ecdl_mm.experiments import run_fewshot_curve
+from ecdl_mm.utils import add_cfg_options
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -43,11 +42,7 @@ def parse_args():
     parser.add_argument('--sheet-name')
     parser.add_argument(
         '--pretrained', help='source model checkpoint (its backbone.*)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='overrides for every run, key=value')
+    add_cfg_options(parser, note='Applied to every run.')
     return parser.parse_args()
 
 

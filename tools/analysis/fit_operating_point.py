@@ -14,7 +14,7 @@
 import argparse
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.evaluation.functional import parse_target
@@ -22,6 +22,7 @@ from ecdl_mm.evaluation.operating_point import OperatingPointError
 from ecdl_mm.evaluation.operating_point_fit import fit_operating_point
 from ecdl_mm.experiments import (dataset_classes, predict_views,
                                  validation_dataset_cfg)
+from ecdl_mm.utils import add_cfg_options, merge_cfg_options
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.config_walk import lesion_metrics
 from ecdl_mm.utils.provenance import add_to_json, provenance_from_config
@@ -52,15 +53,14 @@ def parse_args():
     parser.add_argument('--min-images', type=int, default=1)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     ann_file = args.ann_file
     if ann_file and not osp.isabs(ann_file) and osp.isfile(ann_file):
         # a path typed on the command line is the user's, from where they

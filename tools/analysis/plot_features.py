@@ -20,13 +20,14 @@ import os.path as osp
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.models import load_model
-from ecdl_mm.utils import check_cfg_options, check_checkpoint_paths
+from ecdl_mm.utils import (add_cfg_options, check_checkpoint_paths,
+                           merge_cfg_options)
 from ecdl_mm.utils.cli import run_cli
 
 
@@ -57,11 +58,7 @@ def parse_args():
         type=int,
         default=0,
         help='seed of random initialisations (`init`) and of t-SNE')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, xxx=yyy pairs')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 
@@ -105,9 +102,7 @@ def main():
         raise ValueError(f'--titles has {len(args.titles)} entries but '
                          f'--checkpoints has {len(args.checkpoints)}')
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if 'init' in args.checkpoints:  # init_cfg files, before any work
         check_checkpoint_paths(cfg, init_cfg=True, load_from=False)

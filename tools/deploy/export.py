@@ -59,7 +59,7 @@ from ecdl_mm.deploy import (FORMATS, ExportWrapper, build_model, evaluate,
                             export, fuse_qv_bias, input_size_of,
                             lesion_batches, onnx_runner, onnxruntime_available,
                             quantize_int8, quiet_deprecations)
-from ecdl_mm.utils import set_inference_threads
+from ecdl_mm.utils import add_cfg_options, set_inference_threads
 from ecdl_mm.utils.cli import run_cli
 from ecdl_mm.utils.provenance import (add_to_json, collect_provenance,
                                       provenance_from_config)
@@ -118,11 +118,7 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', help='override the test data_root')
     parser.add_argument('--split', help='override the test sheet_name')
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        default=None,
-        help='key=value pairs merged into the config')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -150,13 +146,8 @@ def _variants(model, info, int8: bool) -> OrderedDict:
 def main(argv=None):
     args = parse_args(argv)
     set_inference_threads(args.threads or default_threads())
-    cfg_options = None
-    if args.cfg_options:
-        from mmengine.config import DictAction
-        ns = argparse.Namespace()
-        DictAction(option_strings=[], dest='o')(None, ns, args.cfg_options)
-        cfg_options = ns.o
-    model, cfg = build_model(args.config, args.checkpoint, cfg_options)
+    # --cfg-options checked and merged by merge_cfg_options (load_model)
+    model, cfg = build_model(args.config, args.checkpoint, args.cfg_options)
     size = tuple(args.input_size) if args.input_size else input_size_of(cfg)
     info = export(
         model,
