@@ -17,6 +17,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
+from ecdl_mm.deploy import BACKENDS, GPU_BACKENDS, PRECISIONS, GPUOnlyError
+from ecdl_mm.deploy.cuda_graph import check_gpu_option
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
@@ -69,6 +71,19 @@ def parse_args():
         help='test-time augmentation: `tta_pipeline`/`tta_model` from the '
         'config, else flip TTA averaging the class scores (ViewTTAModel)')
     parser.add_argument(
+        '--backend',
+        default='eager',
+        choices=BACKENDS,
+        help='model backend for the test loop (as tools/infer.py: '
+        'cuda-graph runs CUDA graphs in fp16 by default, GPU only); built '
+        'on the first batch and checked against eager fp32 there')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default=None,
+        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
+        'else fp32)')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -112,7 +127,22 @@ def merge_args(cfg, args):
         cfg.default_hooks.visualization.out_dir = args.show_dir
         cfg.default_hooks.visualization.interval = args.interval
 
-    if args.tta and 'tta_model' not in cfg and 'tta_pipeline' not in cfg:
+    own_tta = 'tta_model' in cfg or 'tta_pipeline' in cfg
+    backend = args.backend != 'eager' or args.precision not in (None, 'fp32')
+    if backend and args.tta and own_tta:
+        raise ConfigError(
+            '--backend / --precision run the classifier through the view '
+            "function (ViewTTAModel), not the config's own tta_model / "
+            'tta_pipeline; drop --tta or those keys')
+    if backend:
+        # the view (flip with --tta) and the backend in one wrapper
+        cfg.model = ConfigDict(
+            type='ViewTTAModel',
+            module=cfg.model,
+            flip=bool(args.tta),
+            backend=args.backend,
+            precision=args.precision)
+    elif args.tta and not own_tta:
         # flip TTA through the view function every inference path shares
         # (ecdl_mm.inference.view_probs: one call on images + mirrors)
         cfg.model = ConfigDict(type='ViewTTAModel', module=cfg.model)
@@ -171,6 +201,13 @@ def main():
         op = OperatingPoint.load(args.operating_point)
         op.apply_to_config(cfg)
         args.tta = args.tta or bool(op.view.get('flip'))
+    if args.backend in GPU_BACKENDS or args.precision in ('fp16', 'bf16'):
+        # before the data and model load: the runner's device
+        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        for option, value in (('--backend', args.backend), ('--precision',
+                                                            args.precision)):
+            if value in GPU_BACKENDS + ('fp16', 'bf16'):
+                check_gpu_option(option, value, device)
     cfg = merge_args(cfg, args)
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise missing_checkpoint_error(args.checkpoint)
@@ -206,4 +243,4 @@ def main():
 
 
 if __name__ == '__main__':
-    run_cli(main, user_errors=(OperatingPointError, ))
+    run_cli(main, user_errors=(OperatingPointError, GPUOnlyError))

@@ -89,3 +89,11 @@ def test_inferencers_and_tools_refuse_gpu_options_on_cpu(
     assert_one_line(
         proc, 'realtime.py: error: --precision fp16 needs a '
         'CUDA device')
+    proc = run_script([
+        'tools/test.py', TINY_CONFIG, ckpt, '--backend', 'cuda-graph',
+        '--work-dir', tmp_path / 'wd'
+    ],
+                      check=False)
+    assert_one_line(
+        proc, 'test.py: error: --backend cuda-graph needs a CUDA device')
+    assert not (tmp_path / 'wd').exists()  # nothing ran

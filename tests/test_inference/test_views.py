@@ -81,6 +81,13 @@ def test_every_inference_path_gives_the_same_probabilities(
         pipeline=op.test_pipeline(cfg.test_dataloader.dataset.pipeline))
     with torch.no_grad():
         got['test.py'] = tta.test_step(default_collate([ds[0]]))[0].pred_score
+    # 5. tools/test.py --tta --backend torchscript (the traced classifier
+    # through the same view)
+    traced = ViewTTAModel(module=lesion.model, backend='torchscript')
+    with torch.no_grad():
+        got['test.py torchscript'] = traced.test_step(
+            default_collate([ds[0]]))[0].pred_score
+    assert traced._backend.name == 'torchscript'
     # an independent reference: mmpretrain's predict on the image and on
     # its mirror, two calls, averaged by hand
     data = lesion.model.data_preprocessor(default_collate([ds[0]]), False)
