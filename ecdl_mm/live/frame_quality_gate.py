@@ -13,6 +13,20 @@ REJECT_REASONS = ('no_field', 'dark', 'halation', 'blur', 'motion')
 OUT_OF_CONTACT = ('no_field', 'dark')
 
 
+def _subsample(frame: np.ndarray, step: int) -> np.ndarray:
+    """``frame[::step, ::step]``, contiguous: the rows taken first, then
+    each pixel's channels moved as one 3-byte item (2-3x faster than
+    numpy's element-wise strided copy of a BGR frame; same pixels)."""
+    rows = frame[::step]
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 \
+            or not rows[0].flags.c_contiguous:
+        return np.ascontiguousarray(rows[:, ::step])
+    items = np.ascontiguousarray(rows).reshape(len(rows), -1).view(
+        np.dtype((np.void, 3)))
+    out = np.ascontiguousarray(items[:, ::step])
+    return out.view(np.uint8).reshape(len(rows), -1, 3)
+
+
 @TASK_UTILS.register_module()
 class FrameQualityGate:
     """Accept only the sharp, in-contact, well-exposed frames of an EC-NBI
@@ -117,7 +131,7 @@ class FrameQualityGate:
             raise ValueError(f'a frame must be (H, W) or (H, W, 3), got '
                              f'shape {frame.shape}')
         step = max(1, frame.shape[1] // self.work_width)
-        small = np.ascontiguousarray(frame[::step, ::step])
+        small = _subsample(frame, step)
         if small.ndim == 2:
             return small, small
         b, g, r = cv2.split(small)

@@ -111,3 +111,15 @@ def test_motion_between_frames(stills):
     # a black frame: no field, out of contact
     r = gate(np.zeros_like(img))
     assert r['reason'] == 'no_field' and r['out_of_contact']
+
+
+@pytest.mark.parametrize('shape', [(1009, 1160, 3), (101, 99, 3), (50, 60)])
+def test_subsample_is_numpy_striding(shape):
+    # the gate's fast subsampling takes exactly frame[::step, ::step]
+    from ecdl_mm.live.frame_quality_gate import _subsample
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    for view in (frame, frame[:, ::2], frame[1:]):
+        for step in (1, 2, 7):
+            got = _subsample(view, step)
+            np.testing.assert_array_equal(got, view[::step, ::step])
+            assert got.flags.c_contiguous
