@@ -135,6 +135,44 @@ def test_same_boxes_and_pixels_as_opencv_decoder(demo_images, kwargs):
 
 
 @needs_library
+@pytest.mark.parametrize(
+    'variant,region_decoded',
+    [
+        (dict(mode='L'), True),  # greyscale: BGR like OpenCV's
+        (dict(progressive=True), True),
+        (dict(subsampling=0), True),  # 4:4:4 (8 px iMCU)
+        (dict(mode='CMYK'), False),  # TurboJPEG refuses: OpenCV's path
+    ])
+def test_jpeg_variants_match_opencv(tmp_path, demo_images, monkeypatch,
+                                    variant, region_decoded):
+    variant = dict(variant)
+    img = Image.open(demo_images[4]).convert(variant.pop('mode', 'RGB'))
+    path = str(tmp_path / 'variant.jpg')
+    img.resize((580, 505), Image.BILINEAR).save(path, quality=90, **variant)
+    decoded = []
+    real = turbojpeg_region.decode_region
+
+    def counting(*args):
+        out = real(*args)
+        decoded.append(1)
+        return out
+
+    monkeypatch.setattr(turbojpeg_region, 'decode_region', counting)
+    kwargs = dict(scale=64, backend='pillow', interpolation='bilinear')
+    opencv, region = _load(
+        decoder='opencv', **kwargs), _load(
+            decoder='turbojpeg', **kwargs)
+    for seed in range(6):
+        np.random.seed(seed)
+        a = opencv(dict(img_path=path))
+        np.random.seed(seed)
+        b = region(dict(img_path=path))
+        assert b['crop_bbox'] == a['crop_bbox']
+        np.testing.assert_array_equal(b['img'], a['img'])
+    assert len(decoded) == (6 if region_decoded else 0)
+
+
+@needs_library
 def test_exif_rotated_file_takes_the_opencv_path(tmp_path, demo_images):
     exif = Image.Exif()
     exif[0x0112] = 6
