@@ -163,6 +163,7 @@ def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
         return pipeline
     first.pop('type')
     first.pop('min_ratio', None)
+    first.pop('decoder', None)
     load = dict(type='LoadImageFromFile')
     for key in ('to_float32', 'color_type', 'imdecode_backend', 'ignore_empty',
                 'backend_args'):

@@ -17,7 +17,12 @@ seconds of the process (``time.process_time``: what a loader worker costs a
 core, steady when other jobs share the machine) and in wall seconds. A
 third case decodes the same boxes with Pillow's ``draft`` instead of
 OpenCV's reduced modes (load + crop only), the measurement behind the
-choice of decoder. Also reports the crop pixels against mmpretrain's on the
+choice of decoder. Where a TurboJPEG 3 library is found
+(``pip install turbojpeg``, or ``ECDL_TURBOJPEG_LIB``), a fourth case runs
+the shipped pipeline with ``decoder='turbojpeg'`` (only the box's region
+decoded) beside ``decoder='opencv'`` (the whole frame at the reduction),
+and its crops are compared with the OpenCV decoder's (identical expected).
+Also reports the crop pixels against mmpretrain's on the
 same random boxes (PSNR by decode factor).
 
 All cases run under the settings mmengine's runner applies (OpenCV
@@ -207,18 +212,41 @@ def _cpu_and_wall(cases, rounds):
     return cpu, wall
 
 
+def _count_region_differences(load_opencv, load_region, files):
+    """Crops of the two decoders that differ, on the same seeds."""
+    differing = 0
+    for seed in range(3):
+        for i, f in enumerate(files):
+            np.random.seed(seed * 1000 + i)
+            a = load_opencv(dict(img_path=f))
+            np.random.seed(seed * 1000 + i)
+            b = load_region(dict(img_path=f))
+            assert a['crop_bbox'] == b['crop_bbox'], f
+            differing += not np.array_equal(a['img'], b['img'])
+    return differing
+
+
 def train_pipeline_cases(files, rounds):
     """The shipped training pipelines vs mmpretrain's full decode."""
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS
+
+    from ecdl_mm.datasets.transforms import turbojpeg_region
+    region_ok = turbojpeg_region.load_library() is not None
+    print('region decoder:', turbojpeg_region.library_status())
     n = len(files)
     rows, ratios, config = [], [], {}
     for stage, path in TRAIN_CONFIGS.items():
         ours = Config.fromfile(osp.join(REPO_ROOT, path)).train_pipeline
         ours = [dict(s) for s in ours]
         today = full_decode_train_pipeline(ours)
+        ours[0] = dict(ours[0], decoder='opencv')
         config[stage] = dict(ours=ours, today=today)
         pipes = dict(today=build_pipeline(today), ours=build_pipeline(ours))
+        if region_ok:
+            region = [dict(ours[0], decoder='turbojpeg')] + ours[1:]
+            config[stage]['ours_region'] = region
+            pipes['ours, turbojpeg region decoder'] = build_pipeline(region)
         cases = {
             k: (lambda p=p: [p(dict(img_path=f)) for f in files])
             for k, p in pipes.items()
@@ -249,6 +277,22 @@ def train_pipeline_cases(files, rounds):
                 'img/s per core',
                 value=median(cpu['today']) / median(cpu['ours']),
                 goal=3.0))
+        if region_ok:
+            key = 'ours, turbojpeg region decoder'
+            ratios.append(
+                dict(
+                    name=f'{stage} train LoadRandomResizedCrop, turbojpeg '
+                    'region decoder / today, img/s per core',
+                    value=median(cpu['today']) / median(cpu[key]),
+                    goal=3.0))
+            rows.append(
+                dict(
+                    case=f'{stage} crop turbojpeg region vs opencv decoder',
+                    metric=f'crops not identical (of {3 * n})',
+                    value=_count_region_differences(
+                        pipes['ours'].transforms[0], pipes[key].transforms[0],
+                        files),
+                    unit='crops'))
 
         # The crops (before any augmentation: RandAugment's thresholds
         # turn grey-level differences into large ones) on the same boxes,

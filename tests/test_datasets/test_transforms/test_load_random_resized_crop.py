@@ -188,6 +188,7 @@ def test_truncated_jpeg(tmp_path, demo_images):
 @pytest.mark.parametrize('kwargs,match', [
     (dict(min_ratio=0.5), 'min_ratio'),
     (dict(backend='turbo'), 'backend'),
+    (dict(decoder='pillow'), 'decoder'),
     (dict(backend='pillow', interpolation='area'), 'interpolation'),
 ])
 def test_bad_arguments(kwargs, match):
