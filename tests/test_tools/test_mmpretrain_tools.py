@@ -130,6 +130,7 @@ def _reference_grad_cam(cfg_path, checkpoint, image):
         lit = bb.embed(probes)[0] - bb.embed(torch.zeros(1, 3, size, size))[0]
     # token t holds the patch whose probe moves it
     where = lit.abs().sum(-1).argmax(0)  # (N, ) probe index per token
+    assert sorted(where.tolist()) == list(range(grid * grid))
 
     saved = {}
 
