@@ -7,6 +7,7 @@ import json
 import os.path as osp
 import re
 
+import cv2
 import mmpretrain
 import numpy as np
 import pytest
@@ -35,6 +36,10 @@ def vit_checkpoint(repo_root, tmp_path_factory):
     cfg.model.backbone.pop('init_cfg', None)  # no pretrained file needed
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
+    # The config's head starts near zero (std 2e-5): with it every token's
+    # Grad-CAM value on this random encoder is negative, and the map is a
+    # constant 0 (a plain blue tint). A larger head gives a map to check.
+    torch.nn.init.normal_(model.head.fc.weight, std=0.5)
     path = tmp_path_factory.mktemp('vit') / 'ecvit_tiny.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return str(path)
@@ -88,7 +93,71 @@ def test_get_flops_on_ecvit_config(run_tool, repo_root):
     assert abs(params - n_params) <= 0.5e-3 * params_unit, (params, n_params)
 
 
-def test_vis_cam_on_ecvit(run_tool, demo_root, vit_checkpoint, tmp_path):
+def _reference_grad_cam(cfg_path, checkpoint, image):
+    """Grad-CAM of the model's top class, written out here: the test
+    pipeline's 64 px BGR image, and its 64 x 64 heat map in [0, 1].
+
+    The target is the last block's output norm (``layers[-1].ln2``: the
+    last token-level norm). Each token is put where its patch is, found by
+    probing ``embed`` with one lit patch at a time, so a token order the
+    tool's row-major reshape does not expect shows up as a different map.
+    """
+    from mmcv.transforms import Compose
+    from mmpretrain.registry import TRANSFORMS
+    cfg = Config.fromfile(cfg_path)
+    cfg.model.backbone.pop('init_cfg', None)
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(
+        torch.load(checkpoint, weights_only=True)['state_dict'])
+    model.eval()
+    pipeline = Compose(
+        [TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline])
+    src = pipeline(dict(img_path=image))['inputs'].numpy().transpose(1, 2, 0)
+    prep = cfg.data_preprocessor
+    rgb = src[..., ::-1].astype(np.float32)
+    x = torch.from_numpy((rgb - np.float32(prep.mean)) /
+                         np.float32(prep.std)).permute(2, 0,
+                                                       1)[None].contiguous()
+
+    bb = model.backbone
+    size, patch = x.shape[-1], bb.patch_size
+    grid = size // patch
+    probes = torch.zeros(grid * grid, 3, size, size)
+    for i in range(grid * grid):
+        r, c = divmod(i, grid)
+        probes[i, :, r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] = 1
+    with torch.no_grad():
+        lit = bb.embed(probes)[0] - bb.embed(torch.zeros(1, 3, size, size))[0]
+    # token t holds the patch whose probe moves it
+    where = lit.abs().sum(-1).argmax(0)  # (N, ) probe index per token
+    assert sorted(where.tolist()) == list(range(grid * grid))
+
+    saved = {}
+
+    def keep(module, inputs, output):
+        saved['act'] = output
+        output.register_hook(lambda grad: saved.update(grad=grad))
+
+    handle = bb.layers[-1].ln2.register_forward_hook(keep)
+    try:
+        logits = model(x)
+        logits[0, logits[0].argmax()].backward()
+    finally:
+        handle.remove()
+    act, grad = saved['act'][0].detach(), saved['grad'][0]  # (N, C)
+    weights = grad.mean(0)  # the mean gradient over the map, per channel
+    per_token = torch.relu((act * weights).sum(-1)).numpy()
+    cam = np.zeros(grid * grid, np.float32)
+    cam[where.numpy()] = per_token
+    cam = cam.reshape(grid, grid)
+    cam = (cam - cam.min()) / (1e-7 + (cam - cam.min()).max())
+    cam = cv2.resize(cam, (size, size))  # bilinear, as pytorch_grad_cam
+    cam = (cam - cam.min()) / (1e-7 + (cam - cam.min()).max())
+    return src, cam
+
+
+def test_vis_cam_on_ecvit(run_tool, repo_root, demo_root, vit_checkpoint,
+                          tmp_path):
     image = sorted(glob.glob(f'{demo_root}/adenomas/*/Images/*.jpg'))[0]
     out = tmp_path / 'cam.png'
     run_tool([
@@ -96,8 +165,26 @@ def test_vis_cam_on_ecvit(run_tool, demo_root, vit_checkpoint, tmp_path):
         '--vit-like', '--save-path',
         str(out), '--cfg-options', 'model.backbone.init_cfg=None'
     ])
-    with Image.open(out) as cam:
-        assert cam.size == (64, 64)
+    saved = cv2.imread(str(out)).astype(int)  # BGR, as written
+    assert saved.shape == (64, 64, 3)
+
+    src, cam = _reference_grad_cam(
+        osp.join(repo_root, VIT_CFG), vit_checkpoint, image)
+    # a map with structure, not a constant (which would be a plain tint)
+    assert cam.std() > 0.1 and cam.max() > 0.99 and cam.min() < 0.01
+    # the overlay (pytorch_grad_cam's show_cam_on_image: half the JET
+    # colour map, half the image, scaled to its maximum) of that map
+    heat = cv2.applyColorMap(np.uint8(255 * cam), cv2.COLORMAP_JET) / 255
+    blend = 0.5 * heat + 0.5 * src / 255
+    expected = np.uint8(255 * blend / blend.max()).astype(int)
+    # the saved overlay is the reference's (float sums: 1-2 levels)...
+    diff = int(np.abs(saved - expected).max())
+    assert diff <= 2, f'the overlay differs from the reference by {diff}'
+    # ...and not the input image: the heat map is in it, pixel by pixel
+    assert np.abs(saved - src).mean() > 20
+    recovered = 2 * saved / 255 * blend.max() - src / 255  # ~ heat (BGR)
+    corr = np.corrcoef(recovered.ravel(), heat.ravel())[0, 1]
+    assert corr > 0.99, corr
 
 
 def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):

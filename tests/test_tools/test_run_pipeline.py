@@ -5,10 +5,21 @@ lesion-level test on demo_test -> CSVs, metrics, plots."""
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy.stats import norm
 from sklearn.metrics import accuracy_score, roc_auc_score
+
+
+def _wilson(k, n, level=0.95):
+    """Wilson score interval of ``k`` successes in ``n`` (Wilson 1927)."""
+    z = norm.ppf(1 - (1 - level) / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
 
 
 def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
@@ -65,7 +76,11 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     by_id = lesions.set_index('lesion_id').loc[per_lesion.index]
     assert list(by_id['pred_label']) == list(y_pred)
     assert list(by_id['gt_label']) == y_true
-    assert metrics['lesion/accuracy_ci_lower'] <= metrics['lesion/accuracy']
+    # its 95 % Wilson score interval, by the textbook formula
+    assert (metrics['lesion/accuracy_ci_lower'],
+            metrics['lesion/accuracy_ci_upper']) == pytest.approx(
+                _wilson(int((y_pred == np.asarray(y_true)).sum()), 20),
+                abs=1e-9)
     for png in ('confusion_matrix_lesion.png', 'roc_lesion.png'):
         with Image.open(out / 'lesion_eval' / png) as im:
             assert min(im.size) > 100
@@ -99,6 +114,9 @@ def test_pipeline_runs_every_stage(demo_pipeline, demo_root):
     assert lines[-1].rstrip().endswith(f' {accepted}/20'), lines
     assert doc['counts']['selective/coverage'] == dict(
         k=int(accepted), n=20, interval='wilson')
+    assert (doc['metrics']['selective/coverage_ci_lower'],
+            doc['metrics']['selective/coverage_ci_upper']) == pytest.approx(
+                _wilson(int(accepted), 20), abs=1e-9)
     assert '20 test lesions (5 validation lesions) decide nothing' in \
         proc.stdout
     html = (out / 'lesion_eval' / 'report.html').read_text()

@@ -117,11 +117,33 @@ def _sklearn_accuracy(checkpoint, demo_root):
     return accuracy_score(labels, preds)
 
 
-def test_two_process_cpu_training(run_tool, demo_root, tmp_path, free_port):
+# Two processes of batch 8 and one process of batch 16 train on the same
+# samples and take the same steps, so they must end with the same weights:
+# - DefaultSampler draws one permutation (seed = randomness.seed = 0) and
+#   rank r takes its entries r, r + 2, ...; each iteration the two ranks' 8 +
+#   8 (the last: 4 + 4) samples are exactly the single process's 16 (8).
+# - DDP averages the ranks' gradients of their mean losses; with equal
+#   per-rank batches that is the gradient of the mean loss over the union.
+# - DDP starts every rank from rank 0's weights, which are the single run's
+#   (the same seed builds the same initial model).
+# - BatchNorm would break it (its statistics are per process, and torch's
+#   SyncBatchNorm is GPU-only), so both runs use GroupNorm, whose output for
+#   a sample does not depend on the rest of the batch.
+# Only the order of the float sums differs (gloo's all-reduce, the batch
+# means), hence the tolerance.
+GROUP_NORM = ('model.backbone.norm_cfg.type=GN',
+              'model.backbone.norm_cfg.num_groups=4')
+#: |2 processes - 1 process| after one epoch (3 SGD steps): 6e-8 measured
+#: here (4 Dec 2026); the steps move the stem's GroupNorm by ~2e-3.
+DIST_ATOL = 1e-6
+
+
+def test_two_process_cpu_training(run_tool, run_script, demo_root, tmp_path,
+                                  free_port):
     work = tmp_path / 'dist'
     proc = run_tool(
         ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
-         str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1'),
+         str(work)] + _opts(demo_root, 'train_cfg.max_epochs=1', *GROUP_NORM),
         env={
             'PORT': free_port,
             'PYTHON': sys.executable
@@ -137,9 +159,32 @@ def test_two_process_cpu_training(run_tool, demo_root, tmp_path, free_port):
     assert ('processes: 2 (CPU only)'
             if not torch.cuda.is_available() else 'GPU number: 2') in full
     assert 'Epoch(val) [1][3/3]    accuracy/top1' in log
-    assert (work / 'epoch_1.pth').exists()
     # 40 images, batch 8 per process on 2 ranks -> 3 iterations per epoch
     assert 'Epoch(train) [1][3/3]' in log
+
+    # The same config, seed and total batch in one process (in this
+    # process: no second interpreter start).
+    single = tmp_path / 'single'
+    run_script(
+        ['tools/train.py', CFG, '--work-dir',
+         str(single)] +
+        _opts(demo_root, 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
+              'train_dataloader.batch_size=16', *GROUP_NORM))
+    dist_w = _weights(work / 'epoch_1.pth')
+    single_w = _weights(single / 'epoch_1.pth')
+    assert dist_w.keys() == single_w.keys()
+    for key in dist_w:
+        torch.testing.assert_close(
+            dist_w[key],
+            single_w[key],
+            rtol=0,
+            atol=DIST_ATOL,
+            msg=lambda m, key=key: f'{key}: 2 processes != 1 process\n{m}')
+    # and the steps did move the weights (GroupNorm starts at weight 1,
+    # bias 0; the head's bias at 0), far beyond the tolerance
+    for key, init in (('backbone.gn1.bias', 0.), ('backbone.gn1.weight', 1.),
+                      ('head.fc.bias', 0.)):
+        assert (single_w[key] - init).abs().max() > 100 * DIST_ATOL, key
 
 
 def test_mmpretrain_stock_train_tool_runs_our_config(run_tool, demo_root,
