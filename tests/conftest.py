@@ -50,7 +50,9 @@ def run_tool(repo_root):
     """Run a repo script in a subprocess (the venv's python); the result.
 
     ``tests/helpers`` is put on PYTHONPATH so configs can custom-import
-    test-only components.
+    test-only components. Each run pays 4-5 s of imports: use it where the
+    process is the point (a README command as typed, a shell script, a
+    kill or signal, ``torchrun``); ``run_script`` runs a tool in-process.
     """
     import subprocess
     import sys
@@ -178,40 +180,25 @@ def mmpretrain_vit():
 
 
 @pytest.fixture
-def run_script(repo_root, monkeypatch, capfd):
+def run_script(repo_root, capfd):
     """Run a repo script in this process, as ``python tools/x.py ARGS``
-    would (``runpy``), for tests of what a tool does rather than of its
-    process; returns ``returncode``, ``stdout`` and ``stderr`` like
-    ``run_tool``. The tool's global changes (threads, warning display) are
-    undone afterwards.
+    would (``runpy``, :func:`helpers.in_process.run_in_process`), for tests
+    of what a tool does rather than of its process; returns
+    ``returncode``, ``stdout`` and ``stderr`` like ``run_tool`` (and takes
+    its ``check``, ``env`` and ``cwd``: the repository by default). What the
+    tool changes globally is undone afterwards.
     """
-    import runpy
-    import sys
-    import types
-    import warnings
+    from helpers.in_process import run_in_process
 
-    def run(args, check=True, cwd=None):
-        script = osp.join(repo_root, args[0])
-        monkeypatch.setattr(sys, 'argv', [script] + [str(a) for a in args[1:]])
-        monkeypatch.setattr(warnings, 'showwarning', warnings.showwarning)
-        if cwd is not None:
-            monkeypatch.chdir(cwd)
-        threads = torch.get_num_threads()
-        capfd.readouterr()
-        code = 0
-        try:
-            runpy.run_path(script, run_name='__main__')
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else int(
-                exit_.code is not None)
-        finally:
-            torch.set_num_threads(threads)
-        out = capfd.readouterr()
-        proc = types.SimpleNamespace(
-            returncode=code, stdout=out.out, stderr=out.err)
-        if check and code != 0:
-            raise AssertionError(f'{" ".join(map(str, args))} exited {code}'
-                                 f'\n--- stderr ---\n{out.err[-4000:]}')
+    def run(args, check=True, env=None, cwd=None):
+        script = osp.join(repo_root, str(args[0]))
+        proc = run_in_process(
+            script, args[1:], capfd, cwd=cwd or repo_root, env=env)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f'{" ".join(map(str, args))} exited {proc.returncode}\n'
+                f'--- stdout ---\n{proc.stdout[-4000:]}\n'
+                f'--- stderr ---\n{proc.stderr[-4000:]}')
         return proc
 
     return run

@@ -8,12 +8,12 @@ from helpers import save_tiny_checkpoint
 
 
 def test_test_tool_prints_both_levels_and_writes_outputs(
-        run_tool, repo_root, demo_root, tmp_path):
+        run_script, repo_root, demo_root, tmp_path):
     """tools/test.py on demo_test: the image/lesion table, CSVs and plots."""
     ckpt = str(tmp_path / 'tiny.pth')
     save_tiny_checkpoint(repo_root, ckpt)
     out_dir = str(tmp_path / 'lesion_eval')
-    proc = run_tool([
+    proc = run_script([
         'tools/test.py', CONFIG, ckpt, '--work-dir',
         str(tmp_path / 'wd'), '--cfg-options',
         f'test_dataloader.dataset.data_root={demo_root}',

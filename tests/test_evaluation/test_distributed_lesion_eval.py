@@ -9,7 +9,8 @@ import pytest
 CFG = 'configs/ecdl/resnet18-tiny_1xb8-10e_ecnbi-demo-64px.py'
 
 
-def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path,
+def test_two_process_test_equals_single_process(run_tool, run_script,
+                                                demo_root, tmp_path,
                                                 free_port):
     data = [
         f'{split}_dataloader.dataset.data_root={demo_root}'
@@ -18,14 +19,16 @@ def test_two_process_test_equals_single_process(run_tool, demo_root, tmp_path,
     # batch 3 on 2 ranks: 20 test images are padded to 24 by the sampler
     data += ['test_dataloader.batch_size=3']
     work = tmp_path / 'train'
-    run_tool([
+    # training and the single-process test in this process; the
+    # two-process test is launched as a user launches it
+    run_script([
         'tools/train.py', CFG, '--work-dir',
         str(work), '--cfg-options', 'train_cfg.max_epochs=1', *data
     ])
     ckpt = str(work / 'epoch_1.pth')
 
     single = tmp_path / 'single.json'
-    run_tool([
+    run_script([
         'tools/test.py', CFG, ckpt, '--work-dir',
         str(tmp_path / 's'), '--out',
         str(single), '--out-item', 'metrics', '--cfg-options',

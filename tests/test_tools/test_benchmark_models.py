@@ -29,7 +29,7 @@ def _same(a, b, path='results'):
 
 
 def test_benchmark_resumes_after_kill_and_report_is_compare_models(
-        run_tool, demo_root, repo_root, tmp_path):
+        run_tool, run_script, demo_root, repo_root, tmp_path):
     # B is killed (SIGKILL) right after its first epoch was checkpointed
     b_cfg = tmp_path / 'deit-mini-killed.py'
     b_cfg.write_text(
@@ -59,7 +59,9 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
     a_ckpt = (a_dir / 'epoch_2.pth').stat().st_mtime_ns
     b_first = (b_dir / 'epoch_1.pth').stat().st_mtime_ns
 
-    proc = run_tool(cmd)
+    # the resumed run in this process (the kill hook fires after epoch 1
+    # only, which B has finished)
+    proc = run_script(cmd)
     assert '[resnet-mini_1xb8-10e_ecnbi-demo-64px] finished before, ' \
         'skipped' in proc.stdout
     # issue 28: LesionMetric's values were one 3,000-char line per test
@@ -102,7 +104,7 @@ def test_benchmark_resumes_after_kill_and_report_is_compare_models(
     _same(json.loads(json.dumps(by_hand)), got)
     assert got['num_lesions'] == 20
     # and the same as tools/analysis/compare_models.py on those files
-    run_tool([
+    run_script([
         'tools/analysis/compare_models.py', *files, '--names', *names,
         '--out-dir',
         str(tmp_path / 'by_hand'), '--bootstrap-rounds', '200'

@@ -2,12 +2,13 @@
 """User mistakes end a tools/ entry point with one stderr line and exit 2
 (issue 12); ``--debug`` brings the traceback back.
 
-Each kind of mistake runs in a subprocess: a stage run before the stage it
-starts from, a checkpoint of the wrong kind, a file that is not a checkpoint,
-a missing input (bad config fields are in test_train_test_tools.py, an
-unsafe checkpoint in test_unsafe_checkpoint_tools.py). Every entry point is
-then run in-process (``runpy``, as ``python tools/x.py`` would) on a missing
-file.
+Each kind of mistake runs through the tool's ``__main__`` (in-process,
+``run_script``, as ``python tools/x.py`` would): a stage run before the
+stage it starts from, a checkpoint of the wrong kind, a file that is not a
+checkpoint, a missing input (bad config fields are in
+test_train_test_tools.py, an unsafe checkpoint in
+test_unsafe_checkpoint_tools.py). Every entry point is then run the same way
+on a missing file.
 """
 import glob
 import os
@@ -67,18 +68,18 @@ def demo_cwd(tmp_path, repo_root, demo_root):
     return str(cwd)
 
 
-def test_stage_run_before_its_source_stage(run_tool, repo_root, demo_cwd):
+def test_stage_run_before_its_source_stage(run_script, repo_root, demo_cwd):
     ckpt, stage2 = stage2_of(repo_root)
-    proc = run_tool(['tools/train.py', STAGE3], check=False, cwd=demo_cwd)
+    proc = run_script(['tools/train.py', STAGE3], check=False, cwd=demo_cwd)
     assert_one_line(
         proc, f"train.py: error: checkpoint '{ckpt}' "
         '(model.backbone.init_cfg.checkpoint) not found',
         f'run `python tools/train.py {stage2}` first')
     assert not osp.exists(osp.join(demo_cwd, 'work_dirs'))
 
-    proc = run_tool(['tools/train.py', STAGE3, '--debug'],
-                    check=False,
-                    cwd=demo_cwd)
+    proc = run_script(['tools/train.py', STAGE3, '--debug'],
+                      check=False,
+                      cwd=demo_cwd)
     assert proc.returncode == 1
     assert 'Traceback (most recent call last)' in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -87,13 +88,15 @@ def test_stage_run_before_its_source_stage(run_tool, repo_root, demo_cwd):
 
 
 def test_pretraining_checkpoint_given_to_classifier_test(
-        run_tool, repo_root, demo_cwd, tmp_path):
+        run_script, repo_root, demo_cwd, tmp_path):
     _, stage2 = stage2_of(repo_root)
     init_default_scope('mmpretrain')
     mae = MODELS.build(Config.fromfile(osp.join(repo_root, stage2)).model)
     ckpt = str(tmp_path / 'ecmae_epoch_20.pth')
     torch.save({'state_dict': mae.state_dict(), 'meta': {}}, ckpt)
-    proc = run_tool(['tools/test.py', STAGE3, ckpt], check=False, cwd=demo_cwd)
+    proc = run_script(['tools/test.py', STAGE3, ckpt],
+                      check=False,
+                      cwd=demo_cwd)
     assert_one_line(proc, f"checkpoint '{ckpt}' does not fit the model",
                     'head.fc.weight', 'neck.')
     # issue 28: the error line is not preceded by the ~400-line config dump
@@ -102,21 +105,21 @@ def test_pretraining_checkpoint_given_to_classifier_test(
     assert len(proc.stdout.splitlines()) < 20, proc.stdout
 
 
-def test_file_that_is_not_a_checkpoint(run_tool, demo_root, tmp_path):
+def test_file_that_is_not_a_checkpoint(run_script, demo_root, tmp_path):
     notes = tmp_path / 'notes.pth'
     notes.write_text('my notes, not a checkpoint\n')
-    proc = run_tool([
+    proc = run_script([
         'tools/infer.py', CONFIG,
         str(notes),
         osp.join(demo_root, 'adenomas', '2')
     ],
-                    check=False)
+                      check=False)
     assert_one_line(proc, f"'{notes}' is not a PyTorch checkpoint")
 
 
-def test_missing_input(run_tool, tmp_path):
+def test_missing_input(run_script, tmp_path):
     # the issue's example: tools/infer.py CONFIG CKPT /nonexistent
-    proc = run_tool(
+    proc = run_script(
         ['tools/infer.py', CONFIG,
          str(tmp_path / 'x.pth'), '/nonexistent'],
         check=False)
@@ -255,18 +258,18 @@ def _class_name_typo(df):
      ["class_english 'adenoma' disagrees with class_index 0", 'adenomas']),
 ])
 def test_split_sheet_mistake_raised_while_the_runner_builds(
-        edit, expected, run_tool, demo_root, tmp_path):
+        edit, expected, run_script, demo_root, tmp_path):
     sheet = _bad_workbook(demo_root, tmp_path / 'splits.xlsx', edit)
     ckpt = tmp_path / 'model.pth'
     ckpt.write_bytes(b'')  # never read: the dataset fails first
-    proc = run_tool([
+    proc = run_script([
         'tools/test.py', ABLATION,
         str(ckpt), '--work-dir',
         str(tmp_path / 'work'), '--cfg-options',
         f'test_dataloader.dataset.data_root={demo_root}',
         f'test_dataloader.dataset.ann_file={sheet}'
     ],
-                    check=False)
+                      check=False)
     line = assert_one_line(proc, 'test.py: error: ', f"{sheet} [sheet "
                            "'demo_test']", *expected)
     assert 'Traceback' not in proc.stdout + proc.stderr, line

@@ -10,7 +10,7 @@ from ecdl_mm.deploy import build_model, onnxruntime_available
 CLASSES = ['adenomas', 'invasive_cancer', 'non-neoplastic']
 
 
-def test_cli_export_and_eval_on_demo(run_tool, demo_root, tmp_path):
+def test_cli_export_and_eval_on_demo(run_script, demo_root, tmp_path):
     torch.manual_seed(0)
     model, cfg = build_model(tiny_deploy_cfg(demo_root), None)
     ckpt = tmp_path / 'tiny.pth'
@@ -21,7 +21,7 @@ def test_cli_export_and_eval_on_demo(run_tool, demo_root, tmp_path):
     cfg_path = tmp_path / 'tiny_cfg.py'
     cfg.dump(str(cfg_path))
     out = tmp_path / 'deploy'
-    proc = run_tool([
+    proc = run_script([
         'tools/deploy/export.py',
         str(cfg_path),
         str(ckpt), '--out-dir',

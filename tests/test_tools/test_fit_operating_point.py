@@ -62,13 +62,13 @@ def test_refuses_the_test_sheet_and_a_missing_split(monkeypatch, capsys,
     assert not (tmp_path / 'op.json').exists()
 
 
-def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
+def test_fit_then_test_with_the_operating_point(run_script, demo_root,
                                                 tiny_checkpoint, tmp_path,
-                                                monkeypatch, capsys):
+                                                monkeypatch, capfd):
     op_path = tmp_path / 'op.json'
     run_fit(monkeypatch, CFG, tiny_checkpoint, '--out', op_path, '--sheet',
             'demo_train', '--targets', 'accuracy=0.6', *_opts(demo_root))
-    stdout = capsys.readouterr().out
+    stdout = capfd.readouterr().out
     op = json.loads(op_path.read_text())
     assert op['format'] == 'ecdl_mm.operating_point/1'
     # provenance (issue 27): the fitted split and the checkpoint
@@ -85,7 +85,7 @@ def test_fit_then_test_with_the_operating_point(run_tool, demo_root,
         assert sel['value'] >= 0.6
 
     work = tmp_path / 'test'
-    run_tool([
+    run_script([
         'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
         str(work), '--operating-point',
         str(op_path), '--report'
@@ -200,8 +200,8 @@ def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
         assert (out / name).stat().st_size > 0
 
 
-def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
-                                          tmp_path):
+def test_flip_view_with_model_cfg_options(run_script, demo_root,
+                                          tiny_checkpoint, tmp_path):
     """A flip view turns on flip TTA; a `model.` option still reaches the
     model, not the TTA wrapper."""
     from ecdl_mm.evaluation.operating_point import OperatingPoint
@@ -211,7 +211,7 @@ def test_flip_view_with_model_cfg_options(run_tool, demo_root, tiny_checkpoint,
         view=dict(name='center_crop', crop_ratio=0.875,
                   flip=True)).save(str(op))
     work = tmp_path / 'test'
-    proc = run_tool(
+    proc = run_script(
         [
             'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
             str(work), '--operating-point',

@@ -21,17 +21,17 @@ def ckpt(repo_root, tmp_path_factory):
     return path
 
 
-def _infer(run_tool, ckpt, *args, check=True):
-    return run_tool([
+def _infer(run_script, ckpt, *args, check=True):
+    return run_script([
         'tools/infer.py', CONFIG, ckpt, *args, '--device', 'cpu', '--threads',
         '1'
     ],
-                    check=check)
+                      check=check)
 
 
-def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
+def test_infer_tool_on_demo_folders(run_script, ckpt, demo_root, tmp_path):
     out_csv, out_json = str(tmp_path / 'l.csv'), str(tmp_path / 'l.json')
-    proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
+    proc = _infer(run_script, ckpt, osp.join(demo_root, 'invasive_cancer'),
                   osp.join(demo_root, 'adenomas', '2'), '--out-csv', out_csv,
                   '--out-json', out_json, '--batch-size', '4')
     assert '8 lesion(s), aggregation=mean' in proc.stdout
@@ -62,11 +62,11 @@ def test_infer_tool_on_demo_folders(run_tool, ckpt, demo_root, tmp_path):
         assert prov['data_root'] == demo_root
 
 
-def test_infer_csv_feeds_compare_models(run_tool, repo_root, ckpt, demo_root,
+def test_infer_csv_feeds_compare_models(run_script, repo_root, ckpt, demo_root,
                                         tmp_path):
     from ecdl_mm.apis import LesionInferencer
     csvs = [str(tmp_path / 'lesions_a.csv'), str(tmp_path / 'lesions_b.csv')]
-    _infer(run_tool, ckpt, demo_root, '--out-csv', csvs[0])
+    _infer(run_script, ckpt, demo_root, '--out-csv', csvs[0])
     # the second model in-process: the same dump_csv as infer.py's
     other = str(tmp_path / 'other.pth')
     save_tiny_checkpoint(repo_root, other, seed=3)
@@ -76,7 +76,7 @@ def test_infer_csv_feeds_compare_models(run_tool, repo_root, ckpt, demo_root,
     table = pd.read_csv(csvs[0], dtype={'lesion_id': str})
     assert len(table) == 40 and table['lesion_id'][0].startswith('ecdl-demo/')
     out = tmp_path / 'cmp'
-    run_tool([
+    run_script([
         'tools/analysis/compare_models.py', *csvs, '--names', 'a', 'b',
         '--out-dir',
         str(out), '--bootstrap-rounds', '50'
@@ -109,7 +109,7 @@ def _video(path):
 @pytest.mark.parametrize('case', [
     'empty', 'broken_jpeg', 'video', 'video_folder', 'unreadable', 'not_image'
 ])
-def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
+def test_infer_user_mistakes_one_line(case, run_script, ckpt, demo_root,
                                       tmp_path):
     root = str(tmp_path / 'in')
     if case == 'empty':
@@ -137,22 +137,22 @@ def test_infer_user_mistakes_one_line(case, run_tool, ckpt, demo_root,
         with open(target, 'wb') as f:
             f.write(b'not an image at all')
         expected = f'cannot read image {target}'
-    proc = _infer(run_tool, ckpt, target, check=False)
+    proc = _infer(run_script, ckpt, target, check=False)
     assert_one_line(proc, 'infer.py: error: ', expected)
 
 
-def test_infer_loose_images_and_lesion_per_folder(run_tool, ckpt, tmp_path):
+def test_infer_loose_images_and_lesion_per_folder(run_script, ckpt, tmp_path):
     flat = str(tmp_path / 'flat')
     write(f'{flat}/a.jpg', (40, 40), 'RGB', 0)
     write(f'{flat}/b.jpg', (50, 40), 'RGB', 1)
     csv = str(tmp_path / 'l.csv')
-    proc = _infer(run_tool, ckpt, flat, '--out-csv', csv)
+    proc = _infer(run_script, ckpt, flat, '--out-csv', csv)
     assert f'2 images lie directly in {flat}: each is diagnosed as its own ' \
         'lesion' in proc.stdout
     assert proc.stdout.count('LooseImagesWarning') == 1  # warned once
     assert list(pd.read_csv(csv)['lesion_id']) == ['flat/a.jpg', 'flat/b.jpg']
     assert 'gt_label' not in pd.read_csv(csv).columns  # no class in layout
-    proc = _infer(run_tool, ckpt, flat, '--out-csv', csv,
+    proc = _infer(run_script, ckpt, flat, '--out-csv', csv,
                   '--lesion-per-folder')
     assert 'LooseImagesWarning' not in proc.stdout
     table = pd.read_csv(csv)
@@ -160,15 +160,15 @@ def test_infer_loose_images_and_lesion_per_folder(run_tool, ckpt, tmp_path):
     assert list(table['num_images']) == [2]
 
 
-def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
+def test_infer_operating_point(run_script, ckpt, demo_root, tmp_path):
     from ecdl_mm.evaluation.operating_point import OperatingPoint
     op = OperatingPoint(
         classes=list(CLASSES), temperature=0.5, min_confidence=0.6)
     op.save(str(tmp_path / 'op.json'))
     raw, cal = str(tmp_path / 'raw.csv'), str(tmp_path / 'cal.csv')
     lesions = osp.join(demo_root, 'non-neoplastic')
-    _infer(run_tool, ckpt, lesions, '--out-csv', raw)
-    proc = _infer(run_tool, ckpt, lesions, '--out-csv', cal,
+    _infer(run_script, ckpt, lesions, '--out-csv', raw)
+    proc = _infer(run_script, ckpt, lesions, '--out-csv', cal,
                   '--operating-point', str(tmp_path / 'op.json'))
     assert 'calibrated' in proc.stdout
     raw, cal = pd.read_csv(raw), pd.read_csv(cal)
@@ -193,7 +193,7 @@ def test_infer_operating_point(run_tool, ckpt, demo_root, tmp_path):
     # an operating point for other classes: one line, exit 2
     OperatingPoint(classes=['x', 'y', 'z']).save(str(tmp_path / 'bad.json'))
     proc = _infer(
-        run_tool,
+        run_script,
         ckpt,
         lesions,
         '--operating-point',
@@ -216,12 +216,12 @@ def test_progress_goes_to_stderr(repo_root, ckpt, demo_root, capsys):
     assert out.err == '' and out.out == ''
 
 
-def test_infer_metadata_sheet(run_tool, ckpt, demo_root, tmp_path):
+def test_infer_metadata_sheet(run_script, ckpt, demo_root, tmp_path):
     from ecdl_mm.datasets.synthetic_metadata import write_demo_metadata
     meta = write_demo_metadata(
         osp.join(demo_root, 'dataset_divide.xlsx'), str(tmp_path), seed=1)
     out_csv = str(tmp_path / 'l.csv')
-    proc = _infer(run_tool, ckpt, osp.join(demo_root, 'invasive_cancer'),
+    proc = _infer(run_script, ckpt, osp.join(demo_root, 'invasive_cancer'),
                   '--out-csv', out_csv, '--metadata', meta['path'],
                   '--metadata-sheet', 'demo_test')
     table = pd.read_csv(out_csv, dtype={'lesion_id': str})

@@ -127,7 +127,7 @@ def test_sheet_disagreeing_with_model_is_named(tmp_path, demo_root):
     check(wrong, 'disagree on the true class', df['lesion_id'][5])
 
 
-def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_tool):
+def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_script):
     root, sheet = small_root(tmp_path, demo_root)
     model = simulated_predictions(
         str(root / 'split.csv'), None, 'root', str(tmp_path / 'model.csv'))
@@ -142,10 +142,9 @@ def test_corrupt_and_missing_images_are_clear(tmp_path, demo_root, run_tool):
     data = open(img_dir / victim, 'rb').read()
     os.unlink(img_dir / victim)
     (img_dir / victim).write_bytes(data[:len(data) // 3])
-    res = run_tool(
+    res = run_script(
         ['tools/analysis/reader_app.py', '--study', path, '--check'],
-        check=False,
-        timeout=120)
+        check=False)
     assert res.returncode == 2
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and 'unreadable or truncated image' in err[0]
@@ -195,13 +194,12 @@ def test_db_of_another_study_is_refused(tmp_path, demo_root):
     assert len(ReadStore(study).all_reads()) == 1
 
 
-def test_demo_command(tmp_path, demo_root, run_tool):
+def test_demo_command(tmp_path, demo_root, run_script):
     out = tmp_path / 'demo'
-    res = run_tool([
+    res = run_script([
         'tools/analysis/reader_app.py', '--demo', '--demo-dir',
         str(out), '--data-root', demo_root, '--check'
-    ],
-                   timeout=120)
+    ])
     assert '20 lesions, 2 readers, sessions unassisted, assisted' in (
         res.stdout)
     first = open(out / 'study.yaml').read()

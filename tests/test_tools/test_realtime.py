@@ -27,13 +27,13 @@ def events_of(path):
         return [json.loads(line) for line in f]
 
 
-def test_realtime_on_demo_video(run_tool, demo_root, ckpt, tmp_path):
+def test_realtime_on_demo_video(run_script, demo_root, ckpt, tmp_path):
     from ecdl_mm.live.demo_video import make_demo_video
     video = str(tmp_path / 'demo.avi')
     make_demo_video(demo_root, video, num_lesions=2, phases=SHORT_PHASES)
     truth = pd.read_csv(str(tmp_path / 'demo.frames.csv'))
     out = tmp_path / 'live'
-    proc = run_tool([
+    proc = run_script([
         'tools/realtime.py', CONFIG, ckpt, '--source', video, '--out-video',
         str(out / 'annotated.mp4'), '--events',
         str(out / 'events.jsonl'), '--out-lesions',

@@ -2,11 +2,12 @@
 """No checkpoint source runs pickled code, through the tools (issue 10).
 
 Our tools (test.py, infer.py, train.py --resume, a model converter) and
-mmpretrain's own train.py / test.py run on our configs in a subprocess with a
-checkpoint URL from the local test server (``checkpoint_server``): the evil
-one is refused (ours: exit 2 and one line naming the URL and the object;
-mmpretrain's: a traceback ending in ``UnsafeCheckpointError``) without running
-its payload, the benign one loads. ``TORCH_HOME`` is the test's own.
+mmpretrain's own train.py / test.py run on our configs (in-process, as
+``python tools/x.py`` would: ``run_script``) with a checkpoint URL from the
+local test server (``checkpoint_server``): the evil one is refused (ours:
+exit 2 and one line naming the URL and the object; mmpretrain's: a traceback
+ending in ``UnsafeCheckpointError``) without running its payload, the benign
+one loads. ``TORCH_HOME`` is the test's own.
 """
 import os.path as osp
 import shutil
@@ -64,15 +65,15 @@ def assert_traceback_refusal(proc, url, server):
     assert server.cached_files() == []
 
 
-def test_test_tool(run_tool, checkpoint_server, repo_root, demo_root,
+def test_test_tool(run_script, checkpoint_server, repo_root, demo_root,
                    tmp_path):
     server = checkpoint_server
     url = server.evil()
-    proc = run_tool([
+    proc = run_script([
         'tools/test.py', CFG, url, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options', *data_opts(demo_root)
     ],
-                    check=False)
+                      check=False)
     assert_one_line_refusal(proc, url, server)
 
     model = tiny_model(repo_root, seed=5)
@@ -80,7 +81,7 @@ def test_test_tool(run_tool, checkpoint_server, repo_root, demo_root,
     torch.save({'state_dict': model.state_dict()}, local)
     shutil.copy(local, osp.join(server.root, 'tiny.pth'))
     out = str(tmp_path / 'preds.pkl')
-    run_tool([
+    run_script([
         'tools/test.py', CFG,
         server.url('tiny.pth'), '--work-dir',
         str(tmp_path / 'ok'), '--out', out, '--cfg-options',
@@ -98,20 +99,21 @@ def test_test_tool(run_tool, checkpoint_server, repo_root, demo_root,
     assert server.cached_files() == ['tiny.pth']
 
 
-def test_infer_tool(run_tool, checkpoint_server, repo_root, demo_root,
+def test_infer_tool(run_script, checkpoint_server, repo_root, demo_root,
                     tmp_path):
     server = checkpoint_server
     lesions = osp.join(demo_root, 'invasive_cancer')
     url = server.evil()
-    proc = run_tool(['tools/infer.py', CONFIG, url, lesions, '--threads', '1'],
-                    check=False)
+    proc = run_script(
+        ['tools/infer.py', CONFIG, url, lesions, '--threads', '1'],
+        check=False)
     assert_one_line_refusal(proc, url, server)
 
     local = str(tmp_path / 'tiny.pth')
     save_tiny_checkpoint(repo_root, local, seed=6)
     shutil.copy(local, osp.join(server.root, 'tiny.pth'))
     csv = str(tmp_path / 'lesions.csv')
-    run_tool([
+    run_script([
         'tools/infer.py', CONFIG,
         server.url('tiny.pth'), lesions, '--out-csv', csv, '--device', 'cpu',
         '--threads', '1', '--no-progress'
@@ -127,21 +129,21 @@ def test_infer_tool(run_tool, checkpoint_server, repo_root, demo_root,
                 assert row[name] == pytest.approx(prob, abs=1e-5)
 
 
-def test_train_tool_resume_url(run_tool, checkpoint_server, demo_root,
+def test_train_tool_resume_url(run_script, checkpoint_server, demo_root,
                                tmp_path):
     url = checkpoint_server.evil()
-    proc = run_tool([
+    proc = run_script([
         'tools/train.py', CFG, '--work-dir',
         str(tmp_path), '--resume', url, '--cfg-options', *data_opts(demo_root)
     ],
-                    check=False)
+                      check=False)
     assert_one_line_refusal(proc, url, checkpoint_server)
 
 
-def test_model_converter_tool(run_tool, checkpoint_server, tmp_path):
+def test_model_converter_tool(run_script, checkpoint_server, tmp_path):
     url = checkpoint_server.evil()
     dst = tmp_path / 'out.pth'
-    proc = run_tool(
+    proc = run_script(
         ['tools/model_converters/timm_to_mmpretrain.py', url,
          str(dst)],
         check=False)
@@ -149,7 +151,7 @@ def test_model_converter_tool(run_tool, checkpoint_server, tmp_path):
     assert not dst.exists()
 
 
-def test_mmpretrain_train_tool_init_cfg_url(run_tool, checkpoint_server,
+def test_mmpretrain_train_tool_init_cfg_url(run_script, checkpoint_server,
                                             repo_root, demo_root, tmp_path):
     """mmpretrain's own train.py: the config's custom_imports import ecdl_mm,
     which replaces the loaders behind init_cfg's Pretrained."""
@@ -159,17 +161,17 @@ def test_mmpretrain_train_tool_init_cfg_url(run_tool, checkpoint_server,
         'model.backbone.init_cfg.type=Pretrained', 'train_cfg.max_epochs=1',
         *data_opts(demo_root)
     ]
-    proc = run_tool([
+    proc = run_script([
         f'{MMPRETRAIN_TOOLS}/train.py', CFG, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={url}', *opts
     ],
-                    check=False)
+                      check=False)
     assert_traceback_refusal(proc, url, server)
 
     backbone = tiny_model(repo_root, seed=7).backbone
     url = server.save('resnet.pth', {'state_dict': backbone.state_dict()})
-    proc = run_tool([
+    proc = run_script([
         f'{MMPRETRAIN_TOOLS}/train.py', CFG, '--work-dir',
         str(tmp_path / 'ok'), '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={url}', *opts
@@ -179,20 +181,20 @@ def test_mmpretrain_train_tool_init_cfg_url(run_tool, checkpoint_server,
     assert server.cached_files() == ['resnet.pth']
 
 
-def test_mmpretrain_test_tool_url(run_tool, checkpoint_server, repo_root,
+def test_mmpretrain_test_tool_url(run_script, checkpoint_server, repo_root,
                                   demo_root, tmp_path):
     server = checkpoint_server
     url = server.evil()
-    proc = run_tool([
+    proc = run_script([
         f'{MMPRETRAIN_TOOLS}/test.py', CFG, url, '--work-dir',
         str(tmp_path / 'evil'), '--cfg-options', *data_opts(demo_root)
     ],
-                    check=False)
+                      check=False)
     assert_traceback_refusal(proc, url, server)
 
     model = tiny_model(repo_root, seed=8)
     url = server.save('tiny.pth', {'state_dict': model.state_dict()})
-    proc = run_tool([
+    proc = run_script([
         f'{MMPRETRAIN_TOOLS}/test.py', CFG, url, '--work-dir',
         str(tmp_path / 'ok'), '--cfg-options', *data_opts(demo_root)
     ])

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 
 def test_two_test_runs_with_different_work_dirs_keep_both_outputs(
-        run_tool, repo_root, demo_root, tmp_path):
+        run_script, repo_root, demo_root, tmp_path):
     ckpt = str(tmp_path / 'tiny.pth')
     save_tiny_checkpoint(repo_root, ckpt)
     cfg = osp.join(repo_root, TINY_CONFIG)
@@ -21,13 +21,13 @@ def test_two_test_runs_with_different_work_dirs_keep_both_outputs(
         work = tmp_path / name
         # cwd in tmp: a path relative to the working directory (the old
         # 'work_dirs/<config>/lesion_eval') lands there, not in the repo
-        run_tool([
+        run_script([
             'tools/test.py', cfg, ckpt, '--work-dir',
             str(work), '--report', '--cfg-options',
             f'test_dataloader.dataset.data_root={demo_root}',
             f'test_evaluator.0.bootstrap_rounds={rounds}'
         ],
-                 cwd=str(tmp_path))
+                   cwd=str(tmp_path))
         runs[name] = work / 'lesion_eval'
     for name, out in runs.items():
         for file in ('lesion_predictions.csv', 'image_predictions.csv',
