@@ -64,9 +64,9 @@ def _parse_size(text, key):
     return float(match.group(1)) * scale, scale
 
 
-def test_get_flops_on_ecvit_config(run_tool, repo_root):
+def test_get_flops_on_ecvit_config(run_script, repo_root):
     size = 64
-    proc = run_tool([
+    proc = run_script([
         f'{TOOLS}/analysis_tools/get_flops.py', VIT_CFG, '--shape',
         str(size)
     ])
@@ -156,11 +156,11 @@ def _reference_grad_cam(cfg_path, checkpoint, image):
     return src, cam
 
 
-def test_vis_cam_on_ecvit(run_tool, repo_root, demo_root, vit_checkpoint,
+def test_vis_cam_on_ecvit(run_script, repo_root, demo_root, vit_checkpoint,
                           tmp_path):
     image = sorted(glob.glob(f'{demo_root}/adenomas/*/Images/*.jpg'))[0]
     out = tmp_path / 'cam.png'
-    run_tool([
+    run_script([
         f'{TOOLS}/visualization/vis_cam.py', image, VIT_CFG, vit_checkpoint,
         '--vit-like', '--save-path',
         str(out), '--cfg-options', 'model.backbone.init_cfg=None'
@@ -187,16 +187,16 @@ def test_vis_cam_on_ecvit(run_tool, repo_root, demo_root, vit_checkpoint,
     assert corr > 0.99, corr
 
 
-def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
+def test_confusion_matrix_and_analyze_logs(run_script, demo_root, tmp_path):
     work = tmp_path / 'train'
-    run_tool([
+    run_script([
         'tools/train.py', RESNET_CFG, '--work-dir',
         str(work), '--cfg-options', 'train_cfg.max_epochs=1',
         *_data_opts(demo_root)
     ])
 
     out = tmp_path / 'cm.png'
-    run_tool([
+    run_script([
         f'{TOOLS}/analysis_tools/confusion_matrix.py', RESNET_CFG,
         str(work / 'epoch_1.pth'), '--show-path',
         str(out), '--include-values', '--cfg-options', *_data_opts(demo_root)
@@ -207,7 +207,7 @@ def test_confusion_matrix_and_analyze_logs(run_tool, demo_root, tmp_path):
     log = glob.glob(f'{work}/*/vis_data/*.json')
     assert log, 'no json log written'
     curve = tmp_path / 'loss.png'
-    run_tool([
+    run_script([
         f'{TOOLS}/analysis_tools/analyze_logs.py', 'plot_curve', log[0],
         '--keys', 'loss', '--out',
         str(curve)

@@ -37,8 +37,8 @@ def full_run(run_tool, demo_root, tmp_path_factory):
     return full
 
 
-def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path,
-                                                full_run):
+def test_resume_after_kill_equals_uninterrupted(run_tool, run_script,
+                                                demo_root, tmp_path, full_run):
     full, killed = full_run, tmp_path / 'killed'
 
     # Same config, SIGKILLed right after epoch 2 was checkpointed.
@@ -56,7 +56,7 @@ def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path,
     assert (killed / 'epoch_2.pth').exists()
     assert not (killed / 'epoch_3.pth').exists()
 
-    proc = run_tool(
+    proc = run_tool(  # as the uninterrupted run: same process set-up
         ['tools/train.py', CFG, '--work-dir',
          str(killed), '--resume'] + _opts(demo_root))
     assert 'resumed epoch: 2' in proc.stdout + proc.stderr
@@ -79,11 +79,11 @@ def test_resume_after_kill_equals_uninterrupted(run_tool, demo_root, tmp_path,
     assert 'message_hub' in ckpt and 'optimizer' in ckpt
 
 
-def test_test_tool_writes_metrics_and_predictions(run_tool, demo_root,
+def test_test_tool_writes_metrics_and_predictions(run_script, demo_root,
                                                   tmp_path, full_run):
     checkpoint = full_run / 'epoch_3.pth'
     out = tmp_path / 'metrics.json'
-    proc = run_tool([
+    proc = run_script([
         'tools/test.py', CFG,
         str(checkpoint), '--work-dir',
         str(tmp_path / 'w'), '--out',
@@ -187,13 +187,13 @@ def test_two_process_cpu_training(run_tool, run_script, demo_root, tmp_path,
         assert (single_w[key] - init).abs().max() > 100 * DIST_ATOL, key
 
 
-def test_mmpretrain_stock_train_tool_runs_our_config(run_tool, demo_root,
+def test_mmpretrain_stock_train_tool_runs_our_config(run_script, demo_root,
                                                      tmp_path):
     import mmpretrain
     stock = osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
     assert osp.isfile(stock)
-    run_tool(
+    run_script(
         [stock, CFG, '--work-dir', str(tmp_path)] +
         _opts(demo_root, 'train_cfg.max_epochs=1'))
     assert (tmp_path / 'epoch_1.pth').exists()
