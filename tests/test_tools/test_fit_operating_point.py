@@ -1,6 +1,8 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """fit_operating_point.py end to end on the demo (tiny untrained ResNet), its
 refusal of the test sheet, and tools/test.py --operating-point."""
+import copy
+import functools
 import json
 import os.path as osp
 
@@ -14,16 +16,26 @@ from statsmodels.stats.proportion import proportion_confint
 CFG = 'tests/data/tiny_resnet_lesion_demo.py'
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed_config():
+    from mmengine.config import Config
+    return Config.fromfile(CFG)
+
+
+def tiny_config():
+    """A copy of the parsed CFG (parsing it takes 0.2 s)."""
+    return copy.deepcopy(_parsed_config())
+
+
 @pytest.fixture(scope='module')
 def tiny_checkpoint(tmp_path_factory):
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
     import ecdl_mm  # noqa: F401
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(CFG).model)
+    model = MODELS.build(tiny_config().model)
     path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
     return str(path)
@@ -100,11 +112,9 @@ def test_fit_then_test_with_the_operating_point(run_script, demo_root,
         accepted.mean())
     # the test saw the view the operating point was fitted for: its image
     # probabilities equal predict_views' for that view on demo_test
-    from mmengine.config import Config
-
     from ecdl_mm.evaluation.operating_point_fit import view_key
     from ecdl_mm.experiments import predict_views
-    cfg = Config.fromfile(CFG)
+    cfg = tiny_config()
     cfg.test_dataloader.dataset.data_root = demo_root
     ratio = op['view']['crop_ratio']
     views = predict_views(
@@ -202,22 +212,32 @@ def test_selective_numbers_equal_a_recount_from_the_csvs(tmp_path):
 
 def test_flip_view_with_model_cfg_options(run_script, demo_root,
                                           tiny_checkpoint, tmp_path):
-    """A flip view turns on flip TTA; a `model.` option still reaches the
-    model, not the TTA wrapper."""
+    """A flip view turns on flip TTA: the image probabilities tools/test.py
+    writes equal the mean of the classifier's on each image and its mirror
+    (computed in the test); a `model.` option still reaches the model, not
+    the TTA wrapper."""
     from ecdl_mm.evaluation.operating_point import OperatingPoint
+
+    # the untrained net scores every image about alike: a sharper head
+    # makes the mirror change the scores by far more than the tolerance
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    state['state_dict']['head.fc.weight'] *= 30
+    tiny_checkpoint = str(tmp_path / 'sharp.pth')
+    torch.save(state, tiny_checkpoint)
     op = tmp_path / 'op.json'
     OperatingPoint(
         classes=['adenomas', 'invasive_cancer', 'non-neoplastic'],
         view=dict(name='center_crop', crop_ratio=0.875,
                   flip=True)).save(str(op))
     work = tmp_path / 'test'
-    proc = run_script(
-        [
-            'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
-            str(work), '--operating-point',
-            str(op)
-        ] + _opts(demo_root) +
-        ['model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le'])
+    proc = run_script([
+        'tools/test.py', CFG, tiny_checkpoint, '--work-dir',
+        str(work), '--operating-point',
+        str(op)
+    ] + _opts(demo_root) + [
+        'model.head.num_classes=3', f'test_evaluator.0.out_dir={work}/le',
+        'test_evaluator.0.bootstrap_rounds=0'
+    ])
     # the config as run: in the log file (one line on the terminal)
     [log] = work.glob('*/*.log')
     assert "type='ViewTTAModel'" in log.read_text()
@@ -225,6 +245,66 @@ def test_flip_view_with_model_cfg_options(run_script, demo_root,
     assert 'CenterCropRatio' not in proc.stdout
     doc = json.loads((work / 'le' / 'metrics.json').read_text())
     assert doc['operating_point']['view']['flip'] is True
+    # the scores the tool used are flip-averaged: each image's probabilities
+    # equal the mean of mmpretrain's predict on the cropped image and on its
+    # horizontal mirror, computed here with the classifier and the pipeline
+    # written out (crop inserted after loading by hand)
+    written = pd.read_csv(work / 'le' / 'image_predictions.csv')
+    plain, averaged = _plain_and_flip_averaged(demo_root, tiny_checkpoint,
+                                               0.875)
+    assert sorted(written.img_path) == sorted(averaged)
+    prob_cols = [c for c in written if c.startswith('prob_')]
+    assert len(prob_cols) == 3
+    got = written.set_index('img_path')[prob_cols]
+    np.testing.assert_allclose(
+        got.loc[list(averaged)].to_numpy(),
+        np.stack(list(averaged.values())),
+        rtol=0,
+        atol=1e-5)
+    # the mirror matters for this model: the plain scores are another answer
+    gap = np.abs(
+        np.stack(list(plain.values())) -
+        np.stack(list(averaged.values()))).max()
+    assert gap > 1e-4, gap
+
+
+def _plain_and_flip_averaged(demo_root, checkpoint, crop_ratio):
+    """``({img_path: probs}, {img_path: flip-averaged probs})`` of the test
+    sheet: two calls of ``ImageClassifier(..., mode='predict')`` per batch,
+    one on the images and one on their horizontal mirrors."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS, MODELS
+
+    import ecdl_mm  # noqa: F401
+    init_default_scope('mmpretrain')
+    cfg = tiny_config()
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(cfg.model).eval()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    model.load_state_dict(state['state_dict'])
+    ds_cfg = cfg.test_dataloader.dataset
+    ds_cfg.data_root = demo_root
+    ds_cfg.serialize_data = False  # its gc.collect() costs 0.2 s
+    load, *rest = ds_cfg.pipeline
+    ds_cfg.pipeline = [load,
+                       dict(type='CenterCropRatio', ratio=crop_ratio)] + rest
+    dataset = DATASETS.build(ds_cfg)
+    plain, averaged = {}, {}
+    with torch.no_grad():
+        for start in range(0, len(dataset), 8):
+            batch = pseudo_collate([
+                dataset[i] for i in range(start, min(start + 8, len(dataset)))
+            ])
+            data = model.data_preprocessor(batch, False)
+            x = data['inputs']
+            a = model(x, mode='predict')
+            b = model(x.flip(-1), mode='predict')
+            for sample, pa, pb in zip(data['data_samples'], a, b):
+                plain[sample.img_path] = pa.pred_score.numpy()
+                averaged[sample.img_path] = ((pa.pred_score + pb.pred_score) /
+                                             2).numpy()
+    return plain, averaged
 
 
 def test_relative_ann_file_is_taken_from_the_working_directory(

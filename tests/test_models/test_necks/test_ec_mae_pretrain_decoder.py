@@ -90,3 +90,56 @@ def test_masked_outputs_equal_a_per_token_reference():
             torch.testing.assert_close(out[b], ref, rtol=1e-5, atol=1e-6)
             # the order matters: the reversed masked order is another answer
             assert not torch.allclose(out[b], ref.flip(0), atol=1e-4)
+
+
+def test_equals_the_mae_layout_with_ids_restore():
+    """mmpretrain's MAE layout from a known shuffle: the visible tokens in
+    shuffle order and the mask tokens after them, put back in token order by
+    a gather with ``ids_restore``, the position table added after the
+    unshuffle, blocks over the whole sequence in token order; the outputs at
+    the masked slots (ascending) equal the decoder's, 1e-6. The visible
+    tokens encode their own position, so a token read at the wrong place
+    changes the answer."""
+    torch.manual_seed(1)
+    B, N, C, D = 2, 12, 16, 8
+    dec = MODELS.build(
+        dict(
+            type='ECMAEPretrainDecoder',
+            embed_dims=C,
+            decoder_embed_dims=D,
+            decoder_num_layers=2,
+            decoder_num_heads=2,
+            patch_size=2)).eval()
+    dec.init_weights()
+    with torch.no_grad():
+        dec.mask_token.normal_()
+    ids_shuffle = torch.tensor([[5, 0, 11, 7, 2, 9, 1, 3, 4, 6, 8, 10],
+                                [3, 10, 6, 1, 0, 2, 4, 5, 7, 8, 9, 11]])
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    num_visible = 4
+    # MAE's mask: 0 for the first num_visible of the shuffle, unshuffled
+    mask = torch.ones(B, N)
+    mask[:, :num_visible] = 0
+    mask = torch.gather(mask, 1, ids_restore).bool()
+    assert mask[0].nonzero().flatten().tolist() == [1, 2, 3, 4, 6, 8, 9, 10]
+    # each token's content is a code of its original position
+    codes = torch.randn(N, C)
+    keep = ids_shuffle[:, :num_visible]
+    x_shuffled = codes[keep]  # (B, num_visible, C) in shuffle order
+    x_ascending = codes[keep.sort(dim=1).values]  # the decoder's input
+    with torch.no_grad():
+        out = dec(x_ascending, mask)
+        seq = torch.cat([
+            dec.encoder_to_decoder(x_shuffled),
+            dec.mask_token.expand(B, N - num_visible, D)
+        ], 1)
+        seq = torch.gather(seq, 1, ids_restore[..., None].expand(-1, -1, D))
+        seq = seq + _sincos(N, D)
+        for blk in dec.blocks:
+            seq = blk(seq)
+        ref = dec.head(dec.norm(seq))[mask].reshape(B, N - num_visible, -1)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+    # the visible tokens in shuffle order (as MAE's encoder returns them)
+    # are another answer: the decoder reads them as ascending
+    with torch.no_grad():
+        assert not torch.allclose(dec(x_shuffled, mask), ref, atol=1e-4)
