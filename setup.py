@@ -91,11 +91,8 @@ setup(
         'tests': parse_requirements('requirements/tests.txt'),
         'reader-app': parse_requirements('requirements/reader_app.txt'),
         'docs': parse_requirements('requirements/docs.txt'),
-        # LoadRandomResizedCrop(decoder='auto'|'turbojpeg'): the region
-        # decoder needs a TurboJPEG 3 library; this wheel vendors one. Its
-        # import name 'turbojpeg' shadows PyTurboJPEG's (mmcv's 'turbojpeg'
-        # imdecode backend): with that, set ECDL_TURBOJPEG_LIB instead.
-        'turbojpeg': ['turbojpeg'],
+        # LoadRandomResizedCrop's region decoder (see the file)
+        'turbojpeg': parse_requirements('requirements/turbojpeg.txt'),
     },
     # ecdl_mm/.mim (add_mim_extension) travels in wheels and sdists.
     include_package_data=True,
