@@ -14,8 +14,8 @@ images differ by a few grey levels (area averaging of the full decode vs
 libjpeg's scaled IDCT); the probabilities of the demo model agree to the
 tolerance stated in ``tests/test_inference/test_device_decode.py``.
 
-Files that are not JPEG (PNG, ...) and JPEGs with an EXIF block (their
-orientation is applied by the CPU decoders only) are decoded in the thread
+Files that are not JPEG (PNG, ...) and JPEGs with an EXIF orientation to
+apply (the CPU decoders apply it, nvJPEG does not) are decoded in the thread
 on the CPU by the loader's own full decode and join the batch as arrays; a
 file neither can decode raises :class:`~.image_batches.LesionInputError`
 naming it.
@@ -28,28 +28,11 @@ import torch
 
 from ..datasets.transforms.load_resized_image import (decode_full,
                                                       read_image_bytes,
-                                                      read_jpeg_header)
+                                                      read_jpeg_info)
 from .image_batches import LesionInputError
 
 #: ``decode=`` of :class:`~ecdl_mm.apis.LesionInferencer` (``--decode``).
 DECODE_MODES = ('cpu', 'device')
-
-
-def _has_exif(data: bytes) -> bool:
-    """Whether a JPEG carries an APP1 ``Exif`` segment before its first
-    frame header (scans the marker segments only)."""
-    i = 2
-    while i + 4 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        frame_header = 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8,
-                                                                 0xCC)
-        if marker in (0xDA, 0xD9) or frame_header:
-            return False  # start of scan / frame header: no more metadata
-        length = int.from_bytes(data[i + 2:i + 4], 'big')
-        if marker == 0xE1 and data[i + 4:i + 10] == b'Exif\x00\x00':
-            return True
-        i += 2 + length
-    return False
 
 
 class EncodedImageReader:
@@ -72,26 +55,20 @@ class EncodedImageReader:
     def __call__(self, results: dict) -> dict:
         path = results['img_path']
         data = read_image_bytes(self.loader, path)
-        if read_jpeg_header(data) is not None and not _has_exif(data):
+        info = read_jpeg_info(data)
+        if info is not None and info[3]:  # a JPEG decoded as stored
             img = torch.frombuffer(bytearray(data), dtype=torch.uint8)
         else:
             img = decode_full(self.loader, data, path)
         return dict(img=img, img_path=path)
 
 
-def _to_bgr_chw(img: Union[np.ndarray, torch.Tensor],
-                device: torch.device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img))
-    if t.dim() == 2:
-        t = t[..., None].expand(*t.shape, 3)
-    return t.to(device).permute(2, 0, 1)
-
-
 def decode_on_device(items: Sequence[Union[np.ndarray, torch.Tensor]],
                      paths: Sequence[str],
-                     device: Union[str, torch.device]) -> List[torch.Tensor]:
-    """``(3, H, W)`` uint8 BGR images on ``device``: the encoded JPEGs of
-    ``items`` decoded in one call there, the arrays uploaded.
+                     device: Union[str, torch.device]) -> list:
+    """The encoded JPEGs of ``items`` decoded in one call on ``device``, as
+    ``(3, H, W)`` uint8 BGR tensors; the arrays (decoded on the CPU) as
+    they are (:meth:`~.preprocess.DevicePreprocessor.upload` takes both).
 
     Raises:
         LesionInputError: Naming the first file the decoder refuses.
@@ -123,10 +100,7 @@ def decode_on_device(items: Sequence[Union[np.ndarray, torch.Tensor]],
                             f'{str(e).strip().splitlines()[0]}') from None
         for i, t in zip(encoded, decoded):
             out[i] = t.flip(0)  # RGB -> BGR, the loaders' channel order
-    for i, x in enumerate(items):
-        if out[i] is None:
-            out[i] = _to_bgr_chw(x, device)
-    return out
+    return [x if o is None else o for x, o in zip(items, out)]
 
 
 class DeviceDecoder:

@@ -1,5 +1,4 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-import io
 import math
 from typing import Optional, Sequence, Tuple, Union
 
@@ -11,9 +10,9 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
 from . import turbojpeg_region
-from .load_resized_image import (_EXIF_ORIENTATION, _FAST_COLOR_TYPES,
-                                 decode_full, decode_jpeg, read_image_bytes,
-                                 read_jpeg_header)
+from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
+                                 jpeg_truncated, read_image_bytes,
+                                 read_jpeg_info)
 
 _DECODERS = ('auto', 'opencv', 'turbojpeg')
 
@@ -33,17 +32,6 @@ class _Shape:
 
     def __init__(self, h: int, w: int) -> None:
         self.shape = (h, w)
-
-
-def _stored_size(img_bytes: bytes,
-                 color_type: str) -> Optional[Tuple[int, int]]:
-    """``(w, h)`` of a JPEG that OpenCV decodes as stored (no EXIF turn or
-    flip to apply), else None."""
-    pil_img = Image.open(io.BytesIO(img_bytes))
-    if (color_type == 'color'
-            and pil_img.getexif().get(_EXIF_ORIENTATION, 1) != 1):
-        return None
-    return pil_img.size
 
 
 def crop_decode_factor(box_w: int,
@@ -220,23 +208,21 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             interpolation=self.crop.interpolation,
             backend='cv2')
 
-    def _decode_region(self, img_bytes: bytes, factor: int,
+    def _decode_region(self, img_bytes: bytes, header: tuple, factor: int,
                        box: Tuple[int, int, int, int]) -> Optional[tuple]:
         """``(img, x0, y0)`` of :func:`.turbojpeg_region.decode_region`,
         or None where the OpenCV path decodes (no region decoder, an
-        EXIF-rotated file, a file libjpeg-turbo refuses or warns about)."""
+        EXIF-rotated file, a file libjpeg-turbo refuses or warns about).
+        ``header``: :func:`read_jpeg_info`'s."""
         if self._region is None:
             self._region = turbojpeg_region.load_library() is not None
-        if not self._region:
-            return None
-        # A truncated file: the OpenCV path names it.
-        if img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda'):
-            return None
-        size = _stored_size(img_bytes, self.color_type)
-        if size is None:
+        h, w, _, as_stored = header
+        # A turned file, or a truncated one (the OpenCV path names it).
+        if not self._region or not as_stored or jpeg_truncated(img_bytes):
             return None
         try:
-            return turbojpeg_region.decode_region(img_bytes, size, factor, box)
+            return turbojpeg_region.decode_region(img_bytes, (w, h), factor,
+                                                  box)
         except OSError:
             return None
 
@@ -256,12 +242,12 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             img_bytes = read_image_bytes(self, filename)
             header = None
             if self.color_type in _FAST_COLOR_TYPES:
-                header = read_jpeg_header(img_bytes, self.color_type)
+                header = read_jpeg_info(img_bytes, self.color_type)
             if header is None:
                 img = decode_full(self, img_bytes, filename)
                 h, w = img.shape[:2]
             else:
-                h, w, flag = header
+                h, w, flag, _ = header
             top, left, box_h, box_w = self.crop.rand_crop_params(_Shape(h, w))
             factor = 1
             box = (left, top, left + box_w, top + box_h)
@@ -269,7 +255,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             if header is not None:
                 factor = crop_decode_factor(box_w, box_h, self.crop.scale[1],
                                             self.crop.scale[0], self.min_ratio)
-                region = self._decode_region(img_bytes, factor, box)
+                region = self._decode_region(img_bytes, header, factor, box)
                 if region is None:
                     img = decode_jpeg(img_bytes, flag, factor, filename)
                 else:

@@ -61,6 +61,30 @@ def decode_full(loader, img_bytes: bytes, filename: str) -> np.ndarray:
     return img
 
 
+def read_jpeg_info(
+        img_bytes: bytes,
+        color_type: str = 'color') -> Optional[Tuple[int, int, int, bool]]:
+    """:func:`read_jpeg_header` and whether OpenCV decodes the JPEG as
+    stored: ``(h, w, flag, as_stored)``, ``as_stored`` False when an EXIF
+    orientation (a turn or a flip) is applied; None when not a JPEG."""
+    try:
+        # Lazy: reads the header (size, EXIF) only.
+        pil_img = Image.open(io.BytesIO(img_bytes))
+    except Exception:
+        return None  # not an image Pillow knows: let OpenCV try
+    if pil_img.format not in ('JPEG', 'MPO'):
+        return None
+    w, h = pil_img.size
+    flag, orientation = 0, 1
+    if color_type == 'color':
+        orientation = pil_img.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation in (5, 6, 7, 8):  # a quarter turn: swap sides
+            w, h = h, w
+    else:
+        flag = cv2.IMREAD_IGNORE_ORIENTATION
+    return h, w, flag, orientation == 1
+
+
 def read_jpeg_header(
         img_bytes: bytes,
         color_type: str = 'color') -> Optional[Tuple[int, int, int]]:
@@ -76,22 +100,14 @@ def read_jpeg_header(
         and the OpenCV flag bits (orientation) to decode with, or None when
         the bytes are not a JPEG (the caller then decodes the default way).
     """
-    try:
-        # Lazy: reads the header (size, EXIF) only.
-        pil_img = Image.open(io.BytesIO(img_bytes))
-    except Exception:
-        return None  # not an image Pillow knows: let OpenCV try
-    if pil_img.format not in ('JPEG', 'MPO'):
-        return None
-    w, h = pil_img.size
-    flag = 0
-    if color_type == 'color':
-        orientation = pil_img.getexif().get(_EXIF_ORIENTATION, 1)
-        if orientation in (5, 6, 7, 8):  # a quarter turn: swap sides
-            w, h = h, w
-    else:
-        flag = cv2.IMREAD_IGNORE_ORIENTATION
-    return h, w, flag
+    info = read_jpeg_info(img_bytes, color_type)
+    return None if info is None else info[:3]
+
+
+def jpeg_truncated(img_bytes: bytes) -> bool:
+    """Whether a JPEG lacks its end-of-image marker after its last scan
+    (entropy-coded data cannot hold one: 0xFF bytes there are stuffed)."""
+    return img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda')
 
 
 def decode_jpeg(img_bytes: bytes, flag: int, decode_factor: int,
@@ -112,10 +128,8 @@ def decode_jpeg(img_bytes: bytes, flag: int, decode_factor: int,
         np.ndarray: The BGR uint8 image.
     """
     # Say why rather than a bare decode failure (some libjpeg builds even
-    # fill the missing rows with grey): an intact JPEG has its end-of-image
-    # marker after the last start-of-scan, and entropy-coded data cannot hold
-    # one (0xFF bytes there are stuffed).
-    if img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda'):
+    # fill the missing rows with grey).
+    if jpeg_truncated(img_bytes):
         raise OSError(f'JPEG file is truncated (no end-of-image marker '
                       f'after its last scan): {filename}')
     img = cv2.imdecode(
