@@ -46,6 +46,12 @@ def test_gpu_only_choices_on_the_cpu(kwargs, match):
 
 def test_precision_check_against_fp32():
     model = _Tiny()
+    # a clear top class (class 0) on every input: the randomly initialised
+    # layer left some runs with no margin over 2 * atol, and then no top
+    # class to compare (the test depended on the global RNG's state)
+    with torch.no_grad():
+        model.fc.weight.mul_(0.1)
+        model.fc.bias.copy_(torch.tensor([4., 0., -4.]))
 
     def eager(x):
         return model(x).softmax(-1)
