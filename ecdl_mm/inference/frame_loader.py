@@ -7,7 +7,8 @@ from typing import Optional, Tuple
 
 import cv2
 
-from ..datasets.transforms.load_resized_image import resize_edge_size
+from ..datasets.transforms.load_resized_image import (reduced_decode_factor,
+                                                      resize_edge_size)
 
 
 def frame_plan(w: int, h: int,
@@ -26,10 +27,7 @@ def frame_plan(w: int, h: int,
         return 1, None
     tw, th = resize_edge_size(w, h, loader_cfg.get('scale'),
                               loader_cfg.get('edge', 'short'))
-    factor = 1
-    for f in (2, 4, 8):
-        if w // f >= tw and h // f >= th:
-            factor = f
+    factor = reduced_decode_factor(w, h, tw, th)
     return factor, (tw, th) if loader_cfg.get('resize', True) else None
 
 

@@ -104,6 +104,16 @@ def read_jpeg_header(
     return None if info is None else info[:3]
 
 
+def reduced_decode_factor(w: int, h: int, tw: int, th: int) -> int:
+    """The strongest libjpeg reduction (1, 2, 4 or 8) that leaves a
+    ``w x h`` image at least ``tw x th``: what :class:`LoadResizedImage`
+    decodes at, and what the live path's frame loader averages to."""
+    for s in (8, 4, 2):
+        if w // s >= tw and h // s >= th:
+            return s
+    return 1
+
+
 def jpeg_truncated(img_bytes: bytes) -> bool:
     """Whether a JPEG lacks its end-of-image marker after its last scan
     (entropy-coded data cannot hold one: 0xFF bytes there are stuffed)."""
@@ -266,11 +276,7 @@ class LoadResizedImage(LoadImageFromFile):
         tw, th = resize_edge_size(w, h, self.scale, self.edge)
         # The strongest 1/s reduction that keeps both sides >= the size the
         # final resize wants (libjpeg gives ceil(side / s)).
-        decode_factor = 1
-        for s in (8, 4, 2):
-            if w // tw >= s and h // th >= s:
-                decode_factor = s
-                break
+        decode_factor = reduced_decode_factor(w, h, tw, th)
         img = decode_jpeg(img_bytes, flag, decode_factor, filename)
         return img, (h, w), decode_factor
 
