@@ -25,12 +25,13 @@ from typing import Callable, Dict, List, Optional
 BENCH_DIR = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.dirname(BENCH_DIR)
 RESULTS_DIR = osp.join(BENCH_DIR, 'results')
-DEFAULT_DEMO_ROOT = os.environ.get(
-    'ECDL_DEMO_ROOT',
-    osp.join(osp.dirname(REPO_ROOT), 'shared', 'datasets', 'ecdl-demo'))
 
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from ecdl_mm.utils.demo_data import default_demo_root  # noqa: E402
+
+DEFAULT_DEMO_ROOT = default_demo_root(REPO_ROOT)
 
 
 def cpu_name() -> str:

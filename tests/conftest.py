@@ -11,10 +11,10 @@ import os.path as osp
 import pytest
 import torch
 
+from ecdl_mm.utils.demo_data import default_demo_root
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO_ROOT = os.environ.get(
-    'ECDL_DEMO_ROOT',
-    osp.join(osp.dirname(REPO_ROOT), 'shared', 'datasets', 'ecdl-demo'))
+DEMO_ROOT = default_demo_root(REPO_ROOT)
 
 
 def pytest_configure(config):

@@ -10,13 +10,13 @@
 # (another --host only when readers sit at other machines). The study YAML
 # format: ecdl_mm/reader_app/study.py.
 import argparse
-import os
 import os.path as osp
 
 import ecdl_mm  # noqa: F401
 from ecdl_mm.reader_app import (ReadStore, StudyError, create_app, load_study,
                                 make_server, reader_links, write_demo_study)
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.demo_data import default_demo_root
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -33,9 +33,7 @@ def parse_args():
         '--demo-dir', default=osp.join(REPO, 'work_dirs', 'reader_app_demo'))
     parser.add_argument(
         '--data-root',
-        default=os.environ.get(
-            'ECDL_DEMO_ROOT',
-            osp.join(osp.dirname(REPO), 'shared', 'datasets', 'ecdl-demo')),
+        default=default_demo_root(REPO),
         help='demo images (default: ../shared/datasets/ecdl-demo)')
     parser.add_argument(
         '--model',

@@ -10,17 +10,13 @@
 # Use it as the ann_file of the demo configs, e.g.
 #   --cfg-options test_dataloader.dataset.ann_file=$PWD/OUT_DIR/...xlsx
 import argparse
-import os
 import os.path as osp
 
 from ecdl_mm.datasets.synthetic_metadata import write_demo_metadata
 from ecdl_mm.utils.cli import run_cli
+from ecdl_mm.utils.demo_data import default_demo_root
 
-DEFAULT_ROOT = os.environ.get(
-    'ECDL_DEMO_ROOT',
-    osp.join(
-        osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'shared',
-        'datasets', 'ecdl-demo'))
+DEFAULT_ROOT = default_demo_root()
 
 
 def main():

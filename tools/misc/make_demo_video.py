@@ -9,18 +9,14 @@
 # frame), OUT.labels.csv (per lesion, for tools/realtime.py --labels) and
 # OUT.json.
 import argparse
-import os
 import os.path as osp
 import sys
 
 from ecdl_mm.live.demo_video import make_demo_video
 from ecdl_mm.utils.cli import renamed_option, run_cli
+from ecdl_mm.utils.demo_data import default_demo_root
 
-DEFAULT_ROOT = os.environ.get(
-    'ECDL_DEMO_ROOT',
-    osp.join(
-        osp.dirname(osp.abspath(__file__)), '..', '..', '..', 'shared',
-        'datasets', 'ecdl-demo'))
+DEFAULT_ROOT = default_demo_root()
 
 
 def main():
