@@ -125,7 +125,7 @@ def stream_inferencers(args, cfg):
 
 
 def bench_live(args, cfg, rep):
-    from ecdl_mm.datasets.demo_video import make_demo_video
+    from ecdl_mm.live.demo_video import make_demo_video
     from ecdl_mm.live import FrameSource, LiveSession
     metrics = ('latency p50', 'latency p99', 'late output frames',
                'model_ms_p50')
