@@ -194,9 +194,9 @@ def bench_models(cases, image, rows, ratios, threads, iters):
 def bench_today_vs_new(cases, images, demo_root, rows, ratios, args):
     """Per-frame model work and live latency, today's StreamInferencer
     against the new one (same weights, frames and threads)."""
-    from ecdl_mm.live.demo_video import make_demo_video
     from ecdl_mm.evaluation.operating_point import OperatingPoint
     from ecdl_mm.live import FrameSource, LiveSession, StreamInferencer
+    from ecdl_mm.live.demo_video import make_demo_video
     today = load_at(args.baseline_rev, 'ecdl_mm/apis/stream_inferencer.py',
                     '_today_stream_inferencer')
     if today is None:

@@ -125,8 +125,8 @@ def stream_inferencers(args, cfg):
 
 
 def bench_live(args, cfg, rep):
-    from ecdl_mm.live.demo_video import make_demo_video
     from ecdl_mm.live import FrameSource, LiveSession
+    from ecdl_mm.live.demo_video import make_demo_video
     metrics = ('latency p50', 'latency p99', 'late output frames',
                'model_ms_p50')
     with tempfile.TemporaryDirectory() as tmp:
