@@ -15,8 +15,12 @@ pinned memory on CUDA), points it at a synthetic EC-NBI-like cohort
 - ``step``: ``model.train_step`` repeated on one pre-loaded batch (forward,
   backward, optimizer step; the model's own cost), followed as in training
   by the ``after_train_iter`` of the config's custom hooks
-  (``ClassCenterHook`` banks the clustering head's features);
-- peak GPU memory of the step.
+  (``ClassCenterHook`` banks the clustering head's features). Every case is
+  built first; the steps are then timed in ``--rounds`` interleaved rounds
+  (``--steps`` in all per case, the median round counts), so that a GPU
+  whose speed drifts during the run shifts every case alike;
+- peak GPU memory of the step above what stays allocated (the models and
+  optimizer states of all cases stay resident during the timing).
 
 Nothing is downloaded: the ``Pretrained`` init of every backbone is dropped
 (random weights). The mmpretrain cases keep our config (data, pipeline,
@@ -215,6 +219,13 @@ def _peak_gib():
     return round(torch.cuda.max_memory_allocated() / 2**30, 2)
 
 
+def _allocated_gib():
+    import torch
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.memory_allocated() / 2**30
+
+
 def _reset_peak():
     import torch
     if torch.cuda.is_available():
@@ -277,38 +288,61 @@ def run_case(name, cfg, total_iters, args):
     loader_rate = n_loader / (time.perf_counter() - t)
     _stop_workers(loader)
 
-    def step(i):
+    counter = [0]
+
+    def step():
         outputs = model.train_step(batch, ow)
         for hook in custom:
-            hook.after_train_iter(runner, i, batch, outputs)
+            hook.after_train_iter(runner, counter[0], batch, outputs)
+        counter[0] += 1
 
-    for i in range(args.warmup):
-        step(i)
+    for _ in range(args.warmup):
+        step()
     _sync()
-    _reset_peak()
-    n = args.steps
-    t = time.perf_counter()
-    for i in range(n):
-        step(i)
-    _sync()
-    rate = args.batch * n / (time.perf_counter() - t)
     row = dict(
         case=name,
         iters=len(times),
-        img_per_s=round(rate, 1),
         e2e_img_per_s=round(e2e, 1),
-        e2e_vs_step=round(e2e / rate, 3),
         loader_img_per_s=round(loader_rate, 1),
         loader_img_per_s_per_worker=round(loader_rate / max(1, args.workers),
                                           1),
-        peak_gib=_peak_gib(),
         mean_data_time_s=round(float(np.mean(data_times[skip:])), 4),
         wall_s=round(wall, 1),
         hooks_in_step=[type(h).__name__ for h in custom],
         params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
-    print(json.dumps(row), flush=True)
-    _reset_peak()
-    return row
+    return row, step
+
+
+def time_steps(cases, args):
+    """The step rate of every case, timed in interleaved rounds (each
+    round runs ``steps // rounds`` steps of every case in turn; the median
+    round counts), so that a GPU whose speed drifts during the run (clocks,
+    a neighbour) shifts every case alike and the ratios stay fair."""
+    rounds = max(1, min(args.rounds, args.steps))
+    per = max(1, args.steps // rounds)
+    rates = {name: [] for name, _, _ in cases}
+    peaks = {}
+    for r in range(rounds):
+        for name, row, step in cases:
+            _sync()
+            if r == 0:
+                _reset_peak()
+                resident = _allocated_gib()
+            t = time.perf_counter()
+            for _ in range(per):
+                step()
+            _sync()
+            rates[name].append(args.batch * per / (time.perf_counter() - t))
+            if r == 0 and resident is not None:
+                peaks[name] = round(_peak_gib() - resident, 2)
+    for name, row, _ in cases:
+        rate = float(np.median(rates[name]))
+        row['img_per_s'] = round(rate, 1)
+        row['step_img_per_s_rounds'] = [round(x, 1) for x in rates[name]]
+        row['peak_gib'] = peaks.get(name)
+        if row.get('e2e_img_per_s'):
+            row['e2e_vs_step'] = round(row['e2e_img_per_s'] / rate, 3)
+        print(json.dumps(row), flush=True)
 
 
 def run_timm(args):
@@ -345,21 +379,11 @@ def run_timm(args):
     for _ in range(args.warmup):
         step()
     _sync()
-    _reset_peak()
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    _sync()
-    rate = args.batch * args.steps / (time.perf_counter() - t)
     row = dict(
         case='stage3_timm_vit',
-        img_per_s=round(rate, 1),
-        peak_gib=_peak_gib(),
         model=name,
         params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))
-    print(json.dumps(row), flush=True)
-    _reset_peak()
-    return row
+    return row, step
 
 
 REFERENCES = (('stage2_ecmae', 'stage2_mmpretrain_mae'),
@@ -385,6 +409,11 @@ def main():
         type=int,
         help='timed train_step calls per case (default 50; 15 with --quick)')
     parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=5,
+        help='interleaved timing rounds over the cases (median counts)')
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--images', type=int, default=512)
     parser.add_argument('--workers', type=int, default=12)
@@ -458,20 +487,27 @@ def main():
         ('stage3_ecdl_clustering', args.stage3, None, 3),
         ('stage3_mmpretrain_vit', args.stage3, mm_vit, 3),
     ]
-    rows = []
+    rows, timed = [], []
     for name, cfg_path, model, stage in cases:
         if not wanted(name):
             continue
         cfg, total = configure(cfg_path, args, root, copy.deepcopy(model),
                                stage)
-        rows.append(run_case(name, cfg, total, args))
+        row, step = run_case(name, cfg, total, args)
+        rows.append(row)
+        timed.append((name, row, step))
     if wanted('stage3_timm_vit'):
-        row = run_timm(args)
-        rows.append(
-            row or dict(
-                case='stage3_timm_vit',
-                img_per_s=None,
-                skipped='timm is not installed'))
+        built = run_timm(args)
+        if built is None:
+            rows.append(
+                dict(
+                    case='stage3_timm_vit',
+                    img_per_s=None,
+                    skipped='timm is not installed'))
+        else:
+            rows.append(built[0])
+            timed.append(('stage3_timm_vit', ) + built)
+    time_steps(timed, args)
 
     by = {r['case']: r for r in rows}
     ratios = []
