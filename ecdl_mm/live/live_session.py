@@ -9,18 +9,19 @@ from collections import Counter, OrderedDict
 from typing import Callable, Dict, List, Optional
 
 import cv2
-import numpy as np
 
-from .frame_source import Frame, FrameSource
+from .frame_source import FrameSource
+from .gate_overlap import GateVerdict, model_on_gpu
 from .jsonl_writer import JsonlWriter, _jsonable  # noqa: F401 (re-exported)
 from .live_labels import read_labels
 from .live_overlay import draw_overlay
 from .newest_slot import NewestSlot
+from .session_records import SessionRecords
 from .stream_inferencer import StreamInferencer
 from .video_io import AsyncVideoWriter, fit_to, open_video_writer
 
 
-class LiveSession:
+class LiveSession(SessionRecords):
     """Run the live CAD on one source.
 
     The main thread reads frames, gates them, segments lesions, draws the
@@ -54,6 +55,11 @@ class LiveSession:
             Defaults to 2.
         drain_timeout (float): Longest wait for the model thread at the end.
             Defaults to 30.
+        overlap_gate (bool, optional): Hand each frame to the model thread
+            before the quality gate and drop the result of a rejected frame
+            (:mod:`~ecdl_mm.live.gate_overlap`: on a GPU the gate and the
+            model stage overlap). Defaults to None: only when the model is on
+            a GPU.
     """
 
     def __init__(self,
@@ -67,8 +73,11 @@ class LiveSession:
                  show: bool = False,
                  log: Callable[[str], None] = print,
                  progress_every: float = 2.0,
-                 drain_timeout: float = 30.0) -> None:
+                 drain_timeout: float = 30.0,
+                 overlap_gate: Optional[bool] = None) -> None:
         self.inf = inferencer
+        self.overlap_gate = model_on_gpu(inferencer) \
+            if overlap_gate is None else bool(overlap_gate)
         self.source = source
         self.out_video = out_video
         self.lesions_csv = lesions_csv
@@ -118,12 +127,17 @@ class LiveSession:
                 if self.slot.closed:
                     return
                 continue
-            frame, lid, meta = item
+            frame, lid, meta, verdict = item
             try:
                 t0 = time.perf_counter()
                 data = self.inf.collate([frame.image])
                 probs = self.inf.predict_probs(data)[0]
                 t1 = time.perf_counter()
+                if verdict is not None:  # gated beside the model
+                    verdict.wait(self.drain_timeout)
+                    if not verdict.used:
+                        continue  # rejected: its event is written already
+                    lid, meta = verdict.lesion_id, verdict.meta
                 with self._lock:
                     self.tracker.update(lid, frame.index, frame.timestamp,
                                         probs)
@@ -146,39 +160,15 @@ class LiveSession:
                         index=frame.index,
                         message=self.worker_error,
                         traceback=traceback.format_exc()))
-                with self._lock:
-                    self._pending[lid] -= 1
+                if verdict is not None:
+                    lid = verdict.lesion_id if verdict.known else None
+                if lid is not None:
+                    with self._lock:
+                        self._pending[lid] -= 1
                 self.request_stop(self.worker_error)
                 return
             finally:
                 self.slot.done()
-
-    def _frame_event(self,
-                     frame: Frame,
-                     lid,
-                     meta,
-                     used,
-                     probs=None,
-                     latency=None,
-                     why=None) -> None:
-        rec = dict(
-            type='frame',
-            frame=frame.index,
-            time=round(frame.timestamp, 6),
-            accepted=meta['accepted'],
-            reason=meta['reason'],
-            quality={
-                k: round(v, 5)
-                for k, v in meta['quality'].items()
-            },
-            lesion_id=lid,
-            used=used,
-            probs=None if probs is None else [float(p) for p in probs])
-        if why:
-            rec['not_used'] = why
-        if latency is not None:
-            rec['latency_ms'] = round(latency * 1000, 3)
-        self.events.write(rec)
 
     # -------------------------------------------------------------- lesions
     def _emit_ready(self, final: bool = False) -> None:
@@ -201,20 +191,6 @@ class LiveSession:
                 self.log(f"lesion {call['lesion_id']}: no diagnosis (no "
                          'frame passed the quality gate)')
 
-    def write_lesions_csv(self) -> Optional[str]:
-        """Rows of the diagnosed lesions: the lesion table of
-        ``lesion_predictions.csv`` (:mod:`ecdl_mm.evaluation.lesion_table`)
-        with the calibrated columns, and the metadata the labels file
-        gives."""
-        if not self.lesions_csv:
-            return None
-        from ..evaluation.lesion_table import (live_lesion_table,
-                                               write_lesion_table)
-        rows, columns = live_lesion_table(self._emitted.values(),
-                                          list(self.inf.classes), self.labels)
-        write_lesion_table(rows, self.lesions_csv, columns)
-        return self.lesions_csv
-
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
         """Process the whole source; returns the summary (also the last
@@ -228,6 +204,7 @@ class LiveSession:
                 classes=list(self.inf.classes),
                 gate=self.inf.gate_cfg,
                 backend=self.inf.backend_name,
+                overlap_gate=self.overlap_gate,
                 operating_point=self.inf.operating_point.to_dict()))
         self.inf.gate.reset()
         _ = self.inf.backend  # build (trace, quantise) before the clock
@@ -252,27 +229,31 @@ class LiveSession:
                         time.sleep(delay)
                     frame.read_time = time.perf_counter()
                 self.counts['read'] += 1
-                t_gate = time.perf_counter()
-                meta = self.inf.gate(frame.image)
-                self.gate_times.append(time.perf_counter() - t_gate)
-                with self._lock:
-                    lid = self.tracker.observe(frame.index, frame.timestamp,
-                                               meta['out_of_contact'])
-                if meta['accepted'] and lid is not None:
+                verdict = GateVerdict() if self.overlap_gate else None
+                if verdict is not None:  # the model starts before the gate
+                    self._superseded(
+                        self.slot.put((frame, None, None, verdict)))
+                try:
+                    t_gate = time.perf_counter()
+                    meta = self.inf.gate(frame.image)
+                    self.gate_times.append(time.perf_counter() - t_gate)
+                    with self._lock:
+                        lid = self.tracker.observe(frame.index,
+                                                   frame.timestamp,
+                                                   meta['out_of_contact'])
+                except BaseException:
+                    if verdict is not None:
+                        verdict.set(False)
+                    raise
+                used = meta['accepted'] and lid is not None
+                if used:
                     with self._lock:
                         self._pending[lid] += 1
-                    old = self.slot.put((frame, lid, meta))
-                    if old is not None:
-                        with self._lock:
-                            self._pending[old[1]] -= 1
-                        self.counts['superseded'] += 1
-                        self._frame_event(
-                            old[0],
-                            old[1],
-                            old[2],
-                            used=False,
-                            why='model_busy')
-                else:
+                if verdict is not None:
+                    verdict.set(used, lid, meta)
+                elif used:
+                    self._superseded(self.slot.put((frame, lid, meta, None)))
+                if not used:
                     self.counts[
                         f"rejected_{meta['reason']}"
                         if not meta['accepted'] else 'between_lesions'] += 1
@@ -318,9 +299,9 @@ class LiveSession:
             with self._lock:
                 self.tracker.finish()
             deadline = time.perf_counter() + self.drain_timeout
-            while not self.slot.idle() and worker.is_alive() and \
-                    time.perf_counter() < deadline:
-                worker.join(0.05)
+            while worker.is_alive() and time.perf_counter() < deadline and \
+                    not self.slot.wait_idle(0.05):
+                pass  # a dead worker leaves the slot busy: check it too
             self.slot.close()
             worker.join(max(0.0, deadline - time.perf_counter()))
             self._emit_ready(final=True)
@@ -347,38 +328,6 @@ class LiveSession:
             self.mark_new_lesion()
         elif key in (ord('q'), 27):
             self.request_stop('quit from the window')
-
-    def _progress_line(self, elapsed: float) -> str:
-        c = self.counts
-        rejected = sum(v for k, v in c.items() if k.startswith('rejected'))
-        return (f'{c["read"]} frames in {elapsed:.1f} s '
-                f'({c["read"] / max(elapsed, 1e-9):.1f} fps), '
-                f'{c["used"]} diagnosed, {rejected} rejected by the gate, '
-                f'{len(self.tracker.lesions)} lesions')
-
-    def summary(self, status: str, elapsed: float) -> dict:
-        lat = np.asarray(self.latencies) * 1000
-        mt = np.asarray(self.model_times) * 1000
-        lt = np.asarray(self.loop_times) * 1000
-        pct = (lambda a, q: round(float(np.percentile(a, q)), 3)
-               if len(a) else None)
-        return dict(
-            status=status,
-            reason=self._stop_reason or self.source.stop_reason,
-            elapsed_s=round(elapsed, 3),
-            counts=dict(self.counts),
-            late_frames=self.late_frames,
-            lesions=len(self._emitted),
-            diagnosed_lesions=sum(1 for c in self._emitted.values()
-                                  if c['diagnosed']),
-            latency_ms_p50=pct(lat, 50),
-            latency_ms_p99=pct(lat, 99),
-            model_ms_p50=pct(mt, 50),
-            gate_ms_p50=pct(np.asarray(self.gate_times) * 1000, 50),
-            display_ms_p50=pct(lt, 50),
-            display_ms_p99=pct(lt, 99),
-            faults=[f['kind'] for f in self.source.faults] +
-            (['model_error'] if self.worker_error else []))
 
 
 # The session's parts, importable from here as before they had modules.

@@ -43,6 +43,13 @@ class NewestSlot:
         with self._cond:
             return self._item is None and not self.busy
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no item waits and the consumer is not busy; False
+        after ``timeout`` seconds."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._item is None and not self.busy, timeout)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
