@@ -94,3 +94,21 @@ def test_unsupported_transforms_and_modes(repo_root):
     out = dev([grey])
     assert out.shape == (1, 3, 64, 64)
     torch.testing.assert_close(out[0, 0], out[0, 2])
+
+
+def test_area_weights_are_made_once_per_size():
+    from ecdl_mm.inference.preprocess import _AREA_WEIGHTS, _area_weights
+    like = torch.zeros(1)
+    _AREA_WEIGHTS.clear()
+    w = _area_weights(1009, 252, like)
+    assert _area_weights(1009, 252, like) is w  # the live path's frames
+    other = _area_weights(1010, 252, like)
+    assert other is not w and other.shape == (252, 1010)
+    # each row averages the input interval it covers: weights sum to 1
+    torch.testing.assert_close(w.sum(1), torch.ones(252))
+    # OpenCV's INTER_AREA on a row of the same size gives the same values
+    row = np.random.default_rng(0).integers(0, 256,
+                                            (1, 1009)).astype(np.float32)
+    ref = cv2.resize(row, (252, 1), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(
+        (torch.from_numpy(row) @ w.t()).numpy(), ref, rtol=1e-4, atol=1e-3)
