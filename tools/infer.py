@@ -103,10 +103,12 @@ def parse_args():
     parser.add_argument(
         '--decode',
         choices=DECODE_MODES,
-        default='cpu',
+        default='auto',
         help='where JPEGs are decoded: cpu (the loading transform, in the '
-        'threads) or device (in one batched call on the model\'s device, '
-        'nvJPEG on a GPU; needs --preprocess device or auto on a GPU)')
+        'threads), device (in one batched call on the model\'s device, '
+        'nvJPEG on a GPU; needs --preprocess device or auto on a GPU) or '
+        'auto (default: device when the pre-processing runs on a GPU, else '
+        'cpu)')
     parser.add_argument(
         '--no-progress',
         action='store_true',

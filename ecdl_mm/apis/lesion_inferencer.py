@@ -89,10 +89,12 @@ class LesionInferencer(ImageClassificationInferencer):
             Defaults to 'auto'.
         num_workers (int): Threads decoding images while the
             model runs. Defaults to 0 (decoding in this process).
-        decode (str): 'cpu' (the loading transform, in the threads) or
+        decode (str): 'cpu' (the loading transform, in the threads),
             'device' (JPEGs decoded on the model's device, nvJPEG on a GPU;
             needs the device pre-processing, see
-            :mod:`ecdl_mm.inference.device_decode`). Defaults to 'cpu'.
+            :mod:`ecdl_mm.inference.device_decode`) or 'auto' ('device' when
+            the pre-processing runs on a GPU, else 'cpu'). Defaults to
+            'auto'.
 
     Example:
         >>> from ecdl_mm.apis import LesionInferencer
@@ -118,7 +120,7 @@ class LesionInferencer(ImageClassificationInferencer):
                  precision: Optional[str] = None,
                  preprocess: str = 'auto',
                  num_workers: int = 0,
-                 decode: str = 'cpu',
+                 decode: str = 'auto',
                  **kwargs) -> None:
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(

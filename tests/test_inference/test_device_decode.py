@@ -63,6 +63,30 @@ def test_device_decode_equals_the_frame_pipeline(repo_root, demo_root):
     with pytest.raises(ValueError, match="needs the pre-processing on the"):
         device_decoder(pipe, model, None, 'device')
     assert device_decoder(pipe, model, dev, 'cpu') is None
+    # 'auto' (the default): on the device when the pre-processing runs on
+    # a GPU, else the CPU decode
+    assert dev.device.type == 'cpu'
+    assert device_decoder(pipe, model, dev, 'auto') is None
+    assert device_decoder(pipe, model, None, 'auto') is None
+
+
+def test_auto_decodes_on_a_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from ecdl_mm.inference import device_decode, preprocess
+    made = []
+
+    def from_model(cls, pipeline, data_preprocessor, device, frames):
+        made.append((device, frames))
+        return SimpleNamespace(device=device)
+
+    monkeypatch.setattr(preprocess.DevicePreprocessor, 'from_model',
+                        classmethod(from_model))
+    gpu_pre = SimpleNamespace(device=torch.device('cuda'))
+    model = SimpleNamespace(data_preprocessor=None)
+    got = device_decode.device_decoder([{}], model, gpu_pre, 'auto')
+    assert isinstance(got, device_decode.DeviceDecoder)
+    assert made == [(torch.device('cuda'), True)]
 
 
 def _jpeg(img, **kw):
