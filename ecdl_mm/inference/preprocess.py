@@ -26,36 +26,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.tensor_resize import RESIZE_MODES as _MODES
+from ..utils.tensor_resize import resize_levels as _resize
 from .frame_loader import frame_plan
 
 
 class UnsupportedTransform(ValueError):
     """A test transform with no device implementation; the message names
     it (the caller falls back to the CPU pipeline)."""
-
-
-_MODES = {'bilinear': 'bilinear', 'bicubic': 'bicubic', 'nearest': 'nearest'}
-
-
-def _resize(x: torch.Tensor, size: Tuple[int, int], interpolation: str,
-            backend: str) -> torch.Tensor:
-    """``(B, C, H, W)`` float -> ``(B, C, h, w)``, rounded to uint8 levels
-    (``size = (h, w)``). Pillow's antialiased filters run as Pillow does:
-    horizontal pass, rounding, vertical pass, rounding."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    mode = _MODES[interpolation]
-    if mode == 'nearest':
-        return F.interpolate(x, size=size, mode=mode)
-    if backend != 'pillow':
-        out = F.interpolate(x, size=size, mode=mode, align_corners=False)
-        return out.round_().clamp_(0, 255)
-    for step in ((x.shape[-2], size[1]), tuple(size)):
-        if tuple(x.shape[-2:]) != step:
-            x = F.interpolate(
-                x, size=step, mode=mode, align_corners=False, antialias=True)
-            x = x.round_().clamp_(0, 255)
-    return x
 
 
 #: ``_area_weights`` by (n_in, n_out, device): a frame size's weights are

@@ -16,6 +16,8 @@ from mmengine.config import Config
 
 STAGE2 = [
     'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py',
+    # the same recipe, crops decoded on the GPU
+    'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py',
     'ecmae_vit-base-p16_mocov3-pre_8xb16-amp-coslr-20e_ecnbi.py',
     'ecmae_vit-base-p14_dinov2-pre_8xb16-amp-coslr-20e_ecnbi.py',
 ]
@@ -97,13 +99,21 @@ def test_stage2_in_domain_mae_values(repo_root, name):
     # RandomResizedCrop(224), scale (0.08, 1), bilinear, no flip (its
     # boxes, loaded by LoadRandomResizedCrop: a named deviation below)
     pipeline = cfg.train_dataloader.dataset.pipeline
-    [rrc] = steps(pipeline, 'LoadRandomResizedCrop')
+    loader = 'LoadEncodedRandomResizedCrop' if name.endswith(
+        '-gpu-decode.py') else 'LoadRandomResizedCrop'
+    [rrc] = steps(pipeline, loader)
     assert rrc.scale == 224 and tuple(rrc.crop_ratio_range) == (0.08, 1.0)
     assert rrc.interpolation == 'bilinear' and rrc.backend == 'pillow'
     assert rrc.get('aspect_ratio_range') is None  # default (3/4, 4/3)
     assert not steps(pipeline, 'RandomFlip')
-    assert [t.type
-            for t in pipeline] == ['LoadRandomResizedCrop', 'PackInputs']
+    assert [t.type for t in pipeline] == [loader, 'PackInputs']
+    if loader == 'LoadEncodedRandomResizedCrop':  # decoded by the model
+        pre = cfg.data_preprocessor
+        assert pre.type == 'EncodedCropDataPreprocessor'
+        assert (pre.interpolation, pre.backend) == (rrc.interpolation,
+                                                    rrc.backend)
+        assert 'crop_bbox' in pipeline[1].meta_keys
+        assert cfg.train_dataloader.collate_fn.type == 'pseudo_collate'
 
 
 # ---------------------------------------------------------------- stage 3
@@ -205,8 +215,8 @@ def _decode_train(cfg):
 
 
 def _decode_crop(cfg):
-    return inner_dataset(cfg.train_dataloader).pipeline[0].type == \
-        'LoadRandomResizedCrop'
+    return inner_dataset(cfg.train_dataloader).pipeline[0].type in (
+        'LoadRandomResizedCrop', 'LoadEncodedRandomResizedCrop')
 
 
 def _erasing(cfg):

@@ -1,0 +1,120 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""The data preprocessor that decodes training crops on the model's device
+(:class:`~ecdl_mm.datasets.transforms.LoadEncodedRandomResizedCrop`)."""
+import warnings
+from typing import List, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
+from mmpretrain.registry import MODELS
+
+from ...utils.tensor_resize import RESIZE_MODES, resize_levels
+
+
+def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
+                  device: torch.device) -> List[torch.Tensor]:
+    """JPEG bytes -> ``(3, H, W)`` uint8 RGB tensors on ``device``: one
+    batched call (nvJPEG on a GPU); a file it refuses is decoded alone, and
+    on the CPU by OpenCV if the device decoder refuses it alone too."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+    with warnings.catch_warnings():
+        # torchvision 0.29 marks its decoders deprecated (torchcodec)
+        warnings.simplefilter('ignore')
+        try:
+            return decode_jpeg(
+                list(items), mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:
+            pass
+        out = []
+        for data, path in zip(items, paths):
+            try:
+                out.append(
+                    decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
+                continue
+            except RuntimeError:
+                pass
+            img = cv2.imdecode(data.numpy(), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f'cannot decode training image {path}')
+            rgb = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
+            out.append(torch.from_numpy(rgb).to(device))
+        return out
+
+
+@MODELS.register_module()
+class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
+    """mmpretrain's ``SelfSupDataPreprocessor`` after decoding and cropping
+    the batch on the model's device.
+
+    Takes the ``pseudo_collate`` batches of
+    :class:`~ecdl_mm.datasets.transforms.LoadEncodedRandomResizedCrop`:
+    ``inputs`` is a list whose items are either a JPEG's bytes (1-D uint8;
+    its sample's ``crop_bbox`` and ``img_shape`` give the box and the output
+    size) or a crop the loader finished on the CPU (``(3, h, w)``). The
+    encoded ones are decoded in one call (nvJPEG on a GPU, libjpeg-turbo on
+    a CPU), each box is cut from the full-resolution image and resized with
+    ``interpolation`` / ``backend`` as ``RandomResizedCrop`` does it
+    (Pillow's two antialiased passes, each rounded to uint8 levels, or
+    OpenCV's single pass; :func:`ecdl_mm.utils.tensor_resize.resize_levels`),
+    in the loaders' BGR channel order. A stacked tensor (``default_collate``)
+    passes straight to the parent.
+
+    Args:
+        interpolation (str): 'bilinear', 'bicubic' or 'nearest', as the
+            loader's. Defaults to 'bilinear'.
+        backend (str): 'pillow' or 'cv2', as the loader's. Defaults to
+            'cv2'.
+        **kwargs: ``SelfSupDataPreprocessor``'s (``mean``, ``std``,
+            ``to_rgb``, ...).
+    """
+
+    def __init__(self,
+                 interpolation: str = 'bilinear',
+                 backend: str = 'cv2',
+                 **kwargs) -> None:
+        if interpolation not in RESIZE_MODES:
+            raise ValueError(
+                f'interpolation={interpolation!r} has no device version; '
+                f'choose from {tuple(RESIZE_MODES)}')
+        if backend not in ('cv2', 'pillow'):
+            raise ValueError(f"backend={backend!r}: choose 'cv2' or 'pillow'")
+        super().__init__(**kwargs)
+        self.interpolation, self.backend = interpolation, backend
+
+    def decode_crops(self, inputs: Sequence[torch.Tensor],
+                     samples: Sequence) -> torch.Tensor:
+        """The ``(B, 3, h, w)`` float batch at uint8 levels, BGR, on this
+        preprocessor's device."""
+        device = self.device
+        enc = [i for i, x in enumerate(inputs) if x.dim() == 1]
+        missing = [i for i in enc if 'crop_bbox' not in samples[i]]
+        if missing:
+            raise KeyError(
+                'EncodedCropDataPreprocessor: the samples carry no '
+                "'crop_bbox'; add it to PackInputs(meta_keys=...) after "
+                'LoadEncodedRandomResizedCrop')
+        decoded = _decode_batch([inputs[i] for i in enc],
+                                [samples[i].get('img_path', '?')
+                                 for i in enc], device) if enc else []
+        full = dict(zip(enc, decoded))
+        out = []
+        for i, x in enumerate(inputs):
+            if i not in full:
+                out.append(x.to(device).float())
+                continue
+            x0, y0, x1, y1 = samples[i].crop_bbox
+            h, w = samples[i].img_shape[:2]
+            crop = full[i][:, y0:y1, x0:x1].flip(0)[None].float()
+            out.append(
+                resize_levels(crop, (h, w), self.interpolation,
+                              self.backend)[0])
+        return torch.stack(out)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data['inputs']
+        if isinstance(inputs, (list, tuple)):
+            data = dict(
+                data, inputs=self.decode_crops(inputs, data['data_samples']))
+        return super().forward(data, training)

@@ -1,0 +1,37 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Image resizing as torch ops, rounded to uint8 levels as the CPU
+transforms round: shared by the inference pre-processing on a device
+(:mod:`ecdl_mm.inference.preprocess`) and the training crops decoded on a
+device (:class:`ecdl_mm.models.EncodedCropDataPreprocessor`)."""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+#: Interpolations with a torch version (mmcv's / Pillow's names).
+RESIZE_MODES = {
+    'bilinear': 'bilinear',
+    'bicubic': 'bicubic',
+    'nearest': 'nearest'
+}
+
+
+def resize_levels(x: torch.Tensor, size: Tuple[int, int], interpolation: str,
+                  backend: str) -> torch.Tensor:
+    """``(B, C, H, W)`` float -> ``(B, C, h, w)``, rounded to uint8 levels
+    (``size = (h, w)``). Pillow's antialiased filters run as Pillow does:
+    horizontal pass, rounding, vertical pass, rounding."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    mode = RESIZE_MODES[interpolation]
+    if mode == 'nearest':
+        return F.interpolate(x, size=size, mode=mode)
+    if backend != 'pillow':
+        out = F.interpolate(x, size=size, mode=mode, align_corners=False)
+        return out.round_().clamp_(0, 255)
+    for step in ((x.shape[-2], size[1]), tuple(size)):
+        if tuple(x.shape[-2:]) != step:
+            x = F.interpolate(
+                x, size=step, mode=mode, align_corners=False, antialias=True)
+            x = x.round_().clamp_(0, 255)
+    return x

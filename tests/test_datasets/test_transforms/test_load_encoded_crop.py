@@ -1,0 +1,217 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Training crops decoded on the model's device
+(``LoadEncodedRandomResizedCrop`` + ``EncodedCropDataPreprocessor``) against
+mmpretrain's ``LoadImageFromFile -> RandomResizedCrop`` on the same seeds:
+the same boxes and random state, pixels within one grey level (the GPU runs
+the same torch code; here libjpeg-turbo decodes, as OpenCV does)."""
+import glob
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import Compose
+from mmengine.dataset import pseudo_collate
+from mmpretrain.registry import MODELS, TRANSFORMS
+
+import ecdl_mm  # noqa: F401
+
+CROP = dict(
+    scale=64,
+    crop_ratio_range=(0.08, 1.0),
+    backend='pillow',
+    interpolation='bilinear')
+META = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox')
+
+
+def _pipelines(**crop):
+    ours = Compose([
+        TRANSFORMS.build(dict(type='LoadEncodedRandomResizedCrop', **crop)),
+        TRANSFORMS.build(dict(type='PackInputs', meta_keys=META))
+    ])
+    ref = Compose([
+        TRANSFORMS.build(dict(type='LoadImageFromFile')),
+        TRANSFORMS.build(dict(type='RandomResizedCrop', **crop)),
+        TRANSFORMS.build(dict(type='PackInputs'))
+    ])
+    return ours, ref
+
+
+def _preprocessor(**kw):
+    return MODELS.build(
+        dict(
+            type='EncodedCropDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True,
+            **kw))
+
+
+@pytest.fixture(scope='module')
+def files(demo_root):
+    found = sorted(glob.glob(osp.join(demo_root, '*', '*', 'Images', '*.jpg')))
+    return found[::5]  # 8 frames of different lesions
+
+
+# share of values exactly equal (measured 0.99988 / 0.99993 / 0.883): the
+# fixed-point filters of Pillow and (more often) OpenCV round a value here
+# and there to the next grey level; never further
+@pytest.mark.parametrize('crop,exact', [
+    (CROP, 0.999),
+    (dict(CROP, interpolation='bicubic'), 0.999),
+    (dict(CROP, backend='cv2', scale=(48, 80)), 0.85),
+])
+def test_same_boxes_and_pixels_as_random_resized_crop(files, crop, exact):
+    ours, ref = _pipelines(**crop)
+    got, want, after = [], [], []
+    for seed, path in enumerate(files):
+        np.random.seed(seed)
+        item = ours(dict(img_path=path))
+        after.append(np.random.random())
+        assert item['inputs'].dim() == 1  # the file's bytes, not decoded
+        got.append(item)
+        np.random.seed(seed)
+        r = ref(dict(img_path=path))
+        assert np.random.random() == after[-1]  # same random state after
+        want.append(r)
+    batch = pseudo_collate(got)
+    pre = _preprocessor(
+        interpolation=crop['interpolation'], backend=crop['backend'])
+    crops = pre.decode_crops(batch['inputs'], batch['data_samples'])
+    ref_crops = torch.stack([w['inputs'] for w in want]).float()
+    assert crops.shape == ref_crops.shape
+    diff = (crops - ref_crops).abs()
+    assert float(diff.max()) <= 1.0
+    assert float((diff == 0).float().mean()) >= exact
+    # and normalised as SelfSupDataPreprocessor normalises the CPU crops
+    out = pre(batch, True)['inputs']
+    ref_out = _preprocessor()(dict(
+        inputs=ref_crops.to(torch.uint8),
+        data_samples=[w['data_samples'] for w in want]), True)['inputs']
+    assert float((out - ref_out).abs().max()) <= 1.0 / 57.0 + 1e-5
+
+
+def test_png_and_rotated_files_are_cropped_by_the_loader(files, tmp_path):
+    png = str(tmp_path / 'frame.png')
+    cv2.imwrite(png, cv2.imread(files[0]))
+    ours, ref = _pipelines(**CROP)
+    np.random.seed(3)
+    item = ours(dict(img_path=png))
+    assert tuple(item['inputs'].shape) == (3, 64, 64)  # finished on the CPU
+    np.random.seed(3)
+    torch.testing.assert_close(item['inputs'],
+                               ref(dict(img_path=png))['inputs'])
+    # a batch mixing both kinds
+    np.random.seed(0)
+    batch = pseudo_collate([item, ours(dict(img_path=files[1]))])
+    out = _preprocessor(**{k: CROP[k]
+                           for k in ('interpolation',
+                                     'backend')})(batch, True)['inputs']
+    assert out.shape == (2, 3, 64, 64)
+    np.testing.assert_allclose(
+        out[0].numpy(),
+        ((item['inputs'].flip(0).float() -
+          torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)) /
+         torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)).numpy(),
+        atol=1e-5)
+
+
+def test_clear_errors(files, tmp_path):
+    ours, _ = _pipelines(**CROP)
+    item = TRANSFORMS.build(dict(type='LoadEncodedRandomResizedCrop', **CROP))(
+        dict(img_path=files[0]))
+    packed = TRANSFORMS.build(dict(type='PackInputs'))(item)  # no crop_bbox
+    with pytest.raises(KeyError, match="meta_keys"):
+        _preprocessor().decode_crops([packed['inputs']],
+                                     [packed['data_samples']])
+    bad = tmp_path / 'bad.jpg'
+    data = open(files[0], 'rb').read()
+    bad.write_bytes(data[:600] + b'\x00' * 64)  # header only, no scan
+    np.random.seed(0)
+    with pytest.raises(Exception, match='bad.jpg'):
+        b = pseudo_collate([ours(dict(img_path=str(bad)))])
+        _preprocessor().decode_crops(b['inputs'], b['data_samples'])
+    with pytest.raises(ValueError, match='interpolation'):
+        _preprocessor(interpolation='lanczos')
+
+
+def test_a_file_the_device_decoder_refuses_is_decoded_by_opencv(
+        files, monkeypatch):
+    import torchvision.io as tvio
+
+    from ecdl_mm.models.data_preprocessors import encoded_crop_preprocessor
+    real = tvio.decode_jpeg
+    data = [
+        torch.frombuffer(bytearray(open(f, 'rb').read()), dtype=torch.uint8)
+        for f in files[:3]
+    ]
+
+    def picky(x, **kw):
+        if isinstance(x, list) or x is data[1]:
+            raise RuntimeError('nvjpeg: unsupported')
+        return real(x, **kw)
+
+    monkeypatch.setattr(tvio, 'decode_jpeg', picky)
+    out = encoded_crop_preprocessor._decode_batch(data, files[:3],
+                                                  torch.device('cpu'))
+    want = cv2.imread(files[1])[..., ::-1].transpose(2, 0, 1)
+    np.testing.assert_array_equal(out[1].numpy(), want)
+    assert [tuple(o.shape) for o in out] == [tuple(out[0].shape)] * 3
+    garbage = torch.zeros(100, dtype=torch.uint8)
+    with pytest.raises(ValueError, match='cannot decode training image x.jpg'):
+        encoded_crop_preprocessor._decode_batch([garbage], ['x.jpg'],
+                                                torch.device('cpu'))
+
+
+def test_the_gpu_decode_config_trains_the_mae(repo_root, demo_root):
+    """The stage-2 demo model fed as the shipped ``-gpu-decode`` config
+    feeds it (its pipeline, collate and data preprocessor, at 64 px): the
+    batch equals the CPU loader's boxes within PSNR, and the loss falls."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    init_default_scope('mmpretrain')
+    gpu = Config.fromfile(
+        osp.join(repo_root, 'configs', 'ecdl',
+                 'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py'))
+    demo = Config.fromfile(
+        osp.join(repo_root, 'configs', 'ecdl',
+                 'ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py'))
+    pipeline = gpu.train_dataloader.dataset.pipeline
+    pipeline[0].scale = 64
+
+    def loader(pipe, collate):
+        return Runner.build_dataloader(
+            dict(
+                batch_size=8,
+                num_workers=0,
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                collate_fn=dict(type=collate),
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=demo_root,
+                    with_label=False,
+                    pipeline=pipe)))
+
+    np.random.seed(0)
+    batch = next(iter(loader(pipeline, 'pseudo_collate')))
+    assert all(x.dim() == 1 for x in batch['inputs'])  # bytes only
+    cpu_pipe = [dict(pipeline[0], type='LoadRandomResizedCrop'), pipeline[1]]
+    np.random.seed(0)
+    ref = next(iter(loader(cpu_pipe, 'default_collate')))
+    assert [s.crop_bbox for s in batch['data_samples']
+            ] == [s.crop_bbox for s in ref['data_samples']]
+    model_cfg = demo.model
+    model_cfg.data_preprocessor = gpu.data_preprocessor
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    inputs = model.data_preprocessor(batch, True)['inputs']
+    ref_inputs = MODELS.build(demo.data_preprocessor)(ref, True)['inputs']
+    assert inputs.shape == ref_inputs.shape == (8, 3, 64, 64)
+    mse = float(((inputs - ref_inputs) * 57.0).pow(2).mean())
+    assert 10 * np.log10(255.0**2 / mse) > 35  # reduced vs full decode
+    ow = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    losses = [float(model.train_step(batch, ow)['loss']) for _ in range(12)]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
