@@ -394,9 +394,11 @@ def add_train_rows(rep: Report, doc: dict) -> None:
                       1.0, 0.9)
     goals = dict(stage2_mmpretrain_mae=1.0, stage3_timm_vit=0.9)
     for r in doc.get('ratios', []):
-        theirs = r['name'].split('/')[1].split(' ')[0]
-        rep.ratio(f"train {r.get('name')}", r.get('value'), 1.0,
-                  goals.get(theirs))
+        theirs = r['name'].split('/')[1].strip().split(' ')[0]
+        goal = 0.9 if 'end to end' in r['name'] else goals.get(theirs)
+        if r['name'].startswith('stage2_ecmae_gpu_decode/'):
+            goal = None  # the decode's cost on the GPU, for the record
+        rep.ratio(f"train {r.get('name')}", r.get('value'), 1.0, goal)
 
 
 def main(argv=None):
