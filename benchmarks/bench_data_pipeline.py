@@ -22,6 +22,9 @@ choice of decoder. Where a TurboJPEG 3 library is found
 the shipped pipeline with ``decoder='turbojpeg'`` (only the box's region
 decoded) beside ``decoder='opencv'`` (the whole frame at the reduction),
 and its crops are compared with the OpenCV decoder's (identical expected).
+For stage 2, a further case times what the loader workers still do with the
+``-gpu-decode`` config (read the file, draw the box; the decode and resize
+run in the model's data preprocessor on the GPU).
 Also reports the crop pixels against mmpretrain's on the
 same random boxes (PSNR by decode factor).
 
@@ -50,6 +53,10 @@ from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_train_pipeline,
 TRAIN_CONFIGS = dict(
     stage2='configs/_base_/datasets/ecnbi_unlabeled_mae_224.py',
     stage3='configs/_base_/datasets/ecnbi_lesion_224.py')
+GPU_DECODE_CONFIG = (
+    'configs/ecdl/'
+    'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py')
+GPU_DECODE_CASE = 'ours, worker share with the decode on the GPU'
 
 
 def build_pipeline(steps):
@@ -252,6 +259,15 @@ def train_pipeline_cases(files, rounds):
             for k, p in pipes.items()
         }
         if stage == 'stage2':
+            # The -gpu-decode config: what is left to the workers when the
+            # model's data preprocessor decodes on the GPU (not equal work
+            # on the CPU: the decode and resize moved to the device).
+            gpu = Config.fromfile(osp.join(REPO_ROOT,
+                                           GPU_DECODE_CONFIG)).train_pipeline
+            config[stage]['ours_gpu_decode'] = [dict(s) for s in gpu]
+            pipes[GPU_DECODE_CASE] = build_pipeline(gpu)
+            cases[GPU_DECODE_CASE] = (lambda p=pipes[GPU_DECODE_CASE]:
+                                      [p(dict(img_path=f)) for f in files])
             # Load + crop only, the two reduced decoders on the same boxes.
             crop = TRANSFORMS.build(today[1])
             load = _pillow_draft_crop(crop)
@@ -277,6 +293,13 @@ def train_pipeline_cases(files, rounds):
                 'img/s per core',
                 value=median(cpu['today']) / median(cpu['ours']),
                 goal=3.0))
+        if GPU_DECODE_CASE in cases:
+            ratios.append(
+                dict(
+                    name=f'{stage} train loader worker with the decode on '
+                    'the GPU (-gpu-decode config) / today, img/s per core',
+                    value=median(cpu['today']) / median(cpu[GPU_DECODE_CASE]),
+                    goal=None))
         if region_ok:
             key = 'ours, turbojpeg region decoder'
             ratios.append(

@@ -11,7 +11,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.apis.base import ModelType
 from mmpretrain.structures import DataSample
 
-from ..deploy import load_backend
+from ..deploy import load_model_backend
 from ..evaluation.functional import AGGREGATIONS
 from ..evaluation.lesion_table import write_lesion_table
 from ..evaluation.operating_point import OperatingPoint
@@ -174,14 +174,9 @@ class LesionInferencer(ImageClassificationInferencer):
         """``self.model`` through :func:`load_backend` (rebuilt when the
         model is replaced)."""
         if self._backend_of is not self.model:
-            device = next(self.model.parameters()).device
-            example = torch.randn(
-                1,
-                3,
-                *self._input_size(),
-                generator=torch.Generator().manual_seed(0)).to(device)
-            self._backend = load_backend(self.model, self.backend_name,
-                                         example, device, self.precision)
+            self._backend = load_model_backend(self.model, self.backend_name,
+                                               self._input_size(),
+                                               self.precision)
             self._backend_of = self.model
         return self._backend
 

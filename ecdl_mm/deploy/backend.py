@@ -189,3 +189,18 @@ def load_backend(model: nn.Module,
     check_exported(f'backend {backend!r}', fn, wrapper, [example], 1e-4,
                    tuple(example.shape))
     return _Backend(backend, fn, device)
+
+
+def load_model_backend(model: nn.Module,
+                       backend: str,
+                       input_size,
+                       precision: Optional[str] = None) -> Callable:
+    """:func:`load_backend` for the inferencers: on the model's device,
+    traced on and checked against one seeded random image of
+    ``input_size`` ``(H, W)`` (the same example every time, so that a
+    backend's load-time check is reproducible)."""
+    device = next(model.parameters()).device
+    example = torch.randn(
+        1, 3, *input_size,
+        generator=torch.Generator().manual_seed(0)).to(device)
+    return load_backend(model, backend, example, device, precision)

@@ -14,7 +14,7 @@ from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from ..deploy import BACKENDS, GPU_BACKENDS, load_backend
+from ..deploy import BACKENDS, GPU_BACKENDS, load_model_backend
 from ..deploy.cuda_graph import check_gpu_option
 from ..evaluation.operating_point import OperatingPoint
 from ..inference.frame_loader import LoadFrame
@@ -160,12 +160,8 @@ class StreamInferencer(ImageClassificationInferencer):
         return self._backend
 
     def _build_backend(self) -> Callable:
-        device = next(self.model.parameters()).device
-        example = torch.randn(
-            1, 3, *self.input_size,
-            generator=torch.Generator().manual_seed(0)).to(device)
-        return load_backend(self.model, self.backend_name, example, device,
-                            self.precision)
+        return load_model_backend(self.model, self.backend_name,
+                                  self.input_size, self.precision)
 
     def warmup(self, frame_shape: Sequence[int]) -> None:
         """Run one black frame of ``frame_shape`` (H, W, 3) through the
