@@ -115,6 +115,8 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         if isinstance(inputs, (list, tuple)):
-            data = dict(
-                data, inputs=self.decode_crops(inputs, data['data_samples']))
+            # exact uint8 levels whatever AMP context the step runs in
+            with torch.autocast(self.device.type, enabled=False):
+                inputs = self.decode_crops(inputs, data['data_samples'])
+            data = dict(data, inputs=inputs)
         return super().forward(data, training)
