@@ -86,8 +86,6 @@ def test_same_boxes_and_pixels_as_random_resized_crop(files, crop, exact):
     assert float((diff == 0).float().mean()) >= exact
     # and normalised as SelfSupDataPreprocessor normalises the CPU crops
     out = pre(batch, True)['inputs']
-    with torch.autocast('cpu', torch.bfloat16):  # as inside an AMP step
-        torch.testing.assert_close(pre(batch, True)['inputs'], out)
     ref_out = _preprocessor()(dict(
         inputs=ref_crops.to(torch.uint8),
         data_samples=[w['data_samples'] for w in want]), True)['inputs']
