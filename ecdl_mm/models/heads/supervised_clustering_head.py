@@ -4,6 +4,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.models.losses import LabelSmoothLoss
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -131,6 +132,24 @@ class SupervisedClusteringHead(LinearClsHead):
         if self._num_valid is None:
             self._num_valid = int(self.centers_valid.sum())
         return self._num_valid
+
+    def _get_loss(self, cls_score: torch.Tensor,
+                  data_samples: List[DataSample], **kwargs) -> dict:
+        """``ClsHead._get_loss``, except that hard labels reach
+        ``LabelSmoothLoss`` as one-hot rows made on the device: its own
+        conversion checks the labels with ``.item()``, a host sync in every
+        training forward on a GPU (the only one; the values are the same).
+        An out-of-range label still fails (``scatter_``'s index check)."""
+        if 'gt_score' in data_samples[0] or self.cal_acc or \
+                not isinstance(self.loss_module, LabelSmoothLoss):
+            return super()._get_loss(cls_score, data_samples, **kwargs)
+        target = torch.cat([i.gt_label for i in data_samples])
+        target = target.to(cls_score.device).view(-1, 1).long()
+        one_hot = cls_score.new_zeros(
+            cls_score.shape, dtype=torch.float32).scatter_(1, target, 1.)
+        return dict(
+            loss=self.loss_module(
+                cls_score, one_hot, avg_factor=cls_score.size(0), **kwargs))
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:

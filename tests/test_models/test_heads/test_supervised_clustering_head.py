@@ -221,3 +221,48 @@ def test_centre_count_follows_set_centers_and_checkpoint_loads():
     resumed.load_state_dict(trained.state_dict())
     assert resumed.num_valid_centers == NUM_CLASSES
     assert center_loss(resumed) == pytest.approx(full, rel=1e-6)
+
+
+def test_label_smoothing_ce_reads_nothing_back_from_the_device():
+    """The CE term equals mmpretrain's LabelSmoothLoss on integer labels
+    (and a hand-written smoothed CE) without the ``.item()`` label check
+    that is a host sync in every training forward on a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class HostReads(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._local_scalar_dense.default:
+                HostReads.count += 1
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    head = MODELS.build(
+        dict(
+            type='SupervisedClusteringHead',
+            num_classes=NUM_CLASSES,
+            in_channels=8,
+            loss=dict(
+                type='LabelSmoothLoss', label_smooth_val=0.1,
+                mode='original'))).train()
+    head._num_valid = None
+    feats = (torch.randn(6, 8, requires_grad=True), )
+    labels = [0, 1, 2, 2, 1, 0]
+    head.num_valid_centers  # read once, as the first step does
+    with HostReads():
+        out = head.loss(feats, samples(labels))
+        (out['loss'] + out['loss_center']).backward()
+    assert HostReads.count == 0
+    logits = head.fc(head.pre_logits(feats))
+    ref = MODELS.build(
+        dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'))(
+            logits, torch.tensor(labels), avg_factor=6)
+    smooth = torch.full((6, NUM_CLASSES), 0.1 / NUM_CLASSES)
+    smooth[range(6), labels] += 0.9
+    by_hand = -(smooth * logits.log_softmax(1)).sum(1).mean()
+    torch.testing.assert_close(out['loss'], ref)
+    torch.testing.assert_close(out['loss'], by_hand)
+    head.last_feats = None
+    with pytest.raises(RuntimeError, match='index'):
+        head.loss(feats, samples([0, 1, 2, 3, 1, 0]))  # no class 3
