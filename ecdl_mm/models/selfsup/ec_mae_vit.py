@@ -120,11 +120,13 @@ class ECMAEViT(ECViT):
         B, N, C = x.shape
         if mask is True:
             mask = self.random_masking(B, N, x.device)
+            # known on the host: no read back from the device mid-forward
+            num_visible = N - int(self.mask_ratio * N)
         else:
             mask = self.check_mask(mask.to(x.device), B, N)
+            num_visible = N - int(mask[0].sum())
         # Visible tokens first, each group in ascending token order.
         ids_shuffle = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)
-        num_visible = N - int(mask[0].sum())
         ids_keep = ids_shuffle[:, :num_visible]
         x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, C))
         for layer in self.layers:

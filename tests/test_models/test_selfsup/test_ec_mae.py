@@ -197,6 +197,27 @@ def test_random_mask_same_count_and_ratio():
     assert torch.equal(order[ids_restore[0]], torch.arange(16))
 
 
+def test_training_forward_reads_nothing_back_from_the_device():
+    """A random mask's visible count is known on the host: the training
+    forward and backward read no value back (on a GPU each read is a host
+    sync mid-step; mmpretrain's MAE has none either)."""
+    from helpers.host_reads import HostReads
+    from mmpretrain.structures import DataSample
+    model = build_ecmae().train()
+    imgs = torch.randn(2, 3, 64, 64)
+    samples = [DataSample() for _ in range(2)]
+    with HostReads() as reads:
+        losses = model(imgs, samples, mode='loss')
+        sum(losses.values()).backward()
+    assert reads.count == 0
+    # an explicit mask is checked on the host, as before
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[:, :12] = True
+    with HostReads() as reads:
+        model.backbone(imgs, mask=mask)
+    assert reads.count > 0
+
+
 def test_explicit_mask_validation():
     model = build_ecmae()
     x = torch.randn(2, 3, 64, 64)
