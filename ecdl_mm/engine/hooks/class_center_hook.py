@@ -16,7 +16,8 @@ from ecdl_mm.models.heads.supervised_clustering_head import \
 
 def class_sums(feats: torch.Tensor, labels: torch.Tensor,
                num_classes: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-class sums and counts of features, one ``index_add_`` each.
+    """Per-class sums and counts of features, one ``index_add_`` each
+    (nothing read back to the host).
 
     Args:
         feats (torch.Tensor): Features of shape ``(N, C)``.
@@ -34,8 +35,12 @@ def class_sums(feats: torch.Tensor, labels: torch.Tensor,
     dtype = torch.promote_types(feats.dtype, torch.float32)
     sums = feats.new_zeros((num_classes, feats.size(1)), dtype=dtype)
     sums.index_add_(0, labels, feats.to(dtype))
-    counts = torch.bincount(labels, minlength=num_classes)
-    return sums.to(torch.float64), counts.to(torch.float64)
+    # not torch.bincount: on a GPU it reads the largest label back to size
+    # its output, a host sync in every training iteration
+    counts = feats.new_zeros(
+        num_classes, dtype=torch.float64).index_add_(
+            0, labels, labels.new_ones(labels.shape, dtype=torch.float64))
+    return sums.to(torch.float64), counts
 
 
 @HOOKS.register_module()
