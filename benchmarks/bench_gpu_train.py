@@ -247,6 +247,22 @@ def _stop_workers(loader):
     loader._iterator = None
 
 
+def train_step_fn(runner, model, ow, hooks, batch):
+    """One training step on ``batch`` followed, as in training, by the
+    ``after_train_iter`` of ``hooks`` (``ClassCenterHook`` banks the
+    clustering head's features; the head refuses a second step
+    otherwise)."""
+    counter = [0]
+
+    def step():
+        outputs = model.train_step(batch, ow)
+        for hook in hooks:
+            hook.after_train_iter(runner, counter[0], batch, outputs)
+        counter[0] += 1
+
+    return step
+
+
 def run_case(name, cfg, total_iters, args):
     from mmengine.runner import Runner
     timer = _Timer()
@@ -288,14 +304,7 @@ def run_case(name, cfg, total_iters, args):
     loader_rate = n_loader / (time.perf_counter() - t)
     _stop_workers(loader)
 
-    counter = [0]
-
-    def step():
-        outputs = model.train_step(batch, ow)
-        for hook in custom:
-            hook.after_train_iter(runner, counter[0], batch, outputs)
-        counter[0] += 1
-
+    step = train_step_fn(runner, model, ow, custom, batch)
     for _ in range(args.warmup):
         step()
     _sync()

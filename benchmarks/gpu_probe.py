@@ -136,13 +136,7 @@ def probe_step(args, root):
     for name, model_cfg in (('ours', None), ('mmpretrain_vit', mm_vit)):
         runner, model, ow, hooks, batch = _runner_case(name, args, root,
                                                        model_cfg)
-        i = [0]
-
-        def step():
-            out = model.train_step(batch, ow)
-            for h in hooks:
-                h.after_train_iter(runner, i[0], batch, out)
-            i[0] += 1
+        step = bgt.train_step_fn(runner, model, ow, hooks, batch)
 
         def bank():  # what ClassCenterHook does to the head, without it
             head = getattr(model, 'head', None)

@@ -20,12 +20,8 @@ data_preprocessor = dict(
     backend='pillow')
 
 train_pipeline = [
-    dict(
-        type='LoadEncodedRandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.08, 1.0),
-        backend='pillow',
-        interpolation='bilinear'),
+    # the base's crop (size, scale range, interpolation), loaded as bytes
+    dict(_base_.train_pipeline[0], type='LoadEncodedRandomResizedCrop'),
     dict(
         type='PackInputs',
         meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',

@@ -49,6 +49,18 @@ def head_cfg(in_channels, ce_weight=1.0, **kwargs):
         **kwargs)
 
 
+def smoothing_head():
+    """The head with the shipped CE term (label smoothing 0.1)."""
+    return MODELS.build(
+        dict(
+            type='SupervisedClusteringHead',
+            num_classes=NUM_CLASSES,
+            in_channels=8,
+            loss=dict(
+                type='LabelSmoothLoss', label_smooth_val=0.1,
+                mode='original')))
+
+
 def samples(labels):
     return [DataSample().set_gt_label(int(y)) for y in labels]
 
@@ -133,14 +145,7 @@ def test_epoch0_is_plain_ce_and_batch_is_kept():
 
 def test_label_smoothing_and_soft_scores():
     torch.manual_seed(0)
-    head = MODELS.build(
-        dict(
-            type='SupervisedClusteringHead',
-            num_classes=NUM_CLASSES,
-            in_channels=8,
-            loss=dict(
-                type='LabelSmoothLoss', label_smooth_val=0.1,
-                mode='original')))
+    head = smoothing_head()
     head.set_centers(torch.randn(NUM_CLASSES, 8))
     feats = (torch.randn(4, 8), )
     labels = [0, 1, 2, 1]
@@ -230,15 +235,7 @@ def test_label_smoothing_ce_reads_nothing_back_from_the_device():
     from helpers.host_reads import HostReads
 
     torch.manual_seed(0)
-    head = MODELS.build(
-        dict(
-            type='SupervisedClusteringHead',
-            num_classes=NUM_CLASSES,
-            in_channels=8,
-            loss=dict(
-                type='LabelSmoothLoss', label_smooth_val=0.1,
-                mode='original'))).train()
-    head._num_valid = None
+    head = smoothing_head().train()
     feats = (torch.randn(6, 8, requires_grad=True), )
     labels = [0, 1, 2, 2, 1, 0]
     head.num_valid_centers  # read once, as the first step does
