@@ -23,6 +23,36 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+# The files that take longest (docs/benchmarks.md, "The test suite"), run
+# first: pytest-xdist (``--dist loadfile``) hands files to the workers in
+# collection order, so a long file collected last (tests/test_tools sorts
+# late) would run alone at the end while the other workers idle.
+LONGEST_FIRST = (
+    'test_tools/test_readme_commands.py',
+    'test_tools/test_own_cohort.py',
+    'test_tools/test_reader_app_browser.py',
+    'test_tools/test_train_test_tools.py',
+    'test_tools/test_benchmark_models.py',
+    'test_tools/test_realtime.py',
+    'test_evaluation/test_distributed_lesion_eval.py',
+    'test_tools/test_reader_app.py',
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Longest files first (see ``LONGEST_FIRST``); the rest keep their
+    order."""
+
+    def rank(item):
+        path = str(item.fspath).replace(os.sep, '/')
+        for i, name in enumerate(LONGEST_FIRST):
+            if path.endswith(name):
+                return i
+        return len(LONGEST_FIRST)
+
+    items[:] = sorted(items, key=rank)  # stable: files stay together
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO_ROOT
