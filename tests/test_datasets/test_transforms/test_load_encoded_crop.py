@@ -164,54 +164,68 @@ def test_a_file_the_device_decoder_refuses_is_decoded_by_opencv(
                                                 torch.device('cpu'))
 
 
-def test_the_gpu_decode_config_trains_the_mae(repo_root, demo_root):
-    """The stage-2 demo model fed as the shipped ``-gpu-decode`` config
-    feeds it (its pipeline, collate and data preprocessor, at 64 px): the
-    batch equals the CPU loader's boxes within PSNR, and the loss falls."""
+def test_the_gpu_decode_config_trains_the_mae(repo_root, demo_root, tmp_path):
+    """The shipped ``-gpu-decode`` config, run by mmengine's Runner as
+    ``tools/train.py`` runs it (its pipeline, collate and top-level data
+    preprocessor; the model shrunk to the demo's, 64 px): its batches hold
+    the files' bytes, its crops equal the CPU loader's boxes within PSNR,
+    and the loss falls."""
     from mmengine.config import Config
-    from mmengine.optim import OptimWrapper
-    from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
-    init_default_scope('mmpretrain')
     gpu = Config.fromfile(
         osp.join(repo_root, 'configs', 'ecdl',
                  'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py'))
     demo = Config.fromfile(
         osp.join(repo_root, 'configs', 'ecdl',
                  'ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py'))
-    pipeline = gpu.train_dataloader.dataset.pipeline
+    cfg = gpu.copy()
+    cfg.model = demo.model  # tiny, 64 px, no stage-1 download
+    pipeline = cfg.train_dataloader.dataset.pipeline
     pipeline[0].scale = 64
-
-    def loader(pipe, collate):
-        return Runner.build_dataloader(
-            dict(
-                batch_size=8,
-                num_workers=0,
-                sampler=dict(type='DefaultSampler', shuffle=False),
-                collate_fn=dict(type=collate),
-                dataset=dict(
-                    type='CustomDataset',
-                    data_root=demo_root,
-                    with_label=False,
-                    pipeline=pipe)))
-
+    cfg.train_dataloader.update(
+        batch_size=8,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='CustomDataset',
+            data_root=demo_root,
+            with_label=False,
+            pipeline=pipeline))
+    cfg.optim_wrapper = dict(
+        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3))
+    cfg.param_scheduler = None
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.work_dir = str(tmp_path)
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    assert type(model.data_preprocessor).__name__ == \
+        'EncodedCropDataPreprocessor'
     np.random.seed(0)
-    batch = next(iter(loader(pipeline, 'pseudo_collate')))
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader)))
     assert all(x.dim() == 1 for x in batch['inputs'])  # bytes only
     cpu_pipe = [dict(pipeline[0], type='LoadRandomResizedCrop'), pipeline[1]]
     np.random.seed(0)
-    ref = next(iter(loader(cpu_pipe, 'default_collate')))
+    ref = next(
+        iter(
+            Runner.build_dataloader(
+                dict(
+                    cfg.train_dataloader,
+                    collate_fn=dict(type='default_collate'),
+                    dataset=dict(
+                        cfg.train_dataloader.dataset, pipeline=cpu_pipe)))))
     assert [s.crop_bbox for s in batch['data_samples']
             ] == [s.crop_bbox for s in ref['data_samples']]
-    model_cfg = demo.model
-    model_cfg.data_preprocessor = gpu.data_preprocessor
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
     inputs = model.data_preprocessor(batch, True)['inputs']
     ref_inputs = MODELS.build(demo.data_preprocessor)(ref, True)['inputs']
     assert inputs.shape == ref_inputs.shape == (8, 3, 64, 64)
     mse = float(((inputs - ref_inputs) * 57.0).pow(2).mean())
     assert 10 * np.log10(255.0**2 / mse) > 35  # reduced vs full decode
-    ow = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
-    losses = [float(model.train_step(batch, ow)['loss']) for _ in range(12)]
+    losses = [
+        float(model.train_step(batch, runner.optim_wrapper)['loss'])
+        for _ in range(12)
+    ]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
