@@ -79,6 +79,13 @@ def parse_args():
         help='read a file as fast as possible instead of at '
         'its frame rate')
     parser.add_argument(
+        '--gate-overlap',
+        choices=['auto', 'on', 'off'],
+        default='auto',
+        help='hand each frame to the model before the quality gate and '
+        'drop the results of rejected frames (auto: when the model is on a '
+        'GPU, where the two then overlap)')
+    parser.add_argument(
         '--max-reconnects',
         type=int,
         default=5,
@@ -123,7 +130,8 @@ def main():
         labels=labels,
         pace=not args.no_pace,
         show=args.show,
-        log=lambda line: print(line, flush=True))
+        log=lambda line: print(line, flush=True),
+        overlap_gate=dict(auto=None, on=True, off=False)[args.gate_overlap])
     signal.signal(signal.SIGINT,
                   lambda *_: session.request_stop('interrupted (SIGINT)'))
     summary = session.run()

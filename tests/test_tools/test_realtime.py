@@ -39,12 +39,15 @@ def test_realtime_on_demo_video(run_script, demo_root, ckpt, tmp_path):
         str(out / 'events.jsonl'), '--out-lesions',
         str(out / 'lesions.csv'), '--labels',
         str(tmp_path / 'demo.labels.csv'), '--min-confidence', '0.4',
-        '--threads', '1', '--no-pace'
+        '--threads', '1', '--no-pace', '--gate-overlap', 'on'
     ])
     assert 'done: end' in proc.stdout and proc.stderr.strip() == '' or \
         'WARN' in proc.stderr
     events = events_of(out / 'events.jsonl')
     assert events[0]['type'] == 'session' and events[-1]['type'] == 'end'
+    # the gate beside the model, forced on (auto: on a GPU only)
+    assert events[0]['overlap_gate'] is True
+    assert events[-1]['overlap_gate'] is True
     # provenance sidecars of every output (issue 27)
     from ecdl_mm.utils.provenance import file_sha256, read_sidecar
     for name in ('events.jsonl', 'lesions.csv', 'annotated.mp4'):
