@@ -89,12 +89,12 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
         preprocessor's device."""
         device = self.device
         enc = [i for i, x in enumerate(inputs) if x.dim() == 1]
-        missing = [i for i in enc if 'crop_bbox' not in samples[i]]
-        if missing:
-            raise KeyError(
-                'EncodedCropDataPreprocessor: the samples carry no '
-                "'crop_bbox'; add it to PackInputs(meta_keys=...) after "
-                'LoadEncodedRandomResizedCrop')
+        for key in ('crop_bbox', 'img_shape'):
+            if any(key not in samples[i] for i in enc):
+                raise KeyError(
+                    f'EncodedCropDataPreprocessor: the samples carry no '
+                    f"'{key}'; add it to PackInputs(meta_keys=...) after "
+                    'LoadEncodedRandomResizedCrop')
         decoded = _decode_batch([inputs[i] for i in enc],
                                 [samples[i].get('img_path', '?')
                                  for i in enc], device) if enc else []

@@ -122,7 +122,13 @@ def test_clear_errors(files, tmp_path):
     item = TRANSFORMS.build(dict(type='LoadEncodedRandomResizedCrop', **CROP))(
         dict(img_path=files[0]))
     packed = TRANSFORMS.build(dict(type='PackInputs'))(item)  # no crop_bbox
-    with pytest.raises(KeyError, match="meta_keys"):
+    with pytest.raises(KeyError, match="no 'crop_bbox'.*meta_keys"):
+        _preprocessor().decode_crops([packed['inputs']],
+                                     [packed['data_samples']])
+    packed = TRANSFORMS.build(
+        dict(type='PackInputs', meta_keys=('crop_bbox', )))(
+            item)
+    with pytest.raises(KeyError, match="no 'img_shape'"):
         _preprocessor().decode_crops([packed['inputs']],
                                      [packed['data_samples']])
     bad = tmp_path / 'bad.jpg'
