@@ -82,6 +82,7 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
             raise ValueError(f"backend={backend!r}: choose 'cv2' or 'pillow'")
         super().__init__(**kwargs)
         self.interpolation, self.backend = interpolation, backend
+        self._warned_cpu = False
 
     def decode_crops(self, inputs: Sequence[torch.Tensor],
                      samples: Sequence) -> torch.Tensor:
@@ -89,6 +90,14 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
         preprocessor's device."""
         device = self.device
         enc = [i for i, x in enumerate(inputs) if x.dim() == 1]
+        if enc and device.type == 'cpu' and not self._warned_cpu:
+            self._warned_cpu = True
+            warnings.warn(
+                'EncodedCropDataPreprocessor runs on the CPU: every training '
+                'image is decoded at full size in the main process, one after '
+                'the other. On a CPU the default configs (decoding in the '
+                'loader workers, at a reduced scale) are faster; the '
+                '-gpu-decode configs are for GPU training.')
         for key in ('crop_bbox', 'img_shape'):
             if any(key not in samples[i] for i in enc):
                 raise KeyError(
