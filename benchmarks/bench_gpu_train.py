@@ -247,6 +247,29 @@ def _stop_workers(loader):
     loader._iterator = None
 
 
+def mmpretrain_vit_model(stage3_config):
+    """The ViT-B/16 fine-tuning model of mmpretrain's MAE benchmark
+    config, 3 classes, mixup / cutmix off (equal work), with the data
+    preprocessor of ``stage3_config``'s model."""
+    from mmengine.config import Config
+    model = Config.fromfile(
+        mm_config(
+            'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
+    model.head.num_classes = 3
+    model.pop('train_cfg', None)
+    pre = Config.fromfile(stage3_config).model.get('data_preprocessor')
+    model.data_preprocessor = pre
+    if pre is None:
+        model.pop('data_preprocessor')
+    return model
+
+
+def custom_hooks(runner, cfg):
+    """The runner's hooks that the config's ``custom_hooks`` name."""
+    names = {c['type'] for c in cfg.get('custom_hooks', [])}
+    return [h for h in runner.hooks if type(h).__name__ in names]
+
+
 def train_step_fn(runner, model, ow, hooks, batch):
     """One training step on ``batch`` followed, as in training, by the
     ``after_train_iter`` of ``hooks`` (``ClassCenterHook`` banks the
@@ -283,11 +306,7 @@ def run_case(name, cfg, total_iters, args):
     # banks the features; the clustering head refuses a second step
     # otherwise).
     model, ow = runner.model, runner.optim_wrapper
-    custom = [
-        h for h in runner.hooks if type(h).__name__ in
-        {c['type']
-         for c in cfg.get('custom_hooks', [])}
-    ]
+    custom = custom_hooks(runner, cfg)
     loader = runner.train_dataloader
     # The data path alone, with the config's workers (its own rate; end to
     # end is at most the lower of it and the step's).
@@ -487,15 +506,7 @@ def main():
             mm_config(
                 'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model
     if wanted('stage3_mmpretrain_vit'):
-        mm_vit = Config.fromfile(
-            mm_config(
-                'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
-        mm_vit.head.num_classes = 3
-        mm_vit.pop('train_cfg', None)  # mixup / cutmix off: equal work
-        s3_model = Config.fromfile(args.stage3).model
-        mm_vit.data_preprocessor = s3_model.get('data_preprocessor')
-        if mm_vit.data_preprocessor is None:
-            mm_vit.pop('data_preprocessor')
+        mm_vit = mmpretrain_vit_model(args.stage3)
 
     cases = [
         ('stage2_ecmae', args.stage2, None, 2),

@@ -92,7 +92,7 @@ def _report(section, case, doc):
 
 
 # ---------------------------------------------------------------- step
-def _runner_case(name, args, root, model=None):
+def _runner_case(args, root, model=None):
     import bench_gpu_train as bgt
     from mmengine.runner import Runner
     ns = argparse.Namespace(
@@ -101,41 +101,23 @@ def _runner_case(name, args, root, model=None):
         workers=2,
         images=args.batch * 2,
         iters=1)
-    cfg, _ = bgt.configure(bgt_stage3(args), ns, root, copy.deepcopy(model), 3)
+    cfg, _ = bgt.configure(args.stage3, ns, root, copy.deepcopy(model), 3)
     runner = Runner.from_cfg(cfg)
     ow = runner.build_optim_wrapper(cfg.optim_wrapper)
     runner.optim_wrapper = ow
-    hooks = [
-        h for h in runner.hooks if type(h).__name__ in
-        {c['type']
-         for c in cfg.get('custom_hooks', [])}
-    ]
+    hooks = bgt.custom_hooks(runner, cfg)
     loader = runner.build_dataloader(cfg.train_dataloader)
     batch = next(iter(loader))
     bgt._stop_workers(loader)
     return runner, runner.model, ow, hooks, batch
 
 
-def bgt_stage3(args):
-    return args.stage3
-
-
 def probe_step(args, root):
     import bench_gpu_train as bgt
-    from mmengine.config import Config
-    mm_vit = Config.fromfile(
-        bgt.mm_config(
-            'mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py')).model
-    mm_vit.head.num_classes = 3
-    mm_vit.pop('train_cfg', None)
-    s3 = Config.fromfile(args.stage3).model
-    mm_vit.data_preprocessor = s3.get('data_preprocessor')
-    if mm_vit.data_preprocessor is None:
-        mm_vit.pop('data_preprocessor')
+    mm_vit = bgt.mmpretrain_vit_model(args.stage3)
     cuda = args.device == 'cuda'
     for name, model_cfg in (('ours', None), ('mmpretrain_vit', mm_vit)):
-        runner, model, ow, hooks, batch = _runner_case(name, args, root,
-                                                       model_cfg)
+        runner, model, ow, hooks, batch = _runner_case(args, root, model_cfg)
         step = bgt.train_step_fn(runner, model, ow, hooks, batch)
 
         def bank():  # what ClassCenterHook does to the head, without it
