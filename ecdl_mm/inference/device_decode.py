@@ -20,7 +20,6 @@ on the CPU by the loader's own full decode and join the batch as arrays; a
 file neither can decode raises :class:`~.image_batches.LesionInputError`
 naming it.
 """
-import warnings
 from typing import List, Sequence, Union
 
 import numpy as np
@@ -29,6 +28,7 @@ import torch
 from ..datasets.transforms.load_resized_image import (decode_full,
                                                       read_image_bytes,
                                                       read_jpeg_info)
+from ..utils.device_jpeg import decode_jpegs
 from .image_batches import LesionInputError
 
 #: ``decode=`` of :class:`~ecdl_mm.apis.LesionInferencer` (``--decode``).
@@ -73,33 +73,16 @@ def decode_on_device(items: Sequence[Union[np.ndarray, torch.Tensor]],
     Raises:
         LesionInputError: Naming the first file the decoder refuses.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
     device = torch.device(device)
     out: List = [None] * len(items)
     encoded = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
     if encoded:
-        with warnings.catch_warnings():
-            # torchvision 0.29 marks its decoders deprecated (torchcodec)
-            warnings.simplefilter('ignore')
-            try:
-                decoded = decode_jpeg([items[i] for i in encoded],
-                                      mode=ImageReadMode.RGB,
-                                      device=device)
-            except RuntimeError:
-                decoded = []
-                for i in encoded:  # find the file to name
-                    try:
-                        decoded.append(
-                            decode_jpeg(
-                                items[i],
-                                mode=ImageReadMode.RGB,
-                                device=device))
-                    except RuntimeError as e:
-                        raise LesionInputError(
-                            f'cannot read image {paths[i]}: '
-                            f'{str(e).strip().splitlines()[0]}') from None
-        for i, t in zip(encoded, decoded):
-            out[i] = t.flip(0)  # RGB -> BGR, the loaders' channel order
+        decoded, errors = decode_jpegs([items[i] for i in encoded], device)
+        for k, i in enumerate(encoded):
+            if decoded[k] is None:  # the first file the decoder refuses
+                raise LesionInputError(
+                    f'cannot read image {paths[i]}: {errors[k]}')
+            out[i] = decoded[k].flip(0)  # RGB -> BGR, the loaders' order
     return [x if o is None else o for x, o in zip(items, out)]
 
 

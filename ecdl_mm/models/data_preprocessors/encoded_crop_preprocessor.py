@@ -10,37 +10,24 @@ import torch
 from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
+from ...utils.device_jpeg import decode_jpegs
 from ...utils.tensor_resize import RESIZE_MODES, resize_levels
 
 
 def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
                   device: torch.device) -> List[torch.Tensor]:
-    """JPEG bytes -> ``(3, H, W)`` uint8 RGB tensors on ``device``: one
-    batched call (nvJPEG on a GPU); a file it refuses is decoded alone, and
-    on the CPU by OpenCV if the device decoder refuses it alone too."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-    with warnings.catch_warnings():
-        # torchvision 0.29 marks its decoders deprecated (torchcodec)
-        warnings.simplefilter('ignore')
-        try:
-            return decode_jpeg(
-                list(items), mode=ImageReadMode.RGB, device=device)
-        except RuntimeError:
-            pass
-        out = []
-        for data, path in zip(items, paths):
-            try:
-                out.append(
-                    decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
-                continue
-            except RuntimeError:
-                pass
-            img = cv2.imdecode(data.numpy(), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f'cannot decode training image {path}')
-            rgb = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
-            out.append(torch.from_numpy(rgb).to(device))
-        return out
+    """JPEG bytes -> ``(3, H, W)`` uint8 RGB tensors on ``device``
+    (:func:`~ecdl_mm.utils.device_jpeg.decode_jpegs`); a file the device
+    decoder refuses is decoded on the CPU by OpenCV."""
+    out, _ = decode_jpegs(items, device)
+    for k, img in enumerate(out):
+        if img is None:
+            bgr = cv2.imdecode(items[k].numpy(), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f'cannot decode training image {paths[k]}')
+            rgb = np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1))
+            out[k] = torch.from_numpy(rgb).to(device)
+    return out
 
 
 @MODELS.register_module()
