@@ -17,8 +17,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.deploy import BACKENDS, GPU_BACKENDS, PRECISIONS, GPUOnlyError
-from ecdl_mm.deploy.cuda_graph import check_gpu_option
+from ecdl_mm.deploy import (BACKENDS, PRECISIONS, GPUOnlyError,
+                            check_gpu_options)
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
@@ -201,13 +201,9 @@ def main():
         op = OperatingPoint.load(args.operating_point)
         op.apply_to_config(cfg)
         args.tta = args.tta or bool(op.view.get('flip'))
-    if args.backend in GPU_BACKENDS or args.precision in ('fp16', 'bf16'):
-        # before the data and model load: the runner's device
-        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-        for option, value in (('--backend', args.backend), ('--precision',
-                                                            args.precision)):
-            if value in GPU_BACKENDS + ('fp16', 'bf16'):
-                check_gpu_option(option, value, device)
+    # before the data and model load: the runner's device
+    check_gpu_options('cuda' if torch.cuda.is_available() else 'cpu',
+                      args.backend, args.precision)
     cfg = merge_args(cfg, args)
     if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
         raise missing_checkpoint_error(args.checkpoint)

@@ -78,6 +78,19 @@ def _onnx_session(model: nn.Module, example: torch.Tensor, device):
     return run
 
 
+def check_gpu_options(device: Union[str, torch.device],
+                      backend: Optional[str] = None,
+                      precision: Optional[str] = None) -> None:
+    """Refuse a GPU-only ``backend`` (:data:`GPU_BACKENDS`) or precision
+    (fp16, bf16) unless ``device`` is a CUDA device of this machine
+    (:class:`GPUOnlyError`, one line naming the option)."""
+    device = torch.device(device)
+    if backend in GPU_BACKENDS:
+        check_gpu_option('--backend', backend, device)
+    if precision in PRECISIONS and precision != 'fp32':
+        check_gpu_option('--precision', precision, device)
+
+
 def load_backend(model: nn.Module,
                  backend: str,
                  example_input: torch.Tensor,
@@ -142,12 +155,11 @@ def load_backend(model: nn.Module,
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(
             f'precision={precision!r} must be one of {PRECISIONS}')
+    check_gpu_options(device, backend, precision)
     if backend in GPU_BACKENDS:
-        check_gpu_option('--backend', backend, device)
         precision = precision or default_precision(device)
     precision = precision or 'fp32'
     if precision != 'fp32':
-        check_gpu_option('--precision', precision, device)
         if backend not in ('eager', ) + GPU_BACKENDS:
             raise ValueError(f'--precision {precision} runs with the eager '
                              f"or cuda-graph backend, not {backend!r}")

@@ -14,8 +14,7 @@ from mmpretrain.apis.base import ModelType
 from mmpretrain.registry import TASK_UTILS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from ..deploy import BACKENDS, GPU_BACKENDS, load_model_backend
-from ..deploy.cuda_graph import check_gpu_option
+from ..deploy import BACKENDS, check_gpu_options, load_model_backend
 from ..evaluation.operating_point import OperatingPoint
 from ..inference.frame_loader import LoadFrame
 from ..inference.preprocess import device_preprocessor
@@ -93,9 +92,7 @@ class StreamInferencer(ImageClassificationInferencer):
                  **kwargs) -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend={backend!r} must be one of {BACKENDS}')
-        for opt, val in (('--backend', backend), ('--precision', precision)):
-            if val in GPU_BACKENDS + ('fp16', 'bf16'):
-                check_gpu_option(opt, val, torch.device(device or 'cpu'))
+        check_gpu_options(device or 'cpu', backend, precision)
         if num_threads is not None:
             set_inference_threads(num_threads)
         if isinstance(operating_point, (str, os.PathLike)):
