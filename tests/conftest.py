@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(session, config, items):
     order."""
 
     def rank(item):
-        path = str(item.fspath).replace(os.sep, '/')
+        path = item.path.as_posix()
         for i, name in enumerate(LONGEST_FIRST):
             if path.endswith(name):
                 return i
