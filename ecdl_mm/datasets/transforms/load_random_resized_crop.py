@@ -12,7 +12,7 @@ from PIL import Image
 from . import turbojpeg_region
 from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
                                  jpeg_truncated, read_image_bytes,
-                                 read_jpeg_info)
+                                 read_jpeg_info, reduced_decode_factor)
 
 _DECODERS = ('auto', 'opencv', 'turbojpeg')
 
@@ -41,11 +41,8 @@ def crop_decode_factor(box_w: int,
                        min_ratio: float = 1.0) -> int:
     """The strongest JPEG reduction (8, 4, 2 or 1) that still leaves a
     ``box_w`` x ``box_h`` crop at least ``min_ratio`` x the output size along
-    each side."""
-    for s in (8, 4, 2):
-        if box_w >= s * min_ratio * out_w and box_h >= s * min_ratio * out_h:
-            return s
-    return 1
+    each side (:func:`.load_resized_image.reduced_decode_factor`)."""
+    return reduced_decode_factor(box_w, box_h, out_w, out_h, min_ratio)
 
 
 @TRANSFORMS.register_module()
@@ -170,8 +167,6 @@ class LoadRandomResizedCrop(LoadImageFromFile):
                              turbojpeg_region.library_status())
         super().__init__(**kwargs)
         self.decoder = decoder
-        # The region decoder, looked up at the first image (in the worker).
-        self._region = None if decoder != 'opencv' else False
         # The box sampler: mmpretrain's own, so the random draws are its.
         self.crop = RandomResizedCrop(
             scale,
@@ -214,11 +209,13 @@ class LoadRandomResizedCrop(LoadImageFromFile):
         or None where the OpenCV path decodes (no region decoder, an
         EXIF-rotated file, a file libjpeg-turbo refuses or warns about).
         ``header``: :func:`read_jpeg_info`'s."""
-        if self._region is None:
-            self._region = turbojpeg_region.load_library() is not None
         h, w, _, as_stored = header
-        # A turned file, or a truncated one (the OpenCV path names it).
-        if not self._region or not as_stored or jpeg_truncated(img_bytes):
+        # No library (looked up once per process, at the first image, in
+        # the worker), a turned file, or a truncated one (the OpenCV path
+        # names it).
+        if self.decoder == 'opencv' or \
+                turbojpeg_region.load_library() is None or \
+                not as_stored or jpeg_truncated(img_bytes):
             return None
         try:
             return turbojpeg_region.decode_region(img_bytes, (w, h), factor,

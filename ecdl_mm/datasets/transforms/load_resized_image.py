@@ -104,12 +104,18 @@ def read_jpeg_header(
     return None if info is None else info[:3]
 
 
-def reduced_decode_factor(w: int, h: int, tw: int, th: int) -> int:
+def reduced_decode_factor(w: int,
+                          h: int,
+                          tw: int,
+                          th: int,
+                          min_ratio: float = 1.0) -> int:
     """The strongest libjpeg reduction (1, 2, 4 or 8) that leaves a
-    ``w x h`` image at least ``tw x th``: what :class:`LoadResizedImage`
-    decodes at, and what the live path's frame loader averages to."""
+    ``w x h`` image (or crop box) at least ``min_ratio`` x ``tw x th``:
+    what :class:`LoadResizedImage` decodes at, what the live path's frame
+    loader averages to, and (with its ``min_ratio``) what
+    ``LoadRandomResizedCrop`` decodes a box at."""
     for s in (8, 4, 2):
-        if w // s >= tw and h // s >= th:
+        if w >= s * min_ratio * tw and h >= s * min_ratio * th:
             return s
     return 1
 
