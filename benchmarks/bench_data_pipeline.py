@@ -254,10 +254,6 @@ def train_pipeline_cases(files, rounds):
             region = [dict(ours[0], decoder='turbojpeg')] + ours[1:]
             config[stage]['ours_region'] = region
             pipes['ours, turbojpeg region decoder'] = build_pipeline(region)
-        cases = {
-            k: (lambda p=p: [p(dict(img_path=f)) for f in files])
-            for k, p in pipes.items()
-        }
         if stage == 'stage2':
             # The -gpu-decode config: what is left to the workers when the
             # model's data preprocessor decodes on the GPU (not equal work
@@ -266,8 +262,11 @@ def train_pipeline_cases(files, rounds):
                                            GPU_DECODE_CONFIG)).train_pipeline
             config[stage]['ours_gpu_decode'] = [dict(s) for s in gpu]
             pipes[GPU_DECODE_CASE] = build_pipeline(gpu)
-            cases[GPU_DECODE_CASE] = (lambda p=pipes[GPU_DECODE_CASE]:
-                                      [p(dict(img_path=f)) for f in files])
+        cases = {
+            k: (lambda p=p: [p(dict(img_path=f)) for f in files])
+            for k, p in pipes.items()
+        }
+        if stage == 'stage2':
             # Load + crop only, the two reduced decoders on the same boxes.
             crop = TRANSFORMS.build(today[1])
             load = _pillow_draft_crop(crop)

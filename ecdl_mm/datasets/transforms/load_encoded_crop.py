@@ -7,8 +7,8 @@ import torch
 from mmpretrain.registry import TRANSFORMS
 
 from .load_random_resized_crop import LoadRandomResizedCrop, _Shape
-from .load_resized_image import (_FAST_COLOR_TYPES, jpeg_truncated,
-                                 read_image_bytes, read_jpeg_info)
+from .load_resized_image import (jpeg_truncated, read_image_bytes,
+                                 read_jpeg_info)
 
 
 @TRANSFORMS.register_module()
@@ -45,11 +45,10 @@ class LoadEncodedRandomResizedCrop(LoadRandomResizedCrop):
             if self.ignore_empty:
                 return None
             raise
-        header = None
-        if self.color_type in _FAST_COLOR_TYPES:
-            header = read_jpeg_info(img_bytes, self.color_type)
-        if header is None or not header[3] or self.color_type != 'color' \
-                or self.to_float32 or jpeg_truncated(img_bytes):
+        header = read_jpeg_info(img_bytes) \
+            if self.color_type == 'color' else None
+        if header is None or not header[3] or self.to_float32 \
+                or jpeg_truncated(img_bytes):
             return super().transform(results)  # decoded here, same draws
         h, w = header[:2]
         top, left, box_h, box_w = self.crop.rand_crop_params(_Shape(h, w))
