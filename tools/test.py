@@ -17,13 +17,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ecdl_mm  # noqa: F401  registers components, safe loading
-from ecdl_mm.deploy import (BACKENDS, PRECISIONS, GPUOnlyError,
-                            check_gpu_options)
+from ecdl_mm.deploy import GPUOnlyError, check_gpu_options
 from ecdl_mm.engine import CheckpointFitHook, summarise_metric_logs
 from ecdl_mm.evaluation.operating_point import (OperatingPoint,
                                                 OperatingPointError)
 from ecdl_mm.evaluation.report import (enable_lesion_report, lesion_out_dirs,
                                        write_lesion_reports)
+from ecdl_mm.inference.options import add_backend_options
 from ecdl_mm.utils import (ConfigError, add_cfg_options,
                            check_checkpoint_paths, check_config,
                            merge_cfg_options, missing_checkpoint_error,
@@ -70,19 +70,12 @@ def parse_args():
         action='store_true',
         help='test-time augmentation: `tta_pipeline`/`tta_model` from the '
         'config, else flip TTA averaging the class scores (ViewTTAModel)')
-    parser.add_argument(
-        '--backend',
-        default='eager',
-        choices=BACKENDS,
-        help='model backend for the test loop (as tools/infer.py: '
+    add_backend_options(
+        parser,
+        preprocess=False,
+        backend_help='model backend for the test loop (as tools/infer.py: '
         'cuda-graph runs CUDA graphs in fp16 by default, GPU only); built '
         'on the first batch and checked against eager fp32 there')
-    parser.add_argument(
-        '--precision',
-        choices=PRECISIONS,
-        default=None,
-        help='fp32, or fp16/bf16 on a GPU (default: fp16 with cuda-graph, '
-        'else fp32)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
