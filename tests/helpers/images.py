@@ -13,3 +13,13 @@ def write_image(path, size, mode, seed):
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(arr).convert(mode).save(path)
+
+
+def write_oriented_jpeg(src, path, orientation, size=(580, 505)):
+    """``src`` (an image file) resized to ``size`` and saved as a JPEG at
+    ``path`` with an EXIF orientation tag (6: turn 90 degrees, 3: 180)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.open(src).convert('RGB').resize(size, Image.BILINEAR).save(
+        path, quality=95, exif=exif.tobytes())
+    return path

@@ -8,6 +8,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from helpers.images import write_oriented_jpeg
 from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -150,14 +151,9 @@ def test_png_takes_the_reference_path(tmp_path, demo_images):
 
 @pytest.mark.parametrize('orientation', [3, 6])
 def test_exif_orientation_follows_opencv(tmp_path, demo_images, orientation):
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    path = str(tmp_path / f'rot{orientation}.jpg')
-    Image.open(demo_images[2]).convert('RGB').resize((580, 505),
-                                                     Image.BILINEAR).save(
-                                                         path,
-                                                         quality=95,
-                                                         exif=exif.tobytes())
+    path = write_oriented_jpeg(demo_images[2],
+                               str(tmp_path / f'rot{orientation}.jpg'),
+                               orientation)
     kwargs = dict(scale=64, backend='pillow', interpolation='bilinear')
     ref, ours = _reference(**kwargs), _ours(**kwargs)
     factors = set()

@@ -10,6 +10,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from helpers.images import write_oriented_jpeg
 from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -92,6 +93,23 @@ def test_region_pixels_are_opencvs(demo_images, factor):
                                   whole[by0:by1, bx0:bx1])
 
 
+def _seeded(loaders, path, seed):
+    """Each loader's output for ``path`` after ``np.random.seed(seed)``
+    (the same random boxes)."""
+    out = []
+    for load in loaders:
+        np.random.seed(seed)
+        out.append(load(dict(img_path=path)))
+    return out
+
+
+def _decoder_pair(**kwargs):
+    """The same loader with the OpenCV and with the region decoder."""
+    return _load(
+        decoder='opencv', **kwargs), _load(
+            decoder='turbojpeg', **kwargs)
+
+
 @needs_library
 @pytest.mark.parametrize(
     'kwargs',
@@ -102,8 +120,7 @@ def test_region_pixels_are_opencvs(demo_images, factor):
         dict(scale=224, backend='cv2', interpolation='bilinear'),
     ])
 def test_same_boxes_and_pixels_as_opencv_decoder(demo_images, kwargs):
-    opencv = _load(decoder='opencv', **kwargs)
-    region = _load(decoder='turbojpeg', **kwargs)
+    pair = _decoder_pair(**kwargs)
     reference = Compose([
         TRANSFORMS.build(dict(type='LoadImageFromFile')),
         TRANSFORMS.build(dict(type='RandomResizedCrop', **kwargs))
@@ -111,12 +128,8 @@ def test_same_boxes_and_pixels_as_opencv_decoder(demo_images, kwargs):
     factors, psnr = set(), []
     for i, path in enumerate(demo_images[::4]):
         for seed in (i, 50 + i, 90 + i):
-            np.random.seed(seed)
-            expected = reference(dict(img_path=path))['img']
-            np.random.seed(seed)
-            a = opencv(dict(img_path=path))
-            np.random.seed(seed)
-            b = region(dict(img_path=path))
+            expected, a, b = _seeded((reference, ) + pair, path, seed)
+            expected = expected['img']
             assert b['crop_bbox'] == a['crop_bbox'], (path, seed)
             assert b['decode_factor'] == a['decode_factor']
             np.testing.assert_array_equal(b['img'], a['img'])
@@ -158,15 +171,9 @@ def test_jpeg_variants_match_opencv(tmp_path, demo_images, monkeypatch,
         return out
 
     monkeypatch.setattr(turbojpeg_region, 'decode_region', counting)
-    kwargs = dict(scale=64, backend='pillow', interpolation='bilinear')
-    opencv, region = _load(
-        decoder='opencv', **kwargs), _load(
-            decoder='turbojpeg', **kwargs)
+    pair = _decoder_pair(scale=64, backend='pillow', interpolation='bilinear')
     for seed in range(6):
-        np.random.seed(seed)
-        a = opencv(dict(img_path=path))
-        np.random.seed(seed)
-        b = region(dict(img_path=path))
+        a, b = _seeded(pair, path, seed)
         assert b['crop_bbox'] == a['crop_bbox']
         np.testing.assert_array_equal(b['img'], a['img'])
     assert len(decoded) == (6 if region_decoded else 0)
@@ -174,23 +181,10 @@ def test_jpeg_variants_match_opencv(tmp_path, demo_images, monkeypatch,
 
 @needs_library
 def test_exif_rotated_file_takes_the_opencv_path(tmp_path, demo_images):
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = str(tmp_path / 'rot6.jpg')
-    Image.open(demo_images[2]).convert('RGB').resize((580, 505),
-                                                     Image.BILINEAR).save(
-                                                         path,
-                                                         quality=95,
-                                                         exif=exif.tobytes())
-    kwargs = dict(scale=64, backend='pillow', interpolation='bilinear')
-    opencv, region = _load(
-        decoder='opencv', **kwargs), _load(
-            decoder='turbojpeg', **kwargs)
+    path = write_oriented_jpeg(demo_images[2], str(tmp_path / 'rot6.jpg'), 6)
+    pair = _decoder_pair(scale=64, backend='pillow', interpolation='bilinear')
     for seed in range(4):
-        np.random.seed(seed)
-        a = opencv(dict(img_path=path))
-        np.random.seed(seed)
-        b = region(dict(img_path=path))
+        a, b = _seeded(pair, path, seed)
         assert b['ori_shape'] == (580, 505)
         np.testing.assert_array_equal(b['img'], a['img'])
 
@@ -209,10 +203,7 @@ def test_without_library(no_library, demo_images):
     with pytest.raises(ValueError, match=turbojpeg_region.ENV_VAR):
         _load(scale=64, decoder='turbojpeg')
     # 'auto' decodes with OpenCV: the same crop as decoder='opencv'
-    auto, opencv = _load(scale=64), _load(scale=64, decoder='opencv')
-    np.random.seed(7)
-    a = auto(dict(img_path=demo_images[5]))
-    np.random.seed(7)
-    b = opencv(dict(img_path=demo_images[5]))
+    a, b = _seeded((_load(scale=64), _load(scale=64, decoder='opencv')),
+                   demo_images[5], 7)
     np.testing.assert_array_equal(a['img'], b['img'])
     assert 'none.so' in turbojpeg_region.library_status()

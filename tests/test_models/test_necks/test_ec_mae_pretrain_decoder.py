@@ -9,6 +9,23 @@ from mmpretrain.registry import MODELS
 import ecdl_mm  # noqa: F401
 
 
+def _small_decoder():
+    """A 16 -> 8 wide decoder, 2 layers and heads, patch 2, its weights
+    initialised and a random (not zero) mask token; eval mode."""
+    dec = MODELS.build(
+        dict(
+            type='ECMAEPretrainDecoder',
+            embed_dims=16,
+            decoder_embed_dims=8,
+            decoder_num_layers=2,
+            decoder_num_heads=2,
+            patch_size=2)).eval()
+    dec.init_weights()
+    with torch.no_grad():
+        dec.mask_token.normal_()
+    return dec
+
+
 def test_predicts_masked_tokens_in_token_order():
     dec = MODELS.build(
         dict(
@@ -56,17 +73,7 @@ def test_masked_outputs_equal_a_per_token_reference():
     positions (a loop over positions, independent of the argsort/gather
     of the module)."""
     torch.manual_seed(0)
-    dec = MODELS.build(
-        dict(
-            type='ECMAEPretrainDecoder',
-            embed_dims=16,
-            decoder_embed_dims=8,
-            decoder_num_layers=2,
-            decoder_num_heads=2,
-            patch_size=2)).eval()
-    dec.init_weights()
-    with torch.no_grad():
-        dec.mask_token.normal_()
+    dec = _small_decoder()
     num = 9
     mask = torch.zeros(2, num, dtype=torch.bool)
     mask[0, [8, 0, 3, 5, 6]] = True
@@ -102,17 +109,7 @@ def test_equals_the_mae_layout_with_ids_restore():
     changes the answer."""
     torch.manual_seed(1)
     B, N, C, D = 2, 12, 16, 8
-    dec = MODELS.build(
-        dict(
-            type='ECMAEPretrainDecoder',
-            embed_dims=C,
-            decoder_embed_dims=D,
-            decoder_num_layers=2,
-            decoder_num_heads=2,
-            patch_size=2)).eval()
-    dec.init_weights()
-    with torch.no_grad():
-        dec.mask_token.normal_()
+    dec = _small_decoder()
     ids_shuffle = torch.tensor([[5, 0, 11, 7, 2, 9, 1, 3, 4, 6, 8, 10],
                                 [3, 10, 6, 1, 0, 2, 4, 5, 7, 8, 9, 11]])
     ids_restore = torch.argsort(ids_shuffle, dim=1)
