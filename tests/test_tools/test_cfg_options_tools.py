@@ -9,11 +9,9 @@ a patched library function it calls with the merged config, before any model
 runs (no subprocess, no training).
 """
 import os.path as osp
-import runpy
-import sys
-import warnings
 
 import pytest
+from helpers.in_process import run_in_process
 
 import ecdl_mm  # noqa: F401
 import ecdl_mm.deploy
@@ -30,8 +28,10 @@ BENCH_CFGS = [
 ]
 
 
-class Reached(Exception):
-    """Raised by the patched stop point, carrying the merged config."""
+class Reached(BaseException):
+    """Raised by the patched stop point, carrying the merged config (a
+    ``BaseException``: it passes the tools' and the runner's handlers of
+    ordinary errors)."""
 
     def __init__(self, cfg):
         super().__init__('stop point reached')
@@ -81,11 +81,9 @@ TOOLS = {
 @pytest.fixture
 def run_tool_inprocess(repo_root, demo_root, tmp_path, monkeypatch, capfd):
     """``run(tool, options)``: the tool's stderr lines and exit status on a
-    user mistake, or the config it reached its stop point with."""
-    monkeypatch.chdir(repo_root)
-    monkeypatch.setenv('LOCAL_RANK', '0')
-    # run_cli redirects warnings; put them back afterwards
-    monkeypatch.setattr(warnings, 'showwarning', warnings.showwarning)
+    user mistake, or the config it reached its stop point with (run by
+    :func:`helpers.in_process.run_in_process`, which puts back what a run
+    changes)."""
     # export.py would set this process's torch threads
     monkeypatch.setattr(ecdl_mm.utils, 'set_inference_threads', lambda n: 0)
     (tmp_path / 'model.pth').write_bytes(b'')  # never read
@@ -93,18 +91,16 @@ def run_tool_inprocess(repo_root, demo_root, tmp_path, monkeypatch, capfd):
     def run(tool, options):
         argv, (module, name), how = TOOLS[tool]
         monkeypatch.setattr(module, name, _stop_with(**how))
-        monkeypatch.setattr(
-            sys, 'argv',
-            [tool] + [a.format(demo=demo_root, tmp=tmp_path)
-                      for a in argv] + ['--cfg-options', *options])
-        capfd.readouterr()
+        args = [a.format(demo=demo_root, tmp=tmp_path)
+                for a in argv] + ['--cfg-options', *options]
         try:
-            runpy.run_path(osp.join(repo_root, tool), run_name='__main__')
-        except SystemExit as exit_:
-            return exit_.code, capfd.readouterr().err.strip().splitlines()
+            proc = run_in_process(
+                tool, args, capfd, cwd=repo_root, env={'LOCAL_RANK': '0'})
         except Reached as reached:
             return reached.cfg
-        raise AssertionError(f'{tool} ended without reaching {name}')
+        if proc.returncode == 0:
+            raise AssertionError(f'{tool} ended without reaching {name}')
+        return proc.returncode, proc.stderr.strip().splitlines()
 
     return run
 
