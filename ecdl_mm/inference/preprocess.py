@@ -26,8 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.tensor_resize import RESIZE_MODES as _MODES
-from ..utils.tensor_resize import resize_levels as _resize
+from ..utils.tensor_resize import RESIZE_MODES, resize_levels
 from .frame_loader import frame_plan
 
 
@@ -134,7 +133,7 @@ class DevicePreprocessor:
             return dict(type=kind, ratio=float(t['ratio']))
         if kind == 'Resize' and not t.get('keep_ratio', False) and \
                 t.get('scale') is not None and \
-                t.get('interpolation', 'bilinear') in _MODES:
+                t.get('interpolation', 'bilinear') in RESIZE_MODES:
             scale = t['scale']
             w, h = (scale, scale) if isinstance(scale, int) else scale
             return dict(
@@ -210,7 +209,7 @@ class DevicePreprocessor:
         if factor > 1:
             x = _area(x, (h // factor, w // factor))
         if size is not None:  # LoadFrame's bilinear resize
-            x = _resize(x, (size[1], size[0]), 'bilinear', 'cv2')
+            x = resize_levels(x, (size[1], size[0]), 'bilinear', 'cv2')
         return x
 
     def geometry(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,7 +223,8 @@ class DevicePreprocessor:
                 top, left = (h - side) // 2, (w - side) // 2
                 x = x[..., top:top + side, left:left + side]
             else:
-                x = _resize(x, s['size'], s['interpolation'], s['backend'])
+                x = resize_levels(x, s['size'], s['interpolation'],
+                                  s['backend'])
         return x
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
