@@ -23,3 +23,13 @@ def write_oriented_jpeg(src, path, orientation, size=(580, 505)):
     Image.open(src).convert('RGB').resize(size, Image.BILINEAR).save(
         path, quality=95, exif=exif.tobytes())
     return path
+
+
+def write_truncated(src, path):
+    """The first half of the file ``src`` at ``path`` (a JPEG cut mid-scan,
+    as an interrupted copy leaves it)."""
+    with open(src, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    return path

@@ -8,7 +8,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from helpers.images import write_oriented_jpeg
+from helpers.images import write_oriented_jpeg, write_truncated
 from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -172,10 +172,7 @@ def test_exif_orientation_follows_opencv(tmp_path, demo_images, orientation):
 
 
 def test_truncated_jpeg(tmp_path, demo_images):
-    data = open(demo_images[0], 'rb').read()
-    path = str(tmp_path / 'cut.jpg')
-    with open(path, 'wb') as f:
-        f.write(data[:len(data) // 2])
+    path = write_truncated(demo_images[0], str(tmp_path / 'cut.jpg'))
     with pytest.raises(OSError, match='cut.jpg'):
         _ours(scale=64)(dict(img_path=path))
     assert _ours(scale=64, ignore_empty=True)(dict(img_path=path)) is None

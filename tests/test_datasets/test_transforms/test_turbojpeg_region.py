@@ -10,7 +10,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from helpers.images import write_oriented_jpeg
+from helpers.images import write_oriented_jpeg, write_truncated
 from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -191,10 +191,7 @@ def test_exif_rotated_file_takes_the_opencv_path(tmp_path, demo_images):
 
 @needs_library
 def test_truncated_jpeg_is_named(tmp_path, demo_images):
-    data = open(demo_images[0], 'rb').read()
-    path = str(tmp_path / 'cut.jpg')
-    with open(path, 'wb') as f:
-        f.write(data[:len(data) // 2])
+    path = write_truncated(demo_images[0], str(tmp_path / 'cut.jpg'))
     with pytest.raises(OSError, match='cut.jpg'):
         _load(scale=64, decoder='turbojpeg')(dict(img_path=path))
 
