@@ -143,33 +143,41 @@ def _warp_group(imgs: torch.Tensor, params: torch.Tensor,
     padded[:, :, 1:-1, 1:-1] = imgs
     padded = padded.view(n, c, -1)
 
-    def tap(ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
-        idx = (ty.clamp(-1, h) + 1) * (w + 2) + tx.clamp(-1, w) + 1
-        idx = idx.view(n, 1, -1).expand(n, c, h * w)
+    def rows(iy: torch.Tensor, k: int) -> List[torch.Tensor]:
+        return [(iy + d).clamp_(-1, h).add_(1).mul_(w + 2) for d in range(k)]
+
+    def cols(ix: torch.Tensor, k: int) -> List[torch.Tensor]:
+        return [(ix + d).clamp_(-1, w).add_(1) for d in range(k)]
+
+    def tap(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        idx = (row + col).view(n, 1, -1).expand(n, c, h * w)
         return padded.gather(2, idx).view(n, c, h, w)
 
     if mode == 'nearest':
-        return tap(sy.round().long(), sx.round().long())
+        return tap(
+            rows(sy.round().long(), 1)[0],
+            cols(sx.round().long(), 1)[0])
 
     fx, fy = sx.floor(), sy.floor()
     ax, ay = (sx - fx).unsqueeze(1), (sy - fy).unsqueeze(1)
     ix, iy = fx.long(), fy.long()
     if mode == 'bilinear':
-        p00, p01 = tap(iy, ix), tap(iy, ix + 1)
+        (r0, r1), (c0, c1) = rows(iy, 2), cols(ix, 2)
+        p00, p01 = tap(r0, c0), tap(r0, c1)
         v0 = _fma(ax, p01 - p00, p00)
-        p10, p11 = tap(iy + 1, ix), tap(iy + 1, ix + 1)
+        p10, p11 = tap(r1, c0), tap(r1, c1)
         v1 = _fma(ax, p11 - p10, p10)
         out = _fma(ay, v1 - v0, v0)
     else:
         wx, wy = _cubic_weights(ax), _cubic_weights(ay)
+        ry, cx = rows(iy - 1, 4), cols(ix - 1, 4)
         out = None
         for dy in range(4):
-            row = None
-            for dx in range(4):
-                term = tap(iy + (dy - 1), ix + (dx - 1)) * wx[dx]
-                row = term if row is None else row + term
-            term = row * wy[dy]
-            out = term if out is None else out + term
+            row = tap(ry[dy], cx[0]) * wx[0]
+            for dx in range(1, 4):
+                row += tap(ry[dy], cx[dx]) * wx[dx]
+            row *= wy[dy]
+            out = row if out is None else out.add_(row)
     return out.round().clamp_(0, 255)
 
 

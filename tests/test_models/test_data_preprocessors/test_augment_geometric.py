@@ -154,7 +154,14 @@ def test_input_untouched_and_no_host_reads(batches):
             out = GEOMETRIC_OPS[op](x, recs)
         assert reads.count == 0, op
         assert out.data_ptr() != x.data_ptr()
+    patch = np.full((5, 7, 3), 9, np.uint8)
+    recs = [dict(top=k, left=2 * k, h=5, w=7, patch=patch) for k in range(4)]
+    with HostReads() as reads:
+        out = random_erasing_apply(x, recs)
+    assert reads.count == 0
     assert torch.equal(x, before)
+    assert (out[3, :, 3:8, 6:13] == 9).all() and torch.equal(
+        out[3, :, 8:], x[3, :, 8:])
 
 
 def test_bad_records_raise_one_clear_line():
