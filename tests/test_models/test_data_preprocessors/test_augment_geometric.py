@@ -207,3 +207,51 @@ def test_random_erasing_matches_fill_pixels(batches, kwargs):
     assert torch.equal(x, to_tensor(images))
     with pytest.raises(ValueError, match='record 0: patch must be uint8'):
         random_erasing_apply(x[:1], [dict(recs[0], h=recs[0]['h'] + 1)])
+
+
+@pytest.mark.parametrize('op', ['Rotate', 'Shear', 'Translate'])
+def test_records_from_mmpretrain_transforms(batches, op, monkeypatch):
+    """The keyword arguments mmpretrain's own transforms pass to mmcv (the
+    config's hparams), applied by our op, give the transform's output."""
+    from mmpretrain.registry import TRANSFORMS
+    calls = []
+    name, first = {
+        'Rotate': ('imrotate', 'angle'),
+        'Shear': ('imshear', 'magnitude'),
+        'Translate': ('imtranslate', 'offset')
+    }[op]
+    real = getattr(mmcv, name)
+
+    def record(img, value, **kwargs):
+        calls.append({first: value, **kwargs})
+        return real(img, value, **kwargs)
+
+    monkeypatch.setattr(mmcv, name, record)
+    cfg = dict(
+        type=op,
+        prob=1.0,
+        random_negative_prob=0.5,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        total_level=10,
+        pad_val=[104, 116, 124],
+        interpolation='bicubic')
+    if op == 'Rotate':
+        cfg.update(angle=None, magnitude_range=(0, 30))
+    else:
+        cfg.update(
+            magnitude=None,
+            magnitude_range=(0, 0.3 if op == 'Shear' else 0.45))
+    np.random.seed(1)
+    images = batches[0]
+    refs = []
+    for k, im in enumerate(images):
+        if op != 'Rotate':
+            cfg['direction'] = ('horizontal', 'vertical')[k % 2]
+        refs.append(TRANSFORMS.build(cfg)(dict(img=im.copy()))['img'])
+    assert len(calls) == len(images)
+    assert {c['interpolation'] for c in calls} == {'bicubic'}
+    values = [c[first] for c in calls]
+    assert min(values) < 0 < max(values)  # both signs drawn with seed 1
+    out = GEOMETRIC_OPS[op](to_tensor(images), calls)
+    assert np.abs(out.permute(0, 2, 3, 1).numpy() - np.stack(refs)).max() <= 1
