@@ -71,7 +71,7 @@ def _levels(imgs: torch.Tensor) -> torch.Tensor:
 def _apply_lut(imgs: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     """``lut[n, c, imgs[n, c]]`` for a ``(N, 1 or 3, 256)`` table."""
     n = imgs.shape[0]
-    idx = imgs.reshape(n, 3, -1).long()
+    idx = imgs.flatten(2).long()
     lut = lut.to(imgs.dtype).expand(n, 3, 256)
     return torch.gather(lut, 2, idx).view(imgs.shape)
 
@@ -83,8 +83,8 @@ def _fma32(a: torch.Tensor, alpha: torch.Tensor, b: torch.Tensor,
     ``alpha``, ``beta``: float32; returns float32. The float64 sum is exact
     (so rounded once) unless ``0 < |beta| < ~1e-6``, where a tie could
     round twice."""
-    bb = (b.float() * beta).double()
-    return (a.double() * alpha.double() + bb).float()
+    out = a.double() * alpha.double()
+    return out.add_(b.float() * beta).float()
 
 
 def _factor_pair(recs: Recs, key: str, imgs: torch.Tensor):
@@ -96,18 +96,19 @@ def _factor_pair(recs: Recs, key: str, imgs: torch.Tensor):
 
 
 def _to_uint8_trunc(x: torch.Tensor) -> torch.Tensor:
-    """``np.clip(x, 0, 255).astype(np.uint8)`` of a float result."""
-    return x.clamp(0, 255).trunc()
+    """``np.clip(x, 0, 255).astype(np.uint8)`` of a float result (in
+    place)."""
+    return x.clamp_(0, 255).trunc_()
 
 
 def bgr_to_gray(imgs: torch.Tensor) -> torch.Tensor:
     """``cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)`` of uint8 levels, ``(N, 1,
     H, W)``; exact in float32 (the sum stays below ``2**24``)."""
     wb, wg, wr = GRAY_WEIGHTS
-    s = (
-        imgs[:, 0:1] * wb + imgs[:, 1:2] * wg + imgs[:, 2:3] * wr +
-        float(1 << (GRAY_SHIFT - 1)))
-    return torch.floor(s * (1.0 / (1 << GRAY_SHIFT)))
+    s = imgs[:, 0:1] * wb
+    s.add_(imgs[:, 1:2], alpha=wg).add_(imgs[:, 2:3], alpha=wr)
+    s.add_(1 << (GRAY_SHIFT - 1)).mul_(1.0 / (1 << GRAY_SHIFT))
+    return s.floor_()
 
 
 def invert(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
@@ -149,7 +150,7 @@ def posterize(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
         raise ValueError(f'posterize bits must be integers in 0..8, got {bad}')
     q = _per_image([2.0**(8 - int(r['bits'])) for r in recs], imgs,
                    imgs.dtype)[:, None]
-    return torch.floor(imgs / q) * q
+    return (imgs / q).floor_().mul_(q)
 
 
 def auto_contrast(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
@@ -157,8 +158,7 @@ def auto_contrast(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
     stretched to ``[0, 255]`` by numpy's float64 table, truncated; a
     constant channel is left as it is."""
     _check(imgs, recs)
-    n = imgs.shape[0]
-    flat = imgs.reshape(n, 3, -1)
+    flat = imgs.flatten(2)
     low = flat.amin(2, keepdim=True).double()
     high = flat.amax(2, keepdim=True).double()
     flat_channel = low >= high
@@ -177,7 +177,7 @@ def equalize(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
     in integers; a channel whose ``step`` is 0 is left as it is."""
     _check(imgs, recs)
     n = imgs.shape[0]
-    idx = imgs.reshape(n, 3, -1).long()
+    idx = imgs.flatten(2).long()
     hist = torch.zeros(n, 3, 256, dtype=torch.long, device=imgs.device)
     hist.scatter_add_(2, idx, torch.ones_like(idx))
     top = idx.amax(2, keepdim=True)
@@ -205,10 +205,11 @@ def adjust_contrast(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
     _check(imgs, recs, 'factor')
     alpha, beta = _factor_pair(recs, 'factor', imgs)
     n = imgs.shape[0]
-    total = bgr_to_gray(imgs).reshape(n, -1).double().sum(1)
+    total = bgr_to_gray(imgs).flatten(1).double().sum(1)
     # divided by a tensor: CUDA divides by a host scalar through its
     # reciprocal, which can move a quotient across a .5
-    mean = torch.round(total / torch.full_like(total, imgs[0, 0].numel()))
+    pixels = torch.full_like(total, imgs.shape[2] * imgs.shape[3])
+    mean = torch.round(total / pixels)
     lut = _fma32(_levels(imgs), alpha, mean.view(n, 1, 1), beta)
     return _apply_lut(imgs, _to_uint8_trunc(lut))
 
@@ -220,7 +221,7 @@ def adjust_color(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:
     alpha, beta = _factor_pair(recs, 'alpha', imgs)
     gray = bgr_to_gray(imgs)
     out = _fma32(imgs, alpha[:, None], gray, beta[:, None])
-    return torch.round(out).clamp(0, 255).to(imgs.dtype)
+    return out.round_().clamp_(0, 255).to(imgs.dtype)
 
 
 def smooth(imgs: torch.Tensor) -> torch.Tensor:
@@ -231,11 +232,14 @@ def smooth(imgs: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f'sharpness needs H, W >= 2, got {tuple(imgs.shape[-2:])}')
     p = F.pad(imgs, (1, 1, 1, 1), mode='reflect')
-    rows = p[..., :-2, :] + p[..., 1:-1, :] + p[..., 2:, :]
-    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
-    # round(sum / 13) is floor((sum + 6.5) / 13): k + 1/26 is no tie, and
-    # far enough from an integer for torch's multiply by 1 / 13
-    return torch.floor((box + 4 * imgs + 6.5) * (1 / 13))
+    rows = p[..., :-2, :] + p[..., 1:-1, :]
+    rows += p[..., 2:, :]
+    s = rows[..., :-2] + rows[..., 1:-1]
+    s += rows[..., 2:]
+    s.add_(imgs, alpha=4)
+    # round(s / 13) is floor((s + 6.5) / 13): k + 1/26 is no tie, and far
+    # enough from an integer for a multiply by 1 / 13
+    return s.add_(6.5).mul_(1 / 13).floor_()
 
 
 def adjust_sharpness(imgs: torch.Tensor, recs: Recs) -> torch.Tensor:

@@ -182,3 +182,9 @@ def test_bad_recs_raise_one_clear_error():
         PHOTOMETRIC_OPS['Invert'](x, [{}])
     with pytest.raises(ValueError, match='bits'):
         PHOTOMETRIC_OPS['Posterize'](x, [{'bits': 9}, {'bits': 2}])
+
+
+def test_empty_batch_gives_empty_batch():
+    x = torch.zeros(0, 3, 8, 8)
+    for name, fn in PHOTOMETRIC_OPS.items():
+        assert fn(x, []).shape == x.shape, name
