@@ -25,14 +25,17 @@ which no longer uses the fixed-point 1/32-pixel tables of OpenCV 4:
   here by padding the image with a one-pixel ring of it and clamping tap
   coordinates into the ring.
 
-Per-image parameters are computed on the host and moved with one
-``torch.tensor`` call; nothing reads device values back to the host.
+Per-image parameters are computed on the host and moved in one
+non-blocking copy (:func:`ecdl_mm.utils.device_upload.upload`); nothing
+reads device values back to the host.
 """
 from typing import Callable, Dict, List, Sequence
 
 import cv2
 import numpy as np
 import torch
+
+from ...utils.device_upload import upload
 
 __all__ = [
     'rotate', 'shear', 'translate', 'random_erasing_apply', 'GEOMETRIC_OPS'
@@ -189,15 +192,14 @@ def _warp_affine(imgs: torch.Tensor, mats: np.ndarray, borders: np.ndarray,
     n, _, h, _ = imgs.shape
     packed = np.concatenate([_coordinate_params(mats, h), borders], 1)
     if len(set(modes)) == 1:
-        params = torch.tensor(packed, dtype=torch.float64, device=imgs.device)
+        params = upload(packed, imgs.device, torch.float64)
         return _warp_group(imgs, params, modes[0])
     order = [
         i for mode in INTERPOLATIONS for i in range(n) if modes[i] == mode
     ]
-    params = torch.tensor(
+    params = upload(
         np.concatenate([packed[order], np.array(order)[:, None]], 1),
-        dtype=torch.float64,
-        device=imgs.device)
+        imgs.device, torch.float64)
     index = params[:, -1].long()
     out = torch.empty_like(imgs)
     start = 0
@@ -319,8 +321,8 @@ def random_erasing_apply(imgs: torch.Tensor,
         chunks.append(patch.reshape(-1))
         offset += patch.size
     chunks.append(np.zeros(1, np.uint8))  # keeps index 0 valid if all empty
-    params = torch.tensor(boxes, dtype=torch.int64, device=imgs.device)
-    buf = torch.from_numpy(np.concatenate(chunks)).to(imgs.device)
+    params = upload(boxes, imgs.device, torch.int64)
+    buf = upload(np.concatenate(chunks), imgs.device, torch.uint8)
     top, left, ph, pw, off = (params[:, k].view(n, 1, 1) for k in range(5))
     ry = torch.arange(h, device=imgs.device).view(1, h, 1) - top
     rx = torch.arange(w, device=imgs.device).view(1, 1, w) - left

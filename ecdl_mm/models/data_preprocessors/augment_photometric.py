@@ -34,6 +34,8 @@ from typing import Callable, Dict, List, Sequence
 import torch
 import torch.nn.functional as F
 
+from ...utils.device_upload import upload
+
 Recs = Sequence[dict]
 
 #: OpenCV 5's uint8 BGR2GRAY weights (B, G, R) and shift.
@@ -44,11 +46,9 @@ GRAY_SHIFT = 15
 def _per_image(values: List[float], imgs: torch.Tensor,
                dtype: torch.dtype) -> torch.Tensor:
     """``values`` (one per image) as a ``(N, 1, 1)`` tensor on ``imgs``'s
-    device, copied from pinned memory so the host does not wait."""
-    t = torch.tensor(values, dtype=dtype).view(-1, 1, 1)
-    if imgs.device.type == 'cuda':
-        return t.pin_memory().to(imgs.device, non_blocking=True)
-    return t.to(imgs.device)
+    device, copied from pinned memory so the host does not wait
+    (:func:`~ecdl_mm.utils.device_upload.upload`)."""
+    return upload(values, imgs.device, dtype).view(-1, 1, 1)
 
 
 def _check(imgs: torch.Tensor, recs: Recs, *keys: str) -> None:
