@@ -12,7 +12,7 @@ import os.path as osp
 import re
 
 import pytest
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 STAGE2 = [
     'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py',
@@ -26,6 +26,8 @@ STAGE3 = [
     'ecdl-clustering_vit-base-p16_8xb8-cbs-300e_ecnbi.py',
     'ecdl-clustering_vit-base-p16_mocov3-pre_8xb8-300e_ecnbi.py',
     'ecdl-clustering_vit-base-p14_dinov2-pre_8xb8-300e_ecnbi.py',
+    # the same recipe, images decoded, cropped and augmented on the GPU
+    'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py',
 ]
 DEMO = [
     'ecmae_vit-tiny-p8_1xb8-coslr-20e_ecnbi-demo.py',
@@ -173,6 +175,18 @@ def test_stage3_fine_tune_values(repo_root, name):
     # train: RandomResizedCrop scale (0.08, 1) bicubic, hflip 0.5,
     # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 pixel mode 1 box
     pipeline = inner_dataset(cfg.train_dataloader).pipeline
+    if name.endswith('-gpu-augment.py'):  # drawn by the workers, then
+        assert [t.type for t in pipeline] == [  # applied by the model
+            'LoadEncodedRandomResizedCrop', 'DeviceAugment', 'PackInputs'
+        ]
+        pre = cfg.data_preprocessor
+        assert pre.type == 'EncodedCropClsDataPreprocessor'
+        assert (pre.interpolation, pre.backend) == (pipeline[0].interpolation,
+                                                    pipeline[0].backend)
+        assert {'crop_bbox', 'device_augments'} <= set(pipeline[2].meta_keys)
+        assert cfg.train_dataloader.collate_fn.type == 'pseudo_collate'
+        pipeline = [ConfigDict(pipeline[0], type='LoadRandomResizedCrop')
+                    ] + list(pipeline[1].transforms) + [pipeline[2]]
     assert [t.type for t in pipeline] == [
         'LoadRandomResizedCrop', 'RandomFlip', 'RandAugment', 'RandomErasing',
         'PackInputs'
@@ -220,7 +234,9 @@ def _decode_crop(cfg):
 
 
 def _erasing(cfg):
-    pipe = inner_dataset(cfg.train_dataloader).pipeline
+    pipe = list(inner_dataset(cfg.train_dataloader).pipeline)
+    for t in list(pipe):  # the -gpu-augment config's, drawn by the workers
+        pipe += t.get('transforms', [])
     return any(
         t.type == 'RandomErasing' and t.mode == 'rand' and t.get('fill_std')
         for t in pipe)

@@ -1,4 +1,10 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-from .encoded_crop_preprocessor import EncodedCropDataPreprocessor
+from .device_augment import DEVICE_OPS, apply_device_augments
+from .encoded_crop_preprocessor import (EncodedCropClsDataPreprocessor,
+                                        EncodedCropDataPreprocessor,
+                                        EncodedCropMixin)
 
-__all__ = ['EncodedCropDataPreprocessor']
+__all__ = [
+    'EncodedCropDataPreprocessor', 'EncodedCropClsDataPreprocessor',
+    'EncodedCropMixin', 'apply_device_augments', 'DEVICE_OPS'
+]

@@ -7,11 +7,13 @@ from typing import List, Sequence
 import cv2
 import numpy as np
 import torch
-from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
+from mmpretrain.models.utils.data_preprocessor import (ClsDataPreprocessor,
+                                                       SelfSupDataPreprocessor)
 from mmpretrain.registry import MODELS
 
 from ...utils.device_jpeg import decode_jpegs
 from ...utils.tensor_resize import RESIZE_MODES, resize_levels
+from .device_augment import apply_device_augments
 
 
 def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
@@ -30,13 +32,13 @@ def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
     return out
 
 
-@MODELS.register_module()
-class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
-    """mmpretrain's ``SelfSupDataPreprocessor`` after decoding and cropping
-    the batch on the model's device.
+class EncodedCropMixin:
+    """Decoding, cropping and the recorded augmentations of a
+    ``pseudo_collate`` batch of
+    :class:`~ecdl_mm.datasets.transforms.LoadEncodedRandomResizedCrop`
+    samples, on the model's device, before a data preprocessor's own
+    ``forward``.
 
-    Takes the ``pseudo_collate`` batches of
-    :class:`~ecdl_mm.datasets.transforms.LoadEncodedRandomResizedCrop`:
     ``inputs`` is a list whose items are either a JPEG's bytes (1-D uint8;
     its sample's ``crop_bbox`` and ``img_shape`` give the box and the output
     size) or a crop the loader finished on the CPU (``(3, h, w)``). The
@@ -45,15 +47,18 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
     ``interpolation`` / ``backend`` as ``RandomResizedCrop`` does it
     (Pillow's two antialiased passes, each rounded to uint8 levels, or
     OpenCV's single pass; :func:`ecdl_mm.utils.tensor_resize.resize_levels`),
-    in the loaders' BGR channel order. A stacked tensor (``default_collate``)
-    passes straight to the parent.
+    in the loaders' BGR channel order. Samples that carry
+    ``device_augments`` (:class:`~ecdl_mm.datasets.transforms.DeviceAugment`)
+    then get their recorded flips, RandAugment ops and erasing
+    (:func:`~ecdl_mm.models.data_preprocessors.device_augment.apply_device_augments`).
+    A stacked tensor (``default_collate``) passes straight to the parent.
 
     Args:
         interpolation (str): 'bilinear', 'bicubic' or 'nearest', as the
             loader's. Defaults to 'bilinear'.
         backend (str): 'pillow' or 'cv2', as the loader's. Defaults to
             'cv2'.
-        **kwargs: ``SelfSupDataPreprocessor``'s (``mean``, ``std``,
+        **kwargs: the parent data preprocessor's (``mean``, ``std``,
             ``to_rgb``, ...).
     """
 
@@ -80,15 +85,15 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
         if enc and device.type == 'cpu' and not self._warned_cpu:
             self._warned_cpu = True
             warnings.warn(
-                'EncodedCropDataPreprocessor runs on the CPU: every training '
+                f'{type(self).__name__} runs on the CPU: every training '
                 'image is decoded at full size in the main process, one after '
                 'the other. On a CPU the default configs (decoding in the '
                 'loader workers, at a reduced scale) are faster; the '
-                '-gpu-decode configs are for GPU training.')
+                '-gpu-decode / -gpu-augment configs are for GPU training.')
         for key in ('crop_bbox', 'img_shape'):
             if any(key not in samples[i] for i in enc):
                 raise KeyError(
-                    f'EncodedCropDataPreprocessor: the samples carry no '
+                    f'{type(self).__name__}: the samples carry no '
                     f"'{key}'; add it to PackInputs(meta_keys=...) after "
                     'LoadEncodedRandomResizedCrop')
         decoded = _decode_batch([inputs[i] for i in enc],
@@ -106,7 +111,11 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
             out.append(
                 resize_levels(crop, (h, w), self.interpolation,
                               self.backend)[0])
-        return torch.stack(out)
+        batch = torch.stack(out)
+        if any(s.get('device_augments') for s in samples):
+            batch = apply_device_augments(
+                batch, [s.get('device_augments') for s in samples])
+        return batch
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
@@ -116,3 +125,17 @@ class EncodedCropDataPreprocessor(SelfSupDataPreprocessor):
                 inputs = self.decode_crops(inputs, data['data_samples'])
             data = dict(data, inputs=inputs)
         return super().forward(data, training)
+
+
+@MODELS.register_module()
+class EncodedCropDataPreprocessor(EncodedCropMixin, SelfSupDataPreprocessor):
+    """mmpretrain's ``SelfSupDataPreprocessor`` after decoding and cropping
+    the batch on the model's device (:class:`EncodedCropMixin`); the stage-2
+    ``-gpu-decode`` config's."""
+
+
+@MODELS.register_module()
+class EncodedCropClsDataPreprocessor(EncodedCropMixin, ClsDataPreprocessor):
+    """mmpretrain's ``ClsDataPreprocessor`` after decoding, cropping and
+    augmenting the batch on the model's device (:class:`EncodedCropMixin`);
+    the stage-3 ``-gpu-augment`` config's."""

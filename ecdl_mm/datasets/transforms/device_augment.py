@@ -1,0 +1,207 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""Training augmentations drawn in the loader workers and applied on the
+model's device (:class:`DeviceAugment`)."""
+from math import ceil
+from typing import List, Optional, Sequence
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmpretrain.registry import TRANSFORMS
+
+#: RandAugment ops with a device version, and the mmcv function each calls
+#: (``record -> kwargs``; :func:`apply_record` runs them on the CPU).
+_NO_ARGS = ('AutoContrast', 'Equalize', 'Invert')
+_MMCV_CALLS = dict(
+    AutoContrast=mmcv.auto_contrast,
+    Equalize=mmcv.imequalize,
+    Invert=mmcv.iminvert,
+    Rotate=mmcv.imrotate,
+    Posterize=mmcv.posterize,
+    Solarize=mmcv.solarize,
+    ColorTransform=mmcv.adjust_color,
+    Contrast=mmcv.adjust_contrast,
+    Brightness=mmcv.adjust_brightness,
+    Sharpness=mmcv.adjust_sharpness,
+    Shear=mmcv.imshear,
+    Translate=mmcv.imtranslate)
+DEVICE_OP_TYPES = tuple(_MMCV_CALLS) + ('SolarizeAdd', 'Flip', 'RandomErasing')
+
+
+def _signed(t, fixed):
+    """``t.random_negative(fixed or t.random_magnitude())``: the calls (and
+    their order) of the op's own ``transform``."""
+    return t.random_negative(
+        fixed if fixed is not None else t.random_magnitude())
+
+
+def _draw_op(t, img_hw) -> Optional[dict]:
+    """Draw one RandAugment op's random decisions as its ``transform`` does
+    and return the keyword arguments of the function it would call (plus
+    ``type``), or ``None`` when the op disables itself."""
+    name = type(t).__name__
+    if name not in _MMCV_CALLS and name != 'SolarizeAdd':
+        raise TypeError(
+            f'DeviceAugment: RandAugment op {name} has no device version '
+            f'(supported: {", ".join(sorted(DEVICE_OP_TYPES[:-2]))}); '
+            'train with the CPU pipeline instead')
+    if t.random_disable():
+        return None
+    if name in _NO_ARGS:
+        return dict(type=name)
+    geom = dict(
+        border_value=getattr(t, 'pad_val', None),
+        interpolation=getattr(t, 'interpolation', None))
+    if name == 'Rotate':
+        return dict(
+            type=name,
+            angle=_signed(t, t.angle),
+            center=t.center,
+            scale=t.scale,
+            **geom)
+    if name == 'Shear':
+        return dict(
+            type=name,
+            magnitude=_signed(t, t.magnitude),
+            direction=t.direction,
+            **geom)
+    if name == 'Translate':
+        magnitude = _signed(t, t.magnitude)
+        size = img_hw[1] if t.direction == 'horizontal' else img_hw[0]
+        return dict(
+            type=name, offset=magnitude * size, direction=t.direction, **geom)
+    if name == 'Posterize':
+        bits = t.bits if t.bits is not None else t.random_magnitude()
+        return dict(type=name, bits=ceil(bits))
+    if name == 'Solarize':
+        return dict(
+            type=name,
+            thr=t.thr if t.thr is not None else t.random_magnitude())
+    if name == 'SolarizeAdd':
+        magnitude = t.magnitude if t.magnitude is not None \
+            else t.random_magnitude()
+        return dict(type=name, magnitude=magnitude, thr=t.thr)
+    key = 'alpha' if name == 'ColorTransform' else 'factor'
+    return {'type': name, key: 1 + _signed(t, t.magnitude)}
+
+
+def apply_record(img: np.ndarray, rec: Optional[dict]) -> np.ndarray:
+    """Apply one record to an ``(H, W, 3)`` uint8 BGR image with the CPU
+    functions the transform itself calls (the reference the device ops are
+    tested against)."""
+    if rec is None:
+        return img
+    kwargs = {k: v for k, v in rec.items() if k != 'type'}
+    name = rec['type']
+    if name == 'Flip':
+        return mmcv.imflip(img, **kwargs)
+    if name == 'RandomErasing':
+        out = img.copy()
+        top, left, h, w = (kwargs[k] for k in ('top', 'left', 'h', 'w'))
+        out[top:top + h, left:left + w] = kwargs['patch']
+        return out
+    if name == 'SolarizeAdd':
+        out = np.where(img < kwargs['thr'],
+                       np.minimum(img + kwargs['magnitude'], 255), img)
+    elif name in ('Rotate', 'Shear', 'Translate'):
+        first = kwargs.pop('angle' if name == 'Rotate' else (
+            'magnitude' if name == 'Shear' else 'offset'))
+        out = _MMCV_CALLS[name](img, first, **kwargs)
+    else:
+        out = _MMCV_CALLS[name](img, **kwargs)
+    return out.astype(img.dtype)
+
+
+@TRANSFORMS.register_module()
+class DeviceAugment(BaseTransform):
+    """Draw the training augmentations in the worker; apply them on the GPU.
+
+    Wraps ``RandomFlip``, mmpretrain's ``RandAugment`` and
+    ``RandomErasing`` (built from their usual configs, in order). For an
+    image still encoded (the bytes of
+    :class:`LoadEncodedRandomResizedCrop`), it makes every random draw those
+    transforms would make, with their own objects and in the same order, so
+    one seed gives the same decisions, and stores in
+    ``results['device_augments']`` one record per step: the keyword
+    arguments of the mmcv function the step would call on the CPU (``None``
+    when the step draws "no"). The data preprocessor
+    (:class:`~ecdl_mm.models.EncodedCropClsDataPreprocessor`) applies them
+    to the batch on the model's device after decoding and cropping. An
+    image the loader already decoded (PNG, EXIF-rotated, truncated) runs
+    the transforms here, on the CPU.
+
+    Steps: one per ``RandomFlip``, ``num_policies`` per ``RandAugment``, one
+    per ``RandomErasing``; every sample of a pipeline has the same number.
+    ``RandomErasing``'s noise patch is drawn here (NumPy, as the transform
+    does) and travels in the record (at most a third of the crop).
+
+    Args:
+        transforms (list[dict]): the transform configs to wrap.
+    """
+
+    def __init__(self, transforms: Sequence[dict]) -> None:
+        self.transforms = [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in transforms
+        ]
+        for t in self.transforms:
+            if type(t).__name__ not in ('RandomFlip', 'RandAugment',
+                                        'RandomErasing'):
+                raise TypeError(
+                    f'DeviceAugment wraps RandomFlip, RandAugment and '
+                    f'RandomErasing; got {type(t).__name__}')
+            for op in getattr(t, 'transforms', ()):  # RandAugment's ops
+                name = type(op).__name__
+                if name not in DEVICE_OP_TYPES:
+                    raise TypeError(
+                        f'DeviceAugment: RandAugment op {name} has no device '
+                        'version; train with the CPU pipeline instead')
+
+    def _draw(self, t, results: dict, img_hw) -> List[Optional[dict]]:
+        name = type(t).__name__
+        if name == 'RandomFlip':
+            direction = t._choose_direction()
+            results['flip'] = direction is not None
+            results['flip_direction'] = direction
+            return [
+                None if direction is None else dict(
+                    type='Flip', direction=direction)
+            ]
+        if name == 'RandAugment':
+            return [
+                _draw_op(t.transforms[i], img_hw)
+                for i in t.random_policy_indices()
+            ]
+        if t.random_disable():  # RandomErasing
+            return [None]
+        top, left, h, w = t.random_patch(*img_hw)
+        probe = np.zeros((h, w, 3), np.uint8)
+        patch = t._fill_pixels(probe, 0, 0, h, w)  # its noise draw
+        return [
+            dict(
+                type='RandomErasing',
+                top=top,
+                left=left,
+                h=h,
+                w=w,
+                patch=patch)
+        ]
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if not (isinstance(img, torch.Tensor) and img.dim() == 1):
+            for t in self.transforms:  # decoded here: the CPU transforms
+                results = t(results)
+            results['device_augments'] = None
+            return results
+        img_hw = tuple(results['img_shape'][:2])
+        records = []
+        for t in self.transforms:
+            records += self._draw(t, results, img_hw)
+        results['device_augments'] = records
+        return results
+
+    def __repr__(self) -> str:
+        inner = ', '.join(type(t).__name__ for t in self.transforms)
+        return f'{self.__class__.__name__}(transforms=[{inner}])'
