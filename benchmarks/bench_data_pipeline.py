@@ -22,9 +22,10 @@ choice of decoder. Where a TurboJPEG 3 library is found
 the shipped pipeline with ``decoder='turbojpeg'`` (only the box's region
 decoded) beside ``decoder='opencv'`` (the whole frame at the reduction),
 and its crops are compared with the OpenCV decoder's (identical expected).
-For stage 2, a further case times what the loader workers still do with the
-``-gpu-decode`` config (read the file, draw the box; the decode and resize
-run in the model's data preprocessor on the GPU).
+A further case times what the loader workers still do with the
+``-gpu-decode`` (stage 2) and ``-gpu-augment`` (stage 3) configs (read the
+file, draw the box and the augmentation decisions; the decode, resize and
+augmentations run in the model's data preprocessor on the GPU).
 Also reports the crop pixels against mmpretrain's on the
 same random boxes (PSNR by decode factor).
 
@@ -53,10 +54,16 @@ from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_train_pipeline,
 TRAIN_CONFIGS = dict(
     stage2='configs/_base_/datasets/ecnbi_unlabeled_mae_224.py',
     stage3='configs/_base_/datasets/ecnbi_lesion_224.py')
-GPU_DECODE_CONFIG = (
-    'configs/ecdl/'
-    'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py')
-GPU_DECODE_CASE = 'ours, worker share with the decode on the GPU'
+# The configs whose data preprocessor decodes (stage 2) and augments (stage
+# 3) on the GPU: the loader workers' share of their pipelines.
+GPU_CONFIGS = dict(
+    stage2=('configs/ecdl/'
+            'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi-gpu-decode.py',
+            'ours, worker share with the decode on the GPU', '-gpu-decode'),
+    stage3=('configs/ecdl/'
+            'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py',
+            'ours, worker share with decode and augmentations on the GPU',
+            '-gpu-augment'))
 
 
 def build_pipeline(steps):
@@ -254,14 +261,14 @@ def train_pipeline_cases(files, rounds):
             region = [dict(ours[0], decoder='turbojpeg')] + ours[1:]
             config[stage]['ours_region'] = region
             pipes['ours, turbojpeg region decoder'] = build_pipeline(region)
-        if stage == 'stage2':
-            # The -gpu-decode config: what is left to the workers when the
-            # model's data preprocessor decodes on the GPU (not equal work
-            # on the CPU: the decode and resize moved to the device).
-            gpu = Config.fromfile(osp.join(REPO_ROOT,
-                                           GPU_DECODE_CONFIG)).train_pipeline
-            config[stage]['ours_gpu_decode'] = [dict(s) for s in gpu]
-            pipes[GPU_DECODE_CASE] = build_pipeline(gpu)
+        # The -gpu-decode / -gpu-augment config: what is left to the
+        # workers when the model's data preprocessor decodes (and augments)
+        # on the GPU (not equal work on the CPU: that moved to the device).
+        gpu_cfg, gpu_case, gpu_name = GPU_CONFIGS[stage]
+        gpu = Config.fromfile(osp.join(REPO_ROOT, gpu_cfg)).train_pipeline
+        config[stage]['ours' +
+                      gpu_name.replace('-', '_')] = [dict(s) for s in gpu]
+        pipes[gpu_case] = build_pipeline(gpu)
         cases = {
             k: (lambda p=p: [p(dict(img_path=f)) for f in files])
             for k, p in pipes.items()
@@ -292,13 +299,14 @@ def train_pipeline_cases(files, rounds):
                 'img/s per core',
                 value=median(cpu['today']) / median(cpu['ours']),
                 goal=3.0))
-        if GPU_DECODE_CASE in cases:
-            ratios.append(
-                dict(
-                    name=f'{stage} train loader worker with the decode on '
-                    'the GPU (-gpu-decode config) / today, img/s per core',
-                    value=median(cpu['today']) / median(cpu[GPU_DECODE_CASE]),
-                    goal=None))
+        what = 'the decode' if stage == 'stage2' else \
+            'the decode and augmentations'
+        ratios.append(
+            dict(
+                name=f'{stage} train loader worker with {what} on '
+                f'the GPU ({gpu_name} config) / today, img/s per core',
+                value=median(cpu['today']) / median(cpu[gpu_case]),
+                goal=None))
         if region_ok:
             key = 'ours, turbojpeg region decoder'
             ratios.append(

@@ -68,6 +68,7 @@ def test_cpu_quick_run_writes_every_case(run_script, tmp_path):
 @pytest.mark.parametrize('stage,name', [
     (2, 'ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py'),
     (3, 'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'),
+    (3, 'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py'),
 ])
 def test_full_size_cases_download_nothing(repo_root, tmp_path, stage, name):
     bench = _bench_module(repo_root)
@@ -80,7 +81,9 @@ def test_full_size_cases_download_nothing(repo_root, tmp_path, stage, name):
         init = (cfg.model.get(part) or {}).get('init_cfg')
         inits = init if isinstance(init, list) else [init]
         assert not any(i and i.get('type') == 'Pretrained' for i in inits)
-    # the dataloader defaults of tools/train.py; fp32 without a GPU
-    assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
+    # the dataloader defaults of tools/train.py (the GPU-augment config
+    # keeps its byte strings in a list); fp32 without a GPU
+    assert cfg.train_dataloader.collate_fn == dict(
+        type='pseudo_collate' if 'gpu-augment' in name else 'default_collate')
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert total == 8 * 38  # ceil(300 / 8) epochs of 512 // 64 iterations
