@@ -38,7 +38,8 @@ import torch
 from ...utils.device_upload import upload
 
 __all__ = [
-    'rotate', 'shear', 'translate', 'random_erasing_apply', 'GEOMETRIC_OPS'
+    'rotate', 'shear', 'translate', 'warp', 'random_erasing_apply',
+    'GEOMETRIC_OPS', 'WARPS'
 ]
 
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
@@ -222,75 +223,97 @@ def _shape_check(imgs: torch.Tensor, recs: Sequence[dict], op: str) -> None:
                          f'{imgs.shape[0]} images')
 
 
+def _rotation(rec: dict, i: int, c: int, h: int, w: int):
+    """``mmcv.imrotate``'s matrix and border value for one record."""
+    allowed = ('angle', 'center', 'scale', 'border_value', 'interpolation',
+               'auto_bound', 'border_mode')
+    _check_keys(rec, allowed, 'Rotate', i)
+    if rec.get('auto_bound', False) or rec.get('border_mode',
+                                               'constant') != 'constant':
+        raise ValueError(f'Rotate record {i}: only auto_bound=False and '
+                         "border_mode='constant' are supported")
+    center = rec.get('center')
+    center = ((w - 1) * 0.5,
+              (h - 1) * 0.5) if center is None else tuple(center)
+    mat = cv2.getRotationMatrix2D(center, -float(rec['angle']),
+                                  float(rec.get('scale', 1.0)))
+    return mat, _border_cv2_scalar(rec.get('border_value', 0), c)
+
+
+def _axis(rec: dict, op: str, i: int, c: int):
+    """Shear (``magnitude``) or Translate (``offset``): mmcv builds a
+    float32 matrix with the value off the diagonal (shear) or in the last
+    column (translate) of the row ``direction`` names."""
+    key = _AXIS_KEYS[op]
+    _check_keys(rec, (key, 'direction', 'border_value', 'interpolation'), op,
+                i)
+    direction = rec.get('direction', 'horizontal')
+    if direction not in ('horizontal', 'vertical'):
+        raise ValueError(f"{op} record {i}: direction={direction!r} is "
+                         "not 'horizontal' or 'vertical'")
+    mat = np.float32([[1, 0, 0], [0, 1, 0]])
+    value = np.float32(rec[key])
+    row = 0 if direction == 'horizontal' else 1
+    if key == 'offset':
+        mat[row, 2] = value
+    else:
+        mat[row, 1 - row] = value
+    return mat, _border_per_channel(rec.get('border_value', 0), c, op, i)
+
+
+_AXIS_KEYS = dict(Shear='magnitude', Translate='offset')
+
+
+def _warp_ops(imgs: torch.Tensor, recs: Sequence[dict],
+              ops: Sequence[str]) -> torch.Tensor:
+    """Image ``i`` warped as ``ops[i]`` ('Rotate', 'Shear' or 'Translate')
+    with ``recs[i]``: every image in one pass, whatever its op."""
+    _shape_check(imgs, recs, '/'.join(sorted(set(ops))) or 'warp')
+    n, c, h, w = imgs.shape
+    if n == 0:
+        return imgs.clone()
+    mats, borders, modes = [], [], []
+    for i, (rec, op) in enumerate(zip(recs, ops)):
+        if op == 'Rotate':
+            mat, border = _rotation(rec, i, c, h, w)
+        elif op in _AXIS_KEYS:
+            mat, border = _axis(rec, op, i, c)
+        else:
+            raise ValueError(f'warp record {i}: unknown op {op!r}')
+        mats.append(np.asarray(mat, np.float64))
+        borders.append(border)
+        modes.append(_interpolation(rec, op, i))
+    return _warp_affine(imgs, np.stack(mats), np.stack(borders), modes)
+
+
 def rotate(imgs: torch.Tensor, recs: Sequence[dict]) -> torch.Tensor:
     """``mmcv.imrotate(img, **recs[i])`` for each image (keys ``angle``,
     ``center``, ``scale``, ``border_value``, ``interpolation``,
     ``auto_bound`` (False only), ``border_mode`` ('constant' only))."""
-    _shape_check(imgs, recs, 'Rotate')
-    n, c, h, w = imgs.shape
-    if n == 0:
-        return imgs.clone()
-    allowed = ('angle', 'center', 'scale', 'border_value', 'interpolation',
-               'auto_bound', 'border_mode')
-    mats, borders, modes = [], [], []
-    for i, rec in enumerate(recs):
-        _check_keys(rec, allowed, 'Rotate', i)
-        if rec.get('auto_bound', False) or rec.get('border_mode',
-                                                   'constant') != 'constant':
-            raise ValueError(f'Rotate record {i}: only auto_bound=False and '
-                             "border_mode='constant' are supported")
-        center = rec.get('center')
-        center = ((w - 1) * 0.5,
-                  (h - 1) * 0.5) if center is None else tuple(center)
-        mats.append(
-            cv2.getRotationMatrix2D(center, -float(rec['angle']),
-                                    float(rec.get('scale', 1.0))))
-        borders.append(_border_cv2_scalar(rec.get('border_value', 0), c))
-        modes.append(_interpolation(rec, 'Rotate', i))
-    return _warp_affine(imgs, np.stack(mats), np.stack(borders), modes)
-
-
-def _axis_op(imgs: torch.Tensor, recs: Sequence[dict], op: str,
-             key: str) -> torch.Tensor:
-    """Shear (``key='magnitude'``) or Translate (``key='offset'``): mmcv
-    builds a float32 matrix with the value off the diagonal (shear) or in
-    the last column (translate) of the row ``direction`` names."""
-    _shape_check(imgs, recs, op)
-    n, c, _, _ = imgs.shape
-    if n == 0:
-        return imgs.clone()
-    allowed = (key, 'direction', 'border_value', 'interpolation')
-    mats, borders, modes = [], [], []
-    for i, rec in enumerate(recs):
-        _check_keys(rec, allowed, op, i)
-        direction = rec.get('direction', 'horizontal')
-        if direction not in ('horizontal', 'vertical'):
-            raise ValueError(f"{op} record {i}: direction={direction!r} is "
-                             "not 'horizontal' or 'vertical'")
-        mat = np.float32([[1, 0, 0], [0, 1, 0]])
-        value = np.float32(rec[key])
-        row = 0 if direction == 'horizontal' else 1
-        if key == 'offset':
-            mat[row, 2] = value
-        else:
-            mat[row, 1 - row] = value
-        mats.append(mat)
-        borders.append(
-            _border_per_channel(rec.get('border_value', 0), c, op, i))
-        modes.append(_interpolation(rec, op, i))
-    return _warp_affine(imgs, np.stack(mats), np.stack(borders), modes)
+    return _warp_ops(imgs, recs, ['Rotate'] * len(recs))
 
 
 def shear(imgs: torch.Tensor, recs: Sequence[dict]) -> torch.Tensor:
     """``mmcv.imshear(img, **recs[i])`` for each image (keys
     ``magnitude``, ``direction``, ``border_value``, ``interpolation``)."""
-    return _axis_op(imgs, recs, 'Shear', 'magnitude')
+    return _warp_ops(imgs, recs, ['Shear'] * len(recs))
 
 
 def translate(imgs: torch.Tensor, recs: Sequence[dict]) -> torch.Tensor:
     """``mmcv.imtranslate(img, **recs[i])`` for each image (keys ``offset``
     in pixels, ``direction``, ``border_value``, ``interpolation``)."""
-    return _axis_op(imgs, recs, 'Translate', 'offset')
+    return _warp_ops(imgs, recs, ['Translate'] * len(recs))
+
+
+def warp(imgs: torch.Tensor, recs: Sequence[dict]) -> torch.Tensor:
+    """Rotate, Shear and Translate records mixed in one batch (each with
+    its ``type``), warped in one pass: one gather per bicubic tap for all
+    of them instead of one pass per op."""
+    ops = [rec.get('type') for rec in recs]
+    return _warp_ops(imgs, [{
+        k: v
+        for k, v in r.items() if k != 'type'
+    } for r in recs], ops)
 
 
 def random_erasing_apply(imgs: torch.Tensor,
@@ -334,6 +357,9 @@ def random_erasing_apply(imgs: torch.Tensor,
 
 
 GeometricOp = Callable[[torch.Tensor, Sequence[dict]], torch.Tensor]
+
+#: the ops :func:`warp` takes together
+WARPS = ('Rotate', 'Shear', 'Translate')
 
 GEOMETRIC_OPS: Dict[str, GeometricOp] = {
     'Rotate': rotate,

@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from ...utils.device_upload import upload
-from .augment_geometric import GEOMETRIC_OPS
+from .augment_geometric import GEOMETRIC_OPS, WARPS, warp
 from .augment_photometric import PHOTOMETRIC_OPS
 
 
@@ -64,19 +64,25 @@ def apply_device_augments(
         groups = defaultdict(list)
         for i in idx:
             rec = records[i][step]
-            if rec is not None:
-                groups[rec['type']].append(i)
-        for name, members in groups.items():
-            if name not in DEVICE_OPS:
+            if rec is None:
+                continue
+            if rec['type'] not in DEVICE_OPS:
                 raise KeyError(f'apply_device_augments: no device op '
-                               f'{name!r} (have {sorted(DEVICE_OPS)})')
-            recs = [{
-                k: v
-                for k, v in records[i][step].items() if k != 'type'
-            } for i in members]
+                               f"{rec['type']!r} (have {sorted(DEVICE_OPS)})")
+            # the warps of a step in one pass (one gather per tap)
+            groups['warp' if rec['type'] in WARPS else rec['type']].append(i)
+        for name, members in groups.items():
+            if name == 'warp':
+                fn, recs = warp, [records[i][step] for i in members]
+            else:
+                fn = DEVICE_OPS[name]
+                recs = [{
+                    k: v
+                    for k, v in records[i][step].items() if k != 'type'
+                } for i in members]
             if len(members) == len(out):  # the whole batch: no gather
-                out = DEVICE_OPS[name](out, recs)
+                out = fn(out, recs)
                 continue
             sel = _index(members, out.device)
-            out[sel] = DEVICE_OPS[name](out[sel], recs)
+            out[sel] = fn(out[sel], recs)
     return out

@@ -13,7 +13,7 @@ import torch
 from mmpretrain.datasets.transforms import RandomErasing
 
 from ecdl_mm.models.data_preprocessors.augment_geometric import (
-    GEOMETRIC_OPS, random_erasing_apply, rotate, shear, translate)
+    GEOMETRIC_OPS, random_erasing_apply, rotate, shear, translate, warp)
 
 PAD = (104, 116, 124)  # the config's pad_val, in the images' BGR order
 MMCV = {
@@ -142,6 +142,19 @@ def test_mixed_interpolations_in_one_batch(batches):
     diff = compare('Rotate', images, recs)
     assert diff[1].max() == 0 and diff[3].max() == 0
     assert diff.max() <= 1
+
+
+def test_mixed_ops_in_one_pass_equal_each_op(batches):
+    """``warp`` (how a RandAugment step's Rotate / Shear / Translate run
+    together) gives each image what its own op gives it."""
+    x = to_tensor(batches[0])
+    ops = ['Rotate', 'Shear', 'Translate', 'Shear']
+    recs = [records(op, 4, 56, 'bicubic')[i] for i, op in enumerate(ops)]
+    got = warp(x, [dict(r, type=op) for r, op in zip(recs, ops)])
+    for i, op in enumerate(ops):
+        assert torch.equal(got[i], GEOMETRIC_OPS[op](x[i:i + 1], [recs[i]])[0])
+    with pytest.raises(ValueError, match="unknown op 'Flip'"):
+        warp(x[:1], [dict(type='Flip', direction='horizontal')])
 
 
 def test_input_untouched_and_no_host_reads(batches):
