@@ -1,7 +1,8 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """Where the GPU time goes: the diagnostics behind issue 25's figures.
 
-    python benchmarks/gpu_probe.py --out OUT_DIR [--only step loader decode]
+    python benchmarks/gpu_probe.py --out OUT_DIR [--only step loader decode
+                                                     augment]
 
 - ``step``: the stage-3 training step (ViT-B/16, batch 64, AMP fp16) of our
   config, of mmpretrain's ViT-B in our config and of timm's ViT-B/16, each
@@ -18,6 +19,10 @@
 - ``decode``: the demo JPEGs decoded by OpenCV on the CPU, and by nvJPEG
   (``torchvision.io.decode_jpeg(device='cuda')``) one at a time and in one
   batched call.
+- ``augment``: the stage-3 ``-gpu-augment`` config's data preprocessor on a
+  batch of demo files (decode, crop, flip, RandAugment, erasing, normalise)
+  and the recorded augmentations alone, ms per batch, beside the same
+  augmentations by mmcv on one CPU core (not in the default ``--only``).
 
 Writes ``OUT_DIR/gpu_probe.json`` and prints each figure as it is measured.
 Runs on a CPU too (``--device cpu``, small figures; no profiler kernels).
@@ -300,6 +305,54 @@ def probe_decode(args):
     _report('decode', 'demo jpegs', doc)
 
 
+# ------------------------------------------------------------- augment
+def probe_augment(args):
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import MODELS, TRANSFORMS
+
+    from ecdl_mm.models.data_preprocessors import apply_device_augments
+    cfg = Config.fromfile(
+        osp.join(_common.REPO_ROOT, 'configs', 'ecdl',
+                 'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py'))
+    files = sorted(
+        glob.glob(osp.join(args.demo_root, '*', '*', 'Images', '*.jpg')))
+    files = (files * (args.batch // len(files) + 1))[:args.batch]
+    pipe = Compose([TRANSFORMS.build(t) for t in cfg.train_pipeline])
+    np.random.seed(0)
+    batch = pseudo_collate([pipe(dict(img_path=f)) for f in files])
+    pre = MODELS.build(cfg.data_preprocessor).to(args.device)
+    records = [s.device_augments for s in batch['data_samples']]
+    plain = [s.clone() for s in batch['data_samples']]
+    for s in plain:
+        s.set_metainfo(dict(device_augments=None))
+    with torch.no_grad():
+        crops = pre.decode_crops(batch['inputs'], plain)  # not augmented
+        n = 2 if args.device == 'cpu' else 20
+        doc = dict(
+            batch=len(files),
+            preprocessor_ms=round(_timed(lambda: pre(batch, True), n), 3),
+            augments_alone_ms=round(
+                _timed(lambda: apply_device_augments(crops, records), n), 3))
+    # the same augmentations on the CPU by mmcv, one image after the other
+    cpu_augs = [TRANSFORMS.build(t) for t in cfg.train_pipeline[1].transforms]
+    imgs = [c.permute(1, 2, 0).byte().cpu().numpy() for c in crops]
+    t = time.process_time()
+    for img in imgs:
+        r = dict(img=img.copy(), img_shape=img.shape)
+        for a in cpu_augs:
+            r = a(r)
+    doc['mmcv_cpu_ms_per_image'] = round(
+        (time.process_time() - t) / len(imgs) * 1000, 3)
+    doc['augments_alone_ms_per_image'] = round(
+        doc['augments_alone_ms'] / len(files), 4)
+    if args.device == 'cuda':
+        doc['profile_augments'] = _profile(
+            lambda: apply_device_augments(crops, records))
+    _report('augment', 'stage-3 gpu-augment preprocessor', doc)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', required=True)
@@ -332,7 +385,8 @@ def main():
     sections = dict(
         decode=lambda: probe_decode(args),
         step=lambda: probe_step(args, root),
-        loader=lambda: probe_loader(args, root))
+        loader=lambda: probe_loader(args, root),
+        augment=lambda: probe_augment(args))
     for name in args.only:
         t = time.perf_counter()
         try:
