@@ -314,8 +314,9 @@ def probe_augment(args):
 
     from ecdl_mm.models.data_preprocessors import apply_device_augments
     cfg = Config.fromfile(
-        osp.join(_common.REPO_ROOT, 'configs', 'ecdl',
-                 'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py'))
+        osp.join(
+            _common.REPO_ROOT, 'configs', 'ecdl',
+            'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py'))
     files = sorted(
         glob.glob(osp.join(args.demo_root, '*', '*', 'Images', '*.jpg')))
     files = (files * (args.batch // len(files) + 1))[:args.batch]
