@@ -381,7 +381,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     RESULT['env'] = env_info()
     root = args.data or tempfile.mkdtemp(prefix='ecnbi_synth_')
-    if not osp.isfile(osp.join(root, 'train.csv')):
+    if {'step', 'loader'} & set(args.only) and not osp.isfile(
+            osp.join(root, 'train.csv')):
         bgt.make_cohort(root, 256)
     sections = dict(
         decode=lambda: probe_decode(args),

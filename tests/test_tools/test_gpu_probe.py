@@ -1,0 +1,20 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""benchmarks/gpu_probe.py on the CPU: the decode and augment sections run
+on the demo files and write their figures."""
+import json
+
+
+def test_cpu_decode_and_augment_sections(run_script, tmp_path):
+    run_script([
+        'benchmarks/gpu_probe.py', '--device', 'cpu', '--only', 'decode',
+        'augment', '--batch', '8', '--out',
+        str(tmp_path)
+    ])
+    doc = json.loads((tmp_path / 'gpu_probe.json').read_text())
+    assert 'errors' not in doc
+    assert doc['decode']['demo jpegs']['images'] == 40
+    aug = doc['augment']['stage-3 gpu-augment preprocessor']
+    assert aug['batch'] == 8
+    assert aug['augments_alone_ms_per_image'] == round(
+        aug['augments_alone_ms'] / 8, 4)
+    assert aug['preprocessor_ms'] > aug['augments_alone_ms'] > 0
