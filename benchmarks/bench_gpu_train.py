@@ -532,9 +532,16 @@ def main():
     for name, cfg_path, model, stage in cases:
         if not wanted(name):
             continue
-        cfg, total = configure(cfg_path, args, root, copy.deepcopy(model),
-                               stage)
-        row, step = run_case(name, cfg, total, args)
+        try:
+            cfg, total = configure(cfg_path, args, root, copy.deepcopy(model),
+                                   stage)
+            row, step = run_case(name, cfg, total, args)
+        except Exception as err:  # noqa: BLE001 (the other cases still run)
+            import traceback
+            traceback.print_exc()
+            print(f'bench_gpu_train: case {name} failed: {err!r}', flush=True)
+            rows.append(dict(case=name, img_per_s=None, error=repr(err)))
+            continue
         rows.append(row)
         timed.append((name, row, step))
     if wanted('stage3_timm_vit'):

@@ -386,6 +386,15 @@ def add_train_rows(rep: Report, doc: dict) -> None:
                 'img/s'), ('peak_gib', 'peak memory', 'GiB'),
                ('mean_data_time_s', 'mean data time', 's/iter'))
     for r in doc.get('rows', []):
+        if r.get('error'):  # the case raised; the others ran
+            rep.add(
+                'train',
+                str(r.get('case')),
+                'error',
+                None,
+                skipped=str(r['error'])[:300])
+            rep.errors.append(
+                dict(section='train', case=r.get('case'), error=r['error']))
         for key, metric, unit in metrics:
             if r.get(key) is not None:
                 rep.add('train', str(r.get('case')), metric, r[key], unit)

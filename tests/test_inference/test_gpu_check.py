@@ -69,3 +69,57 @@ def test_missing_package_is_one_line(repo_root, tmp_path):
         'requirements/runtime.txt); nothing was run'
     ]
     assert not (tmp_path / 'o').exists()
+
+
+def test_train_rows_keep_a_failed_case_and_the_goals(repo_root, monkeypatch):
+    """``bench_gpu_train.py``'s record into gpu_check rows: a case that
+    raised is a row with its error (the others stay), each ratio has the
+    issue's goal (0.9 for an end to end, none for a GPU data path's
+    step against the plain step)."""
+    monkeypatch.syspath_prepend(os.path.join(repo_root, 'benchmarks'))
+    import gpu_check
+    rep = gpu_check.Report()
+    doc = dict(
+        rows=[
+            dict(
+                case='stage3_ecdl_clustering',
+                img_per_s=1600.0,
+                e2e_img_per_s=480.0,
+                e2e_vs_step=0.3),
+            dict(
+                case='stage3_clustering_gpu_augment',
+                img_per_s=None,
+                error="RuntimeError('nvjpeg')"),
+        ],
+        ratios=[
+            dict(
+                name='stage3_clustering_gpu_augment end to end / '
+                'stage3_ecdl_clustering step',
+                value=0.95),
+            dict(
+                name='stage3_clustering_gpu_augment/stage3_ecdl_clustering '
+                'step img/s',
+                value=0.97),
+            dict(
+                name='stage3_ecdl_clustering/stage3_timm_vit step img/s',
+                value=0.8),
+        ])
+    gpu_check.add_train_rows(rep, doc)
+    failed = [r for r in rep.rows if r['metric'] == 'error']
+    assert [(r['case'], r['skipped']) for r in failed
+            ] == [('stage3_clustering_gpu_augment', "RuntimeError('nvjpeg')")]
+    assert rep.errors[0]['case'] == 'stage3_clustering_gpu_augment'
+    assert {
+        r['metric']: r['value']
+        for r in rep.rows if r['case'] == 'stage3_ecdl_clustering'
+    }['step img/s'] == 1600
+    goals = {r['name']: (r['goal'], r['met']) for r in rep.ratios}
+    assert goals['train stage3_ecdl_clustering end to end / step'] == (0.9,
+                                                                       False)
+    assert goals['train stage3_clustering_gpu_augment end to end / '
+                 'stage3_ecdl_clustering step'] == (0.9, True)
+    assert goals['train stage3_clustering_gpu_augment/stage3_ecdl_clustering '
+                 'step img/s'] == (None, None)
+    assert goals[
+        'train stage3_ecdl_clustering/stage3_timm_vit step img/s'] == (0.9,
+                                                                       False)
