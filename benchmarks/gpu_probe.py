@@ -349,6 +349,13 @@ def probe_augment(args):
     doc['augments_alone_ms_per_image'] = round(
         doc['augments_alone_ms'] / len(files), 4)
     if args.device == 'cuda':
+        # the same ops on the CPU (where they are tested against mmcv)
+        with torch.no_grad():
+            got = apply_device_augments(crops, records).cpu()
+            ref = apply_device_augments(crops.cpu(), records)
+        diff = (got - ref).abs()
+        doc['gpu_vs_cpu_max_abs'] = float(diff.max())
+        doc['gpu_vs_cpu_share_differing'] = float((diff > 0).float().mean())
         doc['profile_augments'] = _profile(
             lambda: apply_device_augments(crops, records))
     _report('augment', 'stage-3 gpu-augment preprocessor', doc)

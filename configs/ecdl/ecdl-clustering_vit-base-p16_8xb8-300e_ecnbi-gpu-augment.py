@@ -20,8 +20,9 @@ _base_ = ['./ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py']
 
 data_preprocessor = dict(
     type='EncodedCropClsDataPreprocessor',
-    interpolation='bicubic',
-    backend='pillow')
+    # resize the boxes as the base's crop does (bicubic, Pillow)
+    interpolation=_base_.train_pipeline[0].interpolation,
+    backend=_base_.train_pipeline[0].backend)
 
 train_pipeline = [
     # the base's crop (size, scale range, interpolation), loaded as bytes

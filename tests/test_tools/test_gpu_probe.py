@@ -15,6 +15,7 @@ def test_cpu_decode_and_augment_sections(run_script, tmp_path):
     assert doc['decode']['demo jpegs']['images'] == 40
     aug = doc['augment']['stage-3 gpu-augment preprocessor']
     assert aug['batch'] == 8
-    assert aug['augments_alone_ms_per_image'] == round(
-        aug['augments_alone_ms'] / 8, 4)
-    assert aug['preprocessor_ms'] > aug['augments_alone_ms'] > 0
+    for key in ('preprocessor_ms', 'augments_alone_ms',
+                'augments_alone_ms_per_image', 'mmcv_cpu_ms_per_image'):
+        assert isinstance(aug[key], float) and aug[key] > 0, key
+    assert 'gpu_vs_cpu_max_abs' not in aug  # a GPU-only comparison

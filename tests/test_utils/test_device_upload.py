@@ -20,6 +20,10 @@ def test_values_and_dtype(data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_cuda_copy_is_asynchronous():
     host = np.arange(1000, dtype=np.float32)
+    torch.cuda.synchronize()
+    torch.cuda._sleep(int(1e9))  # keep the stream busy for a while
     got = upload(host, 'cuda')
+    # the host did not wait for the stream (a blocking .to() would have)
+    assert not torch.cuda.current_stream().query()
     host[:] = -1  # the pinned copy owns its own buffer
     torch.testing.assert_close(got.cpu(), torch.arange(1000.))

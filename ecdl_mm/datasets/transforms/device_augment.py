@@ -7,7 +7,8 @@ from typing import List, Optional, Sequence
 import mmcv
 import numpy as np
 import torch
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, RandomFlip
+from mmpretrain.datasets.transforms import RandAugment, RandomErasing
 from mmpretrain.registry import TRANSFORMS
 
 #: RandAugment ops with a device version, and the mmcv function each calls
@@ -26,7 +27,8 @@ _MMCV_CALLS = dict(
     Sharpness=mmcv.adjust_sharpness,
     Shear=mmcv.imshear,
     Translate=mmcv.imtranslate)
-DEVICE_OP_TYPES = tuple(_MMCV_CALLS) + ('SolarizeAdd', 'Flip', 'RandomErasing')
+#: RandAugment ops DeviceAugment records (and the device applies)
+RANDAUG_OPS = tuple(_MMCV_CALLS) + ('SolarizeAdd', )
 
 
 def _signed(t, fixed):
@@ -41,10 +43,10 @@ def _draw_op(t, img_hw) -> Optional[dict]:
     and return the keyword arguments of the function it would call (plus
     ``type``), or ``None`` when the op disables itself."""
     name = type(t).__name__
-    if name not in _MMCV_CALLS and name != 'SolarizeAdd':
+    if name not in RANDAUG_OPS:
         raise TypeError(
             f'DeviceAugment: RandAugment op {name} has no device version '
-            f'(supported: {", ".join(sorted(DEVICE_OP_TYPES[:-2]))}); '
+            f'(supported: {", ".join(sorted(RANDAUG_OPS))}); '
             'train with the CPU pipeline instead')
     if t.random_disable():
         return None
@@ -134,7 +136,8 @@ class DeviceAugment(BaseTransform):
     Steps: one per ``RandomFlip``, ``num_policies`` per ``RandAugment``, one
     per ``RandomErasing``; every sample of a pipeline has the same number.
     ``RandomErasing``'s noise patch is drawn here (NumPy, as the transform
-    does) and travels in the record (at most a third of the crop).
+    does) and travels in the record (at most ``max_area_ratio`` of the crop:
+    a third in the EC-DL configs).
 
     Args:
         transforms (list[dict]): the transform configs to wrap.
@@ -146,21 +149,30 @@ class DeviceAugment(BaseTransform):
             for t in transforms
         ]
         for t in self.transforms:
-            if type(t).__name__ not in ('RandomFlip', 'RandAugment',
-                                        'RandomErasing'):
+            if not isinstance(t, (RandomFlip, RandAugment, RandomErasing)):
                 raise TypeError(
                     f'DeviceAugment wraps RandomFlip, RandAugment and '
                     f'RandomErasing; got {type(t).__name__}')
             for op in getattr(t, 'transforms', ()):  # RandAugment's ops
                 name = type(op).__name__
-                if name not in DEVICE_OP_TYPES:
+                if name not in RANDAUG_OPS:
                     raise TypeError(
                         f'DeviceAugment: RandAugment op {name} has no device '
                         'version; train with the CPU pipeline instead')
+                mode = getattr(op, 'interpolation', 'bilinear')
+                if mode not in ('nearest', 'bilinear', 'bicubic'):
+                    raise ValueError(
+                        f'DeviceAugment: RandAugment op {name} with '
+                        f'interpolation={mode!r} has no device version '
+                        "(choose 'nearest', 'bilinear' or 'bicubic')")
 
     def _draw(self, t, results: dict, img_hw) -> List[Optional[dict]]:
-        name = type(t).__name__
-        if name == 'RandomFlip':
+        # The random calls of mmcv 2.2.0's RandomFlip (_choose_direction)
+        # and mmpretrain 1.2.0's RandAugment / RandomErasing (random_patch,
+        # _fill_pixels): private methods, pinned by requirements/lock.txt
+        # and checked call for call by
+        # tests/test_datasets/test_transforms/test_device_augment.py.
+        if isinstance(t, RandomFlip):
             direction = t._choose_direction()
             results['flip'] = direction is not None
             results['flip_direction'] = direction
@@ -168,7 +180,7 @@ class DeviceAugment(BaseTransform):
                 None if direction is None else dict(
                     type='Flip', direction=direction)
             ]
-        if name == 'RandAugment':
+        if isinstance(t, RandAugment):
             return [
                 _draw_op(t.transforms[i], img_hw)
                 for i in t.random_policy_indices()

@@ -1,5 +1,5 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-from .device_augment import DEVICE_OPS, apply_device_augments
+from .augment_records import DEVICE_OPS, apply_device_augments
 from .encoded_crop_preprocessor import (EncodedCropClsDataPreprocessor,
                                         EncodedCropDataPreprocessor,
                                         EncodedCropMixin)

@@ -343,7 +343,7 @@ def random_erasing_apply(imgs: torch.Tensor,
         boxes.append((top, left, ph, pw, offset))
         chunks.append(patch.reshape(-1))
         offset += patch.size
-    chunks.append(np.zeros(1, np.uint8))  # keeps index 0 valid if all empty
+    chunks.append(np.zeros(c, np.uint8))  # the indices stay valid if all empty
     params = upload(boxes, imgs.device, torch.int64)
     buf = upload(np.concatenate(chunks), imgs.device, torch.uint8)
     top, left, ph, pw, off = (params[:, k].view(n, 1, 1) for k in range(5))

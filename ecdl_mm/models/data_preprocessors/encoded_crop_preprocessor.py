@@ -12,8 +12,9 @@ from mmpretrain.models.utils.data_preprocessor import (ClsDataPreprocessor,
 from mmpretrain.registry import MODELS
 
 from ...utils.device_jpeg import decode_jpegs
+from ...utils.device_upload import upload
 from ...utils.tensor_resize import RESIZE_MODES, resize_levels
-from .device_augment import apply_device_augments
+from .augment_records import apply_device_augments
 
 
 def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
@@ -28,8 +29,24 @@ def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
             if bgr is None:
                 raise ValueError(f'cannot decode training image {paths[k]}')
             rgb = np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1))
-            out[k] = torch.from_numpy(rgb).to(device)
+            out[k] = upload(rgb, device, torch.uint8)
     return out
+
+
+def _labels_to(samples, device: torch.device) -> None:
+    """Move the samples' ``gt_label`` to ``device`` in one non-blocking
+    copy. ``ClsDataPreprocessor`` moves the batch's labels with a blocking
+    ``.to()``, which on a GPU waits for the decode and augmentation kernels
+    just queued before the forward can be launched; on the device already,
+    its copy does nothing."""
+    if not samples or not all('gt_label' in s for s in samples):
+        return
+    labels = [s.gt_label for s in samples]
+    if all(x.device == device for x in labels):
+        return
+    moved = upload(torch.cat(labels), device, labels[0].dtype)
+    for s, label in zip(samples, moved.split([len(x) for x in labels])):
+        s.set_gt_label(label)
 
 
 class EncodedCropMixin:
@@ -50,7 +67,7 @@ class EncodedCropMixin:
     in the loaders' BGR channel order. Samples that carry
     ``device_augments`` (:class:`~ecdl_mm.datasets.transforms.DeviceAugment`)
     then get their recorded flips, RandAugment ops and erasing
-    (:func:`~ecdl_mm.models.data_preprocessors.device_augment.apply_device_augments`).
+    (:func:`~ecdl_mm.models.data_preprocessors.augment_records.apply_device_augments`).
     A stacked tensor (``default_collate``) passes straight to the parent.
 
     Args:
@@ -79,7 +96,8 @@ class EncodedCropMixin:
     def decode_crops(self, inputs: Sequence[torch.Tensor],
                      samples: Sequence) -> torch.Tensor:
         """The ``(B, 3, h, w)`` float batch at uint8 levels, BGR, on this
-        preprocessor's device."""
+        preprocessor's device: decoded, cropped and resized, then augmented
+        as the samples' ``device_augments`` say."""
         device = self.device
         enc = [i for i, x in enumerate(inputs) if x.dim() == 1]
         if enc and device.type == 'cpu' and not self._warned_cpu:
@@ -102,8 +120,8 @@ class EncodedCropMixin:
         full = dict(zip(enc, decoded))
         out = []
         for i, x in enumerate(inputs):
-            if i not in full:
-                out.append(x.to(device).float())
+            if i not in full:  # finished by the loader
+                out.append(upload(x, device))
                 continue
             x0, y0, x1, y1 = samples[i].crop_bbox
             h, w = samples[i].img_shape[:2]
@@ -120,6 +138,7 @@ class EncodedCropMixin:
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         if isinstance(inputs, (list, tuple)):
+            _labels_to(data.get('data_samples'), self.device)
             # exact uint8 levels whatever AMP context the step runs in
             with torch.autocast(self.device.type, enabled=False):
                 inputs = self.decode_crops(inputs, data['data_samples'])

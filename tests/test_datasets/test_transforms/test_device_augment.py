@@ -103,6 +103,9 @@ def test_clear_errors(augment_cfgs):
         policies=[dict(type='GaussianBlur', magnitude_range=(0.1, 2.0))])
     with pytest.raises(TypeError, match='GaussianBlur has no device version'):
         TRANSFORMS.build(dict(type='DeviceAugment', transforms=[blur]))
+    area = dict(augment_cfgs[1], hparams=dict(pad_val=0, interpolation='area'))
+    with pytest.raises(ValueError, match="Rotate with interpolation='area'"):
+        TRANSFORMS.build(dict(type='DeviceAugment', transforms=[area]))
 
 
 CROP = dict(
@@ -251,7 +254,7 @@ def test_a_batch_of_records_equals_the_replay_without_host_reads(
     read back to the host (each would be a GPU sync)."""
     from helpers.host_reads import HostReads
 
-    from ecdl_mm.models.data_preprocessors.device_augment import \
+    from ecdl_mm.models.data_preprocessors.augment_records import \
         apply_device_augments
     ours = TRANSFORMS.build(
         dict(type='DeviceAugment', transforms=augment_cfgs))
@@ -281,3 +284,71 @@ def test_a_batch_of_records_equals_the_replay_without_host_reads(
     assert float((diff > 0).float().mean()) < 1e-4
     with pytest.raises(ValueError, match='different numbers of steps'):
         apply_device_augments(batch[:2], [records[0], records[1][:2]])
+
+
+def test_labels_move_in_one_non_blocking_upload(monkeypatch):
+    """The GPU-decode preprocessors move the batch's labels before queuing
+    the decode (``ClsDataPreprocessor``'s blocking ``.to()`` would wait for
+    it): one upload for the batch, every sample keeps its own label."""
+    from mmpretrain.structures import DataSample
+
+    from ecdl_mm.models.data_preprocessors import encoded_crop_preprocessor
+    calls = []
+
+    def fake_upload(data, device, dtype=torch.float32):
+        calls.append((tuple(data.shape), device, dtype))
+        return data.clone().to(dtype)
+
+    monkeypatch.setattr(encoded_crop_preprocessor, 'upload', fake_upload)
+    samples = [DataSample().set_gt_label(k) for k in (2, 0, 1)]
+    before = [s.gt_label for s in samples]
+    encoded_crop_preprocessor._labels_to(samples, torch.device('meta'))
+    assert calls == [((3, ), torch.device('meta'), torch.long)]
+    assert [int(s.gt_label) for s in samples] == [2, 0, 1]
+    assert all(s.gt_label is not b for s, b in zip(samples, before))
+    # already there, or unlabelled (stage 2): nothing to move
+    encoded_crop_preprocessor._labels_to(samples, torch.device('cpu'))
+    encoded_crop_preprocessor._labels_to([DataSample()], torch.device('meta'))
+    assert len(calls) == 1
+
+
+def test_every_flip_direction_and_an_op_drawn_for_the_whole_batch(crops):
+    """RandomFlip with three directions and per-direction probabilities,
+    and an op every sample draws (one call on the whole batch, no gather):
+    the transforms' images and random state, seed by seed."""
+    from ecdl_mm.models.data_preprocessors import apply_device_augments
+    cfgs = [
+        dict(
+            type='RandomFlip',
+            prob=[0.3, 0.3, 0.3],
+            direction=['horizontal', 'vertical', 'diagonal']),
+        dict(
+            type='RandAugment',
+            num_policies=1,
+            magnitude_level=9,
+            policies=[dict(type='Posterize', bits=3, prob=1.0)]),
+    ]
+    ref = [TRANSFORMS.build(c) for c in cfgs]
+    ours = TRANSFORMS.build(dict(type='DeviceAugment', transforms=cfgs))
+    want, records, directions = [], [], set()
+    for seed in range(24):
+        img = crops[seed % len(crops)]
+        np.random.seed(seed)
+        results = dict(img=img.copy(), img_shape=img.shape)
+        for t in ref:
+            results = t(results)
+        want.append(results['img'])
+        after = np.random.random()
+        np.random.seed(seed)
+        records.append(ours(_encoded(img))['device_augments'])
+        assert np.random.random() == after
+        directions.add(results['flip_direction'])
+    assert directions == {'horizontal', 'vertical', 'diagonal', None}
+    batch = torch.from_numpy(
+        np.stack([crops[k % len(crops)]
+                  for k in range(24)])).permute(0, 3, 1, 2).float()
+    out = apply_device_augments(batch, records)
+    np.testing.assert_array_equal(
+        out.permute(0, 2, 3, 1).numpy().astype(np.uint8), np.stack(want))
+    one = apply_device_augments(batch[:1], records[:1])  # a batch of 1
+    torch.testing.assert_close(one, out[:1])

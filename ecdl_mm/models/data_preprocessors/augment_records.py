@@ -47,8 +47,9 @@ def apply_device_augments(
             sample the loader already augmented on the CPU.
 
     Returns:
-        Tensor: the augmented batch (a new tensor; rounded to uint8 levels
-        after every op, as the CPU transforms are).
+        Tensor: the augmented batch, rounded to uint8 levels after every
+        op as the CPU transforms are (a new tensor; ``batch`` itself when no
+        sample has records).
     """
     idx = [i for i, r in enumerate(records) if r is not None]
     if not idx:
@@ -67,8 +68,9 @@ def apply_device_augments(
             if rec is None:
                 continue
             if rec['type'] not in DEVICE_OPS:
-                raise KeyError(f'apply_device_augments: no device op '
-                               f"{rec['type']!r} (have {sorted(DEVICE_OPS)})")
+                raise ValueError(
+                    f'apply_device_augments: no device op '
+                    f"{rec['type']!r} (have {sorted(DEVICE_OPS)})")
             # the warps of a step in one pass (one gather per tap)
             groups['warp' if rec['type'] in WARPS else rec['type']].append(i)
         for name, members in groups.items():
