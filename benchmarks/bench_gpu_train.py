@@ -196,8 +196,9 @@ def configure(cfg_path, args, root, model=None, stage=2):
             dl.sampler = dict(type='DefaultSampler', shuffle=True)
     iters_per_epoch = max(1, args.images // args.batch)
     epochs = max(1, -(-args.iters // iters_per_epoch))
-    cfg.train_cfg = dict(
-        type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=10**9)
+    # the config's loop (the GPU data-path configs prefetch), epoch-based
+    loop = cfg.get('train_cfg', {}).get('type', 'EpochBasedTrainLoop')
+    cfg.train_cfg = dict(type=loop, max_epochs=epochs, val_interval=10**9)
     for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
                 'test_dataloader', 'test_evaluator', 'test_cfg'):
         cfg[key] = None

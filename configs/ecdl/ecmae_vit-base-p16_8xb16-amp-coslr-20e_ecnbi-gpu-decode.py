@@ -31,3 +31,12 @@ train_dataloader = dict(
     # the byte strings differ in length: a list, stacked by the preprocessor
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(pipeline=train_pipeline))
+
+# The next batch is decoded (and augmented) on the GPU while the current one
+# trains, from a background thread on a side CUDA stream: the same batches as
+# EpochBasedTrainLoop's (tests/test_engine/test_prefetch_loop.py).
+train_cfg = dict(
+    _delete_=True,
+    type='DevicePrefetchTrainLoop',
+    max_epochs=_base_.train_cfg.max_epochs,
+    val_interval=_base_.train_cfg.get('val_interval', 1))

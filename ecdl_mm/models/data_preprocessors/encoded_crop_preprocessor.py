@@ -135,15 +135,23 @@ class EncodedCropMixin:
                 batch, [s.get('device_augments') for s in samples])
         return batch
 
-    def forward(self, data: dict, training: bool = False) -> dict:
+    def prepare_batch(self, data: dict) -> dict:
+        """The batch with its ``inputs`` decoded, cropped and augmented on
+        this preprocessor's device and its labels moved there: what
+        ``forward`` does before the parent's normalisation.
+        :class:`~ecdl_mm.engine.DevicePrefetchTrainLoop` calls it one batch
+        ahead; a prepared batch (a stacked tensor) passes unchanged."""
         inputs = data['inputs']
-        if isinstance(inputs, (list, tuple)):
-            _labels_to(data.get('data_samples'), self.device)
-            # exact uint8 levels whatever AMP context the step runs in
-            with torch.autocast(self.device.type, enabled=False):
-                inputs = self.decode_crops(inputs, data['data_samples'])
-            data = dict(data, inputs=inputs)
-        return super().forward(data, training)
+        if not isinstance(inputs, (list, tuple)):
+            return data
+        _labels_to(data.get('data_samples'), self.device)
+        # exact uint8 levels whatever AMP context the step runs in
+        with torch.autocast(self.device.type, enabled=False):
+            inputs = self.decode_crops(inputs, data['data_samples'])
+        return dict(data, inputs=inputs)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        return super().forward(self.prepare_batch(data), training)
 
 
 @MODELS.register_module()

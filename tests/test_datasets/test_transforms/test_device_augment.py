@@ -201,35 +201,10 @@ def test_the_gpu_augment_config_trains_the_clustering_model(
     preprocessor; the model shrunk to the demo's, 64 px, random weights):
     its batches hold the files' bytes and the records, the clustering head
     banks features through ClassCenterHook, and the loss falls."""
+    from helpers.gpu_data_path import gpu_augment_demo_cfg
     from mmengine.runner import Runner
-    cfg = Config.fromfile(
-        osp.join(
-            repo_root, 'configs', 'ecdl',
-            'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi-gpu-augment.py'))
-    demo = Config.fromfile(
-        osp.join(repo_root, 'configs', 'ecdl',
-                 'ecdl-clustering_vit-tiny-p8_1xb8-30e_ecnbi-demo-64px.py'))
-    cfg.model = demo.model
-    cfg.model.backbone.init_cfg = None  # random weights, no stage 2 file
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[0].scale = 64
-    cfg.train_dataloader.update(
-        batch_size=8,
-        num_workers=0,
-        persistent_workers=False,
-        dataset=dict(
-            demo.train_dataloader.dataset.dataset,
-            data_root=demo_root,
-            pipeline=pipeline))
-    cfg.optim_wrapper = dict(
-        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3))
-    for key in ('param_scheduler', 'val_dataloader', 'val_evaluator',
-                'val_cfg', 'test_dataloader', 'test_evaluator', 'test_cfg'):
-        cfg[key] = None
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
-    cfg.work_dir = str(tmp_path)
-    cfg.randomness = dict(seed=0)
+    cfg = gpu_augment_demo_cfg(repo_root, demo_root, tmp_path)
+    assert cfg.train_cfg.type == 'DevicePrefetchTrainLoop'
     runner = Runner.from_cfg(cfg)
     runner.train()  # two epochs: the centres are built after the first
     model = runner.model
