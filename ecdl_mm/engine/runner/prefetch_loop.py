@@ -25,9 +25,11 @@ class DevicePrefetchTrainLoop(EpochBasedTrainLoop):
     ``EpochBasedTrainLoop``'s (tested); the preprocessor's ``forward`` then
     only normalises.
 
+    The other arguments (``runner``, ``dataloader``, ``max_epochs``,
+    ``val_begin``, ``val_interval``, ``dynamic_intervals``) are
+    ``EpochBasedTrainLoop``'s.
+
     Args:
-        runner, dataloader, max_epochs, val_begin, val_interval,
-            dynamic_intervals: ``EpochBasedTrainLoop``'s.
         timeout (float): Seconds one batch's preparation may take before
             ``TimeoutError``. Defaults to 600.
     """
