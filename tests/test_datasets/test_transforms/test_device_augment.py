@@ -193,35 +193,6 @@ def test_the_preprocessor_applies_them_as_the_cpu_pipeline(
     torch.testing.assert_close(out, ref_out)
 
 
-@pytest.mark.filterwarnings('ignore:EncodedCropClsDataPreprocessor runs on')
-def test_the_gpu_augment_config_trains_the_clustering_model(
-        repo_root, demo_root, tmp_path):
-    """The shipped ``-gpu-augment`` stage-3 config, run by mmengine's Runner
-    as ``tools/train.py`` runs it (its pipeline, collate and data
-    preprocessor; the model shrunk to the demo's, 64 px, random weights):
-    its batches hold the files' bytes and the records, the clustering head
-    banks features through ClassCenterHook, and the loss falls."""
-    from helpers.gpu_data_path import gpu_augment_demo_cfg
-    from mmengine.runner import Runner
-    cfg = gpu_augment_demo_cfg(repo_root, demo_root, tmp_path)
-    assert cfg.train_cfg.type == 'DevicePrefetchTrainLoop'
-    runner = Runner.from_cfg(cfg)
-    runner.train()  # two epochs: the centres are built after the first
-    model = runner.model
-    assert type(model.data_preprocessor).__name__ == \
-        'EncodedCropClsDataPreprocessor'
-    assert bool(model.head.centers_valid.any())  # banked by the hook
-    batch = next(iter(runner.train_dataloader))
-    assert all(x.dim() == 1 for x in batch['inputs'])  # bytes only
-    assert all(len(s.device_augments) == 4 for s in batch['data_samples'])
-    losses = []
-    for _ in range(10):
-        losses.append(
-            float(model.train_step(batch, runner.optim_wrapper)['loss']))
-        model.head.last_feats = None  # banked (ClassCenterHook's job)
-    assert np.isfinite(losses).all() and losses[-1] < losses[0]
-
-
 def test_a_batch_of_records_equals_the_replay_without_host_reads(
         augment_cfgs, crops):
     """``apply_device_augments`` groups a batch by step and op type: the
