@@ -40,18 +40,15 @@ LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Longest files first (see ``LONGEST_FIRST``), then the other
-    ``test_tools`` files, then the rest; files keep their order within each
-    group."""
+    """Longest files first (see ``LONGEST_FIRST``); the rest keep their
+    order."""
 
     def rank(item):
         path = item.path.as_posix()
         for i, name in enumerate(LONGEST_FIRST):
             if path.endswith(name):
                 return i
-        # then the other tool tests (processes, whole runs) before the
-        # unit tests, so that the last files handed out are short ones
-        return len(LONGEST_FIRST) + ('/test_tools/' not in path)
+        return len(LONGEST_FIRST)
 
     items[:] = sorted(items, key=rank)  # stable: files stay together
 
