@@ -2,27 +2,25 @@
 """Prepare the next batch on the device while the current one trains."""
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
+from mmengine.structures import BaseDataElement
 
 T = TypeVar('T')
 _END = object()
 
 
-def _tensors(obj, seen=None):
+def _tensors(obj):
     """The tensors in a batch: dicts, lists, tuples and mmengine data
-    elements (``values()``), recursively."""
+    elements (their data fields, e.g. ``gt_label``), recursively."""
     if isinstance(obj, torch.Tensor):
         yield obj
-    elif isinstance(obj, dict):
+    elif isinstance(obj, (dict, BaseDataElement)):
         for v in obj.values():
             yield from _tensors(v)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            yield from _tensors(v)
-    elif hasattr(obj, 'values') and hasattr(obj, 'metainfo_keys'):
-        for v in obj.values():
             yield from _tensors(v)
 
 
@@ -70,7 +68,6 @@ def prefetch(batches: Iterable[T],
         return out
 
     pool = ThreadPoolExecutor(1, thread_name_prefix='ecdl-prefetch')
-    pending: Optional[object] = None
     try:
         it = iter(batches)
         first = next(it, _END)

@@ -4,31 +4,18 @@ model's device (:class:`DeviceAugment`)."""
 from math import ceil
 from typing import List, Optional, Sequence
 
-import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, RandomFlip
 from mmpretrain.datasets.transforms import RandAugment, RandomErasing
 from mmpretrain.registry import TRANSFORMS
 
-#: RandAugment ops with a device version, and the mmcv function each calls
-#: (``record -> kwargs``; :func:`apply_record` runs them on the CPU).
 _NO_ARGS = ('AutoContrast', 'Equalize', 'Invert')
-_MMCV_CALLS = dict(
-    AutoContrast=mmcv.auto_contrast,
-    Equalize=mmcv.imequalize,
-    Invert=mmcv.iminvert,
-    Rotate=mmcv.imrotate,
-    Posterize=mmcv.posterize,
-    Solarize=mmcv.solarize,
-    ColorTransform=mmcv.adjust_color,
-    Contrast=mmcv.adjust_contrast,
-    Brightness=mmcv.adjust_brightness,
-    Sharpness=mmcv.adjust_sharpness,
-    Shear=mmcv.imshear,
-    Translate=mmcv.imtranslate)
-#: RandAugment ops DeviceAugment records (and the device applies)
-RANDAUG_OPS = tuple(_MMCV_CALLS) + ('SolarizeAdd', )
+#: RandAugment ops DeviceAugment records (and the device applies); each
+#: record holds the keyword arguments of the mmcv function the op calls
+RANDAUG_OPS = _NO_ARGS + ('Rotate', 'Posterize', 'Solarize', 'SolarizeAdd',
+                          'ColorTransform', 'Contrast', 'Brightness',
+                          'Sharpness', 'Shear', 'Translate')
 
 
 def _signed(t, fixed):
@@ -42,12 +29,7 @@ def _draw_op(t, img_hw) -> Optional[dict]:
     """Draw one RandAugment op's random decisions as its ``transform`` does
     and return the keyword arguments of the function it would call (plus
     ``type``), or ``None`` when the op disables itself."""
-    name = type(t).__name__
-    if name not in RANDAUG_OPS:
-        raise TypeError(
-            f'DeviceAugment: RandAugment op {name} has no device version '
-            f'(supported: {", ".join(sorted(RANDAUG_OPS))}); '
-            'train with the CPU pipeline instead')
+    name = type(t).__name__  # one of RANDAUG_OPS (checked at build)
     if t.random_disable():
         return None
     if name in _NO_ARGS:
@@ -86,33 +68,6 @@ def _draw_op(t, img_hw) -> Optional[dict]:
         return dict(type=name, magnitude=magnitude, thr=t.thr)
     key = 'alpha' if name == 'ColorTransform' else 'factor'
     return {'type': name, key: 1 + _signed(t, t.magnitude)}
-
-
-def apply_record(img: np.ndarray, rec: Optional[dict]) -> np.ndarray:
-    """Apply one record to an ``(H, W, 3)`` uint8 BGR image with the CPU
-    functions the transform itself calls (the reference the device ops are
-    tested against)."""
-    if rec is None:
-        return img
-    kwargs = {k: v for k, v in rec.items() if k != 'type'}
-    name = rec['type']
-    if name == 'Flip':
-        return mmcv.imflip(img, **kwargs)
-    if name == 'RandomErasing':
-        out = img.copy()
-        top, left, h, w = (kwargs[k] for k in ('top', 'left', 'h', 'w'))
-        out[top:top + h, left:left + w] = kwargs['patch']
-        return out
-    if name == 'SolarizeAdd':
-        out = np.where(img < kwargs['thr'],
-                       np.minimum(img + kwargs['magnitude'], 255), img)
-    elif name in ('Rotate', 'Shear', 'Translate'):
-        first = kwargs.pop('angle' if name == 'Rotate' else (
-            'magnitude' if name == 'Shear' else 'offset'))
-        out = _MMCV_CALLS[name](img, first, **kwargs)
-    else:
-        out = _MMCV_CALLS[name](img, **kwargs)
-    return out.astype(img.dtype)
 
 
 @TRANSFORMS.register_module()
@@ -158,7 +113,8 @@ class DeviceAugment(BaseTransform):
                 if name not in RANDAUG_OPS:
                     raise TypeError(
                         f'DeviceAugment: RandAugment op {name} has no device '
-                        'version; train with the CPU pipeline instead')
+                        f'version (supported: {", ".join(RANDAUG_OPS)}); '
+                        'train with the CPU pipeline instead')
                 mode = getattr(op, 'interpolation', 'bilinear')
                 if mode not in ('nearest', 'bilinear', 'bicubic'):
                     raise ValueError(

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.device_records import apply_record
 from mmengine.config import Config
 from mmpretrain.registry import TRANSFORMS
 
 import ecdl_mm  # noqa: F401
-from ecdl_mm.datasets.transforms.device_augment import apply_record
 
 
 @pytest.fixture(scope='module')
