@@ -13,12 +13,15 @@ def upload(data, device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     ``.to('cuda')`` waits for the whole stream to finish after its copy
     (``cudaStreamSynchronize``), so a data preprocessor calling it per op
     would drain the GPU's queue each time. PyTorch's pinned-memory cache
-    keeps the buffer alive until the copy has run.
+    keeps the buffer alive until the copy has run. A tensor already on a
+    device is moved (or cast) there in stream order, without pinning.
     """
     t = data if isinstance(data, torch.Tensor) else torch.from_numpy(
         np.ascontiguousarray(np.asarray(data)))
-    t = t.to(dtype)
     device = torch.device(device)
+    if t.device.type != 'cpu':
+        return t.to(device, dtype, non_blocking=True)
+    t = t.to(dtype)
     if device.type != 'cuda':
         return t.to(device)
     return t.pin_memory().to(device, non_blocking=True)

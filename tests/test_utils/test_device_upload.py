@@ -27,3 +27,34 @@ def test_cuda_copy_is_asynchronous():
     assert not torch.cuda.current_stream().query()
     host[:] = -1  # the pinned copy owns its own buffer
     torch.testing.assert_close(got.cpu(), torch.arange(1000.))
+
+
+def test_device_tensors_are_moved_without_pinning():
+    """A tensor already on a GPU is moved in stream order (pinning one
+    raises on CUDA), and labels already on the device are left there:
+    mmengine moves models to 'cuda', tensors live on 'cuda:0', and a batch
+    prepared twice (a benchmark's repeated step) must not upload again.
+    Fake CUDA tensors (shapes and devices only) stand in for a GPU."""
+    from mmpretrain.structures import DataSample
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from ecdl_mm.models.data_preprocessors.encoded_crop_preprocessor import (
+        _labels_to, _on)
+    assert _on(torch.device('cuda', 0), torch.device('cuda'))
+    assert _on(torch.device('cuda', 1), torch.device('cuda', 1))
+    assert not _on(torch.device('cuda', 1), torch.device('cuda', 0))
+    assert not _on(torch.device('cpu'), torch.device('cuda'))
+    with FakeTensorMode():
+        labels = torch.tensor([1, 2], device='cuda')
+        with pytest.raises(Exception):
+            labels.pin_memory()  # what upload must not do
+        got = upload(labels, 'cuda', torch.float32)
+        assert got.device == torch.device('cuda', 0)
+        assert got.dtype == torch.float32
+        samples = [
+            DataSample().set_gt_label(torch.tensor([k], device='cuda'))
+            for k in range(3)
+        ]
+        before = [s.gt_label for s in samples]
+        _labels_to(samples, torch.device('cuda'))
+        assert all(s.gt_label is b for s, b in zip(samples, before))

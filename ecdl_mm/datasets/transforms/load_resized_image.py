@@ -66,7 +66,9 @@ def read_jpeg_info(
         color_type: str = 'color') -> Optional[Tuple[int, int, int, bool]]:
     """:func:`read_jpeg_header` and whether OpenCV decodes the JPEG as
     stored: ``(h, w, flag, as_stored)``, ``as_stored`` False when an EXIF
-    orientation (a turn or a flip) is applied; None when not a JPEG."""
+    orientation (a turn or a flip) is applied or the file is not RGB or
+    grey (CMYK, YCCK: OpenCV converts them, nvJPEG's result is undefined);
+    None when not a JPEG."""
     try:
         # Lazy: reads the header (size, EXIF) only.
         pil_img = Image.open(io.BytesIO(img_bytes))
@@ -82,7 +84,7 @@ def read_jpeg_info(
             w, h = h, w
     else:
         flag = cv2.IMREAD_IGNORE_ORIENTATION
-    return h, w, flag, orientation == 1
+    return h, w, flag, orientation == 1 and pil_img.mode in ('RGB', 'L')
 
 
 def read_jpeg_header(

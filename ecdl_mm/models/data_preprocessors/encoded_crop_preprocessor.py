@@ -16,13 +16,26 @@ from ...utils.device_upload import upload
 from ...utils.tensor_resize import RESIZE_MODES, resize_levels
 from .augment_records import apply_device_augments
 
+#: Whether a file refused by the device decoder was reported already.
+_FALLBACK_WARNED = False
+
 
 def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
                   device: torch.device) -> List[torch.Tensor]:
     """JPEG bytes -> ``(3, H, W)`` uint8 RGB tensors on ``device``
     (:func:`~ecdl_mm.utils.device_jpeg.decode_jpegs`); a file the device
-    decoder refuses is decoded on the CPU by OpenCV."""
-    out, _ = decode_jpegs(items, device)
+    decoder refuses is decoded on the CPU by OpenCV (said once per
+    process, with the first such file)."""
+    global _FALLBACK_WARNED
+    out, errors = decode_jpegs(items, device)
+    if errors and not _FALLBACK_WARNED:
+        _FALLBACK_WARNED = True
+        k = min(errors)
+        warnings.warn(
+            f'{len(errors)} of {len(items)} training JPEGs of a batch were '
+            f'refused by the {torch.device(device).type} decoder and decoded '
+            f'by OpenCV on the CPU instead (first: {paths[k]}: {errors[k]}); '
+            'later ones are not reported')
     for k, img in enumerate(out):
         if img is None:
             bgr = cv2.imdecode(items[k].numpy(), cv2.IMREAD_COLOR)
@@ -31,6 +44,13 @@ def _decode_batch(items: Sequence[torch.Tensor], paths: Sequence[str],
             rgb = np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1))
             out[k] = upload(rgb, device, torch.uint8)
     return out
+
+
+def _on(have: torch.device, want: torch.device) -> bool:
+    """Whether a tensor on ``have`` is on ``want``: mmengine moves models
+    to ``'cuda'`` (no index), while tensors live on ``'cuda:0'``."""
+    return have.type == want.type and (want.index is None
+                                       or have.index == want.index)
 
 
 def _labels_to(samples, device: torch.device) -> None:
@@ -42,8 +62,8 @@ def _labels_to(samples, device: torch.device) -> None:
     if not samples or not all('gt_label' in s for s in samples):
         return
     labels = [s.gt_label for s in samples]
-    if all(x.device == device for x in labels):
-        return
+    if all(_on(x.device, device) for x in labels):
+        return  # e.g. the same batch prepared again
     moved = upload(torch.cat(labels), device, labels[0].dtype)
     for s, label in zip(samples, moved.split([len(x) for x in labels])):
         s.set_gt_label(label)

@@ -164,8 +164,10 @@ def test_a_file_the_device_decoder_refuses_is_decoded_by_opencv(
         return real(x, **kw)
 
     monkeypatch.setattr(tvio, 'decode_jpeg', picky)
-    out = encoded_crop_preprocessor._decode_batch(data, files[:3],
-                                                  torch.device('cpu'))
+    monkeypatch.setattr(encoded_crop_preprocessor, '_FALLBACK_WARNED', False)
+    with pytest.warns(UserWarning, match='1 of 3 training JPEGs.*OpenCV'):
+        out = encoded_crop_preprocessor._decode_batch(data, files[:3],
+                                                      torch.device('cpu'))
     want = cv2.imread(files[1])[..., ::-1].transpose(2, 0, 1)
     np.testing.assert_array_equal(out[1].numpy(), want)
     assert [tuple(o.shape) for o in out] == [tuple(out[0].shape)] * 3
@@ -173,6 +175,42 @@ def test_a_file_the_device_decoder_refuses_is_decoded_by_opencv(
     with pytest.raises(ValueError, match='cannot decode training image x.jpg'):
         encoded_crop_preprocessor._decode_batch([garbage], ['x.jpg'],
                                                 torch.device('cpu'))
+
+    # a device failure is not a refused file: it reaches the caller
+    # instead of sending every file to OpenCV
+    for err in (torch.OutOfMemoryError('CUDA out of memory'),
+                RuntimeError('CUDA error: an illegal memory access')):
+
+        def failing(x, err=err, **kw):
+            raise err
+
+        monkeypatch.setattr(tvio, 'decode_jpeg', failing)
+        with pytest.raises(RuntimeError, match='CUDA'):
+            encoded_crop_preprocessor._decode_batch(data, files[:3],
+                                                    torch.device('cpu'))
+
+
+def test_cmyk_jpegs_are_cropped_by_the_loader(files, tmp_path):
+    """nvJPEG's result for a 4-component JPEG is undefined: such files are
+    decoded by OpenCV in the loader, as :class:`LoadRandomResizedCrop`
+    does with them."""
+    from PIL import Image
+    path = str(tmp_path / 'cmyk.jpg')
+    Image.open(files[0]).convert('CMYK').save(path, quality=95)
+    ours, _ = _pipelines(**CROP)
+    ref = Compose([
+        TRANSFORMS.build(dict(type='LoadRandomResizedCrop', **CROP)),
+        TRANSFORMS.build(dict(type='PackInputs'))
+    ])
+    for seed in range(3):
+        np.random.seed(seed)
+        item = ours(dict(img_path=path))
+        assert tuple(item['inputs'].shape) == (3, 64, 64)  # a finished crop
+        np.random.seed(seed)
+        torch.testing.assert_close(item['inputs'],
+                                   ref(dict(img_path=path))['inputs'])
+    # an RGB JPEG stays encoded for the device
+    assert ours(dict(img_path=files[0]))['inputs'].ndim == 1
 
 
 def test_the_gpu_decode_config_trains_the_mae(repo_root, demo_root, tmp_path):
