@@ -199,6 +199,9 @@ def configure(cfg_path, args, root, model=None, stage=2):
     # the config's loop (the GPU data-path configs prefetch), epoch-based
     loop = cfg.get('train_cfg', {}).get('type', 'EpochBasedTrainLoop')
     cfg.train_cfg = dict(type=loop, max_epochs=epochs, val_interval=10**9)
+    if loop == 'DevicePrefetchTrainLoop':
+        # a stuck preparation fails the case well inside gpu_check's budget
+        cfg.train_cfg['timeout'] = 60
     for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
                 'test_dataloader', 'test_evaluator', 'test_cfg'):
         cfg[key] = None
@@ -422,6 +425,21 @@ REFERENCES = (('stage2_ecmae', 'stage2_mmpretrain_mae'),
               ('stage3_ecdl_clustering', 'stage3_timm_vit'))
 
 
+def _write_partial(path, rows):
+    """The cases done so far (end to end, no step rates yet): what a
+    caller that kills this run for time still finds at ``--out``."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(
+            dict(
+                benchmark='bench_gpu_train',
+                partial=True,
+                rows=rows,
+                ratios=[]),
+            f,
+            indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
@@ -542,9 +560,11 @@ def main():
             traceback.print_exc()
             print(f'bench_gpu_train: case {name} failed: {err!r}', flush=True)
             rows.append(dict(case=name, img_per_s=None, error=repr(err)))
+            _write_partial(args.out, rows)
             continue
         rows.append(row)
         timed.append((name, row, step))
+        _write_partial(args.out, rows)
     if wanted('stage3_timm_vit'):
         built = run_timm(args)
         if built is None:

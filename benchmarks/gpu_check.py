@@ -153,6 +153,18 @@ def bench_live(args, cfg, rep):
                 except Exception as err:  # noqa: BLE001 (next case runs)
                     rep.error('live', case, err)
                     continue
+                if s.get('status') != 'end' or not s['counts'].get('used'):
+                    # the session caught a model or source failure and
+                    # returned what it had: not figures of a whole run
+                    rep.details[f'live {case}'] = s
+                    rep.error(
+                        'live', case,
+                        RuntimeError(f"session ended with status "
+                                     f"{s.get('status')!r} "
+                                     f"({s.get('reason')}), "
+                                     f"counts {s.get('counts')}, "
+                                     f"faults {s.get('faults')}"))
+                    continue
                 rep.details[f'live {case}'] = s
                 rep.add('live', case, metrics[0], s['latency_ms_p50'], 'ms')
                 rep.add('live', case, metrics[1], s['latency_ms_p99'], 'ms')
@@ -362,6 +374,11 @@ def bench_train(args, rep, left_s):
     except subprocess.TimeoutExpired:
         rep.skip('train', 'bench_gpu_train.py', ['img/s'],
                  f'timed out after {timeout} s (gpu_check budget)')
+        if osp.isfile(out):  # the cases that finished (no step rates)
+            with open(out) as f:
+                doc = json.load(f)
+            rep.details['train'] = doc
+            add_train_rows(rep, doc)
         return
     if proc.returncode != 0 or not osp.isfile(out):
         with open(log) as f:

@@ -123,3 +123,73 @@ def test_train_rows_keep_a_failed_case_and_the_goals(repo_root, monkeypatch):
     assert goals[
         'train stage3_ecdl_clustering/stage3_timm_vit step img/s'] == (0.9,
                                                                        False)
+
+
+def test_a_live_session_that_failed_is_an_error_not_figures(
+        repo_root, monkeypatch, tmp_path):
+    """``LiveSession.run`` catches a model or source failure and returns
+    the frames it had: gpu_check reports such a session as an error."""
+    from types import SimpleNamespace
+
+    import ecdl_mm.live as live
+    import ecdl_mm.live.demo_video as demo_video
+    monkeypatch.syspath_prepend(os.path.join(repo_root, 'benchmarks'))
+    import gpu_check
+
+    class Session:
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self):
+            return dict(
+                status='model_error',
+                reason='CUDA error: an illegal memory access',
+                counts=dict(read=12, used=3),
+                faults=[],
+                latency_ms_p50=2.0,
+                latency_ms_p99=3.0,
+                late_frames=0,
+                model_ms_p50=0.8)
+
+    monkeypatch.setattr(live, 'LiveSession', Session)
+    monkeypatch.setattr(live, 'FrameSource', lambda path: None)
+    monkeypatch.setattr(demo_video, 'make_demo_video', lambda *a, **k: None)
+    monkeypatch.setattr(gpu_check, 'stream_inferencers',
+                        lambda args, cfg: [('new', lambda: None)])
+    rep = gpu_check.Report()
+    args = SimpleNamespace(dry_run=True, demo_root=str(tmp_path))
+    gpu_check.bench_live(args, None, rep)
+    assert [(e['section'], e['case'])
+            for e in rep.errors] == [('live', '30 fps new'),
+                                     ('live', '60 fps new')]
+    assert 'model_error' in rep.errors[0]['error']
+    assert not [r for r in rep.rows if r['metric'] == 'latency p50']
+
+
+def test_a_train_run_killed_for_time_keeps_its_finished_cases(
+        repo_root, monkeypatch, tmp_path):
+    """bench_gpu_train.py writes its record after every case, so the cases
+    finished before gpu_check's time limit killed it still give rows."""
+    from types import SimpleNamespace
+    monkeypatch.syspath_prepend(os.path.join(repo_root, 'benchmarks'))
+    import bench_gpu_train
+    import gpu_check
+
+    def killed(cmd, timeout, **kwargs):
+        out = cmd[cmd.index('--out') + 1]
+        bench_gpu_train._write_partial(out, [
+            dict(case='stage2_ecmae', e2e_img_per_s=1400.0),
+            dict(case='stage2_ecmae_gpu_decode', error="RuntimeError('x')")
+        ])
+        raise subprocess.TimeoutExpired(cmd, timeout)
+
+    monkeypatch.setattr(gpu_check.subprocess, 'run', killed)
+    rep = gpu_check.Report()
+    args = SimpleNamespace(dry_run=False, out=str(tmp_path), train_timeout=20)
+    gpu_check.bench_train(args, rep, 100)
+    rows = {(r['case'], r['metric']): r for r in rep.rows}
+    assert rows[('stage2_ecmae', 'end-to-end img/s')]['value'] == 1400.0
+    assert 'timed out after 20 s' in rows[('bench_gpu_train.py',
+                                           'img/s')]['skipped']
+    assert [e['case'] for e in rep.errors] == ['stage2_ecmae_gpu_decode']
