@@ -409,6 +409,10 @@ def main():
             flush=True)
         with open(osp.join(args.out, 'gpu_probe.json'), 'w') as f:
             json.dump(RESULT, f, indent=1, default=str)
+    if RESULT.get('errors'):
+        # the figures of the other sections are in the JSON already
+        sys.exit('gpu_probe: failed sections: ' +
+                 ', '.join(sorted(RESULT['errors'])))
 
 
 if __name__ == '__main__':
