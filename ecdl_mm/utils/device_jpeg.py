@@ -53,6 +53,10 @@ def decode_jpegs(
     from torchvision.io import ImageReadMode, decode_jpeg
     device = torch.device(device)
     if device.type == 'cuda':
+        if device.index is None:
+            # one device name for torchvision's cached nvJPEG decoder,
+            # which is rebuilt (and the old one kept) when the name changes
+            device = torch.device('cuda', torch.cuda.current_device())
         torch.cuda.current_stream(device).synchronize()
     try:
         return decode_jpeg(
