@@ -5,6 +5,8 @@ import torch
 from mmpretrain.models.heads import MAEPretrainHead
 from mmpretrain.registry import MODELS
 
+from ..utils import expand_ids, masked_ids, take_tokens
+
 
 @MODELS.register_module()
 class ECMAEPretrainHead(MAEPretrainHead):
@@ -122,13 +124,13 @@ class ECMAEPretrainHead(MAEPretrainHead):
         B, L, D = patches.shape
         patches = patches.reshape(B, L, -1, self.in_channels)
         pred = pred.reshape(B, -1, p * p, self.in_channels)
+        ids = masked_ids(mask, pred.shape[1])
         if self.norm_pix:
             mean, std = self._patch_stats(patches)
-            m = mask[..., None, None].expand_as(mean)
-            pred = pred * (std[m].reshape(B, -1, 1, self.in_channels) + 1e-6) \
-                + mean[m].reshape(B, -1, 1, self.in_channels)
-        full = patches.masked_scatter(mask[..., None, None].expand_as(patches),
-                                      pred.to(patches.dtype))
+            pred = pred * (take_tokens(std, ids) + 1e-6) + \
+                take_tokens(mean, ids)
+        full = patches.scatter(1, expand_ids(ids, patches),
+                               pred.to(patches.dtype))
         hw = (target.shape[2] // p, target.shape[3] // p)
         return self.unpatchify(full.reshape(B, L, D), hw)
 
@@ -148,8 +150,7 @@ class ECMAEPretrainHead(MAEPretrainHead):
             loss, ``loss_perceptual``.
         """
         tokens = self.construct_target(target)
-        B, _, D = tokens.shape
-        target_masked = tokens[mask].reshape(B, -1, D)
+        target_masked = take_tokens(tokens, masked_ids(mask, pred.shape[1]))
         losses = dict(loss_rec=self.loss_module(pred, target_masked))
         if self.perceptual_loss is not None:
             recon = self.reconstruct(pred, target, mask)
