@@ -1,9 +1,9 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Full-size kernels of the stage-3 training forward and backward under
-CUDA fp16 autocast, counted on a CPU: ours against mmpretrain's ViT-B and
-timm's (issue 25, item 5).
+"""Full-size kernels of a training forward and backward under CUDA fp16
+autocast, counted on a CPU: stage 3 against mmpretrain's ViT-B and timm's,
+stage 2 (ECMAE) against mmpretrain's MAE (issue 25, item 5).
 
-    python benchmarks/count_step_kernels.py [--stage3 CONFIG] [--batch 64]
+    python benchmarks/count_step_kernels.py [--stage 3] [--config CONFIG]
 
 No GPU is needed and nothing is computed: the models run on fake CUDA
 tensors (``torch._subclasses.FakeTensorMode``, shapes and dtypes only) with
@@ -13,11 +13,17 @@ each model it counts
 
 - ``forward_full_size``: ops of the data preprocessor and the model's
   training forward (loss included) whose output has at least half the
-  elements of the ``(B, N, C)`` token tensor (views excluded), by op name;
+  elements of the ``(B, N, C)`` token tensor (stage 2: of the encoder's
+  visible tokens; views excluded), by op name;
 - ``backward_casts``: the full-size dtype casts of the backward, read from
   the autograd graph: ``ToCopyBackward`` nodes and the casts the autograd
   engine inserts where a gradient's dtype differs from its input's (type
   promotion in an add or a multiplication).
+
+An op that would make the host wait for the device (a value read back, an
+output sized by values, e.g. boolean indexing) stops the count with torch's
+``DataDependentOutputException`` / ``DynamicOutputShapeException`` naming
+it: on a GPU that op drains the queue mid-step.
 
 An emulation, to be read beside a GPU profile (``gpu_probe.py --only
 step``): flash attention's kernels are not modelled (the fake CUDA device
@@ -27,6 +33,7 @@ written against torch 2.11-2.14.
 """
 import argparse
 import collections
+import copy
 import json
 import os.path as osp
 import sys
@@ -151,36 +158,14 @@ def mm_forward(model, batch):
     return F.cross_entropy(logits, target, label_smoothing=0.1)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument(
-        '--stage3',
-        default=osp.join(REPO_ROOT, 'configs', 'ecdl',
-                         'ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py'))
-    parser.add_argument('--batch', type=int, default=64)
-    parser.add_argument(
-        '--out', default=osp.join(RESULTS_DIR, 'count_step_kernels.json'))
-    args = parser.parse_args()
-
-    import torch
+def stage3_models(path, bgt, MODELS):
+    """Ours, mmpretrain's ViT-B (our data preprocessor) and timm's."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    from mmpretrain.structures import DataSample
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    import ecdl_mm  # noqa: F401
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    import bench_gpu_train as bgt
-    init_default_scope('mmpretrain')
-
-    cfg = Config.fromfile(args.stage3)
-    size = cfg.model.backbone.get('img_size', 224)
-    patch = cfg.model.backbone.get('patch_size', 16)
+    cfg = Config.fromfile(path)
     models = dict(
         ours=MODELS.build(cfg.model),
         # built, not initialised: no pretrained weights are loaded
-        mmpretrain_vit=MODELS.build(bgt.mmpretrain_vit_model(args.stage3)))
+        mmpretrain_vit=MODELS.build(bgt.mmpretrain_vit_model(path)))
     try:
         import timm
         models['timm_vit'] = timm.create_model(
@@ -193,7 +178,70 @@ def main():
             drop_path_rate=0.1)
     except ImportError:
         print('timm is not installed: the timm ViT-B/16 case is skipped')
-    tokens = (size // patch)**2
+    return cfg.model.backbone, models
+
+
+def stage2_models(path, bgt, MODELS):
+    """Ours (ECMAE) and mmpretrain's MAE ViT-B, with our config's data
+    preprocessor, as ``bench_gpu_train.py`` compares them."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)
+    pre = cfg.get('data_preprocessor')
+    ours = copy.deepcopy(cfg.model)
+    mae = Config.fromfile(
+        bgt.mm_config(
+            'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model
+    for model in (ours, mae):
+        if pre is not None:
+            model['data_preprocessor'] = copy.deepcopy(pre)
+    return cfg.model.backbone, dict(
+        ours=MODELS.build(ours), mmpretrain_mae=MODELS.build(mae))
+
+
+def selfsup_forward(model, batch):
+    """An mmpretrain self-supervised model's training forward."""
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    return sum(v for k, v in losses.items() if 'loss' in k)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--stage', type=int, choices=(2, 3), default=3)
+    parser.add_argument(
+        '--config',
+        help='the stage\'s config (default: the shipped ViT-B/16 one)')
+    parser.add_argument('--batch', type=int, default=64)
+    parser.add_argument(
+        '--out',
+        help='JSON record (default: '
+        'benchmarks/results/count_step_kernels_stage<N>.json)')
+    args = parser.parse_args()
+    default = dict(
+        stage2='ecmae_vit-base-p16_8xb16-amp-coslr-20e_ecnbi.py',
+        stage3='ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py')
+    args.config = args.config or osp.join(REPO_ROOT, 'configs', 'ecdl',
+                                          default[f'stage{args.stage}'])
+    args.out = args.out or osp.join(
+        RESULTS_DIR, f'count_step_kernels_stage{args.stage}.json')
+
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    import ecdl_mm  # noqa: F401
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    import bench_gpu_train as bgt
+    init_default_scope('mmpretrain')
+
+    build = stage3_models if args.stage == 3 else stage2_models
+    backbone, models = build(args.config, bgt, MODELS)
+    size = backbone.get('img_size', 224)
+    tokens = (size // backbone.get('patch_size', 16))**2
+    if args.stage == 2:
+        tokens = tokens // 4  # the encoder sees a quarter of them
     width = models['ours'].backbone.embed_dims
     big = args.batch * tokens * width // 2
     rows = {}
@@ -207,15 +255,15 @@ def main():
                 rows[name] = count_model(
                     model, lambda m, b: torch.nn.functional.cross_entropy(
                         m(b[0]), b[1], label_smoothing=0.1), (x, y), big)
-            else:
-                batch = dict(
-                    inputs=torch.zeros(
-                        args.batch, 3, size, size, dtype=torch.uint8),
-                    data_samples=[
-                        DataSample().set_gt_label(i % 3)
-                        for i in range(args.batch)
-                    ])
-                rows[name] = count_model(model, mm_forward, batch, big)
+                continue
+            batch = dict(
+                inputs=torch.zeros(
+                    args.batch, 3, size, size, dtype=torch.uint8),
+                data_samples=[
+                    DataSample().set_gt_label(i % 3) for i in range(args.batch)
+                ])
+            forward = mm_forward if args.stage == 3 else selfsup_forward
+            rows[name] = count_model(model, forward, batch, big)
     ratios = [
         dict(
             name=f'{name} - ours full-size forward kernels',
@@ -226,13 +274,18 @@ def main():
     result = dict(
         benchmark='count_step_kernels',
         env=env_info(),
-        config=dict(stage3=args.stage3, batch=args.batch, full_size=big),
+        config=dict(
+            stage=args.stage,
+            config=args.config,
+            batch=args.batch,
+            full_size=big),
         rows=rows,
         ratios=ratios)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
     names = list(rows)
-    print(f'full-size kernels (>= {big} elements) of the stage-3 training '
+    print(f'full-size kernels (>= {big} elements) of the stage-{args.stage} '
+          'training '
           f'forward and backward, batch {args.batch}, emulated CUDA fp16 '
           'autocast\n')
     print('| | ' + ' | '.join(names) + ' |')
