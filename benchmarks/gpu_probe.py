@@ -358,7 +358,40 @@ def probe_augment(args):
         doc['gpu_vs_cpu_share_differing'] = float((diff > 0).float().mean())
         doc['profile_augments'] = _profile(
             lambda: apply_device_augments(crops, records))
+        doc.update(_decode_race(files[:8]))
     _report('augment', 'stage-3 gpu-augment preprocessor', doc)
+
+
+def _decode_race(files, iters=20):
+    """Whether nvJPEG overwrites memory that kernels queued on the caller's
+    stream still read (pytorch/vision#9606), with torchvision's decode as
+    it is and through ``decode_jpegs`` (which drains the stream first):
+    the images whose queued sums came out wrong, of ``iters`` x files."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    from ecdl_mm.utils.device_jpeg import decode_jpegs
+    blobs = [
+        torch.frombuffer(bytearray(open(f, 'rb').read()), dtype=torch.uint8)
+        for f in files
+    ]
+    ref = decode_jpeg(blobs, mode=ImageReadMode.RGB, device='cuda')
+    out = {}
+    for name, decode in (
+        ('torchvision',
+         lambda: decode_jpeg(blobs, mode=ImageReadMode.RGB, device='cuda')),
+        ('decode_jpegs', lambda: decode_jpegs(blobs, 'cuda')),
+    ):
+        bad = 0
+        for _ in range(iters):
+            tmp = [torch.full_like(r, 7) for r in ref]
+            _sync()
+            torch.cuda._sleep(50_000_000)  # ~25 ms of queued work
+            sums = [t.sum(dtype=torch.int64) for t in tmp]  # queued reads
+            del tmp  # freed while the reads wait
+            decode()  # may be handed those blocks
+            bad += sum(int(x) != 7 * r.numel() for x, r in zip(sums, ref))
+        out[f'decode_race_corrupted_{name}'] = f'{bad} of {iters * len(ref)}'
+    return out
 
 
 def main():
