@@ -429,7 +429,7 @@ def _write_partial(path, rows):
     """The cases done so far (end to end, no step rates yet): what a
     caller that kills this run for time still finds at ``--out``."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
+    with open(path + '.tmp', 'w') as f:  # a kill mid-write keeps the last
         json.dump(
             dict(
                 benchmark='bench_gpu_train',
@@ -438,6 +438,7 @@ def _write_partial(path, rows):
                 ratios=[]),
             f,
             indent=1)
+    os.replace(path + '.tmp', path)
 
 
 def main():

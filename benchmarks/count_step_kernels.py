@@ -35,6 +35,7 @@ import argparse
 import collections
 import copy
 import json
+import os
 import os.path as osp
 import sys
 
@@ -281,6 +282,7 @@ def main():
             full_size=big),
         rows=rows,
         ratios=ratios)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
     names = list(rows)

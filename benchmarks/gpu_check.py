@@ -367,6 +367,8 @@ def bench_train(args, rep, left_s):
     ]
     timeout = max(10, min(args.train_timeout, int(left_s)))
     log = osp.join(args.out, 'train.log')
+    if osp.exists(out):
+        os.remove(out)  # an earlier run's record is not this run's
     try:
         with open(log, 'w') as f:
             proc = subprocess.run(
@@ -377,8 +379,9 @@ def bench_train(args, rep, left_s):
         if osp.isfile(out):  # the cases that finished (no step rates)
             with open(out) as f:
                 doc = json.load(f)
-            rep.details['train'] = doc
-            add_train_rows(rep, doc)
+            if doc.get('partial'):
+                rep.details['train'] = doc
+                add_train_rows(rep, doc)
         return
     if proc.returncode != 0 or not osp.isfile(out):
         with open(log) as f:

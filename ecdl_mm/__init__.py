@@ -19,8 +19,8 @@ Importing the package registers every component in mmpretrain's registries
   file names the run that writes it. mmengine's loaders still do the work.
 - The file backend ``atomic_local`` is registered
   (:mod:`ecdl_mm.fileio.backends.atomic_local_backend`).
-- Two warnings of the pinned dependencies about parts we do not use are
-  filtered by exact message (below).
+- Three warnings of the pinned dependencies about parts we do not use, or
+  use knowingly, are filtered by exact message (below).
 """
 import warnings
 
@@ -36,6 +36,14 @@ warnings.filterwarnings(
     'ignore',
     message='pkg_resources is deprecated as an API',
     category=UserWarning)
+# torchvision 0.29 marks its JPEG decoders deprecated (torchcodec), which
+# ecdl_mm.utils.device_jpeg uses on the GPU. Filtered once, here: a
+# ``warnings.catch_warnings`` around each call is not thread-safe, and the
+# training decode runs in a prefetch thread beside the training loop.
+warnings.filterwarnings(
+    'ignore',
+    message='The image decoding and encoding capabilities of TorchVision',
+    category=DeprecationWarning)
 
 from .utils import patch_checkpoint_loaders, register_safe_globals
 from .version import __version__

@@ -2,24 +2,24 @@
 """JPEGs decoded in one call on a device (nvJPEG through torchvision on a
 GPU, libjpeg-turbo on a CPU): shared by the still-image inference
 (``decode='device'``) and the training crops decoded on the GPU."""
-import warnings
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-# torchvision 0.29 marks its decoders deprecated (torchcodec). Filtered once
-# here: ``warnings.catch_warnings`` around each call is not thread-safe, and
-# the training decode runs in a prefetch thread beside the training loop.
-warnings.filterwarnings(
-    'ignore',
-    message='The image decoding and encoding capabilities of TorchVision',
-    category=DeprecationWarning)
-
 #: Messages of device failures, which are not a file's fault (a refused
 #: file's message names torchvision's source file, ``.../cuda/...`` on a
-#: GPU, so 'cuda' alone says nothing).
-_DEVICE_ERRORS = ('CUDA error', 'cudaError', 'Failed to synchronize',
-                  'out of memory')
+#: GPU, so 'cuda' alone says nothing): CUDA errors, torchvision's stream
+#: calls, nvJPEG's set-up, and nvJPEG statuses 1 (not initialised), 5
+#: (allocator failure: nvJPEG allocates outside PyTorch's cache), 6
+#: (execution failed), 7 (architecture mismatch) and 8 (internal error).
+#: Statuses 2, 3, 4, 9 and 10 (invalid, bad or unsupported JPEG,
+#: incomplete bitstream) are the file's.
+_DEVICE_ERRORS = re.compile(
+    r'CUDA error|cudaError|Failed to synchronize|out of memory|'
+    r'cudaEvent|cudaStreamWaitEvent|initialize nvjpeg|'
+    r'not compiled with nvJPEG|create pinned buffer|'
+    r'Failed to [^:\n]+: [15678]\b', re.IGNORECASE)
 
 
 def _refused(err: RuntimeError) -> bool:
@@ -27,7 +27,7 @@ def _refused(err: RuntimeError) -> bool:
     failing: out of memory, a CUDA error), which must reach the caller."""
     if isinstance(err, torch.OutOfMemoryError):
         return False
-    return not any(s in str(err) for s in _DEVICE_ERRORS)
+    return _DEVICE_ERRORS.search(str(err)) is None
 
 
 def decode_jpegs(

@@ -14,13 +14,15 @@ def upload(data, device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     (``cudaStreamSynchronize``), so a data preprocessor calling it per op
     would drain the GPU's queue each time. PyTorch's pinned-memory cache
     keeps the buffer alive until the copy has run. A tensor already on a
-    device is moved (or cast) there in stream order, without pinning.
+    device is moved (or cast) without pinning: in stream order to a
+    device, with a finished copy to the CPU.
     """
     t = data if isinstance(data, torch.Tensor) else torch.from_numpy(
         np.ascontiguousarray(np.asarray(data)))
     device = torch.device(device)
     if t.device.type != 'cpu':
-        return t.to(device, dtype, non_blocking=True)
+        # in stream order on the device; to the host, a finished copy
+        return t.to(device, dtype, non_blocking=device.type != 'cpu')
     t = t.to(dtype)
     if device.type != 'cuda':
         return t.to(device)

@@ -49,3 +49,58 @@ def test_gpu_decode_leaves_memory_of_queued_kernels_alone(blobs):
         decode_jpegs(data, 'cuda')  # may be handed those blocks
         bad += sum(int(s) != 7 * r.numel() for s, r in zip(sums, ref))
     assert bad == 0
+
+
+SRC = 'decode_jpegs_cuda, /__w/vision/torchvision/csrc/io/image/cuda/' \
+    'decode_jpegs_cuda.cpp:{}, '
+
+
+@pytest.mark.parametrize('msg', [
+    SRC.format(210) + 'cudaEventRecord failed: an illegal memory access '
+    'was encountered',
+    SRC.format(214) + 'cudaStreamWaitEvent failed: unspecified launch '
+    'failure',
+    SRC.format(371) + 'Failed to decode batch: 5',
+    SRC.format(377) + 'Failed to decode batch: 6',
+    SRC.format(120) + 'Failed to initialize nvjpeg with hardware backend: 5',
+    'decode_jpegs_cuda: torchvision not compiled with nvJPEG support',
+    'Error while decoding JPEG images: Failed to synchronize CUDA stream: 700',
+    'CUDA error: an illegal memory access was encountered',
+])
+def test_device_failures_reach_the_caller(blobs, monkeypatch, msg):
+    """A failing device is not a refused file: it is raised, instead of
+    every file going to OpenCV (training) or a good file being named
+    unreadable (inference)."""
+    import torchvision.io as tvio
+
+    def failing(*args, **kwargs):
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(tvio, 'decode_jpeg', failing)
+    with pytest.raises(RuntimeError, match='.'):
+        decode_jpegs(blobs[1], 'cpu')
+
+
+@pytest.mark.parametrize('msg', [
+    SRC.format(160) + 'Unknown chroma subsampling',
+    SRC.format(371) + 'Failed to decode batch: 3',
+    SRC.format(371) + 'Failed to decode batch: 10',
+    'decode_jpeg, /__w/vision/torchvision/csrc/io/image/cpu/decode_jpeg.cpp'
+    ':171, Not a JPEG file: starts with 0x00 0x00',
+])
+def test_refused_files_are_reported_per_file(blobs, monkeypatch, msg):
+    import torchvision.io as tvio
+
+    def refusing(*args, **kwargs):
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(tvio, 'decode_jpeg', refusing)
+    out, errors = decode_jpegs(blobs[1][:2], 'cpu')
+    assert out == [None, None]
+    assert sorted(errors) == [0, 1] and errors[0] == msg
+    with pytest.raises(torch.OutOfMemoryError):
+        monkeypatch.setattr(
+            tvio, 'decode_jpeg', lambda *a, **k:
+            (_
+             for _ in ()).throw(torch.OutOfMemoryError('CUDA out of memory')))
+        decode_jpegs(blobs[1][:2], 'cpu')

@@ -8,6 +8,17 @@ from mmpretrain.registry import MODELS
 from ..utils import expand_ids, masked_ids, take_tokens
 
 
+def _check_masked(pred: torch.Tensor, mask: torch.Tensor) -> None:
+    """``pred`` must hold fewer tokens than the mask's rows (the masked
+    ones only; a decoder predicting every token needs a loss over all)."""
+    if pred.dim() != 3 or pred.shape[1] >= mask.shape[1] or \
+            pred.shape[0] != mask.shape[0]:
+        raise ValueError(
+            f'pred of shape {tuple(pred.shape)} must be (B, N_mask, D) with '
+            f'N_mask < N for a mask of shape {tuple(mask.shape)}: '
+            'ECMAEPretrainHead takes predictions of the masked tokens only')
+
+
 @MODELS.register_module()
 class ECMAEPretrainHead(MAEPretrainHead):
     """Reconstruction head of EC-DL's masked autoencoder.
@@ -119,6 +130,7 @@ class ECMAEPretrainHead(MAEPretrainHead):
         Returns:
             torch.Tensor: Images ``(B, C, H, W)``, differentiable in ``pred``.
         """
+        _check_masked(pred, mask)
         p = self.patch_size
         patches = self.patchify(target)
         B, L, D = patches.shape
@@ -149,6 +161,7 @@ class ECMAEPretrainHead(MAEPretrainHead):
             dict[str, torch.Tensor]: ``loss_rec`` and, with a perceptual
             loss, ``loss_perceptual``.
         """
+        _check_masked(pred, mask)
         tokens = self.construct_target(target)
         target_masked = take_tokens(tokens, masked_ids(mask, pred.shape[1]))
         losses = dict(loss_rec=self.loss_module(pred, target_masked))

@@ -12,7 +12,11 @@ import torch
 
 def masked_ids(mask: torch.Tensor, num: int) -> torch.Tensor:
     """Positions of the ``True`` entries of each row of ``mask`` (``(B, N)``
-    bool, ``num`` per row), ascending: ``(B, num)`` int64."""
+    bool), ascending: ``(B, num)`` int64.
+
+    Every row must hold exactly ``num`` True values (not checked: that would
+    read the mask back); a row with fewer gets positions of False values.
+    """
     order = torch.argsort(
         mask.to(torch.uint8), dim=1, descending=True, stable=True)
     return order[:, :num]

@@ -354,3 +354,17 @@ def test_encoder_weights_load_into_ecvit(tmp_path):
         torch.testing.assert_close(
             model.backbone(x, mask=None)[0],
             clf.backbone(x)[0])
+
+
+def test_predictions_of_every_token_are_refused():
+    """The head takes the masked tokens' predictions, found by position
+    without reading the mask back: a prediction of every token (another
+    decoder) is refused rather than matched against the wrong targets."""
+    model = build_ecmae()
+    imgs01 = torch.rand(2, 3, 64, 64)
+    mask = fixed_mask(2, 16, 12)
+    every = torch.randn(2, 16, 8 * 8 * 3)
+    with pytest.raises(ValueError, match='masked tokens only'):
+        model.head.loss(every, imgs01, mask)
+    with pytest.raises(ValueError, match='masked tokens only'):
+        model.head.reconstruct(every, imgs01, mask)
