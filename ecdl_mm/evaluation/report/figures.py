@@ -3,7 +3,6 @@
 from typing import Dict, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 SESSION_MARKERS = ('o', 's', '^', 'D', 'v')
 
@@ -18,6 +17,8 @@ def _plt():
 def roc_models(target: np.ndarray, scores: Dict[str, np.ndarray],
                classes: Sequence[str]):
     """One-vs-rest ROC curves of several models, one panel per class."""
+    # scikit-learn on use: importing it costs ~0.8 s of every tool's start
+    from sklearn.metrics import roc_auc_score, roc_curve
     plt = _plt()
     num_c = len(classes)
     fig, axes = plt.subplots(
@@ -68,6 +69,7 @@ def roc_with_readers(target: np.ndarray,
         groups (Sequence[str]): Group order (colour per group).
         model_name (str): Legend name of the curve.
     """
+    from sklearn.metrics import roc_auc_score, roc_curve
     plt = _plt()
     num_c = len(classes)
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color'][1:]
