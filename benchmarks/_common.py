@@ -96,9 +96,10 @@ def save_result(name: str,
                 rows: List[dict],
                 ratios: Optional[List[dict]] = None,
                 config: Optional[dict] = None,
-                extra: Optional[dict] = None) -> str:
-    """Write ``benchmarks/results/<name>.json`` and return its path."""
-    os.makedirs(RESULTS_DIR, exist_ok=True)
+                extra: Optional[dict] = None,
+                path: Optional[str] = None) -> str:
+    """Write ``benchmarks/results/<name>.json`` (or ``path``) and return
+    its path."""
     payload = dict(
         benchmark=name,
         env=env_info(),
@@ -107,7 +108,8 @@ def save_result(name: str,
         ratios=ratios or [])
     if extra:
         payload.update(extra)
-    path = osp.join(RESULTS_DIR, f'{name}.json')
+    path = path or osp.join(RESULTS_DIR, f'{name}.json')
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(payload, f, indent=2)
     return path

@@ -425,20 +425,21 @@ REFERENCES = (('stage2_ecmae', 'stage2_mmpretrain_mae'),
               ('stage3_ecdl_clustering', 'stage3_timm_vit'))
 
 
+def _write(path, doc):
+    """``doc`` as JSON at ``path``, replaced in one step: a kill
+    mid-write keeps the previous file."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(doc, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
 def _write_partial(path, rows):
     """The cases done so far (end to end, no step rates yet): what a
     caller that kills this run for time still finds at ``--out``."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:  # a kill mid-write keeps the last
-        json.dump(
-            dict(
-                benchmark='bench_gpu_train',
-                partial=True,
-                rows=rows,
-                ratios=[]),
-            f,
-            indent=1)
-    os.replace(path + '.tmp', path)
+    _write(
+        path,
+        dict(benchmark='bench_gpu_train', partial=True, rows=rows, ratios=[]))
 
 
 def main():
@@ -622,13 +623,9 @@ def main():
             if args.device == 'cuda' else 'fp32'),
         rows=rows,
         ratios=ratios)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(result, f, indent=1)
+    _write(args.out, result)
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump({r['case']: r for r in rows}, f, indent=1)
+        _write(args.json, {r['case']: r for r in rows})
     print('\n| case | step img/s | e2e img/s | e2e / step | loader img/s '
           '| peak GiB | data s/iter |')
     print('|---|---|---|---|---|---|---|')

@@ -34,12 +34,10 @@ written against torch 2.11-2.14.
 import argparse
 import collections
 import copy
-import json
-import os
 import os.path as osp
 import sys
 
-from _common import REPO_ROOT, RESULTS_DIR, env_info
+from _common import REPO_ROOT, save_result
 
 VIEWS = frozenset(
     ('view', '_unsafe_view', 't', 'transpose', 'permute', 'expand', 'unbind',
@@ -223,8 +221,6 @@ def main():
         stage3='ecdl-clustering_vit-base-p16_8xb8-300e_ecnbi.py')
     args.config = args.config or osp.join(REPO_ROOT, 'configs', 'ecdl',
                                           default[f'stage{args.stage}'])
-    args.out = args.out or osp.join(
-        RESULTS_DIR, f'count_step_kernels_stage{args.stage}.json')
 
     import torch
     from mmengine.registry import init_default_scope
@@ -265,26 +261,16 @@ def main():
                 ])
             forward = mm_forward if args.stage == 3 else selfsup_forward
             rows[name] = count_model(model, forward, batch, big)
-    ratios = [
-        dict(
-            name=f'{name} - ours full-size forward kernels',
-            value=rows[name]['forward_full_size'] -
-            rows['ours']['forward_full_size']) for name in rows
-        if name != 'ours'
-    ]
-    result = dict(
-        benchmark='count_step_kernels',
-        env=env_info(),
+    path = save_result(
+        f'count_step_kernels_stage{args.stage}',
+        rows=[],
         config=dict(
             stage=args.stage,
             config=args.config,
             batch=args.batch,
             full_size=big),
-        rows=rows,
-        ratios=ratios)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(result, f, indent=1)
+        extra=dict(rows=rows),  # per model: counts by kind and by op
+        path=args.out)
     names = list(rows)
     print(f'full-size kernels (>= {big} elements) of the stage-{args.stage} '
           'training '
@@ -301,6 +287,7 @@ def main():
         values = [rows[n]['forward_by_op'].get(op, 0) for n in names]
         if len(set(values)) > 1:
             print(f'| forward {op} | ' + ' | '.join(map(str, values)) + ' |')
+    print(f'\nwrote {path}')
 
 
 if __name__ == '__main__':
