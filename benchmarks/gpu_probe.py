@@ -359,17 +359,19 @@ def probe_augment(args):
         doc['profile_augments'] = _profile(
             lambda: apply_device_augments(crops, records))
         try:  # a diagnostic: its failure keeps the figures above
-            doc.update(_decode_race(files[:8]))
+            doc.update(decode_race(files[:8]))
         except Exception as err:  # noqa: BLE001
             doc['decode_race_error'] = repr(err)
     _report('augment', 'stage-3 gpu-augment preprocessor', doc)
 
 
-def _decode_race(files, iters=20):
+def decode_race(files, iters=20):
     """Whether nvJPEG overwrites memory that kernels queued on the caller's
     stream still read (pytorch/vision#9606), with torchvision's decode as
     it is and through ``decode_jpegs`` (which drains the stream first):
-    the images whose queued sums came out wrong, of ``iters`` x files."""
+    the images whose queued sums came out wrong (``decode_race_images``
+    checked each way). Also run by ``tests/test_utils/test_device_jpeg.py``
+    on a GPU."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
     from ecdl_mm.utils.device_jpeg import decode_jpegs
@@ -393,7 +395,8 @@ def _decode_race(files, iters=20):
             del tmp  # freed while the reads wait
             decode()  # may be handed those blocks
             bad += sum(int(x) != 7 * r.numel() for x, r in zip(sums, ref))
-        out[f'decode_race_corrupted_{name}'] = f'{bad} of {iters * len(ref)}'
+        out[f'decode_race_corrupted_{name}'] = bad
+    out['decode_race_images'] = iters * len(ref)
     return out
 
 
