@@ -4,8 +4,9 @@
     python benchmarks/gpu_check.py --out OUT_DIR [--dry-run]
 
 (``benchmarks/gpu_check.sh OUT_DIR`` checks the packages first and bounds
-the run to 8 minutes.) Sections, each ``today`` (the code as committed at
-``--baseline-rev``: eager fp32, CPU pre-processing) beside ``new``
+the run to 6 minutes, as issue 25 asks; a training benchmark stopped for
+time keeps the cases it finished.) Sections, each ``today`` (the code as
+committed at ``--baseline-rev``: eager fp32, CPU pre-processing) beside ``new``
 (``cuda-graph`` fp16, pre-processing on the GPU, decoding threads; still
 images decoded on the GPU, the default ``decode='auto'``, and on the CPU
 beside it):
@@ -443,14 +444,14 @@ def main(argv=None):
     parser.add_argument(
         '--train-timeout',
         type=int,
-        default=330,
+        default=300,
         help='seconds for bench_gpu_train.py, at most what is left of '
         '--budget')
     parser.add_argument(
         '--budget',
         type=int,
-        default=460,
-        help='seconds for the whole check (gpu_check.sh stops it at 480)')
+        default=340,
+        help='seconds for the whole check (gpu_check.sh stops it at 360)')
     parser.add_argument(
         '--only', nargs='*', default=['live', 'model', 'lesion', 'train'])
     args = parser.parse_args(argv)
