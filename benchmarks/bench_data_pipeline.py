@@ -17,11 +17,13 @@ seconds of the process (``time.process_time``: what a loader worker costs a
 core, steady when other jobs share the machine) and in wall seconds. A
 third case decodes the same boxes with Pillow's ``draft`` instead of
 OpenCV's reduced modes (load + crop only), the measurement behind the
-choice of decoder. Where a TurboJPEG 3 library is found
-(``pip install turbojpeg``, or ``ECDL_TURBOJPEG_LIB``), a fourth case runs
-the shipped pipeline with ``decoder='turbojpeg'`` (only the box's region
-decoded) beside ``decoder='opencv'`` (the whole frame at the reduction),
-and its crops are compared with the OpenCV decoder's (identical expected).
+choice of decoder. Where a TurboJPEG 3 library is found (``tools/install.sh``
+installs one, ``requirements/turbojpeg.txt``; or ``ECDL_TURBOJPEG_LIB``), a
+fourth case runs the shipped pipeline with ``decoder='turbojpeg'`` (only
+the box's region decoded: what the configs' ``decoder='auto'`` does there)
+beside ``decoder='opencv'`` (the whole frame at the reduction: ``'auto'``
+without the library), and its crops are compared with the OpenCV decoder's
+(identical expected).
 A further case times what the loader workers still do with the
 ``-gpu-decode`` (stage 2) and ``-gpu-augment`` (stage 3) configs (read the
 file, draw the box and the augmentation decisions; the decode, resize and
@@ -295,8 +297,8 @@ def train_pipeline_cases(files, rounds):
                     unit='img/s'))
         ratios.append(
             dict(
-                name=f'{stage} train LoadRandomResizedCrop / today, '
-                'img/s per core',
+                name=f"{stage} train LoadRandomResizedCrop(decoder='opencv')"
+                ' / today, img/s per core',
                 value=median(cpu['today']) / median(cpu['ours']),
                 goal=3.0))
         what = 'the decode' if stage == 'stage2' else \
@@ -312,7 +314,8 @@ def train_pipeline_cases(files, rounds):
             ratios.append(
                 dict(
                     name=f'{stage} train LoadRandomResizedCrop, turbojpeg '
-                    'region decoder / today, img/s per core',
+                    "region decoder (decoder='auto' with the library) / "
+                    'today, img/s per core',
                     value=median(cpu['today']) / median(cpu[key]),
                     goal=3.0))
             rows.append(

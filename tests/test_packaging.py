@@ -72,7 +72,8 @@ def test_environment_satisfies_declared_ranges(built_requires):
     for req in built_requires:
         if req.marker is not None and not any(
                 req.marker.evaluate({'extra': extra})
-                for extra in ('mmcv-lite', 'tests', 'reader-app', 'docs')):
+                for extra in ('mmcv-lite', 'tests', 'reader-app', 'docs',
+                              'turbojpeg')):
             continue
         if canonicalize_name(req.name) == 'mmcv-lite':
             # Either distribution provides `mmcv`; both use one numbering.

@@ -44,7 +44,7 @@ fi
 # full mmcv needs CUDA and a compiler.
 pipq install --quiet -c requirements/lock.txt -r requirements/runtime.txt \
   -r requirements/mminstall.txt -r requirements/tests.txt -r requirements/lint.txt \
-  -r requirements/reader_app.txt -r requirements/docs.txt
+  -r requirements/reader_app.txt -r requirements/docs.txt -r requirements/turbojpeg.txt
 pipq install --quiet --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import torch, mmengine, mmcv, mmpretrain, ecdl_mm

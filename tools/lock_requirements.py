@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SOURCES = ('runtime.txt', 'mminstall.txt', 'tests.txt', 'lint.txt', 'docs.txt',
-           'reader_app.txt')
+           'reader_app.txt', 'turbojpeg.txt')
 HEADER = """\
 # The exact versions the test suite runs with (CI: tools/install.sh installs
 # requirements/*.txt with `-c requirements/lock.txt`).

@@ -14,7 +14,8 @@ inside the box.
 The library is optional and found at first use, in this order: the file
 named by ``ECDL_TURBOJPEG_LIB``; the system ``libturbojpeg`` when it is
 version 3 (it has ``tj3Init``); the copy vendored by the ``turbojpeg`` wheel
-on PyPI (``pip install turbojpeg``: ``turbojpeg.libs/libturbojpeg-*.so*``).
+on PyPI (``turbojpeg.libs/libturbojpeg-*.so*``), which ``tools/install.sh``
+installs (``requirements/turbojpeg.txt``; ``pip install -e .[turbojpeg]``).
 Debian 12's ``libturbojpeg0`` (2.1.5) has no TurboJPEG 3 API.
 """
 import ctypes

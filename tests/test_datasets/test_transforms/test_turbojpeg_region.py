@@ -2,8 +2,9 @@
 """``LoadRandomResizedCrop(decoder='turbojpeg')``: only the box's region
 decoded, the same boxes as mmpretrain's ``RandomResizedCrop`` and pixels
 identical to the OpenCV decoder's. The tests that decode need a TurboJPEG 3
-library (``pip install turbojpeg`` or ``ECDL_TURBOJPEG_LIB``) and are
-skipped without one; the fallbacks are tested everywhere."""
+library (``tools/install.sh`` installs the ``turbojpeg`` wheel that vendors
+one; or ``ECDL_TURBOJPEG_LIB``) and are skipped without one; the fallbacks
+are tested everywhere."""
 import glob
 import os.path as osp
 
