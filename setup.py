@@ -31,7 +31,7 @@ def parse_requirements(path):
             line = line.split('#')[0].strip()
             if not line:
                 continue
-            if '==' in line:
+            if '==' in line.split(';')[0]:  # a marker may compare
                 raise ValueError(f'{path}: {line!r} is an exact pin; declare '
                                  'a range and pin in requirements/lock.txt')
             reqs.append(line)

@@ -53,6 +53,18 @@ def test_built_metadata_declares_ranges(built_requires, repo_root):
     for name in CORE:
         ops = {spec.operator for spec in by_name[name].specifier}
         assert '>=' in ops, f'{by_name[name]} has no lower bound'
+    # The TurboJPEG wheel is asked for only where one exists and its library
+    # is found (Linux x86_64): Linux aarch64 has none (and no sdist).
+    turbo = by_name['turbojpeg'].marker
+    assert turbo.evaluate(
+        dict(
+            extra='turbojpeg', sys_platform='linux',
+            platform_machine='x86_64'))
+    assert not turbo.evaluate(
+        dict(
+            extra='turbojpeg',
+            sys_platform='linux',
+            platform_machine='aarch64'))
     # mmcv-lite is an extra: required, it would be installed over full mmcv.
     assert str(by_name['mmcv-lite'].marker) == 'extra == "mmcv-lite"'
     for name in ('torch', 'torchvision', 'mmengine', 'mmpretrain'):
