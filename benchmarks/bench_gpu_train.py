@@ -513,6 +513,11 @@ def main():
     from _common import env_info
 
     import ecdl_mm  # noqa: F401
+    from ecdl_mm.datasets.transforms import turbojpeg_region
+
+    # LoadRandomResizedCrop(decoder='auto') in the plain configs' workers
+    decoder = turbojpeg_region.library_status()
+    print(f'loader workers, LoadRandomResizedCrop: {decoder}', flush=True)
 
     root = args.data or tempfile.mkdtemp(prefix='ecnbi_synth_')
     if not osp.isfile(osp.join(root, 'train.csv')):
@@ -617,6 +622,7 @@ def main():
             batch=args.batch,
             images=args.images,
             workers=args.workers,
+            region_decoder=decoder,
             iters=args.iters,
             steps=args.steps,
             amp='fp16 dynamic loss scale'
