@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
+from mmengine.logging import print_log
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
@@ -24,6 +25,29 @@ _PILLOW_FILTERS = {
     'lanczos': Image.LANCZOS,
     'hamming': Image.HAMMING,
 }
+
+_decoder_logged = False
+
+
+def _log_decoder(decoder: str) -> None:
+    """Say once per process which JPEG decoder ``decoder`` resolves to (a
+    run without the library is slower, and should say why)."""
+    global _decoder_logged
+    if _decoder_logged or decoder == 'opencv':
+        return
+    _decoder_logged = True
+    status = turbojpeg_region.library_status()
+    if turbojpeg_region.load_library() is None:
+        print_log(
+            "LoadRandomResizedCrop(decoder='auto'): each frame is decoded "
+            'whole (at the reduction its box needs) with OpenCV, not only '
+            f"the box's region: {status}",
+            logger='current')
+    else:
+        print_log(
+            "LoadRandomResizedCrop: only each crop box's region is "
+            f'decoded ({status})',
+            logger='current')
 
 
 class _Shape:
@@ -167,6 +191,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
                              turbojpeg_region.library_status())
         super().__init__(**kwargs)
         self.decoder = decoder
+        _log_decoder(decoder)
         # The box sampler: mmpretrain's own, so the random draws are its.
         self.crop = RandomResizedCrop(
             scale,
@@ -210,9 +235,8 @@ class LoadRandomResizedCrop(LoadImageFromFile):
         EXIF-rotated file, a file libjpeg-turbo refuses or warns about).
         ``header``: :func:`read_jpeg_info`'s."""
         h, w, _, as_stored = header
-        # No library (looked up once per process, at the first image, in
-        # the worker), a turned file, or a truncated one (the OpenCV path
-        # names it).
+        # No library (looked up once per process), a turned file, or a
+        # truncated one (the OpenCV path names it).
         if self.decoder == 'opencv' or \
                 turbojpeg_region.load_library() is None or \
                 not as_stored or jpeg_truncated(img_bytes):

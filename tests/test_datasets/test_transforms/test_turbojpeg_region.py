@@ -17,6 +17,7 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
 import ecdl_mm  # noqa: F401
+from ecdl_mm.datasets.transforms import load_random_resized_crop as lrc
 from ecdl_mm.datasets.transforms import turbojpeg_region
 
 needs_library = pytest.mark.skipif(
@@ -41,6 +42,34 @@ def no_library(monkeypatch, tmp_path):
     monkeypatch.setenv(turbojpeg_region.ENV_VAR, str(tmp_path / 'none.so'))
     monkeypatch.setattr(turbojpeg_region, '_lib', None)
     monkeypatch.setattr(turbojpeg_region, '_status', None)
+
+
+@pytest.fixture
+def decoder_log(monkeypatch):
+    """The lines LoadRandomResizedCrop logs, as in a fresh process."""
+    lines = []
+    monkeypatch.setattr(lrc, '_decoder_logged', False)
+    monkeypatch.setattr(lrc, 'print_log', lambda msg, **_: lines.append(msg))
+    return lines
+
+
+@needs_library
+def test_the_decoder_in_use_is_logged_once(decoder_log):
+    _load(scale=64)
+    _load(scale=64, decoder='turbojpeg')
+    assert len(decoder_log) == 1
+    assert "only each crop box's region" in decoder_log[0]
+    assert turbojpeg_region.library_status() in decoder_log[0]
+
+
+def test_without_library_the_log_says_why(no_library, decoder_log):
+    _load(scale=64, decoder='opencv')  # asked for: nothing to explain
+    assert decoder_log == []
+    _load(scale=64)
+    _load(scale=64)
+    assert len(decoder_log) == 1
+    assert 'with OpenCV' in decoder_log[0]
+    assert turbojpeg_region.ENV_VAR in decoder_log[0]
 
 
 @pytest.mark.parametrize(
