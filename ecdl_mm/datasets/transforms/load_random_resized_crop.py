@@ -10,6 +10,7 @@ from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
+from ...utils.console_log import first_time_shown
 from . import turbojpeg_region
 from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
                                  jpeg_truncated, read_image_bytes,
@@ -26,28 +27,23 @@ _PILLOW_FILTERS = {
     'hamming': Image.HAMMING,
 }
 
-_decoder_logged = False
-
 
 def _log_decoder(decoder: str) -> None:
-    """Say once per process which JPEG decoder ``decoder`` resolves to (a
-    run without the library is slower, and should say why)."""
-    global _decoder_logged
-    if _decoder_logged or decoder == 'opencv':
+    """Say once per run (:func:`~ecdl_mm.utils.console_log.first_time_shown`)
+    which JPEG decoder ``decoder`` resolves to: a run without the library
+    is slower, and should say why."""
+    if decoder == 'opencv':
         return
-    _decoder_logged = True
     status = turbojpeg_region.library_status()
     if turbojpeg_region.load_library() is None:
-        print_log(
-            "LoadRandomResizedCrop(decoder='auto'): each frame is decoded "
-            'whole (at the reduction its box needs) with OpenCV, not only '
-            f"the box's region: {status}",
-            logger='current')
+        msg = ("LoadRandomResizedCrop(decoder='auto'): each frame is decoded "
+               'whole (at the reduction its box needs) with OpenCV, not only '
+               f"the box's region: {status}")
     else:
-        print_log(
-            "LoadRandomResizedCrop: only each crop box's region is "
-            f'decoded ({status})',
-            logger='current')
+        msg = ("LoadRandomResizedCrop: only each crop box's region is "
+               f'decoded ({status})')
+    if first_time_shown(msg):
+        print_log(msg, logger='current')
 
 
 class _Shape:

@@ -19,6 +19,7 @@ from PIL import Image
 import ecdl_mm  # noqa: F401
 from ecdl_mm.datasets.transforms import load_random_resized_crop as lrc
 from ecdl_mm.datasets.transforms import turbojpeg_region
+from ecdl_mm.utils import console_log
 
 needs_library = pytest.mark.skipif(
     turbojpeg_region.load_library() is None,
@@ -48,7 +49,8 @@ def no_library(monkeypatch, tmp_path):
 def decoder_log(monkeypatch):
     """The lines LoadRandomResizedCrop logs, as in a fresh process."""
     lines = []
-    monkeypatch.setattr(lrc, '_decoder_logged', False)
+    monkeypatch.setattr(console_log, '_shown_warnings', set())
+    monkeypatch.delenv('ECDL_SHOWN_WARNINGS', raising=False)
     monkeypatch.setattr(lrc, 'print_log', lambda msg, **_: lines.append(msg))
     return lines
 
