@@ -356,18 +356,19 @@ def train_pipeline_cases(files, rounds):
         # turn grey-level differences into large ones) on the same boxes,
         # by decode factor.
         load_today, crop_today = pipes['today'].transforms[:2]
-        for name, case in (('ours', 'ours'), (CV2_CASE, 'ours, cv2 resize')):
-            psnr = {}
-            load_ours = pipes[name].transforms[0]
-            for seed in range(3):
-                for i, f in enumerate(files):
+        variants = (('ours', 'ours'), (CV2_CASE, 'ours, cv2 resize'))
+        psnr = {case: {} for _, case in variants}
+        for seed in range(3):
+            for i, f in enumerate(files):
+                np.random.seed(seed * 1000 + i)
+                a = crop_today(load_today(dict(img_path=f)))['img']
+                for name, case in variants:
                     np.random.seed(seed * 1000 + i)
-                    a = crop_today(load_today(dict(img_path=f)))['img']
-                    np.random.seed(seed * 1000 + i)
-                    out = load_ours(dict(img_path=f))
-                    psnr.setdefault(out['decode_factor'],
-                                    []).append(_psnr(a, out['img']))
-            for fac, values in sorted(psnr.items()):
+                    out = pipes[name].transforms[0](dict(img_path=f))
+                    psnr[case].setdefault(out['decode_factor'],
+                                          []).append(_psnr(a, out['img']))
+        for case, by_factor in psnr.items():
+            for fac, values in sorted(by_factor.items()):
                 finite = [v for v in values if np.isfinite(v)]
                 rows.append(
                     dict(
