@@ -25,11 +25,21 @@ def _signed(t, fixed):
         fixed if fixed is not None else t.random_magnitude())
 
 
+def op_name(op) -> str:
+    """The mmpretrain op ``op`` is or subclasses (e.g. ``AutoContrast``
+    for :class:`~ecdl_mm.datasets.transforms.AutoContrastLUT`, which has
+    its pixels and draws), else its own class name."""
+    for cls in type(op).__mro__:
+        if cls.__name__ in RANDAUG_OPS:
+            return cls.__name__
+    return type(op).__name__
+
+
 def _draw_op(t, img_hw) -> Optional[dict]:
     """Draw one RandAugment op's random decisions as its ``transform`` does
     and return the keyword arguments of the function it would call (plus
     ``type``), or ``None`` when the op disables itself."""
-    name = type(t).__name__  # one of RANDAUG_OPS (checked at build)
+    name = op_name(t)  # one of RANDAUG_OPS (checked at build)
     if t.random_disable():
         return None
     if name in _NO_ARGS:
@@ -109,7 +119,7 @@ class DeviceAugment(BaseTransform):
                     f'DeviceAugment wraps RandomFlip, RandAugment and '
                     f'RandomErasing; got {type(t).__name__}')
             for op in getattr(t, 'transforms', ()):  # RandAugment's ops
-                name = type(op).__name__
+                name = op_name(op)
                 if name not in RANDAUG_OPS:
                     raise TypeError(
                         f'DeviceAugment: RandAugment op {name} has no device '

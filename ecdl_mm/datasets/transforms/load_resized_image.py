@@ -124,8 +124,11 @@ def reduced_decode_factor(w: int,
 
 def jpeg_truncated(img_bytes: bytes) -> bool:
     """Whether a JPEG lacks its end-of-image marker after its last scan
-    (entropy-coded data cannot hold one: 0xFF bytes there are stuffed)."""
-    return img_bytes.rfind(b'\xff\xd9') < img_bytes.rfind(b'\xff\xda')
+    (entropy-coded data cannot hold one: 0xFF bytes there are stuffed):
+    a start-of-scan marker after the last end-of-image one, looked for
+    forwards from it (not backwards through the whole scan)."""
+    eoi = img_bytes.rfind(b'\xff\xd9')
+    return img_bytes.find(b'\xff\xda', eoi + 1) != -1
 
 
 def decode_jpeg(img_bytes: bytes, flag: int, decode_factor: int,

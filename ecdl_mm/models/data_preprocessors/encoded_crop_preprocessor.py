@@ -93,8 +93,8 @@ class EncodedCropMixin:
     Args:
         interpolation (str): 'bilinear', 'bicubic' or 'nearest', as the
             loader's. Defaults to 'bilinear'.
-        backend (str): 'pillow' or 'cv2', as the loader's. Defaults to
-            'cv2'.
+        backend (str): 'pillow', 'torch' (the same: Pillow's filter) or
+            'cv2', as the loader's. Defaults to 'cv2'.
         **kwargs: the parent data preprocessor's (``mean``, ``std``,
             ``to_rgb``, ...).
     """
@@ -107,10 +107,14 @@ class EncodedCropMixin:
             raise ValueError(
                 f'interpolation={interpolation!r} has no device version; '
                 f'choose from {tuple(RESIZE_MODES)}')
-        if backend not in ('cv2', 'pillow'):
-            raise ValueError(f"backend={backend!r}: choose 'cv2' or 'pillow'")
+        if backend not in ('cv2', 'pillow', 'torch'):
+            raise ValueError(
+                f"backend={backend!r}: choose 'cv2', 'pillow' or 'torch'")
         super().__init__(**kwargs)
-        self.interpolation, self.backend = interpolation, backend
+        # 'torch' (the loader's Pillow filter computed by torch) is how
+        # 'pillow' runs here already
+        self.interpolation = interpolation
+        self.backend = 'pillow' if backend == 'torch' else backend
         self._warned_cpu = False
 
     def decode_crops(self, inputs: Sequence[torch.Tensor],

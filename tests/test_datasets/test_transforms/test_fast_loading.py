@@ -249,3 +249,22 @@ def test_to_float32_and_repr(demo_images):
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LoadResizedImage(**kwargs)
+
+
+@pytest.mark.parametrize(
+    'data,truncated',
+    [
+        (b'\xff\xd8\xff\xda..scan..\xff\xd9', False),
+        (b'\xff\xd8\xff\xda..scan..', True),
+        (b'\xff\xd8\xff\xda..\xff\xd9..\xff\xda..', True),  # 2nd scan cut
+        (b'\xff\xd8\xff\xda..\xff\xd9\xff\xda..\xff\xd9', False),
+        (b'\xff\xd8\xff\xd9', False),
+        (b'\xff\xd8', False)
+    ])
+def test_jpeg_truncated(data, truncated):
+    # An end-of-image marker after the last start-of-scan (the rule the
+    # loaders name a truncated file by), as the backward search found it.
+    from ecdl_mm.datasets.transforms.load_resized_image import jpeg_truncated
+    assert jpeg_truncated(data) == truncated
+    assert jpeg_truncated(data) == (
+        data.rfind(b'\xff\xd9') < data.rfind(b'\xff\xda'))

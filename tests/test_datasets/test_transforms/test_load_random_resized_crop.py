@@ -6,6 +6,7 @@ reduced decode serves."""
 import glob
 import os.path as osp
 
+import cv2
 import numpy as np
 import pytest
 from helpers.images import write_oriented_jpeg, write_truncated
@@ -187,3 +188,42 @@ def test_truncated_jpeg(tmp_path, demo_images):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _ours(scale=64, **kwargs)
+
+
+@pytest.mark.parametrize('interpolation', ['bicubic', 'bilinear'])
+def test_torch_backend_is_pillows_filter(small_jpeg, interpolation):
+    # backend='torch': Pillow's antialiased filter computed by torch. A box
+    # decoded in full: mmpretrain's pixels within 1 grey level. A reduced
+    # box: rounded to whole reduced pixels, then exactly Pillow's resize of
+    # that patch within 1 level (the reference below, independent of torch).
+    kwargs = dict(scale=112, interpolation=interpolation)
+    ref = _reference(backend='pillow', **kwargs)
+    ours = _ours(backend='torch', **kwargs)
+    assert 'backend=torch' in repr(ours)
+    pil = {'bicubic': Image.BICUBIC, 'bilinear': Image.BILINEAR}
+    seen = set()
+    for seed in range(40):
+        np.random.seed(seed)
+        expected = ref(dict(img_path=small_jpeg))['img']
+        np.random.seed(seed)
+        out = ours(dict(img_path=small_jpeg))
+        img, factor = out['img'], out['decode_factor']
+        assert img.shape == (112, 112, 3) and img.dtype == np.uint8
+        seen.add(factor)
+        if factor == 1:
+            diff = np.abs(img.astype(int) - expected)
+            assert diff.max() <= 1 and (diff == 0).mean() > 0.95, seed
+            continue
+        x1, y1, x2, y2 = (v / factor for v in out['crop_bbox'])
+        ix1, iy1 = int(round(x1)), int(round(y1))
+        # the reduced decode of the whole frame (OpenCV's, pixels identical
+        # to the region decoder's), cut at the rounded box
+        flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
+        full = cv2.imread(small_jpeg, flag[factor])
+        patch = full[iy1:int(round(y2)), ix1:int(round(x2))]
+        want = np.array(
+            Image.fromarray(patch).resize((112, 112), pil[interpolation]))
+        assert np.abs(img.astype(int) - want).max() <= 1, seed
+        # and close to the full decode's crop (measured >= 33 dB here)
+        assert _psnr(img, expected) > 30.0, seed
+    assert seen == {1, 2, 4}

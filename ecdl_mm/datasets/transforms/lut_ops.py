@@ -1,0 +1,97 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""mmpretrain's ``AutoContrast`` and ``Equalize`` RandAugment ops with the
+same pixels and random draws, computed through one lookup table per
+channel.
+
+mmcv computes both per channel with ``np.histogram`` over float bin edges,
+a float lookup table indexed per pixel, and a stack of the three channels:
+1.9 ms each on a 224 px crop, the two slowest of the 15 ops of the
+``timm_increasing`` policies (the mean op takes 0.66 ms). Here the
+histograms come from ``cv2.calcHist`` (``np.histogram(im, 256, (0, 255))``
+puts grey level ``v`` in bin ``v``: the bins are 255/256 wide) and the
+tables, built with mmcv's own arithmetic, are applied in one ``cv2.LUT``
+call: the output is mmcv's bit for bit (``tests/test_datasets/
+test_transforms/test_lut_ops.py``). Images other than ``(H, W, 3)`` uint8
+take mmpretrain's code.
+"""
+import cv2
+import numpy as np
+from mmpretrain.datasets.transforms import AutoContrast, Equalize
+from mmpretrain.registry import TRANSFORMS
+
+
+def _fast(img) -> bool:
+    return isinstance(img, np.ndarray) and img.dtype == np.uint8 \
+        and img.ndim == 3 and img.shape[2] == 3 and img.size > 0
+
+
+def channel_histograms(img: np.ndarray) -> np.ndarray:
+    """``(3, 256)`` int64 counts of each grey level per channel."""
+    return np.stack([
+        cv2.calcHist([img], [c], None, [256], [0, 256]).reshape(-1)
+        for c in range(3)
+    ]).astype(np.int64)
+
+
+def auto_contrast_lut(histo: np.ndarray) -> np.ndarray:
+    """One channel's table of ``mmcv.auto_contrast`` (cutoff 0), uint8."""
+    nonzero = np.flatnonzero(histo)
+    low, high = nonzero[0], nonzero[-1]
+    if low >= high:  # one grey level: mmcv returns the channel as it is
+        return np.arange(256, dtype=np.uint8)
+    scale = 255.0 / (high - low)
+    lut = np.clip(np.arange(256) * scale + -low * scale, 0, 255)
+    return lut.astype(np.uint8)  # mmcv's float result, cast at its end
+
+
+def equalize_lut(histo: np.ndarray) -> np.ndarray:
+    """One channel's table of ``mmcv.imequalize``, uint8."""
+    nonzero = histo[histo > 0]
+    step = (np.sum(nonzero) - nonzero[-1]) // 255
+    if not step:
+        return np.arange(256, dtype=np.uint8)
+    lut = (np.cumsum(histo) + (step // 2)) // step
+    lut = np.concatenate([[0], lut[:-1]], 0)
+    lut[lut > 255] = 255
+    return lut.astype(np.uint8)
+
+
+def apply_luts(img: np.ndarray, luts) -> np.ndarray:
+    """Channel ``c`` of ``img`` mapped through ``luts[c]``."""
+    table = np.stack(luts, axis=-1).reshape(256, 1, 3)
+    return cv2.LUT(img, table)
+
+
+@TRANSFORMS.register_module()
+class AutoContrastLUT(AutoContrast):
+    """:class:`mmpretrain.datasets.transforms.AutoContrast`, its pixels and
+    random draws, through per-channel lookup tables (module docstring)."""
+
+    def transform(self, results):
+        img = results['img']
+        if not _fast(img):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        img = np.ascontiguousarray(img)  # e.g. a flip's view
+        histos = channel_histograms(img)
+        results['img'] = apply_luts(img,
+                                    [auto_contrast_lut(h) for h in histos])
+        return results
+
+
+@TRANSFORMS.register_module()
+class EqualizeLUT(Equalize):
+    """:class:`mmpretrain.datasets.transforms.Equalize`, its pixels and
+    random draws, through per-channel lookup tables (module docstring)."""
+
+    def transform(self, results):
+        img = results['img']
+        if not _fast(img):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        img = np.ascontiguousarray(img)  # e.g. a flip's view
+        histos = channel_histograms(img)
+        results['img'] = apply_luts(img, [equalize_lut(h) for h in histos])
+        return results

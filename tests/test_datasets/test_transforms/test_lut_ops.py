@@ -1,0 +1,99 @@
+# Copyright (c) ecdl_mm contributors. All rights reserved.
+"""``AutoContrastLUT`` / ``EqualizeLUT`` against mmpretrain's ``AutoContrast``
+/ ``Equalize`` (mmcv's histogram code): the same pixels bit for bit and the
+same random draws, on demo crops and on made images with edge cases."""
+import glob
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from mmpretrain.registry import TRANSFORMS
+
+import ecdl_mm  # noqa: F401
+
+PAIRS = [('AutoContrast', 'AutoContrastLUT'), ('Equalize', 'EqualizeLUT')]
+
+
+def _images(demo_root):
+    rng = np.random.default_rng(0)
+    files = sorted(
+        glob.glob(osp.join(demo_root, '*', '*', 'Images', '*.jpg')))[::5]
+    for f in files:
+        img = cv2.imread(f)
+        y, x = rng.integers(0, 700, 2)
+        yield cv2.resize(img[y:y + 300, x:x + 400], (224, 224))
+    yield rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # noise
+    yield np.full((16, 16, 3), 77, np.uint8)  # one grey level
+    two = np.zeros((20, 20, 3), np.uint8)
+    two[::2] = (10, 200, 255)  # two levels per channel, 255 included
+    yield two
+    few = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    few[..., 1] = 5  # one constant channel beside varied ones
+    few[:3, :3, 2] = 250  # a channel with a rare bright level
+    yield few
+    low = rng.integers(0, 4, (300, 300, 3), dtype=np.uint8)  # low contrast
+    yield low
+
+
+@pytest.mark.parametrize('ref_name,lut_name', PAIRS)
+def test_same_pixels_as_mmpretrain(demo_root, ref_name, lut_name):
+    ref = TRANSFORMS.build(dict(type=ref_name, prob=1.0))
+    ours = TRANSFORMS.build(dict(type=lut_name, prob=1.0))
+    n = 0
+    for img in _images(demo_root):
+        for view in (img, img[:, ::-1]):  # a flip's view, negative strides
+            want = ref(dict(img=view.copy()))['img']
+            got = ours(dict(img=view.copy()))['img']
+            assert got.dtype == want.dtype == np.uint8
+            np.testing.assert_array_equal(got, want)
+            n += 1
+    assert n == 2 * (8 + 5)
+
+
+@pytest.mark.parametrize('ref_name,lut_name', PAIRS)
+def test_same_random_draws(demo_root, ref_name, lut_name):
+    img = next(_images(demo_root))
+    ref = TRANSFORMS.build(dict(type=ref_name, prob=0.5))
+    ours = TRANSFORMS.build(dict(type=lut_name, prob=0.5))
+    applied = 0
+    for seed in range(20):
+        np.random.seed(seed)
+        want = ref(dict(img=img.copy()))['img']
+        after_ref = np.random.random()
+        np.random.seed(seed)
+        got = ours(dict(img=img.copy()))['img']
+        assert np.random.random() == after_ref
+        np.testing.assert_array_equal(got, want)
+        applied += not np.array_equal(got, img)
+    assert 0 < applied < 20  # prob 0.5: both outcomes seen
+
+
+@pytest.mark.parametrize('ref_name,lut_name', PAIRS)
+def test_other_images_take_mmpretrains_code(ref_name, lut_name):
+    # four channels: mmcv's code maps the first three and drops the fourth
+    img = np.random.default_rng(1).integers(0, 256, (12, 12, 4), np.uint8)
+    ref = TRANSFORMS.build(dict(type=ref_name, prob=1.0))
+    ours = TRANSFORMS.build(dict(type=lut_name, prob=1.0))
+    np.testing.assert_array_equal(
+        ours(dict(img=img.copy()))['img'],
+        ref(dict(img=img.copy()))['img'])
+
+
+def test_rand_augment_policies_are_timm_increasing():
+    # The shipped stage-3 RandAugment: mmpretrain's 'timm_increasing' list
+    # with only the two op types swapped for these.
+    from mmengine.config import Config
+    from mmpretrain.datasets.transforms.auto_augment import RANDAUG_POLICIES
+    cfg = Config.fromfile('configs/_base_/datasets/ecnbi_lesion_224.py')
+    ra = [s for s in cfg.train_pipeline if s['type'] == 'RandAugment'][0]
+    swap = dict(PAIRS)
+    want = [
+        dict(p, type=swap.get(p['type'], p['type']))
+        for p in RANDAUG_POLICIES['timm_increasing']
+    ]
+    got = [dict(p) for p in ra['policies']]
+    for p in got:
+        if 'magnitude_range' in p:
+            p['magnitude_range'] = tuple(p['magnitude_range'])
+    assert got == want
