@@ -155,12 +155,27 @@ def full_decode_pipeline(pipeline: List[dict]) -> List[dict]:
     return steps + pipeline[1:]
 
 
+#: ecdl_mm's RandAugment ops -> the mmpretrain ops they compute.
+_MMPRETRAIN_OPS = dict(AutoContrastLUT='AutoContrast', EqualizeLUT='Equalize')
+
+
 def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
     """The same training pipeline with ``LoadRandomResizedCrop`` expanded
     into mmpretrain's ``LoadImageFromFile -> RandomResizedCrop`` (the same
-    crop arguments): the full-decode reference of crop-aware loading."""
+    crop arguments; ``backend='torch'``, Pillow's filter, as ``'pillow'``)
+    and RandAugment's lookup-table ops as mmpretrain's own (the same
+    pixels): the pipeline as it was before ecdl_mm's fast loading."""
     import copy
     pipeline = copy.deepcopy(list(pipeline))
+    for i, step in enumerate(pipeline):
+        if step['type'] == 'RandAugment' and \
+                not isinstance(step['policies'], str):
+            pipeline[i] = dict(
+                step,
+                policies=[
+                    dict(p, type=_MMPRETRAIN_OPS.get(p['type'], p['type']))
+                    for p in step['policies']
+                ])
     first = dict(pipeline[0])
     if first['type'] != 'LoadRandomResizedCrop':
         return pipeline
@@ -172,4 +187,6 @@ def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
                 'backend_args'):
         if key in first:
             load[key] = first.pop(key)
+    if first.get('backend') == 'torch':
+        first['backend'] = 'pillow'
     return [load, dict(type='RandomResizedCrop', **first)] + pipeline[1:]

@@ -8,10 +8,13 @@ PackInputs``, inline and through a one-worker ``DataLoader`` (batch 8).
 
 Training pipelines (``--train``, on by default): the stage-2 and stage-3
 configs' ``train_pipeline`` as shipped (``LoadRandomResizedCrop``: the crop
-box drawn from the JPEG header, decoded at the reduction the box needs)
-against the same pipeline with mmpretrain's ``LoadImageFromFile ->
-RandomResizedCrop`` (what the configs did before; equal augmentation:
-stage 3 keeps its flip, RandAugment and random erasing). Images per second
+box drawn from the JPEG header, decoded at the reduction the box needs,
+resized with Pillow's filter by torch; RandAugment's AutoContrast and
+Equalize through lookup tables) against the same pipeline as the configs
+had it before (``_common.full_decode_train_pipeline``: mmpretrain's
+``LoadImageFromFile -> RandomResizedCrop`` with Pillow, mmpretrain's ops;
+equal augmentation: stage 3 keeps its flip, RandAugment and random
+erasing). Images per second
 per core: each pipeline runs single-threaded in this process, timed in CPU
 seconds of the process (``time.process_time``: what a loader worker costs a
 core, steady when other jobs share the machine) and in wall seconds. A
@@ -24,9 +27,10 @@ the box's region decoded: what the configs' ``decoder='auto'`` does there)
 beside ``decoder='opencv'`` (the whole frame at the reduction: ``'auto'``
 without the library), and its crops are compared with the OpenCV decoder's
 (identical expected).
-A speed option is timed too: ``backend='cv2'`` (OpenCV's resize of the
-reduced box instead of Pillow's, the release's interpolation: other pixels,
-PSNR reported, not the shipped default). A further case times what the
+Two resize options are timed too: ``backend='pillow'`` (Pillow itself, the
+reduced box at its fractional position) and ``backend='cv2'`` (OpenCV's
+resize, not the release's filter: other pixels, PSNR reported, not the
+shipped default). A further case times what the
 loader workers still do with the
 ``-gpu-decode`` (stage 2) and ``-gpu-augment`` (stage 3) configs (read the
 file, draw the box and the augmentation decisions; the decode, resize and
@@ -72,6 +76,7 @@ GPU_CONFIGS = dict(
 
 CV2_CASE = "ours, backend='cv2' resize (other pixels)"
 CV2_TODAY = "today, backend='cv2' resize"
+PILLOW_CASE = "ours, backend='pillow' resize (Pillow itself)"
 
 
 def build_pipeline(steps):
@@ -276,6 +281,12 @@ def train_pipeline_cases(files, rounds):
         config[stage]['ours_cv2_resize'] = fast
         pipes[CV2_CASE] = build_pipeline(fast)
         pipes[CV2_TODAY] = build_pipeline(full_decode_train_pipeline(fast))
+        # The shipped configs' filter computed by Pillow itself (the reduced
+        # box at its fractional position) instead of torch's uint8 kernel
+        # (box rounded to whole reduced pixels), the default decoder.
+        slow = [dict(ours[0], decoder='auto', backend='pillow')] + ours[1:]
+        config[stage]['ours_pillow_resize'] = slow
+        pipes[PILLOW_CASE] = build_pipeline(slow)
         # The -gpu-decode / -gpu-augment config: what is left to the
         # workers when the model's data preprocessor decodes (and augments)
         # on the GPU (not equal work on the CPU: that moved to the device).
@@ -330,6 +341,12 @@ def train_pipeline_cases(files, rounds):
                 goal=None))
         ratios.append(
             dict(
+                name=f"{stage} train LoadRandomResizedCrop(backend='pillow"
+                "'), the resize by Pillow itself / today, img/s per core",
+                value=median(cpu['today']) / median(cpu[PILLOW_CASE]),
+                goal=None))
+        ratios.append(
+            dict(
                 name=f'{stage} train loader worker with {what} on '
                 f'the GPU ({gpu_name} config) / today, img/s per core',
                 value=median(cpu['today']) / median(cpu[gpu_case]),
@@ -356,7 +373,8 @@ def train_pipeline_cases(files, rounds):
         # turn grey-level differences into large ones) on the same boxes,
         # by decode factor.
         load_today, crop_today = pipes['today'].transforms[:2]
-        variants = (('ours', 'ours'), (CV2_CASE, 'ours, cv2 resize'))
+        variants = (('ours', 'ours'), (CV2_CASE, 'ours, cv2 resize'),
+                    (PILLOW_CASE, 'ours, pillow resize'))
         psnr = {case: {} for _, case in variants}
         for seed in range(3):
             for i, f in enumerate(files):

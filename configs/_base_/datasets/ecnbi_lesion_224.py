@@ -31,9 +31,31 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape',
 # RandAugment rand-m9-mstd0.5-inc1, and random erasing with probability 0.25,
 # one box, per-pixel normal noise in the normalised space (timm's 'pixel'
 # mode: mean and std of the data preprocessor, BGR order here).
+# The policies are mmpretrain's 'timm_increasing' list with AutoContrast and
+# Equalize computed through per-channel lookup tables (AutoContrastLUT,
+# EqualizeLUT: the same pixels and random draws, ~15x faster than mmcv's
+# histogram code; tests/test_datasets/test_transforms/test_lut_ops.py checks
+# the list against mmpretrain's).
+timm_increasing_lut = [
+    dict(type='AutoContrastLUT'),
+    dict(type='EqualizeLUT'),
+    dict(type='Invert'),
+    dict(type='Rotate', magnitude_range=(0, 30)),
+    dict(type='Posterize', magnitude_range=(4, 0)),
+    dict(type='Solarize', magnitude_range=(256, 0)),
+    dict(type='SolarizeAdd', magnitude_range=(0, 110)),
+    dict(type='ColorTransform', magnitude_range=(0, 0.9)),
+    dict(type='Contrast', magnitude_range=(0, 0.9)),
+    dict(type='Brightness', magnitude_range=(0, 0.9)),
+    dict(type='Sharpness', magnitude_range=(0, 0.9)),
+    dict(type='Shear', magnitude_range=(0, 0.3), direction='horizontal'),
+    dict(type='Shear', magnitude_range=(0, 0.3), direction='vertical'),
+    dict(type='Translate', magnitude_range=(0, 0.45), direction='horizontal'),
+    dict(type='Translate', magnitude_range=(0, 0.45), direction='vertical'),
+]
 ecdl_rand_augment = dict(
     type='RandAugment',
-    policies='timm_increasing',
+    policies=timm_increasing_lut,
     num_policies=2,
     total_level=10,
     magnitude_level=9,
@@ -65,7 +87,7 @@ train_pipeline = [
         type='LoadRandomResizedCrop',
         scale=224,
         crop_ratio_range=(0.08, 1.0),
-        backend='pillow',
+        backend='torch',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     ecdl_rand_augment,

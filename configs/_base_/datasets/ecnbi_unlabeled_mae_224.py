@@ -17,7 +17,7 @@ train_pipeline = [
         type='LoadRandomResizedCrop',
         scale=224,
         crop_ratio_range=(0.08, 1.0),
-        backend='pillow',
+        backend='torch',
         interpolation='bilinear'),
     dict(type='PackInputs'),
 ]
