@@ -27,8 +27,13 @@ the box's region decoded: what the configs' ``decoder='auto'`` does there)
 beside ``decoder='opencv'`` (the whole frame at the reduction: ``'auto'``
 without the library), and its crops are compared with the OpenCV decoder's
 (identical expected).
-Two resize options are timed too: ``backend='pillow'`` (Pillow itself, the
-reduced box at its fractional position) and ``backend='cv2'`` (OpenCV's
+Where ``jpegtran`` is found, the shipped pipeline also runs on a
+restart-marked copy of the frames made at run time
+(``tools/dataset_converters/add_restart_markers.py``: only each box's MCUs
+are Huffman-decoded), its crops compared with the originals' (identical
+expected). Two resize options are timed too: ``backend='pillow'`` (Pillow
+itself, the reduced box at its fractional position) and ``backend='cv2'``
+(OpenCV's
 resize, not the release's filter: other pixels, PSNR reported, not the
 shipped default). A further case times what the
 loader workers still do with the
@@ -77,6 +82,7 @@ GPU_CONFIGS = dict(
 CV2_CASE = "ours, backend='cv2' resize (other pixels)"
 CV2_TODAY = "today, backend='cv2' resize"
 PILLOW_CASE = "ours, backend='pillow' resize (Pillow itself)"
+RST_CASE = 'ours, restart-marked copy of the files'
 
 
 def build_pipeline(steps):
@@ -239,21 +245,22 @@ def _cpu_and_wall(cases, rounds):
     return cpu, wall
 
 
-def _count_region_differences(load_opencv, load_region, files):
-    """Crops of the two decoders that differ, on the same seeds."""
+def _count_region_differences(load_opencv, load_region, files, other=None):
+    """Crops of the two loaders (of ``files`` and ``other`` files) that
+    differ, on the same seeds."""
     differing = 0
     for seed in range(3):
-        for i, f in enumerate(files):
+        for i, (f, g) in enumerate(zip(files, other or files)):
             np.random.seed(seed * 1000 + i)
             a = load_opencv(dict(img_path=f))
             np.random.seed(seed * 1000 + i)
-            b = load_region(dict(img_path=f))
+            b = load_region(dict(img_path=g))
             assert a['crop_bbox'] == b['crop_bbox'], f
             differing += not np.array_equal(a['img'], b['img'])
     return differing
 
 
-def train_pipeline_cases(files, rounds):
+def train_pipeline_cases(files, rounds, rst_files=None):
     """The shipped training pipelines vs mmpretrain's full decode."""
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS
@@ -274,6 +281,8 @@ def train_pipeline_cases(files, rounds):
             region = [dict(ours[0], decoder='turbojpeg')] + ours[1:]
             config[stage]['ours_region'] = region
             pipes['ours, turbojpeg region decoder'] = build_pipeline(region)
+        # the shipped pipeline (decoder='auto') of this install
+        key_default = 'ours, turbojpeg region decoder' if region_ok else 'ours'
         # A speed option, not the default: OpenCV's resize of the reduced
         # box instead of Pillow's (the release's interpolation), other
         # pixels (PSNR below); the default decoder of this install.
@@ -299,6 +308,12 @@ def train_pipeline_cases(files, rounds):
             k: (lambda p=p: [p(dict(img_path=f)) for f in files])
             for k, p in pipes.items()
         }
+        if rst_files:
+            # The shipped pipeline on a restart-marked copy of the frames
+            # (tools/dataset_converters/add_restart_markers.py): only each
+            # box's MCUs are Huffman-decoded.
+            p = pipes[key_default]
+            cases[RST_CASE] = lambda: [p(dict(img_path=f)) for f in rst_files]
         if stage == 'stage2':
             # Load + crop only, the two reduced decoders on the same boxes.
             crop = TRANSFORMS.build(today[1])
@@ -351,6 +366,22 @@ def train_pipeline_cases(files, rounds):
                 f'the GPU ({gpu_name} config) / today, img/s per core',
                 value=median(cpu['today']) / median(cpu[gpu_case]),
                 goal=None))
+        if rst_files:
+            ratios.append(
+                dict(
+                    name=f'{stage} train shipped pipeline on the restart-'
+                    'marked copy / today on the original files, img/s per '
+                    'core',
+                    value=median(cpu['today']) / median(cpu[RST_CASE]),
+                    goal=3.0))
+            rows.append(
+                dict(
+                    case=f'{stage} crop restart-marked copy vs original',
+                    metric=f'crops not identical (of {3 * n})',
+                    value=_count_region_differences(
+                        pipes[key_default].transforms[0],
+                        pipes[key_default].transforms[0], files, rst_files),
+                    unit='crops'))
         if region_ok:
             key = 'ours, turbojpeg region decoder'
             ratios.append(
@@ -398,6 +429,28 @@ def train_pipeline_cases(files, rounds):
     return rows, ratios, config
 
 
+def _restart_marked_copy(demo_root, files):
+    """``files`` in a restart-marked copy of the demo folder made now
+    (synthesized from the real stills, lossless), or None without
+    jpegtran."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from ecdl_mm.datasets import add_restart_markers
+    if shutil.which('jpegtran') is None:
+        print('restart-marked copy: skipped (no jpegtran; '
+              'bash tools/install_jpegtran.sh)')
+        return None
+    tmp = tempfile.mkdtemp(prefix='ecdl-rst-')
+    atexit.register(shutil.rmtree, tmp, True)
+    stats = add_restart_markers(demo_root, osp.join(tmp, 'demo'))
+    grow = stats['jpeg_bytes_out'] / stats['jpeg_bytes_in'] - 1
+    print(f"restart-marked copy: {stats['converted']} JPEGs, {grow:+.1%} "
+          'bytes')
+    return [osp.join(tmp, 'demo', osp.relpath(f, demo_root)) for f in files]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--demo-root', default=DEFAULT_DEMO_ROOT)
@@ -422,7 +475,8 @@ def main():
         config.update(
             pipelines=PIPELINES, dataloader=dict(batch_size=8, num_workers=1))
     if not args.no_train:
-        r, q, c = train_pipeline_cases(files, args.rounds)
+        rst_files = _restart_marked_copy(args.demo_root, files)
+        r, q, c = train_pipeline_cases(files, args.rounds, rst_files)
         rows += r
         ratios += q
         config.update(train_pipelines=c)

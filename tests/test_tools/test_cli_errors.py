@@ -33,8 +33,9 @@ TINY = 'tests/data/tiny_resnet_demo.py'
 TOOLS = [
     'tools/train.py', 'tools/test.py', 'tools/infer.py',
     'tools/visualize_mae.py', 'tools/analysis/plot_features.py',
-    'tools/dataset_converters/make_splits.py', 'tools/deploy/export.py',
-    'tools/model_converters/ecdl_to_mmpretrain.py',
+    'tools/dataset_converters/make_splits.py',
+    'tools/dataset_converters/add_restart_markers.py',
+    'tools/deploy/export.py', 'tools/model_converters/ecdl_to_mmpretrain.py',
     'tools/model_converters/mae_to_mmpretrain.py',
     'tools/model_converters/mmpretrain_vit_to_ecvit.py',
     'tools/model_converters/timm_to_mmpretrain.py', 'tools/realtime.py',
@@ -156,6 +157,8 @@ def _missing_file_cases(repo_root, demo_root, tmp):
         'tools/analysis/plot_features.py': ([missing_cfg], missing_cfg),
         'tools/dataset_converters/make_splits.py':
         ([f'{tmp}/nowhere', '--out', f'{tmp}/s.xlsx'], f'{tmp}/nowhere'),
+        'tools/dataset_converters/add_restart_markers.py':
+        ([f'{tmp}/nowhere', f'{tmp}/copy'], f'{tmp}/nowhere'),
         'tools/deploy/export.py': ([missing_cfg], missing_cfg),
         'tools/realtime.py': ([CONFIG, missing_ckpt, '--source',
                                demo_root], missing_ckpt),
@@ -175,8 +178,8 @@ def _missing_file_cases(repo_root, demo_root, tmp):
             CONFIG, missing_ckpt, '--out', f'{tmp}/op.json', '--sheet',
             'demo_train'
         ], missing_ckpt),
-        'tools/analysis/reader_app.py':
-        (['--study', f'{tmp}/missing.yaml'], f'{tmp}/missing.yaml'),
+        'tools/analysis/reader_app.py': (['--study', f'{tmp}/missing.yaml'],
+                                         f'{tmp}/missing.yaml'),
     }
     for tool in _tools(repo_root):
         if tool.startswith('tools/model_converters/'):
