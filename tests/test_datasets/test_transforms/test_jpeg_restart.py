@@ -255,3 +255,26 @@ def test_converter_command(tmp_path, demo_root, repo_root, monkeypatch,
     assert out.startswith('1 JPEGs restart-marked (+'), out
     assert '1 other files copied' in out
     assert (tmp_path / 'dst' / 'notes.txt').read_text() == 'kept'
+
+
+def test_damaged_files_never_raise(kinds):
+    # Bytes flipped in the header or the scan, or cut short: a layout that
+    # still checks out, or None; never an exception (the loader then
+    # decodes the file the usual way, which names a broken file).
+    data = jr.add_index(kinds['420-odd'])
+    layout = jr.scan_layout(data)
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for trial in range(300):
+        bad = bytearray(data)
+        at = rng.integers(0,
+                          layout.scan_start + 400 if trial % 2 else len(bad))
+        bad[at] = rng.integers(0, 256)
+        if trial % 7 == 0:
+            bad = bad[:rng.integers(0, len(bad))]
+        got = jr.scan_layout(bytes(bad))
+        outcomes.add(got is None)
+        if got is not None:
+            part, size = jr.cut(bytes(bad), got, (0, 0, 2, 2))
+            assert part[:2] == b'\xff\xd8' and min(size) > 0
+    assert outcomes == {True, False}
