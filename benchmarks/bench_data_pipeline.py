@@ -51,10 +51,7 @@ threading off, one OMP thread) and alternate round by round.
 """
 import argparse
 import glob
-import io
-import math
 import os.path as osp
-import time
 
 import _common  # noqa: F401  (puts the repo on sys.path)
 import cv2
@@ -62,6 +59,8 @@ import numpy as np
 import torch
 from _common import (DEFAULT_DEMO_ROOT, REPO_ROOT, full_decode_train_pipeline,
                      interleaved, median, print_table, save_result)
+from _pipeline_helpers import (count_region_differences, cpu_and_wall,
+                               pillow_draft_crop, psnr, restart_marked_copy)
 
 # The shipped training pipelines (stage 2: in-domain MAE; stage 3: the
 # clustering fine-tune with flip, RandAugment and random erasing).
@@ -125,11 +124,6 @@ class _Files(torch.utils.data.Dataset):
 def _worker_init(_):
     cv2.setNumThreads(0)
     torch.set_num_threads(1)
-
-
-def _psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64))**2)
-    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float('inf')
 
 
 def test_pipeline_cases(files, rounds):
@@ -201,65 +195,6 @@ def test_pipeline_cases(files, rounds):
     return rows, ratios
 
 
-def _pillow_draft_crop(crop):
-    """Load + crop with Pillow's ``draft`` as the reduced decoder (the
-    alternative to OpenCV's reduced modes), on ``crop``'s boxes."""
-    from PIL import Image
-
-    from ecdl_mm.datasets.transforms import crop_decode_factor
-    from ecdl_mm.datasets.transforms.load_random_resized_crop import (
-        _PILLOW_FILTERS, _Shape)
-
-    def load(path):
-        with open(path, 'rb') as f:
-            im = Image.open(io.BytesIO(f.read()))
-        w, h = im.size
-        top, left, bh, bw = crop.rand_crop_params(_Shape(h, w))
-        s = crop_decode_factor(bw, bh, crop.scale[1], crop.scale[0])
-        if s > 1:
-            im.draft('RGB', (math.ceil(w / s), math.ceil(h / s)))
-        out = im.resize(
-            crop.scale[::-1],
-            _PILLOW_FILTERS[crop.interpolation],
-            box=(left / s, top / s, (left + bw) / s, (top + bh) / s))
-        return np.asarray(out)[..., ::-1]
-
-    return load
-
-
-def _cpu_and_wall(cases, rounds):
-    """Per-call CPU (process) and wall seconds, cases alternating."""
-    for fn in cases.values():
-        fn()
-    cpu = {k: [] for k in cases}
-    wall = {k: [] for k in cases}
-    for r in range(rounds):
-        order = list(cases.items())
-        if r % 2:
-            order.reverse()
-        for k, fn in order:
-            c0, w0 = time.process_time(), time.perf_counter()
-            fn()
-            cpu[k].append(time.process_time() - c0)
-            wall[k].append(time.perf_counter() - w0)
-    return cpu, wall
-
-
-def _count_region_differences(load_opencv, load_region, files, other=None):
-    """Crops of the two loaders (of ``files`` and ``other`` files) that
-    differ, on the same seeds."""
-    differing = 0
-    for seed in range(3):
-        for i, (f, g) in enumerate(zip(files, other or files)):
-            np.random.seed(seed * 1000 + i)
-            a = load_opencv(dict(img_path=f))
-            np.random.seed(seed * 1000 + i)
-            b = load_region(dict(img_path=g))
-            assert a['crop_bbox'] == b['crop_bbox'], f
-            differing += not np.array_equal(a['img'], b['img'])
-    return differing
-
-
 def train_pipeline_cases(files, rounds, rst_files=None):
     """The shipped training pipelines vs mmpretrain's full decode."""
     from mmengine.config import Config
@@ -317,10 +252,10 @@ def train_pipeline_cases(files, rounds, rst_files=None):
         if stage == 'stage2':
             # Load + crop only, the two reduced decoders on the same boxes.
             crop = TRANSFORMS.build(today[1])
-            load = _pillow_draft_crop(crop)
+            load = pillow_draft_crop(crop)
             cases['ours, Pillow draft decoder (load+crop)'] = (
                 lambda: [load(f) for f in files])
-        cpu, wall = _cpu_and_wall(cases, rounds)
+        cpu, wall = cpu_and_wall(cases, rounds)
         for k in cases:
             rows.append(
                 dict(
@@ -378,7 +313,7 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                 dict(
                     case=f'{stage} crop restart-marked copy vs original',
                     metric=f'crops not identical (of {3 * n})',
-                    value=_count_region_differences(
+                    value=count_region_differences(
                         pipes[key_default].transforms[0],
                         pipes[key_default].transforms[0], files, rst_files),
                     unit='crops'))
@@ -395,9 +330,9 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                 dict(
                     case=f'{stage} crop turbojpeg region vs opencv decoder',
                     metric=f'crops not identical (of {3 * n})',
-                    value=_count_region_differences(
-                        pipes['ours'].transforms[0], pipes[key].transforms[0],
-                        files),
+                    value=count_region_differences(pipes['ours'].transforms[0],
+                                                   pipes[key].transforms[0],
+                                                   files),
                     unit='crops'))
 
         # The crops (before any augmentation: RandAugment's thresholds
@@ -406,7 +341,7 @@ def train_pipeline_cases(files, rounds, rst_files=None):
         load_today, crop_today = pipes['today'].transforms[:2]
         variants = (('ours', 'ours'), (CV2_CASE, 'ours, cv2 resize'),
                     (PILLOW_CASE, 'ours, pillow resize'))
-        psnr = {case: {} for _, case in variants}
+        psnrs = {case: {} for _, case in variants}
         for seed in range(3):
             for i, f in enumerate(files):
                 np.random.seed(seed * 1000 + i)
@@ -414,9 +349,9 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                 for name, case in variants:
                     np.random.seed(seed * 1000 + i)
                     out = pipes[name].transforms[0](dict(img_path=f))
-                    psnr[case].setdefault(out['decode_factor'],
-                                          []).append(_psnr(a, out['img']))
-        for case, by_factor in psnr.items():
+                    psnrs[case].setdefault(out['decode_factor'],
+                                           []).append(psnr(a, out['img']))
+        for case, by_factor in psnrs.items():
             for fac, values in sorted(by_factor.items()):
                 finite = [v for v in values if np.isfinite(v)]
                 rows.append(
@@ -427,28 +362,6 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                         value=float(min(finite)) if finite else float('inf'),
                         unit='dB'))
     return rows, ratios, config
-
-
-def _restart_marked_copy(demo_root, files):
-    """``files`` in a restart-marked copy of the demo folder made now
-    (synthesized from the real stills, lossless), or None without
-    jpegtran."""
-    import atexit
-    import shutil
-    import tempfile
-
-    from ecdl_mm.datasets import add_restart_markers
-    if shutil.which('jpegtran') is None:
-        print('restart-marked copy: skipped (no jpegtran; '
-              'bash tools/install_jpegtran.sh)')
-        return None
-    tmp = tempfile.mkdtemp(prefix='ecdl-rst-')
-    atexit.register(shutil.rmtree, tmp, True)
-    stats = add_restart_markers(demo_root, osp.join(tmp, 'demo'))
-    grow = stats['jpeg_bytes_out'] / stats['jpeg_bytes_in'] - 1
-    print(f"restart-marked copy: {stats['converted']} JPEGs, {grow:+.1%} "
-          'bytes')
-    return [osp.join(tmp, 'demo', osp.relpath(f, demo_root)) for f in files]
 
 
 def main():
@@ -475,7 +388,7 @@ def main():
         config.update(
             pipelines=PIPELINES, dataloader=dict(batch_size=8, num_workers=1))
     if not args.no_train:
-        rst_files = _restart_marked_copy(args.demo_root, files)
+        rst_files = restart_marked_copy(args.demo_root, files)
         r, q, c = train_pipeline_cases(files, args.rounds, rst_files)
         rows += r
         ratios += q
