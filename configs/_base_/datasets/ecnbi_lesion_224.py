@@ -76,12 +76,16 @@ ecdl_random_erasing = dict(
 # (the same boxes from the same random draws) that decodes only the
 # resolution the box needs: the box is drawn from the JPEG header's size and
 # libjpeg decodes at the strongest reduction (1/2, 1/4, 1/8) that keeps
-# >= 224 px across the box; boxes under 448 px decode in full (then the
-# pixels are RandomResizedCrop's exactly). With a TurboJPEG 3 library
-# (tools/install.sh installs one) only the box's region is decoded, with
-# identical crops: 2.2x-2.3x the images per core of this pipeline with the
-# full decode (1.8x-1.9x with OpenCV's decoder); reduced-decode crops within
-# 38 dB PSNR of the full decode's (configs/ecdl/README.md, Deviations).
+# >= 224 px across the box. With a TurboJPEG 3 library (tools/install.sh
+# installs one) only the box's region is decoded, in a restart-marked copy
+# of the data (tools/dataset_converters/add_restart_markers.py) only the
+# box's MCUs: identical crops either way. backend='torch' resizes the box
+# with Pillow's bicubic filter computed by torch (within 1 grey level of
+# Pillow's; a box decoded at 1/2 or 1/4 rounded to whole reduced pixels;
+# 'pillow' keeps Pillow itself). With the RandAugment lookup-table ops
+# above: 2.8x-2.9x the images per core of this pipeline with the full decode
+# and mmpretrain's ops, 3.05x-3.1x on a restart-marked copy (configs/ecdl/
+# README.md, Deviations; docs/benchmarks.md).
 train_pipeline = [
     dict(
         type='LoadRandomResizedCrop',

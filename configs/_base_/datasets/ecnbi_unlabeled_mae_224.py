@@ -4,7 +4,8 @@
 # RandomResizedCrop(224, scale (0.08, 1), bilinear), no flip, loaded with
 # LoadRandomResizedCrop: mmpretrain's RandomResizedCrop boxes (same random
 # draws), each decoded at the JPEG reduction that keeps >= 224 px across it
-# (see ecnbi_lesion_224.py).
+# and resized with Pillow's bilinear filter computed by torch (see
+# ecnbi_lesion_224.py).
 # Never put the images of a test cohort here.
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
