@@ -155,27 +155,17 @@ def full_decode_pipeline(pipeline: List[dict]) -> List[dict]:
     return steps + pipeline[1:]
 
 
-#: ecdl_mm's RandAugment ops -> the mmpretrain ops they compute.
-_MMPRETRAIN_OPS = dict(AutoContrastLUT='AutoContrast', EqualizeLUT='Equalize')
-
-
 def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
     """The same training pipeline with ``LoadRandomResizedCrop`` expanded
     into mmpretrain's ``LoadImageFromFile -> RandomResizedCrop`` (the same
     crop arguments; ``backend='torch'``, Pillow's filter, as ``'pillow'``)
-    and RandAugment's lookup-table ops as mmpretrain's own (the same
+    and ``RandAugmentLUT`` as mmpretrain's ``RandAugment`` (the same
     pixels): the pipeline as it was before ecdl_mm's fast loading."""
     import copy
     pipeline = copy.deepcopy(list(pipeline))
     for i, step in enumerate(pipeline):
-        if step['type'] == 'RandAugment' and \
-                not isinstance(step['policies'], str):
-            pipeline[i] = dict(
-                step,
-                policies=[
-                    dict(p, type=_MMPRETRAIN_OPS.get(p['type'], p['type']))
-                    for p in step['policies']
-                ])
+        if step['type'] == 'RandAugmentLUT':
+            pipeline[i] = dict(step, type='RandAugment')
     first = dict(pipeline[0])
     if first['type'] != 'LoadRandomResizedCrop':
         return pipeline

@@ -31,31 +31,13 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape',
 # RandAugment rand-m9-mstd0.5-inc1, and random erasing with probability 0.25,
 # one box, per-pixel normal noise in the normalised space (timm's 'pixel'
 # mode: mean and std of the data preprocessor, BGR order here).
-# The policies are mmpretrain's 'timm_increasing' list with AutoContrast and
-# Equalize computed through per-channel lookup tables (AutoContrastLUT,
-# EqualizeLUT: the same pixels and random draws, ~15x faster than mmcv's
-# histogram code; tests/test_datasets/test_transforms/test_lut_ops.py checks
-# the list against mmpretrain's).
-timm_increasing_lut = [
-    dict(type='AutoContrastLUT'),
-    dict(type='EqualizeLUT'),
-    dict(type='Invert'),
-    dict(type='Rotate', magnitude_range=(0, 30)),
-    dict(type='Posterize', magnitude_range=(4, 0)),
-    dict(type='Solarize', magnitude_range=(256, 0)),
-    dict(type='SolarizeAdd', magnitude_range=(0, 110)),
-    dict(type='ColorTransform', magnitude_range=(0, 0.9)),
-    dict(type='Contrast', magnitude_range=(0, 0.9)),
-    dict(type='Brightness', magnitude_range=(0, 0.9)),
-    dict(type='Sharpness', magnitude_range=(0, 0.9)),
-    dict(type='Shear', magnitude_range=(0, 0.3), direction='horizontal'),
-    dict(type='Shear', magnitude_range=(0, 0.3), direction='vertical'),
-    dict(type='Translate', magnitude_range=(0, 0.45), direction='horizontal'),
-    dict(type='Translate', magnitude_range=(0, 0.45), direction='vertical'),
-]
+# RandAugmentLUT: mmpretrain's RandAugment (the same policies, random draws
+# and pixels) with AutoContrast and Equalize computed through lookup tables,
+# ~15x faster than mmcv's histogram code (ecdl_mm/datasets/transforms/
+# lut_ops.py; tests/test_datasets/test_transforms/test_lut_ops.py).
 ecdl_rand_augment = dict(
-    type='RandAugment',
-    policies=timm_increasing_lut,
+    type='RandAugmentLUT',
+    policies='timm_increasing',
     num_policies=2,
     total_level=10,
     magnitude_level=9,
@@ -82,10 +64,10 @@ ecdl_random_erasing = dict(
 # box's MCUs: identical crops either way. backend='torch' resizes the box
 # with Pillow's bicubic filter computed by torch (within 1 grey level of
 # Pillow's; a box decoded at 1/2 or 1/4 rounded to whole reduced pixels;
-# 'pillow' keeps Pillow itself). With the RandAugment lookup-table ops
-# above: 2.8x-2.9x the images per core of this pipeline with the full decode
-# and mmpretrain's ops, 3.05x-3.1x on a restart-marked copy (configs/ecdl/
-# README.md, Deviations; docs/benchmarks.md).
+# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.8x-2.9x the
+# images per core of this pipeline with the full decode and mmpretrain's
+# RandAugment, 3.05x-3.1x on a restart-marked copy (configs/ecdl/README.md,
+# Deviations; docs/benchmarks.md).
 train_pipeline = [
     dict(
         type='LoadRandomResizedCrop',

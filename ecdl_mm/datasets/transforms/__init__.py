@@ -4,11 +4,11 @@ from .device_augment import DeviceAugment
 from .load_encoded_crop import LoadEncodedRandomResizedCrop
 from .load_random_resized_crop import LoadRandomResizedCrop, crop_decode_factor
 from .load_resized_image import LoadResizedImage, resize_edge_size
-from .lut_ops import AutoContrastLUT, EqualizeLUT
+from .lut_ops import AutoContrastLUT, EqualizeLUT, RandAugmentLUT
 
 __all__ = [
     'LoadResizedImage', 'resize_edge_size', 'CenterCropRatio',
     'LoadRandomResizedCrop', 'crop_decode_factor',
     'LoadEncodedRandomResizedCrop', 'DeviceAugment', 'AutoContrastLUT',
-    'EqualizeLUT'
+    'EqualizeLUT', 'RandAugmentLUT'
 ]

@@ -80,20 +80,31 @@ def test_other_images_take_mmpretrains_code(ref_name, lut_name):
         ref(dict(img=img.copy()))['img'])
 
 
-def test_rand_augment_policies_are_timm_increasing():
-    # The shipped stage-3 RandAugment: mmpretrain's 'timm_increasing' list
-    # with only the two op types swapped for these.
+def test_rand_augment_lut_is_mmpretrains_rand_augment(demo_root):
+    # The shipped stage-3 RandAugment: mmpretrain's, seed by seed the same
+    # ops drawn and the same pixels, with the two ops computed by tables.
     from mmengine.config import Config
-    from mmpretrain.datasets.transforms.auto_augment import RANDAUG_POLICIES
     cfg = Config.fromfile('configs/_base_/datasets/ecnbi_lesion_224.py')
-    ra = [s for s in cfg.train_pipeline if s['type'] == 'RandAugment'][0]
-    swap = dict(PAIRS)
-    want = [
-        dict(p, type=swap.get(p['type'], p['type']))
-        for p in RANDAUG_POLICIES['timm_increasing']
+    [shipped] = [s for s in cfg.train_pipeline if 'RandAugment' in s['type']]
+    assert shipped['type'] == 'RandAugmentLUT'
+    ours = TRANSFORMS.build(shipped)
+    ref = TRANSFORMS.build(dict(shipped, type='RandAugment'))
+    assert ours.policies == ref.policies
+    names = [type(t).__name__ for t in ours.transforms]
+    assert names == [
+        dict(PAIRS).get(type(t).__name__,
+                        type(t).__name__) for t in ref.transforms
     ]
-    got = [dict(p) for p in ra['policies']]
-    for p in got:
-        if 'magnitude_range' in p:
-            p['magnitude_range'] = tuple(p['magnitude_range'])
-    assert got == want
+    assert {'AutoContrastLUT', 'EqualizeLUT'} <= set(names)
+    img = next(_images(demo_root))
+    changed = 0
+    for seed in range(60):
+        np.random.seed(seed)
+        want = ref(dict(img=img.copy(), img_shape=img.shape))['img']
+        after = np.random.random()
+        np.random.seed(seed)
+        got = ours(dict(img=img.copy(), img_shape=img.shape))['img']
+        assert np.random.random() == after
+        np.testing.assert_array_equal(got, want, err_msg=seed)
+        changed += not np.array_equal(got, img)
+    assert changed > 30
