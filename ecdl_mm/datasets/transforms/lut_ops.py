@@ -62,39 +62,37 @@ def apply_luts(img: np.ndarray, luts) -> np.ndarray:
     return cv2.LUT(img, table)
 
 
+class _ChannelLUT:
+    """The ``transform`` of an op whose output is one lookup table per
+    channel, made from that channel's histogram by ``channel_lut``; the
+    random draw and other images are the mmpretrain parent's."""
+    channel_lut = None
+
+    def transform(self, results):
+        img = results['img']
+        if not _fast(img):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        img = np.ascontiguousarray(img)  # e.g. a flip's view
+        lut = type(self).channel_lut
+        results['img'] = apply_luts(img,
+                                    [lut(h) for h in channel_histograms(img)])
+        return results
+
+
 @TRANSFORMS.register_module()
-class AutoContrastLUT(AutoContrast):
+class AutoContrastLUT(_ChannelLUT, AutoContrast):
     """:class:`mmpretrain.datasets.transforms.AutoContrast`, its pixels and
     random draws, through per-channel lookup tables (module docstring)."""
-
-    def transform(self, results):
-        img = results['img']
-        if not _fast(img):
-            return super().transform(results)
-        if self.random_disable():
-            return results
-        img = np.ascontiguousarray(img)  # e.g. a flip's view
-        histos = channel_histograms(img)
-        results['img'] = apply_luts(img,
-                                    [auto_contrast_lut(h) for h in histos])
-        return results
+    channel_lut = staticmethod(auto_contrast_lut)
 
 
 @TRANSFORMS.register_module()
-class EqualizeLUT(Equalize):
+class EqualizeLUT(_ChannelLUT, Equalize):
     """:class:`mmpretrain.datasets.transforms.Equalize`, its pixels and
     random draws, through per-channel lookup tables (module docstring)."""
-
-    def transform(self, results):
-        img = results['img']
-        if not _fast(img):
-            return super().transform(results)
-        if self.random_disable():
-            return results
-        img = np.ascontiguousarray(img)  # e.g. a flip's view
-        histos = channel_histograms(img)
-        results['img'] = apply_luts(img, [equalize_lut(h) for h in histos])
-        return results
+    channel_lut = staticmethod(equalize_lut)
 
 
 #: mmpretrain's ops -> the lookup-table versions RandAugmentLUT builds.
