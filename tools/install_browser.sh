@@ -9,9 +9,6 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   echo "browser: $(chromium --version 2>/dev/null | head -1)"
   exit 0
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+source "$(dirname "$0")/apt_install.sh"
+apt_install chromium chromium-driver
 echo "browser: $(chromium --version 2>/dev/null | head -1)"

@@ -9,9 +9,6 @@ if command -v jpegtran >/dev/null; then
   echo "jpegtran: $(command -v jpegtran)"
   exit 0
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends libjpeg-turbo-progs >/dev/null
+source "$(dirname "$0")/apt_install.sh"
+apt_install libjpeg-turbo-progs
 echo "jpegtran: $(command -v jpegtran)"
