@@ -64,7 +64,7 @@ ecdl_random_erasing = dict(
 # box's MCUs: identical crops either way. backend='torch' resizes the box
 # with Pillow's bicubic filter computed by torch (within 1 grey level of
 # Pillow's; a box decoded at 1/2 or 1/4 rounded to whole reduced pixels;
-# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.8x-2.9x the
+# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.8x-3.0x the
 # images per core of this pipeline with the full decode and mmpretrain's
 # RandAugment, 3.05x-3.1x on a restart-marked copy (configs/ecdl/README.md,
 # Deviations; docs/benchmarks.md).
