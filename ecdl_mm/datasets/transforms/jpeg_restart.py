@@ -80,6 +80,8 @@ def _header(img_bytes: bytes) -> Optional[dict]:
             else:
                 mcu_w = 8 * max(s >> 4 for s in sampling)
                 mcu_h = 8 * max(s & 15 for s in sampling)
+                if not mcu_w or not mcu_h:
+                    return None  # sampling factors of 0: a broken header
             info.update(h=h, w=w, nf=nf, mcu_w=mcu_w, mcu_h=mcu_h, sof_pos=pos)
         elif marker == _APP10 and img_bytes.startswith(INDEX_ID, pos + 4):
             info['index'].append((pos + 4 + len(INDEX_ID), pos + 2 + length))

@@ -126,6 +126,12 @@ def test_other_jpegs_are_not_cut(frame):
                  cv2.imencode('.png', small)[1].tobytes(), b''):
         assert jr.scan_layout(data) is None
         assert jr.add_index(data) is None
+    # sampling factors of 0 in the frame header
+    layout = jr.scan_layout(marked)
+    broken = bytearray(marked)
+    for c in range(3):
+        broken[layout.sof_pos + 11 + 3 * c] = 0
+    assert jr.scan_layout(bytes(broken)) is None
     # a marker missing (two MCUs' bytes joined): searched, found wanting
     layout = jr.scan_layout(marked)
     at = int(layout.restarts[3])
