@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 from multiprocessing.pool import ThreadPool
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -42,21 +42,23 @@ def find_jpegtran(jpegtran: Optional[str] = None) -> str:
     return path
 
 
-def restart_jpeg(src: str, jpegtran: str) -> Optional[bytes]:
+def restart_jpeg(src: str, jpegtran: str) -> Tuple[Optional[bytes], str]:
     """The bytes of ``src`` with a restart marker after every MCU and their
-    index, or None where the index cannot hold them (an MCU over 64 KiB):
-    the caller copies the file unchanged."""
+    index, or None and why not (jpegtran refused or warned about the file;
+    an MCU over 64 KiB, which the index cannot hold): the caller then copies
+    the file unchanged."""
     try:
         out = subprocess.run([jpegtran, '-restart', '1B', '-copy', 'all', src],
                              capture_output=True,
                              timeout=_TIMEOUT_S,
                              check=False)
     except subprocess.TimeoutExpired:
-        raise DataError(f'jpegtran took over {_TIMEOUT_S} s on {src}')
-    if out.returncode != 0 or not out.stdout:
-        raise DataError(f'jpegtran failed on {src}: '
-                        f'{out.stderr.decode(errors="replace").strip()}')
-    return jpeg_restart.add_index(out.stdout)
+        return None, f'jpegtran took over {_TIMEOUT_S} s'
+    if out.returncode != 0 or not out.stdout or out.stderr.strip():
+        why = out.stderr.decode(errors='replace').strip().splitlines()
+        return None, f'jpegtran: {why[0] if why else out.returncode}'
+    marked = jpeg_restart.add_index(out.stdout)
+    return marked, '' if marked else 'an MCU over 64 KiB'
 
 
 def _same_pixels(a: bytes, b: bytes) -> bool:
@@ -86,9 +88,11 @@ def add_restart_markers(src_root: str,
             when stderr is a terminal.
 
     Returns:
-        dict: Counts (``converted``; ``kept``: JPEGs whose markers no index
-        can hold, copied as they are; ``copied``: other files) and the bytes
-        of the JPEGs before and after (``jpeg_bytes_in``/``_out``).
+        dict: Counts (``converted``; ``kept``: JPEGs copied as they are,
+        listed with the reason in ``kept_files``, e.g. a corrupt file
+        jpegtran warns about; ``copied``: other files) and the bytes of the
+        JPEGs before and after (``jpeg_bytes_in``/``_out``). The loaders
+        read kept files as before.
     """
     src_root, dst_root = osp.abspath(src_root), osp.abspath(dst_root)
     if not osp.isdir(src_root):
@@ -104,6 +108,7 @@ def add_restart_markers(src_root: str,
         for d, _, names in os.walk(src_root) for f in names)
     stats = dict(
         converted=0, kept=0, copied=0, jpeg_bytes_in=0, jpeg_bytes_out=0)
+    kept = []
 
     def one(rel: str) -> tuple:
         src, dst = osp.join(src_root, rel), osp.join(dst_root, rel)
@@ -113,13 +118,13 @@ def add_restart_markers(src_root: str,
             return 'copied', 0, 0
         with open(src, 'rb') as f:
             data = f.read()
-        out = restart_jpeg(src, program)
+        out, why = restart_jpeg(src, program)
+        if out is not None and verify and not _same_pixels(data, out):
+            out, why = None, 'the marked file decodes to other pixels'
         if out is None:
             shutil.copy2(src, dst)
+            kept.append((rel, why))
             return 'kept', len(data), len(data)
-        if verify and not _same_pixels(data, out):
-            raise DataError(f'restart-marked copy of {src} decodes to other '
-                            'pixels; not written')
         with open(dst, 'wb') as f:
             f.write(out)
         shutil.copystat(src, dst)
@@ -140,4 +145,5 @@ def add_restart_markers(src_root: str,
                 bar.update()
     if bar is not None:
         sys.stderr.write('\n')
+    stats['kept_files'] = sorted(kept)
     return stats

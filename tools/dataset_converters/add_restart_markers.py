@@ -42,9 +42,13 @@ def main():
         verify=not args.no_verify)
     grow = stats['jpeg_bytes_out'] / max(stats['jpeg_bytes_in'], 1) - 1
     print(f"{stats['converted']} JPEGs restart-marked ({grow:+.1%} bytes), "
-          f"{stats['kept']} JPEGs kept as they are (an MCU over 64 KiB), "
+          f"{stats['kept']} JPEGs kept as they are, "
           f"{stats['copied']} other files copied: "
           f'{args.dst}')
+    for rel, why in stats['kept_files'][:10]:
+        print(f'  kept {rel}: {why}')
+    if stats['kept'] > 10:
+        print(f"  ... and {stats['kept'] - 10} more")
 
 
 if __name__ == '__main__':

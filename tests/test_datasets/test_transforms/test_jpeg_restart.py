@@ -11,6 +11,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from helpers.images import write_truncated
 from mmpretrain.registry import TRANSFORMS
 
 import ecdl_mm  # noqa: F401
@@ -192,10 +193,17 @@ def test_converter_copies_a_dataset_losslessly(tmp_path, demo_root):
     cv2.imwrite(
         str(src / 'progressive.jpg'),
         cv2.imread(files[0])[:64, :64], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    write_truncated(files[1], str(src / 'cut.jpg'))
+    (src / 'text.jpg').write_text('not a JPEG')
     dst = tmp_path / 'dst'
     stats = add_restart_markers(str(src), str(dst), workers=2)
-    # jpegtran writes the progressive file as a sequential one: marked too
-    assert (stats['converted'], stats['kept'], stats['copied']) == (5, 0, 1)
+    # jpegtran writes the progressive file as a sequential one: marked too;
+    # the broken files are copied as they are, and named
+    assert (stats['converted'], stats['kept'], stats['copied']) == (5, 2, 1)
+    assert [rel for rel, _ in stats['kept_files']] == ['cut.jpg', 'text.jpg']
+    assert all(why.startswith('jpegtran: ') for _, why in stats['kept_files'])
+    for name in ('cut.jpg', 'text.jpg'):
+        assert (dst / name).read_bytes() == (src / name).read_bytes()
     assert stats['jpeg_bytes_out'] > stats['jpeg_bytes_in']
     with open(dst / 'progressive.jpg', 'rb') as fh:
         data = fh.read()
