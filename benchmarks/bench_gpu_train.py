@@ -47,6 +47,7 @@ ratios), by default ``benchmarks/results/bench_gpu_train.json``.
 """
 import argparse
 import copy
+import io
 import json
 import os
 import os.path as osp
@@ -66,7 +67,7 @@ CLASSES = ('adenomas', 'invasive_cancer', 'non-neoplastic')
 
 
 def _write_image(args):
-    path, seed = args
+    path, seed, restart = args
     from PIL import Image, ImageDraw
     rng = np.random.default_rng(seed)
     h, w = 1009, 1160
@@ -79,11 +80,27 @@ def _write_image(args):
                                   (w - c, h), (c, h), (0, h - c), (0, c)],
                                  fill=255)
     black = Image.new('RGB', (w, h))
-    Image.composite(img, black, mask).save(path, quality=90)
+    frame = Image.composite(img, black, mask)
+    if not restart:
+        frame.save(path, quality=90)
+        return
+    # a restart marker after every MCU and their index, as
+    # tools/dataset_converters/add_restart_markers.py writes a copy
+    from ecdl_mm.datasets.transforms import jpeg_restart
+    buf = io.BytesIO()
+    frame.save(buf, 'JPEG', quality=90, restart_marker_blocks=1)
+    marked = jpeg_restart.add_index(buf.getvalue())
+    if marked is None:
+        raise RuntimeError('this Pillow wrote no restart markers '
+                           '(restart_marker_blocks needs Pillow >= 11)')
+    with open(path, 'wb') as f:
+        f.write(marked)
 
 
-def make_cohort(root, num_images, per_lesion=4):
-    """Synthetic cohort in the EC-DL layout plus a ``train.csv`` sheet."""
+def make_cohort(root, num_images, per_lesion=4, restart=False):
+    """Synthetic cohort in the EC-DL layout plus a ``train.csv`` sheet;
+    ``restart``: JPEGs with a restart marker after every MCU (the plain
+    configs' loaders then Huffman-decode only each crop box's MCUs)."""
     jobs, rows = [], []
     num_lesions = max(1, num_images // per_lesion)
     for lesion in range(num_lesions):
@@ -92,7 +109,8 @@ def make_cohort(root, num_images, per_lesion=4):
         os.makedirs(folder, exist_ok=True)
         rows.append(f'{cls},{CLASSES[cls]},{lesion}')
         for i in range(per_lesion):
-            jobs.append((osp.join(folder, f'{i}.jpg'), lesion * 100 + i))
+            jobs.append((osp.join(folder,
+                                  f'{i}.jpg'), lesion * 100 + i, restart))
     with Pool(min(16, os.cpu_count() or 1, len(jobs))) as pool:
         pool.map(_write_image, jobs)
     with open(osp.join(root, 'train.csv'), 'w') as f:
@@ -488,6 +506,11 @@ def main():
         'given')
     parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     parser.add_argument('--data', help='existing synthetic cohort folder')
+    parser.add_argument(
+        '--restart-markers',
+        action='store_true',
+        help='write the synthetic JPEGs with a restart marker after every '
+        'MCU (as add_restart_markers.py copies a dataset)')
     parser.add_argument('--only', nargs='*', help='case names to run')
     parser.add_argument(
         '--timm-model', help='timm model name (default vit_base_patch16_224)')
@@ -522,7 +545,7 @@ def main():
     root = args.data or tempfile.mkdtemp(prefix='ecnbi_synth_')
     if not osp.isfile(osp.join(root, 'train.csv')):
         t = time.perf_counter()
-        n = make_cohort(root, args.images)
+        n = make_cohort(root, args.images, restart=args.restart_markers)
         print(
             f'synthetic cohort: {n} images in {root} '
             f'({time.perf_counter() - t:.0f} s)',

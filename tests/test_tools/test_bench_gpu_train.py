@@ -5,6 +5,7 @@ training steps run through the config's hooks, nothing is downloaded, and
 import importlib.util
 import json
 import os.path as osp
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -87,3 +88,29 @@ def test_full_size_cases_download_nothing(repo_root, tmp_path, stage, name):
         type='pseudo_collate' if 'gpu-augment' in name else 'default_collate')
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert total == 8 * 38  # ceil(300 / 8) epochs of 512 // 64 iterations
+
+
+@pytest.mark.parametrize('restart', [False, True])
+def test_synthetic_cohort_with_restart_markers(repo_root, tmp_path, restart,
+                                               monkeypatch):
+    # --restart-markers: every synthetic JPEG carries a marker after each
+    # MCU and their index, as add_restart_markers.py writes a copy
+    import glob
+
+    import cv2
+
+    from ecdl_mm.datasets.transforms import jpeg_restart
+    bench = _bench_module(repo_root)
+    # its pool pickles _write_image by module name
+    monkeypatch.setitem(sys.modules, 'bench_gpu_train', bench)
+    assert bench.make_cohort(
+        str(tmp_path), 2, per_lesion=2, restart=restart) == 2
+    files = sorted(glob.glob(str(tmp_path / '*' / '*' / 'Images' / '*.jpg')))
+    assert len(files) == 2
+    for f in files:
+        data = open(f, 'rb').read()
+        layout = jpeg_restart.scan_layout(data)
+        assert (layout is not None) == restart
+        if restart:
+            assert jpeg_restart.INDEX_ID in data[:layout.scan_start]
+        assert cv2.imread(f).shape == (1009, 1160, 3)
