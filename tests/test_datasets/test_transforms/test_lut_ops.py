@@ -1,7 +1,8 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""``AutoContrastLUT`` / ``EqualizeLUT`` against mmpretrain's ``AutoContrast``
-/ ``Equalize`` (mmcv's histogram code): the same pixels bit for bit and the
-same random draws, on demo crops and on made images with edge cases."""
+"""The lookup-table RandAugment ops against mmpretrain's (``AutoContrast``,
+``Equalize``: mmcv's histogram code; ``Solarize``, ``SolarizeAdd``): the
+same pixels bit for bit and the same random draws, on demo crops and on
+made images with edge cases."""
 import glob
 import os.path as osp
 
@@ -11,6 +12,7 @@ import pytest
 from mmpretrain.registry import TRANSFORMS
 
 import ecdl_mm  # noqa: F401
+from ecdl_mm.datasets.transforms.lut_ops import LUT_OPS
 
 PAIRS = [('AutoContrast', 'AutoContrastLUT'), ('Equalize', 'EqualizeLUT')]
 
@@ -49,6 +51,47 @@ def test_same_pixels_as_mmpretrain(demo_root, ref_name, lut_name):
             np.testing.assert_array_equal(got, want)
             n += 1
     assert n == 2 * (8 + 5)
+
+
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(type='Solarize', thr=0),
+        dict(type='Solarize', thr=100.5),
+        dict(type='Solarize', thr=128),
+        dict(type='Solarize', thr=256),
+        dict(type='SolarizeAdd', magnitude=0),
+        dict(type='SolarizeAdd', magnitude=50.7),
+        dict(type='SolarizeAdd', magnitude=110, thr=200),
+        dict(type='SolarizeAdd', magnitude=37),  # an int: uint8 arithmetic
+        # drawn magnitudes, as RandAugment's timm_increasing draws them
+        dict(
+            type='Solarize',
+            magnitude_range=(256, 0),
+            magnitude_level=9,
+            magnitude_std=0.5,
+            total_level=10),
+        dict(
+            type='SolarizeAdd',
+            magnitude_range=(0, 110),
+            magnitude_level=9,
+            magnitude_std=0.5,
+            total_level=10),
+    ])
+def test_level_tables_are_mmpretrains_ops(demo_root, kwargs):
+    ref = TRANSFORMS.build(dict(kwargs, prob=0.7))
+    ours = TRANSFORMS.build(
+        dict(kwargs, type=kwargs['type'] + 'LUT', prob=0.7))
+    for seed, img in enumerate(_images(demo_root)):
+        view = img[:, ::-1] if seed % 2 else img
+        np.random.seed(seed)
+        want = ref(dict(img=view.copy()))['img']
+        after = np.random.random()
+        np.random.seed(seed)
+        got = ours(dict(img=view.copy()))['img']
+        assert np.random.random() == after
+        assert got.dtype == want.dtype == np.uint8
+        np.testing.assert_array_equal(got, want, err_msg=seed)
 
 
 @pytest.mark.parametrize('ref_name,lut_name', PAIRS)
@@ -92,10 +135,11 @@ def test_rand_augment_lut_is_mmpretrains_rand_augment(demo_root):
     assert ours.policies == ref.policies
     names = [type(t).__name__ for t in ours.transforms]
     assert names == [
-        dict(PAIRS).get(type(t).__name__,
-                        type(t).__name__) for t in ref.transforms
+        LUT_OPS.get(type(t).__name__,
+                    type(t).__name__) for t in ref.transforms
     ]
-    assert {'AutoContrastLUT', 'EqualizeLUT'} <= set(names)
+    assert {'AutoContrastLUT', 'EqualizeLUT', 'SolarizeLUT',
+            'SolarizeAddLUT'} <= set(names)
     img = next(_images(demo_root))
     changed = 0
     for seed in range(60):
