@@ -32,8 +32,8 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape',
 # one box, per-pixel normal noise in the normalised space (timm's 'pixel'
 # mode: mean and std of the data preprocessor, BGR order here).
 # RandAugmentLUT: mmpretrain's RandAugment (the same policies, random draws
-# and pixels) with AutoContrast and Equalize computed through lookup tables,
-# ~15x faster than mmcv's histogram code (ecdl_mm/datasets/transforms/
+# and pixels) with AutoContrast, Equalize, Solarize and SolarizeAdd computed
+# through lookup tables, 10x-19x faster (ecdl_mm/datasets/transforms/
 # lut_ops.py; tests/test_datasets/test_transforms/test_lut_ops.py).
 ecdl_rand_augment = dict(
     type='RandAugmentLUT',
@@ -64,9 +64,9 @@ ecdl_random_erasing = dict(
 # box's MCUs: identical crops either way. backend='torch' resizes the box
 # with Pillow's bicubic filter computed by torch (within 1 grey level of
 # Pillow's; a box decoded at 1/2 or 1/4 rounded to whole reduced pixels;
-# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.8x-3.0x the
+# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.97x-3.02x the
 # images per core of this pipeline with the full decode and mmpretrain's
-# RandAugment, 3.05x-3.1x on a restart-marked copy (configs/ecdl/README.md,
+# RandAugment, 3.2x on a restart-marked copy (configs/ecdl/README.md,
 # Deviations; docs/benchmarks.md).
 train_pipeline = [
     dict(
