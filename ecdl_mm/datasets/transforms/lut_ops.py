@@ -66,11 +66,10 @@ def apply_luts(img: np.ndarray, luts) -> np.ndarray:
     return cv2.LUT(img, table)
 
 
-class _ChannelLUT:
-    """The ``transform`` of an op whose output is one lookup table per
-    channel, made from that channel's histogram by ``channel_lut``; the
-    random draw and other images are the mmpretrain parent's."""
-    channel_lut = None
+class _TableOp:
+    """The ``transform`` of the table ops: mmpretrain's code for other
+    images, the parent's random draw, then ``tabled`` (which makes any
+    draw of its own in the parent's order)."""
 
     def transform(self, results):
         img = results['img']
@@ -78,71 +77,57 @@ class _ChannelLUT:
             return super().transform(results)
         if self.random_disable():
             return results
-        img = np.ascontiguousarray(img)  # e.g. a flip's view
-        lut = type(self).channel_lut
-        results['img'] = apply_luts(img,
-                                    [lut(h) for h in channel_histograms(img)])
+        results['img'] = self.tabled(np.ascontiguousarray(img))  # e.g. a flip
         return results
 
 
 @TRANSFORMS.register_module()
-class AutoContrastLUT(_ChannelLUT, AutoContrast):
+class AutoContrastLUT(_TableOp, AutoContrast):
     """:class:`mmpretrain.datasets.transforms.AutoContrast`, its pixels and
     random draws, through per-channel lookup tables (module docstring)."""
-    channel_lut = staticmethod(auto_contrast_lut)
+
+    def tabled(self, img: np.ndarray) -> np.ndarray:
+        return apply_luts(
+            img, [auto_contrast_lut(h) for h in channel_histograms(img)])
 
 
 @TRANSFORMS.register_module()
-class EqualizeLUT(_ChannelLUT, Equalize):
+class EqualizeLUT(_TableOp, Equalize):
     """:class:`mmpretrain.datasets.transforms.Equalize`, its pixels and
     random draws, through per-channel lookup tables (module docstring)."""
-    channel_lut = staticmethod(equalize_lut)
+
+    def tabled(self, img: np.ndarray) -> np.ndarray:
+        return apply_luts(img,
+                          [equalize_lut(h) for h in channel_histograms(img)])
 
 
 _LEVELS = np.arange(256, dtype=np.uint8)
 
 
-def _apply_table(img: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """One uint8 table for every channel of ``img``."""
-    return cv2.LUT(np.ascontiguousarray(img), table.astype(np.uint8))
-
-
 @TRANSFORMS.register_module()
-class SolarizeLUT(Solarize):
+class SolarizeLUT(_TableOp, Solarize):
     """:class:`mmpretrain.datasets.transforms.Solarize`, its pixels and
     random draws: ``mmcv.solarize`` applied to the 256 grey levels once,
     then to the image as a table (0.5 -> 0.03 ms on a 224 px crop)."""
 
-    def transform(self, results):
-        img = results['img']
-        if not _fast(img):
-            return super().transform(results)
-        if self.random_disable():
-            return results
+    def tabled(self, img: np.ndarray) -> np.ndarray:
         thr = self.thr if self.thr is not None else self.random_magnitude()
-        results['img'] = _apply_table(img, mmcv.solarize(_LEVELS, thr=thr))
-        return results
+        return cv2.LUT(img, mmcv.solarize(_LEVELS, thr=thr))
 
 
 @TRANSFORMS.register_module()
-class SolarizeAddLUT(SolarizeAdd):
+class SolarizeAddLUT(_TableOp, SolarizeAdd):
     """:class:`mmpretrain.datasets.transforms.SolarizeAdd`, its pixels and
     random draws: its expression applied to the 256 grey levels once, then
     to the image as a table (0.36 -> 0.03 ms on a 224 px crop)."""
 
-    def transform(self, results):
-        img = results['img']
-        if not _fast(img):
-            return super().transform(results)
-        if self.random_disable():
-            return results
+    def tabled(self, img: np.ndarray) -> np.ndarray:
         magnitude = self.magnitude if self.magnitude is not None \
             else self.random_magnitude()
-        # SolarizeAdd.transform's expression, on the levels
+        # SolarizeAdd.transform's expression (and cast), on the levels
         table = np.where(_LEVELS < self.thr,
                          np.minimum(_LEVELS + magnitude, 255), _LEVELS)
-        results['img'] = _apply_table(img, table)
-        return results
+        return cv2.LUT(img, table.astype(np.uint8))
 
 
 #: mmpretrain's ops -> the lookup-table versions RandAugmentLUT builds.
