@@ -247,8 +247,8 @@ def train_pipeline_cases(files, rounds, rst_files=None):
             # The shipped pipeline on a restart-marked copy of the frames
             # (tools/dataset_converters/add_restart_markers.py): only each
             # box's MCUs are Huffman-decoded.
-            p = pipes[key_default]
-            cases[RST_CASE] = lambda: [p(dict(img_path=f)) for f in rst_files]
+            cases[RST_CASE] = (lambda p=pipes[key_default]:
+                               [p(dict(img_path=f)) for f in rst_files])
         if stage == 'stage2':
             # Load + crop only, the two reduced decoders on the same boxes.
             crop = TRANSFORMS.build(today[1])
@@ -269,46 +269,35 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                     metric='img/s (wall, 1 thread)',
                     value=n / median(wall[k]),
                     unit='img/s'))
-        ratios.append(
-            dict(
-                name=f"{stage} train LoadRandomResizedCrop(decoder='opencv')"
-                ' / today, img/s per core',
-                value=median(cpu['today']) / median(cpu['ours']),
-                goal=3.0))
-        what = 'the decode' if stage == 'stage2' else \
-            'the decode and augmentations'
-        ratios.append(
-            dict(
-                name=f"{stage} train LoadRandomResizedCrop(backend='cv2'), "
-                'other pixels / today, img/s per core',
-                value=median(cpu['today']) / median(cpu[CV2_CASE]),
-                goal=None))
-        ratios.append(
-            dict(
-                name=f"{stage} train same, against today's pipeline with "
-                "backend='cv2' (the same resize), img/s per core",
-                value=median(cpu[CV2_TODAY]) / median(cpu[CV2_CASE]),
-                goal=None))
-        ratios.append(
-            dict(
-                name=f"{stage} train LoadRandomResizedCrop(backend='pillow"
-                "'), the resize by Pillow itself / today, img/s per core",
-                value=median(cpu['today']) / median(cpu[PILLOW_CASE]),
-                goal=None))
-        ratios.append(
-            dict(
-                name=f'{stage} train loader worker with {what} on '
-                f'the GPU ({gpu_name} config) / today, img/s per core',
-                value=median(cpu['today']) / median(cpu[gpu_case]),
-                goal=None))
-        if rst_files:
+
+        def ratio(what, case, goal=None, base='today'):
+            """``base``'s CPU time per image over ``case``'s."""
             ratios.append(
                 dict(
-                    name=f'{stage} train shipped pipeline on the restart-'
-                    'marked copy / today on the original files, img/s per '
-                    'core',
-                    value=median(cpu['today']) / median(cpu[RST_CASE]),
-                    goal=3.0))
+                    name=f'{stage} train {what}, img/s per core',
+                    value=median(cpu[base]) / median(cpu[case]),
+                    goal=goal))
+
+        ratio("LoadRandomResizedCrop(decoder='opencv') / today", 'ours', 3.0)
+        ratio("LoadRandomResizedCrop(backend='cv2'), other pixels / today",
+              CV2_CASE)
+        ratio(
+            "same, against today's pipeline with backend='cv2' (the same "
+            'resize)',
+            CV2_CASE,
+            base=CV2_TODAY)
+        ratio(
+            "LoadRandomResizedCrop(backend='pillow'), the resize by Pillow "
+            'itself / today', PILLOW_CASE)
+        what = 'the decode' if stage == 'stage2' else \
+            'the decode and augmentations'
+        ratio(
+            f'loader worker with {what} on the GPU ({gpu_name} config) / '
+            'today', gpu_case)
+        if rst_files:
+            ratio(
+                'shipped pipeline on the restart-marked copy / today on the '
+                'original files', RST_CASE, 3.0)
             rows.append(
                 dict(
                     case=f'{stage} crop restart-marked copy vs original',
@@ -319,13 +308,9 @@ def train_pipeline_cases(files, rounds, rst_files=None):
                     unit='crops'))
         if region_ok:
             key = 'ours, turbojpeg region decoder'
-            ratios.append(
-                dict(
-                    name=f'{stage} train LoadRandomResizedCrop, turbojpeg '
-                    "region decoder (decoder='auto' with the library) / "
-                    'today, img/s per core',
-                    value=median(cpu['today']) / median(cpu[key]),
-                    goal=3.0))
+            ratio(
+                'LoadRandomResizedCrop, turbojpeg region decoder '
+                "(decoder='auto' with the library) / today", key, 3.0)
             rows.append(
                 dict(
                     case=f'{stage} crop turbojpeg region vs opencv decoder',
