@@ -222,7 +222,7 @@ def cut(img_bytes: bytes, layout: ScanLayout,
     offset = np.cumsum(seg_end - seg_start) - (seg_end - seg_start)
     keep = mcu < n - 1
     keep[-1, -1] = False
-    pos = layout.restarts[np.minimum(mcu, n - 2)] - seg_start[:, None] \
+    pos = rst[np.minimum(mcu, n - 2)] - seg_start[:, None] \
         + offset[:, None] + 1
     number = np.arange(mcu.size).reshape(mcu.shape) % 8 + 0xD0
     np.frombuffer(out, np.uint8)[pos[keep]] = number[keep]

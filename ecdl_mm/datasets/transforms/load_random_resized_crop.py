@@ -43,7 +43,8 @@ def _log_decoder(decoder: str) -> None:
     if turbojpeg_region.load_library() is None:
         msg = ("LoadRandomResizedCrop(decoder='auto'): each frame is decoded "
                'whole (at the reduction its box needs) with OpenCV, not only '
-               f"the box's region: {status}")
+               "the box's region (a restart-marked JPEG is still cut to the "
+               f"box's MCUs first): {status}")
     else:
         msg = ("LoadRandomResizedCrop: only each crop box's region is "
                f'decoded ({status})')

@@ -23,6 +23,10 @@ from mmpretrain.datasets.transforms import (AutoContrast, Equalize,
                                             RandAugment, Solarize, SolarizeAdd)
 from mmpretrain.registry import TRANSFORMS
 
+#: The 256 grey levels; also the table that changes nothing.
+_LEVELS = np.arange(256, dtype=np.uint8)
+_LEVELS.setflags(write=False)
+
 
 def _fast(img) -> bool:
     return isinstance(img, np.ndarray) and img.dtype == np.uint8 \
@@ -42,7 +46,7 @@ def auto_contrast_lut(histo: np.ndarray) -> np.ndarray:
     nonzero = np.flatnonzero(histo)
     low, high = nonzero[0], nonzero[-1]
     if low >= high:  # one grey level: mmcv returns the channel as it is
-        return np.arange(256, dtype=np.uint8)
+        return _LEVELS
     scale = 255.0 / (high - low)
     lut = np.clip(np.arange(256) * scale + -low * scale, 0, 255)
     return lut.astype(np.uint8)  # mmcv's float result, cast at its end
@@ -53,7 +57,7 @@ def equalize_lut(histo: np.ndarray) -> np.ndarray:
     nonzero = histo[histo > 0]
     step = (np.sum(nonzero) - nonzero[-1]) // 255
     if not step:
-        return np.arange(256, dtype=np.uint8)
+        return _LEVELS
     lut = (np.cumsum(histo) + (step // 2)) // step
     lut = np.concatenate([[0], lut[:-1]], 0)
     lut[lut > 255] = 255
@@ -99,9 +103,6 @@ class EqualizeLUT(_TableOp, Equalize):
     def tabled(self, img: np.ndarray) -> np.ndarray:
         return apply_luts(img,
                           [equalize_lut(h) for h in channel_histograms(img)])
-
-
-_LEVELS = np.arange(256, dtype=np.uint8)
 
 
 @TRANSFORMS.register_module()
