@@ -119,6 +119,18 @@ def make_cohort(root, num_images, per_lesion=4, restart=False):
     return len(jobs)
 
 
+def cohort_is_restart_marked(root):
+    """Whether the first JPEG of a cohort has a restart marker after every
+    MCU (``make_cohort(..., restart=True)`` writes all or none)."""
+    from ecdl_mm.datasets.transforms import jpeg_restart
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            if name.endswith('.jpg'):
+                with open(osp.join(folder, name), 'rb') as f:
+                    return jpeg_restart.scan_layout(f.read()) is not None
+    return False
+
+
 def mm_config(name):
     """Path of a config shipped inside the mmpretrain package."""
     import mmpretrain
@@ -553,6 +565,10 @@ def main():
     args.images = sum(
         len(files) for _, _, files in os.walk(root)
         if files and files[0].endswith('.jpg'))
+    if args.restart_markers and not cohort_is_restart_marked(root):
+        sys.exit(f'bench_gpu_train.py: --restart-markers, but the cohort in '
+                 f'{root} (--data) was written without them: give a new '
+                 'folder')
 
     def wanted(name):
         return not args.only or name in args.only

@@ -114,3 +114,5 @@ def test_synthetic_cohort_with_restart_markers(repo_root, tmp_path, restart,
         if restart:
             assert jpeg_restart.INDEX_ID in data[:layout.scan_start]
         assert cv2.imread(f).shape == (1009, 1160, 3)
+    # what main() checks before reusing a --data cohort for --restart-markers
+    assert bench.cohort_is_restart_marked(str(tmp_path)) == restart
