@@ -31,8 +31,8 @@ def test_resize_uint8_pixels_and_layout(mode, shape, size):
     assert out.dtype == np.uint8 and out.flags['C_CONTIGUOUS']
     np.testing.assert_array_equal(out, _interpolate(img, size, mode))
     # a strided view of a larger array (a box cut from a decoded region)
-    big = rng.integers(0, 256, (shape[0] + 9, shape[1] + 7, shape[2]),
-                       dtype=np.uint8)
+    big = rng.integers(
+        0, 256, (shape[0] + 9, shape[1] + 7, shape[2]), dtype=np.uint8)
     view = big[4:4 + shape[0], 3:3 + shape[1]]
     np.testing.assert_array_equal(
         resize_uint8(view, size, mode), _interpolate(view, size, mode))
@@ -57,8 +57,8 @@ def test_resize_uint8_fallback_same_pixels(monkeypatch):
     def refuse(*args, **kwargs):
         raise TypeError('no out= here')
 
-    img = np.random.default_rng(2).integers(0, 256, (60, 80, 3),
-                                            dtype=np.uint8)
+    img = np.random.default_rng(2).integers(
+        0, 256, (60, 80, 3), dtype=np.uint8)
     want = resize_uint8(img, (32, 24), 'bicubic')
     monkeypatch.setitem(tensor_resize._AA_KERNELS, 'bicubic', refuse)
     out = resize_uint8(img, (32, 24), 'bicubic')
