@@ -27,15 +27,14 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-#: The index segment: ``APP10``, this identifier, the index of its first
-#: marker (uint32 LE), then each marker's distance from the one before
-#: (from the scan's first byte for marker 0) as uint16 LE.
-INDEX_ID = b'ECDL-RST\x00'
+from .jpeg_header import INDEX_ID, read_header
+
+#: The index segment: ``APP10``, this identifier (``jpeg_header.INDEX_ID``),
+#: the index of its first marker (uint32 LE), then each marker's distance
+#: from the one before (from the scan's first byte for marker 0) as uint16 LE.
 _APP10 = 0xEA
 _INDEX_PER_SEGMENT = (65533 - len(INDEX_ID) - 4) // 2
 _SOF_HUFFMAN = (0xC0, 0xC1)
-# other frame types: progressive, lossless, arithmetic coding
-_SOF_OTHER = (0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
 
 
 class ScanLayout(NamedTuple):
@@ -52,55 +51,25 @@ class ScanLayout(NamedTuple):
     restarts: np.ndarray  # offset of the RST marker after MCU i
 
 
-def _header(img_bytes: bytes) -> Optional[dict]:
-    """Frame and scan facts up to the first SOS, or None."""
-    if img_bytes[:2] != b'\xff\xd8':
+def _header(img_bytes: bytes, header: Optional[dict] = None) -> Optional[dict]:
+    """:func:`.jpeg_header.read_header`'s facts (``header`` when the caller
+    has them) of a JPEG this module can cut: one Huffman-coded frame (no
+    progressive, lossless or arithmetic coding) of 1 or 3 components, all in
+    its first scan; else None."""
+    info = read_header(img_bytes) if header is None else header
+    if info is None or info['sof'] not in _SOF_HUFFMAN \
+            or info['mcu_w'] is None or info['scan_nf'] != info['nf']:
         return None
-    pos, n, info = 2, len(img_bytes), dict(dri=0, index=[])
-    while pos + 4 <= n:
-        if img_bytes[pos] != 0xFF:
-            return None
-        marker = img_bytes[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        length = (img_bytes[pos + 2] << 8) | img_bytes[pos + 3]
-        if marker in _SOF_OTHER:
-            return None
-        if marker in _SOF_HUFFMAN:
-            if pos + 10 > n:
-                return None
-            h, w = struct.unpack('>HH', img_bytes[pos + 5:pos + 9])
-            nf = img_bytes[pos + 9]
-            sampling = img_bytes[pos + 11:pos + 10 + 3 * nf:3]
-            if nf not in (1, 3) or len(sampling) != nf:
-                return None
-            if nf == 1:  # a grey scan's MCU is one block
-                mcu_w = mcu_h = 8
-            else:
-                mcu_w = 8 * max(s >> 4 for s in sampling)
-                mcu_h = 8 * max(s & 15 for s in sampling)
-                if not mcu_w or not mcu_h:
-                    return None  # sampling factors of 0: a broken header
-            info.update(h=h, w=w, nf=nf, mcu_w=mcu_w, mcu_h=mcu_h, sof_pos=pos)
-        elif marker == _APP10 and img_bytes.startswith(INDEX_ID, pos + 4):
-            info['index'].append((pos + 4 + len(INDEX_ID), pos + 2 + length))
-        elif marker == 0xDD and length == 4:
-            info['dri'] = (img_bytes[pos + 4] << 8) | img_bytes[pos + 5]
-        elif marker == 0xDA:
-            if 'h' not in info or pos + 5 > n \
-                    or img_bytes[pos + 4] != info['nf']:
-                return None  # no frame yet, or a scan of some components
-            info['scan_start'] = pos + 2 + length
-            return info
-        pos += 2 + length
-    return None
+    return info
 
 
-def scan_layout(img_bytes: bytes) -> Optional[ScanLayout]:
+def scan_layout(img_bytes: bytes,
+                header: Optional[dict] = None) -> Optional[ScanLayout]:
     """The MCU layout of a JPEG with a restart marker after every MCU, or
-    None when it is not one (see the module docstring)."""
-    info = _header(img_bytes)
+    None when it is not one (see the module docstring). ``header``:
+    :func:`.jpeg_header.read_header` of ``img_bytes`` where the caller has
+    read it already."""
+    info = _header(img_bytes, header)
     if info is None or info['dri'] != 1 or not info['h'] or not info['w']:
         return None
     cols = -(-info['w'] // info['mcu_w'])

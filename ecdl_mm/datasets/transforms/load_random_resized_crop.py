@@ -12,7 +12,7 @@ from PIL import Image
 
 from ...utils.console_log import first_time_shown
 from ...utils.tensor_resize import resize_uint8
-from . import jpeg_restart, turbojpeg_region
+from . import jpeg_header, jpeg_restart, turbojpeg_region
 from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
                                  jpeg_truncated, read_image_bytes,
                                  read_jpeg_info, reduced_decode_factor)
@@ -253,9 +253,13 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             interpolation=self.crop.interpolation,
             backend=self.backend)
 
-    def _decode_region(self, img_bytes: bytes, header: tuple, factor: int,
-                       box: Tuple[int, int, int,
-                                  int], filename: str) -> Optional[tuple]:
+    def _decode_region(self,
+                       img_bytes: bytes,
+                       header: tuple,
+                       factor: int,
+                       box: Tuple[int, int, int, int],
+                       filename: str,
+                       marks: Optional[dict] = None) -> Optional[tuple]:
         """``(img, x0, y0)``: a decoded part of the frame at ``1 / factor``
         around ``box`` and its top-left pixel at that scale, or None where
         the whole frame is decoded instead (an EXIF-rotated or truncated
@@ -268,14 +272,15 @@ class LoadRandomResizedCrop(LoadImageFromFile):
         any other JPEG goes to the region decoder
         (:func:`.turbojpeg_region.decode_region`). Pixels are the whole
         frame's decode at that scale either way. ``header``:
-        :func:`read_jpeg_info`'s."""
+        :func:`read_jpeg_info`'s; ``marks``:
+        :func:`.jpeg_header.read_header`'s where read already."""
         h, w, flag, as_stored = header
         # A turned file, or a truncated one (the OpenCV path names it).
         if not as_stored or jpeg_truncated(img_bytes):
             return None
         region = self.decoder != 'opencv' and \
             turbojpeg_region.load_library() is not None
-        layout = jpeg_restart.scan_layout(img_bytes)
+        layout = jpeg_restart.scan_layout(img_bytes, marks)
         if layout is None and not region:
             return None
         ox = oy = 0
@@ -310,9 +315,11 @@ class LoadRandomResizedCrop(LoadImageFromFile):
         filename = results['img_path']
         try:
             img_bytes = read_image_bytes(self, filename)
-            header = None
+            header = marks = None
             if self.color_type in _FAST_COLOR_TYPES:
-                header = read_jpeg_info(img_bytes, self.color_type)
+                # one walk over the markers for the size and the layout
+                marks = jpeg_header.read_header(img_bytes)
+                header = read_jpeg_info(img_bytes, self.color_type, marks)
             if header is None:
                 img = decode_full(self, img_bytes, filename)
                 h, w = img.shape[:2]
@@ -326,7 +333,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
                 factor = crop_decode_factor(box_w, box_h, self.crop.scale[1],
                                             self.crop.scale[0], self.min_ratio)
                 region = self._decode_region(img_bytes, header, factor, box,
-                                             filename)
+                                             filename, marks)
                 if region is None:
                     img = decode_jpeg(img_bytes, flag, factor, filename)
                 else:

@@ -172,7 +172,7 @@ def test_loader_crops_equal_the_uncut_decode(tmp_path, frame, decoder,
     monkeypatch.setattr(jr, 'cut', counting_cut)
     with_cut = _crops(files, **kwargs)
     assert len(calls) == len(files)
-    monkeypatch.setattr(jr, 'scan_layout', lambda data: None)
+    monkeypatch.setattr(jr, 'scan_layout', lambda data, header=None: None)
     without = _crops(files, **kwargs)
     assert {f for _, f, _ in with_cut} >= {1, 2}
     for (box_a, fac_a, a), (box_b, fac_b, b) in zip(with_cut, without):
