@@ -155,17 +155,25 @@ def full_decode_pipeline(pipeline: List[dict]) -> List[dict]:
     return steps + pipeline[1:]
 
 
+#: ecdl_mm's transforms with mmpretrain's pixels and draws -> mmpretrain's.
+MMPRETRAIN_TYPES = {
+    'RandAugmentLUT': 'RandAugment',
+    'RandomErasingFast': 'RandomErasing'
+}
+
+
 def full_decode_train_pipeline(pipeline: List[dict]) -> List[dict]:
     """The same training pipeline with ``LoadRandomResizedCrop`` expanded
     into mmpretrain's ``LoadImageFromFile -> RandomResizedCrop`` (the same
     crop arguments; ``backend='torch'``, Pillow's filter, as ``'pillow'``)
-    and ``RandAugmentLUT`` as mmpretrain's ``RandAugment`` (the same
-    pixels): the pipeline as it was before ecdl_mm's fast loading."""
+    and ``RandAugmentLUT`` / ``RandomErasingFast`` as mmpretrain's
+    ``RandAugment`` / ``RandomErasing`` (the same pixels): the pipeline as it
+    was before ecdl_mm's fast loading."""
     import copy
     pipeline = copy.deepcopy(list(pipeline))
     for i, step in enumerate(pipeline):
-        if step['type'] == 'RandAugmentLUT':
-            pipeline[i] = dict(step, type='RandAugment')
+        if step['type'] in MMPRETRAIN_TYPES:
+            pipeline[i] = dict(step, type=MMPRETRAIN_TYPES[step['type']])
     first = dict(pipeline[0])
     if first['type'] != 'LoadRandomResizedCrop':
         return pipeline

@@ -35,6 +35,8 @@ meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape',
 # and pixels) with AutoContrast, Equalize, Solarize and SolarizeAdd computed
 # through lookup tables, 10x-19x faster (ecdl_mm/datasets/transforms/
 # lut_ops.py; tests/test_datasets/test_transforms/test_lut_ops.py).
+# RandomErasingFast: mmpretrain's RandomErasing, the same draws and pixels,
+# its noise drawn as standard_normal * std + mean (random_erasing.py).
 ecdl_rand_augment = dict(
     type='RandAugmentLUT',
     policies='timm_increasing',
@@ -44,7 +46,7 @@ ecdl_rand_augment = dict(
     magnitude_std=0.5,
     hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
 ecdl_random_erasing = dict(
-    type='RandomErasing',
+    type='RandomErasingFast',
     erase_prob=0.25,
     mode='rand',
     min_area_ratio=0.02,
