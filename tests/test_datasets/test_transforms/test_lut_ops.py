@@ -1,8 +1,9 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
 """The lookup-table RandAugment ops against mmpretrain's (``AutoContrast``,
-``Equalize``: mmcv's histogram code; ``Solarize``, ``SolarizeAdd``): the
-same pixels bit for bit and the same random draws, on demo crops and on
-made images with edge cases."""
+``Equalize``: mmcv's histogram code; ``Solarize``, ``SolarizeAdd``;
+``Contrast``, ``Brightness``: float32 blends): the same pixels bit for bit
+and the same random draws, on demo crops and on made images with edge
+cases."""
 import glob
 import os.path as osp
 
@@ -77,6 +78,23 @@ def test_same_pixels_as_mmpretrain(demo_root, ref_name, lut_name):
             magnitude_level=9,
             magnitude_std=0.5,
             total_level=10),
+        dict(type='Contrast', magnitude=0.),
+        dict(type='Contrast', magnitude=0.5),
+        dict(type='Contrast', magnitude=0.9, random_negative_prob=1.0),
+        dict(type='Brightness', magnitude=0.3),
+        dict(type='Brightness', magnitude=0.7, random_negative_prob=1.0),
+        dict(
+            type='Contrast',
+            magnitude_range=(0, 0.9),
+            magnitude_level=9,
+            magnitude_std=0.5,
+            total_level=10),
+        dict(
+            type='Brightness',
+            magnitude_range=(0, 0.9),
+            magnitude_level=9,
+            magnitude_std=0.5,
+            total_level=10),
     ])
 def test_level_tables_are_mmpretrains_ops(demo_root, kwargs):
     ref = TRANSFORMS.build(dict(kwargs, prob=0.7))
@@ -91,6 +109,31 @@ def test_level_tables_are_mmpretrains_ops(demo_root, kwargs):
         got = ours(dict(img=view.copy()))['img']
         assert np.random.random() == after
         assert got.dtype == want.dtype == np.uint8
+        np.testing.assert_array_equal(got, want, err_msg=seed)
+
+
+@pytest.mark.parametrize('name', ['Contrast', 'Brightness'])
+def test_blend_tables_on_many_factors(demo_root, name):
+    # A float32 blend rounds as OpenCV's vector loop rounds: the table is
+    # that loop's result on the 256 levels. Many drawn factors (both signs,
+    # as RandAugment draws them), 224 px crops (every element in the vector
+    # loop) and one odd size (mmcv's own call), against mmcv.
+    kwargs = dict(
+        type=name,
+        prob=1.0,
+        magnitude_range=(0, 0.9),
+        magnitude_level=9,
+        magnitude_std=3.0,  # a wide spread of factors
+        total_level=10)
+    ref = TRANSFORMS.build(kwargs)
+    ours = TRANSFORMS.build(dict(kwargs, type=name + 'LUT'))
+    imgs = list(_images(demo_root))[:9]
+    for seed in range(150):
+        img = imgs[seed % len(imgs)]
+        np.random.seed(seed)
+        want = ref(dict(img=img.copy()))['img']
+        np.random.seed(seed)
+        got = ours(dict(img=img.copy()))['img']
         np.testing.assert_array_equal(got, want, err_msg=seed)
 
 
@@ -138,8 +181,10 @@ def test_rand_augment_lut_is_mmpretrains_rand_augment(demo_root):
         LUT_OPS.get(type(t).__name__,
                     type(t).__name__) for t in ref.transforms
     ]
-    assert {'AutoContrastLUT', 'EqualizeLUT', 'SolarizeLUT',
-            'SolarizeAddLUT'} <= set(names)
+    assert {
+        'AutoContrastLUT', 'EqualizeLUT', 'SolarizeLUT', 'SolarizeAddLUT',
+        'ContrastLUT', 'BrightnessLUT'
+    } <= set(names)
     img = next(_images(demo_root))
     changed = 0
     for seed in range(60):
