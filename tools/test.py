@@ -27,7 +27,7 @@ from ecdl_mm.inference.options import add_backend_options
 from ecdl_mm.utils import (ConfigError, add_cfg_options,
                            check_checkpoint_paths, check_config,
                            merge_cfg_options, missing_checkpoint_error,
-                           setup_cpu_distributed)
+                           setup_cpu_distributed, teardown_distributed)
 from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.provenance import provenance_from_config, record_provenance
 from ecdl_mm.utils.work_dir import resolve_work_dir
@@ -229,6 +229,9 @@ def main():
         mmengine.dump(metrics, args.out)
     if args.out:
         record_provenance(provenance, files=[args.out])
+    # the files above are written by rank 0 only: the group is needed
+    # until here
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import ecdl_mm  # noqa: F401  registers components, safe loading
 from ecdl_mm.engine import summarise_metric_logs
 from ecdl_mm.utils import (add_cfg_options, check_checkpoint_paths,
                            check_config, merge_cfg_options,
-                           setup_cpu_distributed)
+                           setup_cpu_distributed, teardown_distributed)
 from ecdl_mm.utils.cli import config_file, run_cli
 from ecdl_mm.utils.work_dir import resolve_work_dir
 
@@ -143,6 +143,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ from .checkpoint import (SAFE_GLOBALS, AtomicLocalBackend, CheckpointKindError,
                          patch_checkpoint_loaders, register_safe_globals,
                          safe_load)
 from .config_check import check_checkpoint_paths, check_config
-from .dist import setup_cpu_distributed
+from .dist import setup_cpu_distributed, teardown_distributed
 from .errors import ConfigError
 from .threads import set_inference_threads
 
@@ -18,5 +18,5 @@ __all__ = [
     'patch_checkpoint_loaders', 'register_safe_globals', 'safe_load',
     'ConfigError', 'add_cfg_options', 'check_cfg_options', 'merge_cfg_options',
     'check_checkpoint_paths', 'check_config', 'setup_cpu_distributed',
-    'set_inference_threads'
+    'teardown_distributed', 'set_inference_threads'
 ]
