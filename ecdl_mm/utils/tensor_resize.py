@@ -18,6 +18,14 @@ RESIZE_MODES = {
 }
 
 
+def resize_family(backend: str) -> str:
+    """The resize arithmetic a backend name stands for: ``'torch'`` (the
+    loader's :func:`resize_uint8`) computes Pillow's filter, so it is
+    ``'pillow'``; ``'cv2'`` and ``'pillow'`` are themselves. Shared by the
+    loader's box sampler and the GPU-decode data preprocessor."""
+    return 'pillow' if backend == 'torch' else backend
+
+
 def resize_levels(x: torch.Tensor, size: Tuple[int, int], interpolation: str,
                   backend: str) -> torch.Tensor:
     """``(B, C, H, W)`` float -> ``(B, C, h, w)``, rounded to uint8 levels

@@ -11,7 +11,7 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
 from ...utils.console_log import first_time_shown
-from ...utils.tensor_resize import resize_uint8
+from ...utils.tensor_resize import resize_family, resize_uint8
 from . import jpeg_header, jpeg_restart, turbojpeg_region
 from .load_resized_image import (_FAST_COLOR_TYPES, decode_full, decode_jpeg,
                                  jpeg_truncated, read_image_bytes,
@@ -217,7 +217,7 @@ class LoadRandomResizedCrop(LoadImageFromFile):
             aspect_ratio_range=aspect_ratio_range,
             max_attempts=max_attempts,
             interpolation=interpolation,
-            backend='pillow' if backend == 'torch' else backend)
+            backend=resize_family(backend))
         self.min_ratio = float(min_ratio)
 
     def _resize_reduced(self, img: np.ndarray, box: tuple, factor: int,

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 
 from ...utils.device_jpeg import decode_jpegs
 from ...utils.device_upload import upload
-from ...utils.tensor_resize import RESIZE_MODES, resize_levels
+from ...utils.tensor_resize import RESIZE_MODES, resize_family, resize_levels
 from .augment_records import apply_device_augments
 
 #: Whether a file refused by the device decoder was reported already.
@@ -114,7 +114,7 @@ class EncodedCropMixin:
         # 'torch' (the loader's Pillow filter computed by torch) is how
         # 'pillow' runs here already
         self.interpolation = interpolation
-        self.backend = 'pillow' if backend == 'torch' else backend
+        self.backend = resize_family(backend)
         self._warned_cpu = False
 
     def decode_crops(self, inputs: Sequence[torch.Tensor],
