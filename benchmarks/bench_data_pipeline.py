@@ -9,9 +9,9 @@ PackInputs``, inline and through a one-worker ``DataLoader`` (batch 8).
 Training pipelines (``--train``, on by default): the stage-2 and stage-3
 configs' ``train_pipeline`` as shipped (``LoadRandomResizedCrop``: the crop
 box drawn from the JPEG header, decoded at the reduction the box needs,
-resized with Pillow's filter by torch; RandAugment's AutoContrast and
-Equalize through lookup tables) against the same pipeline as the configs
-had it before (``_common.full_decode_train_pipeline``: mmpretrain's
+resized with Pillow's filter by torch; six of RandAugment's ops through
+lookup tables, ``RandomErasingFast``) against the same pipeline as the
+configs had it before (``_common.full_decode_train_pipeline``: mmpretrain's
 ``LoadImageFromFile -> RandomResizedCrop`` with Pillow, mmpretrain's ops;
 equal augmentation: stage 3 keeps its flip, RandAugment and random
 erasing). Images per second
