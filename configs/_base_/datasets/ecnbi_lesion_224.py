@@ -66,9 +66,10 @@ ecdl_random_erasing = dict(
 # box's MCUs: identical crops either way. backend='torch' resizes the box
 # with Pillow's bicubic filter computed by torch (within 1 grey level of
 # Pillow's; a box decoded at 1/2 or 1/4 rounded to whole reduced pixels;
-# 'pillow' keeps Pillow itself). With RandAugmentLUT above: 2.97x-3.02x the
-# images per core of this pipeline with the full decode and mmpretrain's
-# RandAugment, 3.2x on a restart-marked copy (configs/ecdl/README.md,
+# 'pillow' keeps Pillow itself). With RandAugmentLUT and RandomErasingFast
+# above: 3.14x-3.26x the images per core of this pipeline with the full
+# decode and mmpretrain's RandAugment and RandomErasing, 3.4x on a
+# restart-marked copy (configs/ecdl/README.md,
 # Deviations; docs/benchmarks.md).
 train_pipeline = [
     dict(
