@@ -5,14 +5,17 @@ from mmpretrain.datasets.transforms import RandomErasing
 
 from ecdl_mm.datasets.transforms import RandomErasingFast
 
-# the stage-3 configs' erasing (ecnbi_lesion_224.py)
-CONFIG = dict(
-    erase_prob=0.25,
-    mode='rand',
-    min_area_ratio=0.02,
-    max_area_ratio=1 / 3,
-    fill_color=[103.53, 116.28, 123.675],
-    fill_std=[57.375, 57.12, 58.395])
+
+def _shipped():
+    """The stage-3 configs' erasing (ecnbi_lesion_224.py), as shipped."""
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/_base_/datasets/ecnbi_lesion_224.py')
+    kwargs = dict(cfg.ecdl_random_erasing)
+    assert kwargs.pop('type') == 'RandomErasingFast'
+    return kwargs
+
+
+CONFIG = _shipped()
 
 
 def _run(t, img, seed):
