@@ -62,13 +62,21 @@ def env_info() -> dict:
     return info
 
 
-def interleaved(cases: Dict[str, Callable[[], object]],
-                rounds: int,
-                warmup: int = 1) -> Dict[str, List[float]]:
+def interleaved(
+    cases: Dict[str, Callable[[], object]],
+    rounds: int,
+    warmup: int = 1,
+    cpu_times: Optional[Dict[str,
+                             List[float]]] = None) -> Dict[str, List[float]]:
     """Time each case once per round, cases alternating within a round.
 
     Alternating spreads the noise of a shared machine over every case, so
     ratios of medians stay meaningful when absolute figures drift.
+
+    Args:
+        cpu_times (dict, optional): Filled with each call's CPU seconds of
+            this process too (``time.process_time``: what the call costs a
+            core, steady when other jobs share the machine).
 
     Returns:
         dict: seconds per call of each case, one entry per round.
@@ -77,14 +85,18 @@ def interleaved(cases: Dict[str, Callable[[], object]],
         for fn in cases.values():
             fn()
     times = {name: [] for name in cases}
+    if cpu_times is not None:
+        cpu_times.update({name: [] for name in cases})
     for r in range(rounds):
         order = list(cases.items())
         if r % 2:
             order.reverse()
         for name, fn in order:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+            if cpu_times is not None:
+                cpu_times[name].append(time.process_time() - c0)
     return times
 
 

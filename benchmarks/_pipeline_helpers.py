@@ -1,10 +1,9 @@
 # Copyright (c) ecdl_mm contributors. All rights reserved.
-"""Helpers of ``bench_data_pipeline.py``: timing, crop comparisons, the
+"""Helpers of ``bench_data_pipeline.py``: crop comparisons, the
 Pillow-draft decoder case and the restart-marked copy of the demo frames."""
 import io
 import math
 import os.path as osp
-import time
 
 import numpy as np
 
@@ -38,24 +37,6 @@ def pillow_draft_crop(crop):
         return np.asarray(out)[..., ::-1]
 
     return load
-
-
-def cpu_and_wall(cases, rounds):
-    """Per-call CPU (process) and wall seconds, cases alternating."""
-    for fn in cases.values():
-        fn()
-    cpu = {k: [] for k in cases}
-    wall = {k: [] for k in cases}
-    for r in range(rounds):
-        order = list(cases.items())
-        if r % 2:
-            order.reverse()
-        for k, fn in order:
-            c0, w0 = time.process_time(), time.perf_counter()
-            fn()
-            cpu[k].append(time.process_time() - c0)
-            wall[k].append(time.perf_counter() - w0)
-    return cpu, wall
 
 
 def count_region_differences(load_opencv, load_region, files, other=None):
