@@ -54,6 +54,17 @@ def test_same_pixels_as_mmpretrain(demo_root, ref_name, lut_name):
     assert n == 2 * (8 + 5)
 
 
+def _drawn(op, magnitude_range, std=0.5):
+    """An op whose magnitude is drawn as RandAugment's timm_increasing
+    policies draw it (level 9 of 10, std 0.5)."""
+    return dict(
+        type=op,
+        magnitude_range=magnitude_range,
+        magnitude_level=9,
+        magnitude_std=std,
+        total_level=10)
+
+
 @pytest.mark.parametrize(
     'kwargs',
     [
@@ -66,35 +77,15 @@ def test_same_pixels_as_mmpretrain(demo_root, ref_name, lut_name):
         dict(type='SolarizeAdd', magnitude=110, thr=200),
         dict(type='SolarizeAdd', magnitude=37),  # an int: uint8 arithmetic
         # drawn magnitudes, as RandAugment's timm_increasing draws them
-        dict(
-            type='Solarize',
-            magnitude_range=(256, 0),
-            magnitude_level=9,
-            magnitude_std=0.5,
-            total_level=10),
-        dict(
-            type='SolarizeAdd',
-            magnitude_range=(0, 110),
-            magnitude_level=9,
-            magnitude_std=0.5,
-            total_level=10),
+        _drawn('Solarize', (256, 0)),
+        _drawn('SolarizeAdd', (0, 110)),
         dict(type='Contrast', magnitude=0.),
         dict(type='Contrast', magnitude=0.5),
         dict(type='Contrast', magnitude=0.9, random_negative_prob=1.0),
         dict(type='Brightness', magnitude=0.3),
         dict(type='Brightness', magnitude=0.7, random_negative_prob=1.0),
-        dict(
-            type='Contrast',
-            magnitude_range=(0, 0.9),
-            magnitude_level=9,
-            magnitude_std=0.5,
-            total_level=10),
-        dict(
-            type='Brightness',
-            magnitude_range=(0, 0.9),
-            magnitude_level=9,
-            magnitude_std=0.5,
-            total_level=10),
+        _drawn('Contrast', (0, 0.9)),
+        _drawn('Brightness', (0, 0.9)),
     ])
 def test_level_tables_are_mmpretrains_ops(demo_root, kwargs):
     ref = TRANSFORMS.build(dict(kwargs, prob=0.7))
@@ -119,12 +110,8 @@ def test_blend_tables_on_many_factors(demo_root, name):
     # as RandAugment draws them), 224 px crops (every element in the vector
     # loop) and one odd size (mmcv's own call), against mmcv.
     kwargs = dict(
-        type=name,
-        prob=1.0,
-        magnitude_range=(0, 0.9),
-        magnitude_level=9,
-        magnitude_std=3.0,  # a wide spread of factors
-        total_level=10)
+        _drawn(name, (0, 0.9), std=3.0),  # a wide spread of factors
+        prob=1.0)
     ref = TRANSFORMS.build(kwargs)
     ours = TRANSFORMS.build(dict(kwargs, type=name + 'LUT'))
     imgs = list(_images(demo_root))[:9]
