@@ -91,6 +91,11 @@ class _TableOp:
         results['img'] = self.tabled(np.ascontiguousarray(img))  # e.g. a flip
         return results
 
+    def drawn_magnitude(self):
+        """The op's magnitude: fixed, or drawn as the parent draws it."""
+        return self.magnitude if self.magnitude is not None \
+            else self.random_magnitude()
+
 
 @TRANSFORMS.register_module()
 class AutoContrastLUT(_TableOp, AutoContrast):
@@ -130,8 +135,7 @@ class SolarizeAddLUT(_TableOp, SolarizeAdd):
     to the image as a table (0.36 -> 0.03 ms on a 224 px crop)."""
 
     def tabled(self, img: np.ndarray) -> np.ndarray:
-        magnitude = self.magnitude if self.magnitude is not None \
-            else self.random_magnitude()
+        magnitude = self.drawn_magnitude()
         # SolarizeAdd.transform's expression (and cast), on the levels
         table = np.where(_LEVELS < self.thr,
                          np.minimum(_LEVELS + magnitude, 255), _LEVELS)
@@ -140,11 +144,11 @@ class SolarizeAddLUT(_TableOp, SolarizeAdd):
 
 def vector_aligned(img: np.ndarray) -> bool:
     """Whether OpenCV's vector loops cover every element of ``img`` (a
-    continuous array whose element count is a multiple of 64, e.g. any
-    224 px or 64 px BGR crop), so that each element of a blend goes through
-    the same arithmetic as the elements of a 256-level probe (no scalar
-    tail, whose rounding may differ)."""
-    return img.flags['C_CONTIGUOUS'] and img.size % 64 == 0
+    contiguous array, as ``_TableOp`` passes it, whose element count is a
+    multiple of 64, e.g. any 224 px or 64 px BGR crop), so that each element
+    of a blend goes through the same arithmetic as the elements of a
+    256-level probe (no scalar tail, whose rounding may differ)."""
+    return img.size % 64 == 0
 
 
 class _BlendOp:
@@ -154,9 +158,7 @@ class _BlendOp:
     accepts; others get mmcv's call with the same factor."""
 
     def tabled(self, img: np.ndarray) -> np.ndarray:
-        magnitude = self.magnitude if self.magnitude is not None \
-            else self.random_magnitude()
-        factor = 1 + self.random_negative(magnitude)
+        factor = 1 + self.random_negative(self.drawn_magnitude())
         if mmcv_photometric.imread_backend != 'cv2' \
                 or not vector_aligned(img):  # mmcv's default backend only
             return self.mmcv_op(img, factor=factor).astype(img.dtype)
@@ -211,12 +213,12 @@ LUT_OPS = {
 class RandAugmentLUT(RandAugment):
     """:class:`mmpretrain.datasets.transforms.RandAugment` (the same
     arguments, policies, random draws and pixels) whose ``AutoContrast``,
-    ``Equalize``, ``Solarize`` and ``SolarizeAdd`` ops are the lookup-table
-    versions here (``LUT_OPS``).
+    ``Equalize``, ``Solarize``, ``SolarizeAdd``, ``Contrast`` and
+    ``Brightness`` ops are the lookup-table versions here (``LUT_OPS``).
 
-    A type of its own rather than a policy list naming the two ops: the
-    list of 15 policies in a config makes mmengine's config dump (yapf)
-    take seconds at every ``Runner`` start.
+    A type of its own rather than a policy list naming those ops: the list
+    of 15 policies in a config makes mmengine's config dump (yapf) take
+    seconds at every ``Runner`` start.
 
     Examples:
         >>> dict(type='RandAugmentLUT', policies='timm_increasing',
