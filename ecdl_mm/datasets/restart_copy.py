@@ -82,8 +82,9 @@ def add_restart_markers(src_root: str,
             inside ``src_root``.
         jpegtran (str, optional): The program; default: found on ``PATH``.
         workers (int): Files converted at once (each runs a ``jpegtran``).
-        verify (bool): Decode every converted file and its source and stop
-            if any pixel differs. Defaults to True.
+        verify (bool): Decode every converted file and its source; a file
+            whose pixels differ is copied unchanged instead (listed in
+            ``kept_files``). Defaults to True.
         show_progress (bool, optional): A progress bar on stderr; default
             when stderr is a terminal.
 
